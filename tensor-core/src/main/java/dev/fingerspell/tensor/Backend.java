@@ -1,0 +1,257 @@
+package dev.fingerspell.tensor;
+
+/**
+ * The kernels every op reaches its device through. One implementation per device type is found with
+ * {@link java.util.ServiceLoader}; {@code Ops} holds the math of each op (forward and backward side
+ * by side) and calls these for the arithmetic.
+ *
+ * <p>Rules every implementation keeps:
+ *
+ * <ul>
+ *   <li>Tensors passed in are contiguous, row-major, on this backend's device, and already sized; a
+ *       kernel writes only into the outputs it is given. Reads go through {@link Tensor#storage()}
+ *       and {@link Tensor#offset()}.
+ *   <li>Kernels may run asynchronously (a CUDA stream); {@link #synchronize()} waits, and every
+ *       copy to the host synchronises first.
+ *   <li>Storage never has to be a Java array; the allocator may cache and reuse blocks.
+ * </ul>
+ */
+public interface Backend {
+
+  /** A short name: {@code cpu}, {@code cuda}. */
+  String name();
+
+  /** The device type this backend serves. */
+  Device.Type deviceType();
+
+  /** Whether this backend can run here (a GPU answers, its libraries load). */
+  boolean isAvailable();
+
+  /** Higher wins when several are available and none was asked for. */
+  int priority();
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  /** A zero-filled block of {@code numel} elements. */
+  Storage allocate(Device device, DType dtype, long numel);
+
+  /** A block holding a copy of {@code data}. */
+  Storage upload(Device device, float[] data);
+
+  /** A block holding a copy of {@code data}. */
+  Storage upload(Device device, long[] data);
+
+  /** Copies {@code count} elements starting at {@code offset} to the host. */
+  void download(Storage src, long offset, float[] dst, int dstOffset, int count);
+
+  /** Copies {@code count} elements starting at {@code offset} to the host. */
+  void download(Storage src, long offset, long[] dst, int dstOffset, int count);
+
+  /** Copies all of {@code src} into {@code dst} (same numel and dtype). */
+  void copy(Tensor src, Tensor dst);
+
+  /** Waits for every kernel queued so far. */
+  void synchronize();
+
+  // ---- element-wise ---------------------------------------------------------------------------
+
+  /** {@code x[:] = value}. */
+  void fill(Tensor x, float value);
+
+  /** {@code y = alpha * x + beta * y}, element-wise over equal sizes. */
+  void axpby(float alpha, Tensor x, float beta, Tensor y);
+
+  /**
+   * {@code out = a + b} where {@code a} and {@code b} are read through broadcast strides (0 along
+   * stretched dimensions) over {@code out}'s shape.
+   */
+  void addBroadcast(Tensor a, long[] aStrides, Tensor b, long[] bStrides, Tensor out);
+
+  /**
+   * The reverse of broadcasting: {@code out[j] = sum of grad[i]} over every index {@code i} that
+   * {@code outStrides} maps to {@code j}; {@code out} is zeroed first.
+   */
+  void sumToBroadcast(Tensor grad, long[] outStrides, Tensor out);
+
+  /** {@code y = max(x, 0)}. */
+  void relu(Tensor x, Tensor y);
+
+  /** {@code dx = y > 0 ? dy : 0}, from the forward output. */
+  void reluBackward(Tensor y, Tensor dy, Tensor dx);
+
+  /** {@code out[0] = sum(x)}. */
+  void sum(Tensor x, Tensor out);
+
+  // ---- matrix product ------------------------------------------------------------------------
+
+  /**
+   * {@code C = alpha * op(A) * op(B) + beta * C} on row-major matrices, {@code op} transposing when
+   * asked; {@code C} is {@code m x n}, the inner size {@code k}. With {@code beta == 0}, {@code C}
+   * is not read (NaNs in it do not survive).
+   */
+  void gemm(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor c);
+
+  // ---- convolution ---------------------------------------------------------------------------
+
+  /** {@code y = conv(x, w) + bias}; {@code bias} may be null. */
+  void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y);
+
+  /** {@code dx = conv_transpose(dy, w)}, overwriting dx. */
+  void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx);
+
+  /** {@code dw = dy (*) x}, overwriting dw; {@code dbias} (may be null) gets the sum of dy. */
+  void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias);
+
+  // ---- batch normalisation (per channel over N, H, W) -----------------------------------------
+
+  /**
+   * Training mode: normalise with the batch mean and biased variance, save the mean and {@code
+   * 1/sqrt(var + eps)} for backward, and update the running statistics in place with {@code running
+   * = (1 - momentum) * running + momentum * batch}, using the unbiased variance. The running
+   * tensors may be null (no tracking).
+   */
+  void batchNormForwardTraining(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor weight,
+      Tensor bias,
+      Tensor runningMean,
+      Tensor runningVar,
+      float momentum,
+      float eps,
+      Tensor y,
+      Tensor saveMean,
+      Tensor saveInvStd);
+
+  /** Evaluation mode: normalise with the running statistics. */
+  void batchNormForwardInference(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor weight,
+      Tensor bias,
+      Tensor mean,
+      Tensor var,
+      float eps,
+      Tensor y);
+
+  /**
+   * Backward of training mode, differentiating through the batch statistics saved by {@link
+   * #batchNormForwardTraining}. Any of {@code dx}, {@code dweight}, {@code dbias} may be null when
+   * not wanted.
+   */
+  void batchNormBackwardTraining(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor dy,
+      Tensor weight,
+      Tensor saveMean,
+      Tensor saveInvStd,
+      Tensor dx,
+      Tensor dweight,
+      Tensor dbias);
+
+  /**
+   * Backward of evaluation mode: the statistics are constants, so {@code dx = dy * weight /
+   * sqrt(var + eps)}. Any of {@code dx}, {@code dweight}, {@code dbias} may be null.
+   */
+  void batchNormBackwardInference(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor dy,
+      Tensor weight,
+      Tensor mean,
+      Tensor var,
+      float eps,
+      Tensor dx,
+      Tensor dweight,
+      Tensor dbias);
+
+  // ---- pooling -------------------------------------------------------------------------------
+
+  /** Max-pooling; padded positions never win. */
+  void maxPool2dForward(ConvGeometry g, Tensor x, Tensor y);
+
+  /**
+   * Routes each output gradient to the input position that won the forward max (the first one in
+   * row-major order on ties), accumulating where windows overlap; overwrites dx.
+   */
+  void maxPool2dBackward(ConvGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx);
+
+  /** {@code y[nc] = mean over hw of x[nc, hw]}. */
+  void globalAvgPoolForward(int nc, int hw, Tensor x, Tensor y);
+
+  /** {@code dx[nc, hw] = dy[nc] / hw}. */
+  void globalAvgPoolBackward(int nc, int hw, Tensor dy, Tensor dx);
+
+  // ---- softmax and losses (rows of a [rows, cols] matrix) -------------------------------------
+
+  /** Row-wise softmax. */
+  void softmax(int rows, int cols, Tensor x, Tensor y);
+
+  /** Row-wise log-softmax. */
+  void logSoftmax(int rows, int cols, Tensor x, Tensor y);
+
+  /** {@code dx = y * (dy - sum(dy * y))} per row, y the softmax output. */
+  void softmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx);
+
+  /** {@code dx = dy - exp(y) * sum(dy)} per row, y the log-softmax output. */
+  void logSoftmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx);
+
+  /**
+   * Mean negative log-likelihood with label smoothing {@code s}: {@code out[0] = mean over rows of
+   * -(1 - s) * logp[r, label[r]] - s / cols * sum(logp[r, :])}.
+   */
+  void nllLoss(int rows, int cols, Tensor logp, Tensor labels, float smoothing, Tensor out);
+
+  /** The gradient of {@link #nllLoss} scaled by {@code gradOut} (a 1-element tensor). */
+  void nllLossBackward(
+      int rows, int cols, Tensor labels, float smoothing, Tensor gradOut, Tensor dlogp);
+
+  // ---- optimizer updates (in place) -----------------------------------------------------------
+
+  /**
+   * One SGD step as PyTorch's {@code torch.optim.SGD} takes it. {@code momentumBuf} may be null
+   * when momentum is 0; {@code firstStep} copies the gradient into it instead of decaying.
+   */
+  void sgdStep(
+      Tensor param,
+      Tensor grad,
+      Tensor momentumBuf,
+      float lr,
+      float momentum,
+      float dampening,
+      float weightDecay,
+      boolean nesterov,
+      boolean firstStep);
+
+  /** One AdamW step as PyTorch's {@code torch.optim.AdamW} takes it; {@code step} counts from 1. */
+  void adamwStep(
+      Tensor param,
+      Tensor grad,
+      Tensor expAvg,
+      Tensor expAvgSq,
+      float lr,
+      float beta1,
+      float beta2,
+      float eps,
+      float weightDecay,
+      long step);
+}

@@ -1,0 +1,62 @@
+package dev.fingerspell.tensor;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.ServiceLoader;
+
+/**
+ * Finds the backends on the class path with {@link ServiceLoader}, once, and picks one per device.
+ * The default device is the one of the highest-priority backend that says it is available, so a
+ * CUDA backend on the class path with a GPU answering wins over the CPU.
+ */
+public final class Backends {
+  private static volatile List<Backend> loaded;
+
+  private Backends() {}
+
+  /** Every backend found, available or not, highest priority first. */
+  public static List<Backend> all() {
+    List<Backend> l = loaded;
+    if (l == null) {
+      synchronized (Backends.class) {
+        l = loaded;
+        if (l == null) {
+          List<Backend> found = new ArrayList<>();
+          for (Backend b : ServiceLoader.load(Backend.class, Backends.class.getClassLoader())) {
+            found.add(b);
+          }
+          found.sort(Comparator.comparingInt(Backend::priority).reversed());
+          loaded = l = List.copyOf(found);
+        }
+      }
+    }
+    return l;
+  }
+
+  /** The available backend serving {@code device}'s type, or an error saying what to add. */
+  public static Backend forDevice(Device device) {
+    for (Backend b : all()) {
+      if (b.deviceType() == device.type() && b.isAvailable()) {
+        return b;
+      }
+    }
+    throw new IllegalStateException(
+        "no backend available for device "
+            + device
+            + (device.type() == Device.Type.CUDA
+                ? ": put the cuda-kernels artifact on the class path and check that a GPU and"
+                    + " its driver answer, or use --device cpu"
+                : ""));
+  }
+
+  /** The device of the best available backend. */
+  public static Device defaultDevice() {
+    for (Backend b : all()) {
+      if (b.isAvailable()) {
+        return new Device(b.deviceType(), 0);
+      }
+    }
+    throw new IllegalStateException("no backend available (tensor-core's CPU backend is missing)");
+  }
+}

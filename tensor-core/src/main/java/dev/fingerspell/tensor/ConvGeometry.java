@@ -1,0 +1,64 @@
+package dev.fingerspell.tensor;
+
+/**
+ * The sizes of one 2-d convolution or pooling window over an NCHW input, with the output size
+ * derived as PyTorch does: {@code (in + 2*pad - kernel) / stride + 1}, rounded down.
+ *
+ * @param batch N
+ * @param inChannels C (for pooling, the channels, which pass through)
+ * @param inHeight H
+ * @param inWidth W
+ * @param outChannels output channels (for pooling, equal to C)
+ * @param kernelH window height
+ * @param kernelW window width
+ * @param strideH vertical stride
+ * @param strideW horizontal stride
+ * @param padH zero (or, for max-pooling, never-winning) rows added at the top and bottom
+ * @param padW columns added at the left and right
+ */
+public record ConvGeometry(
+    int batch,
+    int inChannels,
+    int inHeight,
+    int inWidth,
+    int outChannels,
+    int kernelH,
+    int kernelW,
+    int strideH,
+    int strideW,
+    int padH,
+    int padW) {
+
+  /** Validates that the window fits and every size is positive. */
+  public ConvGeometry {
+    if (batch < 1 || inChannels < 1 || inHeight < 1 || inWidth < 1 || outChannels < 1) {
+      throw new IllegalArgumentException("conv sizes must be positive: " + this);
+    }
+    if (kernelH < 1 || kernelW < 1 || strideH < 1 || strideW < 1 || padH < 0 || padW < 0) {
+      throw new IllegalArgumentException("bad kernel/stride/padding: " + this);
+    }
+    if (inHeight + 2 * padH < kernelH || inWidth + 2 * padW < kernelW) {
+      throw new IllegalArgumentException("kernel larger than padded input: " + this);
+    }
+  }
+
+  /** Output height. */
+  public int outHeight() {
+    return (inHeight + 2 * padH - kernelH) / strideH + 1;
+  }
+
+  /** Output width. */
+  public int outWidth() {
+    return (inWidth + 2 * padW - kernelW) / strideW + 1;
+  }
+
+  /** The output shape {@code [N, outChannels, OH, OW]}. */
+  public int[] outShape() {
+    return new int[] {batch, outChannels, outHeight(), outWidth()};
+  }
+
+  /** The multiply-adds of the convolution (not of pooling). */
+  public long macs() {
+    return (long) batch * outChannels * outHeight() * outWidth() * inChannels * kernelH * kernelW;
+  }
+}

@@ -1,0 +1,91 @@
+package dev.fingerspell.train;
+
+import dev.fingerspell.tensor.Backend;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.util.Properties;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code fingerspell} command line. Subcommands are added here as they land. */
+@Command(
+    name = "fingerspell",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = {
+      "Train and serve an American Sign Language alphabet classifier (ResNet18) on a",
+      "deep-learning engine written in Java."
+    },
+    subcommands = {Main.Backends.class, CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer> {
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  /** Runs the command line and exits with its status. */
+  public static void main(String[] args) {
+    System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+  }
+
+  /** Runs the command line with the given streams and returns the exit status (for tests). */
+  public static int run(String[] args, PrintWriter out, PrintWriter err) {
+    CommandLine cli = new CommandLine(new Main());
+    cli.setOut(out);
+    cli.setErr(err);
+    // A user's mistake or a failed operation is one line on stderr, never a stack trace.
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          String message = e.getMessage() == null ? e.toString() : e.getMessage();
+          commandLine.getErr().println("fingerspell: " + message);
+          return 1;
+        });
+    return cli.execute(args);
+  }
+
+  @Override
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+    return 0;
+  }
+
+  /** The version from the build, plus the runtime it runs on. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() throws IOException {
+      Properties p = new Properties();
+      try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
+        if (in != null) {
+          p.load(in);
+        }
+      }
+      return new String[] {
+        "fingerspell " + p.getProperty("version", "unknown"),
+        "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + ")"
+      };
+    }
+  }
+
+  /** Lists the compute backends on the class path and whether each can run here. */
+  @Command(
+      name = "backends",
+      mixinStandardHelpOptions = true,
+      description = "List the compute backends found and which one is the default.")
+  static final class Backends implements Callable<Integer> {
+    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+      PrintWriter out = spec.commandLine().getOut();
+      String def = dev.fingerspell.tensor.Backends.defaultDevice().toString();
+      for (Backend b : dev.fingerspell.tensor.Backends.all()) {
+        out.printf(
+            "%-6s %-10s priority %d%s%n",
+            b.name(),
+            b.isAvailable() ? "available" : "unavailable",
+            b.priority(),
+            def.startsWith(b.name()) ? "  (default)" : "");
+      }
+      return 0;
+    }
+  }
+}
