@@ -1,0 +1,269 @@
+package dev.fingerspell.weights;
+
+import java.math.BigDecimal;
+import java.math.BigInteger;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A strict JSON reader for safetensors headers, so that weight-import needs nothing beyond the JDK.
+ * Objects become {@link LinkedHashMap} (a repeated key is an error), arrays {@link List}, integers
+ * {@link BigInteger}, other numbers {@link BigDecimal}, and true/false/null as in Java. Also writes
+ * the compact form the safetensors writer emits.
+ */
+final class Json {
+  private final String s;
+  private int i;
+
+  /** Thrown for any malformed input; the message says where. */
+  static final class JsonException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    JsonException(String message) {
+      super(message);
+    }
+  }
+
+  private Json(String s) {
+    this.s = s;
+  }
+
+  /** Parses one JSON value surrounded by optional whitespace. */
+  static Object parse(String text) throws JsonException {
+    Json p = new Json(text);
+    p.skipWs();
+    Object v = p.value(0);
+    p.skipWs();
+    if (p.i != text.length()) {
+      throw p.error("trailing characters");
+    }
+    return v;
+  }
+
+  private JsonException error(String what) {
+    return new JsonException(what + " at character " + i);
+  }
+
+  private void skipWs() {
+    while (i < s.length()) {
+      char c = s.charAt(i);
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        i++;
+      } else {
+        break;
+      }
+    }
+  }
+
+  private Object value(int depth) throws JsonException {
+    if (depth > 64) {
+      throw error("nesting too deep");
+    }
+    if (i >= s.length()) {
+      throw error("unexpected end");
+    }
+    char c = s.charAt(i);
+    switch (c) {
+      case '{':
+        return object(depth);
+      case '[':
+        return array(depth);
+      case '"':
+        return string();
+      case 't':
+        return literal("true", Boolean.TRUE);
+      case 'f':
+        return literal("false", Boolean.FALSE);
+      case 'n':
+        return literal("null", null);
+      default:
+        if (c == '-' || (c >= '0' && c <= '9')) {
+          return number();
+        }
+        throw error("unexpected '" + c + "'");
+    }
+  }
+
+  private Object literal(String word, Object v) throws JsonException {
+    if (!s.startsWith(word, i)) {
+      throw error("bad literal");
+    }
+    i += word.length();
+    return v;
+  }
+
+  private Map<String, Object> object(int depth) throws JsonException {
+    Map<String, Object> m = new LinkedHashMap<>();
+    i++; // {
+    skipWs();
+    if (i < s.length() && s.charAt(i) == '}') {
+      i++;
+      return m;
+    }
+    while (true) {
+      skipWs();
+      if (i >= s.length() || s.charAt(i) != '"') {
+        throw error("expected a key");
+      }
+      String key = string();
+      skipWs();
+      expect(':');
+      skipWs();
+      Object v = value(depth + 1);
+      if (m.containsKey(key)) {
+        throw new JsonException("duplicate key \"" + key + "\"");
+      }
+      m.put(key, v);
+      skipWs();
+      if (i < s.length() && s.charAt(i) == ',') {
+        i++;
+        continue;
+      }
+      expect('}');
+      return m;
+    }
+  }
+
+  private List<Object> array(int depth) throws JsonException {
+    List<Object> l = new ArrayList<>();
+    i++; // [
+    skipWs();
+    if (i < s.length() && s.charAt(i) == ']') {
+      i++;
+      return l;
+    }
+    while (true) {
+      skipWs();
+      l.add(value(depth + 1));
+      skipWs();
+      if (i < s.length() && s.charAt(i) == ',') {
+        i++;
+        continue;
+      }
+      expect(']');
+      return l;
+    }
+  }
+
+  private void expect(char c) throws JsonException {
+    if (i >= s.length() || s.charAt(i) != c) {
+      throw error("expected '" + c + "'");
+    }
+    i++;
+  }
+
+  private String string() throws JsonException {
+    i++; // opening quote
+    StringBuilder b = new StringBuilder();
+    while (true) {
+      if (i >= s.length()) {
+        throw error("unterminated string");
+      }
+      char c = s.charAt(i++);
+      if (c == '"') {
+        return b.toString();
+      }
+      if (c < 0x20) {
+        throw error("control character in string");
+      }
+      if (c != '\\') {
+        b.append(c);
+        continue;
+      }
+      if (i >= s.length()) {
+        throw error("unterminated escape");
+      }
+      char e = s.charAt(i++);
+      switch (e) {
+        case '"', '\\', '/' -> b.append(e);
+        case 'b' -> b.append('\b');
+        case 'f' -> b.append('\f');
+        case 'n' -> b.append('\n');
+        case 'r' -> b.append('\r');
+        case 't' -> b.append('\t');
+        case 'u' -> {
+          if (i + 4 > s.length()) {
+            throw error("short \\u escape");
+          }
+          try {
+            b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
+          } catch (NumberFormatException x) {
+            throw error("bad \\u escape");
+          }
+          i += 4;
+        }
+        default -> throw error("bad escape");
+      }
+    }
+  }
+
+  private Object number() throws JsonException {
+    int start = i;
+    if (s.charAt(i) == '-') {
+      i++;
+    }
+    int digits = i;
+    while (i < s.length() && Character.isDigit(s.charAt(i))) {
+      i++;
+    }
+    if (i == digits || (s.charAt(digits) == '0' && i - digits > 1)) {
+      throw error("bad number");
+    }
+    boolean integral = true;
+    if (i < s.length() && s.charAt(i) == '.') {
+      integral = false;
+      i++;
+      int frac = i;
+      while (i < s.length() && Character.isDigit(s.charAt(i))) {
+        i++;
+      }
+      if (i == frac) {
+        throw error("bad number");
+      }
+    }
+    if (i < s.length() && (s.charAt(i) == 'e' || s.charAt(i) == 'E')) {
+      integral = false;
+      i++;
+      if (i < s.length() && (s.charAt(i) == '+' || s.charAt(i) == '-')) {
+        i++;
+      }
+      int exp = i;
+      while (i < s.length() && Character.isDigit(s.charAt(i))) {
+        i++;
+      }
+      if (i == exp) {
+        throw error("bad number");
+      }
+    }
+    String text = s.substring(start, i);
+    if (text.length() > 400) {
+      throw error("number too long");
+    }
+    return integral ? new BigInteger(text) : new BigDecimal(text);
+  }
+
+  /** Appends {@code text} as a JSON string literal. */
+  static void writeString(StringBuilder out, String text) {
+    out.append('"');
+    for (int k = 0; k < text.length(); k++) {
+      char c = text.charAt(k);
+      switch (c) {
+        case '"' -> out.append("\\\"");
+        case '\\' -> out.append("\\\\");
+        case '\n' -> out.append("\\n");
+        case '\r' -> out.append("\\r");
+        case '\t' -> out.append("\\t");
+        default -> {
+          if (c < 0x20) {
+            out.append(String.format("\\u%04x", (int) c));
+          } else {
+            out.append(c);
+          }
+        }
+      }
+    }
+    out.append('"');
+  }
+}
