@@ -13,12 +13,12 @@ import java.util.Map;
  * {@link BigInteger}, other numbers {@link BigDecimal}, and true/false/null as in Java. Also writes
  * the compact form the safetensors writer emits.
  */
-final class Json {
+public final class Json {
   private final String s;
   private int i;
 
   /** Thrown for any malformed input; the message says where. */
-  static final class JsonException extends Exception {
+  public static final class JsonException extends Exception {
     private static final long serialVersionUID = 1L;
 
     JsonException(String message) {
@@ -31,7 +31,7 @@ final class Json {
   }
 
   /** Parses one JSON value surrounded by optional whitespace. */
-  static Object parse(String text) throws JsonException {
+  public static Object parse(String text) throws JsonException {
     Json p = new Json(text);
     p.skipWs();
     Object v = p.value(0);
@@ -242,6 +242,52 @@ final class Json {
       throw error("number too long");
     }
     return integral ? new BigInteger(text) : new BigDecimal(text);
+  }
+
+  /**
+   * The compact JSON text of a value built from maps (string keys), lists, strings, numbers,
+   * booleans and null.
+   */
+  public static String write(Object value) {
+    StringBuilder b = new StringBuilder();
+    write(b, value);
+    return b.toString();
+  }
+
+  private static void write(StringBuilder b, Object v) {
+    if (v == null) {
+      b.append("null");
+    } else if (v instanceof String str) {
+      writeString(b, str);
+    } else if (v instanceof Float || v instanceof Double) {
+      double d = ((Number) v).doubleValue();
+      if (!Double.isFinite(d)) {
+        throw new IllegalArgumentException("JSON has no " + d);
+      }
+      b.append(v instanceof Float ? Float.toString((Float) v) : Double.toString(d));
+    } else if (v instanceof Number || v instanceof Boolean) {
+      b.append(v);
+    } else if (v instanceof Map<?, ?> m) {
+      b.append('{');
+      boolean first = true;
+      for (Map.Entry<?, ?> e : m.entrySet()) {
+        b.append(first ? "" : ",");
+        first = false;
+        writeString(b, String.valueOf(e.getKey()));
+        b.append(':');
+        write(b, e.getValue());
+      }
+      b.append('}');
+    } else if (v instanceof List<?> l) {
+      b.append('[');
+      for (int k = 0; k < l.size(); k++) {
+        b.append(k > 0 ? "," : "");
+        write(b, l.get(k));
+      }
+      b.append(']');
+    } else {
+      throw new IllegalArgumentException("cannot write " + v.getClass().getSimpleName() + " as JSON");
+    }
   }
 
   /** Appends {@code text} as a JSON string literal. */

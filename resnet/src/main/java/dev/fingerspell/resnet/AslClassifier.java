@@ -1,0 +1,97 @@
+package dev.fingerspell.resnet;
+
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Tensor;
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The embeddable inference API: no dependency beyond the JDK.
+ *
+ * <pre>{@code
+ * AslClassifier asl = AslClassifier.load(Path.of("asl.safetensors"));
+ * List<AslClassifier.Prediction> top = asl.predict(ImageIO.read(file), 3);
+ * }</pre>
+ */
+public final class AslClassifier {
+  /**
+   * One class and its probability.
+   *
+   * @param label the class name
+   * @param index the class index
+   * @param probability softmax probability
+   */
+  public record Prediction(String label, int index, float probability) {}
+
+  private final ResNet18 model;
+  private final ModelFile.Info info;
+
+  private AslClassifier(ResNet18 model, ModelFile.Info info) {
+    this.model = model;
+    this.info = info;
+  }
+
+  /** Loads a model file (see {@link ModelFile}). */
+  public static AslClassifier load(Path path) {
+    ModelFile.Loaded l = ModelFile.load(path);
+    return new AslClassifier(l.model(), l.info());
+  }
+
+  /** Wraps a model already in memory. */
+  public static AslClassifier of(ResNet18 model, ModelFile.Info info) {
+    return new AslClassifier(model, info);
+  }
+
+  /** The class names. */
+  public List<String> labels() {
+    return info.labels();
+  }
+
+  /** The model's info (labels, preprocessing). */
+  public ModelFile.Info info() {
+    return info;
+  }
+
+  /** The network. */
+  public ResNet18 model() {
+    return model;
+  }
+
+  /** The {@code topK} most probable classes of one image, most probable first. */
+  public List<Prediction> predict(BufferedImage image, int topK) {
+    return predict(List.of(image), topK).get(0);
+  }
+
+  /** The {@code topK} most probable classes of each image. */
+  public List<List<Prediction>> predict(List<BufferedImage> images, int topK) {
+    float[] probs = probabilities(images);
+    int classes = info.labels().size();
+    List<List<Prediction>> out = new ArrayList<>();
+    for (int i = 0; i < images.size(); i++) {
+      List<Prediction> row = new ArrayList<>(classes);
+      for (int c = 0; c < classes; c++) {
+        row.add(new Prediction(info.labels().get(c), c, probs[i * classes + c]));
+      }
+      row.sort(Comparator.comparingDouble(Prediction::probability).reversed());
+      out.add(List.copyOf(row.subList(0, Math.min(Math.max(topK, 1), classes))));
+    }
+    return out;
+  }
+
+  /** Softmax probabilities, {@code [images × classes]} row-major. */
+  public float[] probabilities(List<BufferedImage> images) {
+    return Ops.softmax(logits(images)).toFloatArray();
+  }
+
+  /** The logits of a batch, no graph recorded. */
+  public Tensor logits(List<BufferedImage> images) {
+    model.eval();
+    try (GradMode g = GradMode.noGrad()) {
+      return model.forward(info.preprocess().apply(images));
+    }
+  }
+}

@@ -1,0 +1,133 @@
+package dev.fingerspell.resnet;
+
+import dev.fingerspell.tensor.Tensor;
+import java.awt.image.BufferedImage;
+import java.util.List;
+
+/**
+ * Evaluation preprocessing, as the design fixes it: decode to RGB, scale to [0, 1], resize to the
+ * model's input size when the image has another size with bilinear interpolation exactly as
+ * PyTorch's {@code F.interpolate(x, size, mode='bilinear', align_corners=False)} (half-pixel
+ * centres, no antialiasing), then normalise per channel with the model's mean and std.
+ *
+ * @param size the square input size (224 for timm's resnet18)
+ * @param mean per-channel mean, RGB
+ * @param std per-channel standard deviation, RGB
+ */
+public record Preprocess(int size, float[] mean, float[] std) {
+  /** timm's ImageNet mean. */
+  public static final float[] IMAGENET_MEAN = {0.485f, 0.456f, 0.406f};
+
+  /** timm's ImageNet std. */
+  public static final float[] IMAGENET_STD = {0.229f, 0.224f, 0.225f};
+
+  /** 224×224 with the ImageNet statistics. */
+  public static Preprocess imagenet() {
+    return new Preprocess(224, IMAGENET_MEAN, IMAGENET_STD);
+  }
+
+  /** Checks the sizes. */
+  public Preprocess {
+    if (size < 1 || mean.length != 3 || std.length != 3) {
+      throw new IllegalArgumentException("preprocessing needs a size and 3 means and 3 stds");
+    }
+    mean = mean.clone();
+    std = std.clone();
+  }
+
+  /** One image as a {@code [1, 3, size, size]} batch. */
+  public Tensor apply(BufferedImage image) {
+    return Tensor.of(pixels(image), 1, 3, size, size);
+  }
+
+  /** Several images as one {@code [N, 3, size, size]} batch. */
+  public Tensor apply(List<BufferedImage> images) {
+    int per = 3 * size * size;
+    float[] all = new float[images.size() * per];
+    for (int i = 0; i < images.size(); i++) {
+      System.arraycopy(pixels(images.get(i)), 0, all, i * per, per);
+    }
+    return Tensor.of(all, images.size(), 3, size, size);
+  }
+
+  /** One image's normalised {@code [3, size, size]} values. */
+  public float[] pixels(BufferedImage image) {
+    int w = image.getWidth();
+    int h = image.getHeight();
+    int[] argb = image.getRGB(0, 0, w, h, null, 0, w); // any colour model, as sRGB
+    byte[] chw = new byte[3 * h * w];
+    for (int i = 0; i < h * w; i++) {
+      int p = argb[i];
+      chw[i] = (byte) (p >> 16);
+      chw[h * w + i] = (byte) (p >> 8);
+      chw[2 * h * w + i] = (byte) p;
+    }
+    return fromRgb(chw, h, w);
+  }
+
+  /** Normalised {@code [3, size, size]} values from 8-bit planar RGB {@code [3, h, w]}. */
+  public float[] fromRgb(byte[] chw, int h, int w) {
+    float[] x = new float[3 * h * w];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (chw[i] & 0xff) / 255f;
+    }
+    if (h != size || w != size) {
+      x = resizeBilinear(x, 3, h, w, size, size);
+    }
+    int plane = size * size;
+    for (int c = 0; c < 3; c++) {
+      float m = mean[c];
+      float s = std[c];
+      for (int i = c * plane; i < (c + 1) * plane; i++) {
+        x[i] = (x[i] - m) / s;
+      }
+    }
+    return x;
+  }
+
+  /**
+   * PyTorch's bilinear resize with {@code align_corners=False}: output pixel {@code o} samples the
+   * source at {@code (o + 0.5) * in / out - 0.5}, clamped at 0, between its two neighbours (the
+   * last one repeated at the edge).
+   */
+  public static float[] resizeBilinear(float[] src, int channels, int h, int w, int oh, int ow) {
+    int[] y0 = new int[oh];
+    int[] y1 = new int[oh];
+    float[] ly = new float[oh];
+    axis(h, oh, y0, y1, ly);
+    int[] x0 = new int[ow];
+    int[] x1 = new int[ow];
+    float[] lx = new float[ow];
+    axis(w, ow, x0, x1, lx);
+    float[] out = new float[channels * oh * ow];
+    for (int c = 0; c < channels; c++) {
+      int in = c * h * w;
+      int o = c * oh * ow;
+      for (int y = 0; y < oh; y++) {
+        float wy1 = ly[y];
+        float wy0 = 1f - wy1;
+        int r0 = in + y0[y] * w;
+        int r1 = in + y1[y] * w;
+        for (int x = 0; x < ow; x++) {
+          float wx1 = lx[x];
+          float wx0 = 1f - wx1;
+          out[o + y * ow + x] =
+              wy0 * (wx0 * src[r0 + x0[x]] + wx1 * src[r0 + x1[x]])
+                  + wy1 * (wx0 * src[r1 + x0[x]] + wx1 * src[r1 + x1[x]]);
+        }
+      }
+    }
+    return out;
+  }
+
+  private static void axis(int in, int out, int[] i0, int[] i1, float[] lambda) {
+    float scale = (float) in / out;
+    for (int o = 0; o < out; o++) {
+      float s = Math.max(scale * (o + 0.5f) - 0.5f, 0f);
+      int lo = Math.min((int) s, in - 1);
+      i0[o] = lo;
+      i1[o] = lo < in - 1 ? lo + 1 : lo;
+      lambda[o] = s - lo;
+    }
+  }
+}

@@ -1,0 +1,156 @@
+package dev.fingerspell.resnet;
+
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.tensor.nn.BatchNorm2d;
+import dev.fingerspell.tensor.nn.Conv2d;
+import dev.fingerspell.tensor.nn.Init;
+import dev.fingerspell.tensor.nn.Linear;
+import dev.fingerspell.tensor.nn.MaxPool2d;
+import dev.fingerspell.tensor.nn.Module;
+import dev.fingerspell.tensor.nn.Sequential;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * ResNet18 exactly as timm's {@code resnet18} (and torchvision's) builds it, with the same
+ * parameter names:
+ *
+ * <pre>
+ *   conv1 7×7/2 (64) → bn1 → ReLU → 3×3/2 max-pool
+ *   layer1 (64, stride 1) → layer2 (128, /2) → layer3 (256, /2) → layer4 (512, /2), 2 blocks each
+ *   global average pool → fc (512 → classes)
+ * </pre>
+ *
+ * A backbone part that is not trainable gets no gradients and runs its batch norms in evaluation
+ * mode on the pretrained statistics, whatever {@link #train(boolean)} says.
+ */
+public final class ResNet18 extends Module {
+  /** Width of the pooled features. */
+  public static final int FEATURES = 512;
+
+  /** Which parameters train. */
+  public enum Trainable {
+    /** Only {@code fc}: the backbone is a fixed feature extractor. */
+    HEAD,
+    /** {@code layer4} and {@code fc}. */
+    LAYER4,
+    /** Everything. */
+    ALL;
+
+    /** Parses {@code head}, {@code layer4} or {@code all}. */
+    public static Trainable parse(String s) {
+      try {
+        return valueOf(s.trim().toUpperCase(Locale.ROOT));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(
+            "trainable must be head, layer4 or all, not '" + s + "'", e);
+      }
+    }
+  }
+
+  private final Conv2d conv1;
+  private final BatchNorm2d bn1;
+  private final MaxPool2d maxpool;
+  private final List<Sequential> layers;
+  private Linear fc;
+  private Trainable trainable = Trainable.ALL;
+
+  /** A randomly initialised ResNet18 (timm's initialisation), drawn from {@code rng}. */
+  public ResNet18(int numClasses, Rng rng) {
+    conv1 = registerModule("conv1", conv(3, 64, 7, 2, 3, rng));
+    bn1 = registerModule("bn1", new BatchNorm2d(64));
+    maxpool = new MaxPool2d(3, 2, 1);
+    layers =
+        List.of(
+            registerModule("layer1", stage(64, 64, 1, rng)),
+            registerModule("layer2", stage(64, 128, 2, rng)),
+            registerModule("layer3", stage(128, 256, 2, rng)),
+            registerModule("layer4", stage(256, 512, 2, rng)));
+    fc = registerModule("fc", new Linear(FEATURES, numClasses, true, rng));
+  }
+
+  private static Sequential stage(int in, int out, int stride, Rng rng) {
+    return new Sequential(new BasicBlock(in, out, stride, rng), new BasicBlock(out, out, 1, rng));
+  }
+
+  /** A bias-free convolution with timm's initialisation (Kaiming normal, fan-out, ReLU gain). */
+  static Conv2d conv(int in, int out, int kernel, int stride, int padding, Rng rng) {
+    Conv2d c = new Conv2d(in, out, kernel, stride, padding, false, rng);
+    c.weight().copyFrom(Init.kaimingNormalFanOut(rng, out * kernel * kernel, c.weight().shape()));
+    return c;
+  }
+
+  /** The number of classes of the classifier. */
+  public int numClasses() {
+    return fc.weight().size(0);
+  }
+
+  /** The classifier. */
+  public Linear fc() {
+    return fc;
+  }
+
+  /** A fresh {@code fc} for {@code numClasses} classes (PyTorch's default initialisation). */
+  public void resetClassifier(int numClasses, Rng rng) {
+    fc = replaceModule("fc", new Linear(FEATURES, numClasses, true, rng));
+    setTrainable(trainable);
+  }
+
+  /**
+   * The 512-d globally pooled features of {@code images [N, 3, H, W]} (normalised as {@link
+   * Preprocess} does).
+   */
+  public Tensor forwardFeatures(Tensor images) {
+    Tensor x = Ops.relu(bn1.forward(conv1.forward(images)));
+    x = maxpool.forward(x);
+    for (Sequential layer : layers) {
+      x = layer.forward(x);
+    }
+    return Ops.globalAvgPool(x);
+  }
+
+  /** The logits of pooled features. */
+  public Tensor forwardHead(Tensor features) {
+    return fc.forward(features);
+  }
+
+  @Override
+  public Tensor forward(Tensor images) {
+    return forwardHead(forwardFeatures(images));
+  }
+
+  /** What trains now. */
+  public Trainable trainable() {
+    return trainable;
+  }
+
+  /**
+   * Freezes what {@code which} leaves out: those parameters stop requiring grad and their batch
+   * norms switch to evaluation mode (and stay there through {@link #train(boolean)}).
+   */
+  public ResNet18 setTrainable(Trainable which) {
+    trainable = which;
+    requiresGrad(which == Trainable.ALL);
+    if (which == Trainable.LAYER4) {
+      layers.get(3).requiresGrad(true);
+    }
+    fc.requiresGrad(true);
+    train(isTraining());
+    return this;
+  }
+
+  @Override
+  public Module train(boolean on) {
+    super.train(on);
+    if (on && trainable != Trainable.ALL) {
+      conv1.eval();
+      bn1.eval();
+      for (int i = 0; i < (trainable == Trainable.LAYER4 ? 3 : 4); i++) {
+        layers.get(i).eval();
+      }
+    }
+    return this;
+  }
+}

@@ -1,0 +1,339 @@
+package dev.fingerspell.weights;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.net.http.HttpClient;
+import java.net.http.HttpConnectTimeoutException;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Resolves a {@code model.weights} value to a local safetensors file: {@code none} (random
+ * initialisation, no file), a local path, or {@code hf://OWNER/NAME} — the Hugging Face Hub file
+ * {@code model.safetensors} of that repository, downloaded once into the cache.
+ *
+ * <p>Downloads go to {@code <cache>/hub/OWNER--NAME/model.safetensors.part}, resume with an HTTP
+ * range request after a broken transfer (three tries per call, and again on the next call), check
+ * the size the server announced, validate the file as safetensors, and only then rename it into
+ * place. {@code HF_ENDPOINT} overrides the hub's address as in {@code huggingface_hub}; {@code
+ * HF_TOKEN} is sent for gated or private repositories. The cache is {@code FINGERSPELL_HOME}
+ * (default {@code ~/.cache/fingerspell}).
+ */
+public final class WeightFetch {
+  private static final Pattern HUB = Pattern.compile("hf://([\\w.-]+)/([\\w.-]+)");
+  private static final String FILE = "model.safetensors";
+  private static final int TRIES = 3;
+
+  /** Receives download progress; the command line draws a bar with it. */
+  public interface Progress {
+    /** A transfer of {@code total} bytes (-1 when unknown) starts, {@code done} already on disk. */
+    void start(String what, long total, long done);
+
+    /** {@code bytes} more arrived. */
+    void advance(long bytes);
+
+    /** The transfer ended (successfully or not). */
+    void finish();
+
+    /** No output. */
+    Progress NONE =
+        new Progress() {
+          @Override
+          public void start(String what, long total, long done) {}
+
+          @Override
+          public void advance(long bytes) {}
+
+          @Override
+          public void finish() {}
+        };
+  }
+
+  private final Path cacheDir;
+  private final String endpoint;
+  private final String token;
+  private final HttpClient http;
+
+  /** A fetcher configured from the environment (FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN). */
+  public static WeightFetch fromEnvironment() {
+    return fromEnvironment(System.getenv());
+  }
+
+  /** A fetcher configured from {@code env}. */
+  public static WeightFetch fromEnvironment(Map<String, String> env) {
+    String home = env.get("FINGERSPELL_HOME");
+    Path cache =
+        home != null && !home.isBlank()
+            ? Path.of(home)
+            : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
+    String endpoint = env.getOrDefault("HF_ENDPOINT", "https://huggingface.co");
+    return new WeightFetch(cache, endpoint, env.get("HF_TOKEN"));
+  }
+
+  /** A fetcher with explicit settings. */
+  public WeightFetch(Path cacheDir, String endpoint, String token) {
+    this.cacheDir = cacheDir;
+    this.endpoint =
+        endpoint.endsWith("/") ? endpoint.substring(0, endpoint.length() - 1) : endpoint;
+    this.token = token == null || token.isBlank() ? null : token;
+    this.http =
+        HttpClient.newBuilder()
+            .followRedirects(HttpClient.Redirect.NORMAL)
+            .connectTimeout(Duration.ofSeconds(20))
+            .build();
+  }
+
+  /** The cache directory. */
+  public Path cacheDir() {
+    return cacheDir;
+  }
+
+  /** Whether {@code spec} names a hub repository. */
+  public static boolean isHub(String spec) {
+    return spec.startsWith("hf://");
+  }
+
+  /**
+   * The local file for {@code spec}, downloading it when it is a hub repository not yet cached;
+   * null for {@code none}.
+   */
+  public Path resolve(String spec, Progress progress) {
+    String s = spec.trim();
+    if (s.equalsIgnoreCase("none")) {
+      return null;
+    }
+    if (isHub(s)) {
+      return fetch(s, null, progress);
+    }
+    Path p = Path.of(s);
+    if (!Files.isRegularFile(p)) {
+      throw new WeightFetchException(
+          "model.weights '"
+              + spec
+              + "': no such file; give a safetensors path, hf://OWNER/NAME, or none");
+    }
+    return p;
+  }
+
+  /** The cache location of a hub repository's weights. */
+  public Path cachePath(String spec) {
+    Matcher m = matchHub(spec);
+    return cacheDir.resolve("hub").resolve(m.group(1) + "--" + m.group(2)).resolve(FILE);
+  }
+
+  private static Matcher matchHub(String spec) {
+    Matcher m = HUB.matcher(spec.trim());
+    if (!m.matches()) {
+      throw new WeightFetchException(
+          "'"
+              + spec
+              + "' is not a hub reference: write hf://OWNER/NAME, e.g. hf://timm/resnet18.a1_in1k");
+    }
+    return m;
+  }
+
+  /**
+   * Downloads {@code hf://OWNER/NAME} into the cache (a no-op when it is there and valid) and, when
+   * {@code out} is given, copies it there too. Returns the file.
+   */
+  public Path fetch(String spec, Path out, Progress progress) {
+    Matcher m = matchHub(spec);
+    Path target = cachePath(spec);
+    URI uri = URI.create(endpoint + "/" + m.group(1) + "/" + m.group(2) + "/resolve/main/" + FILE);
+    try {
+      Files.createDirectories(target.getParent());
+      Path lockFile = target.resolveSibling(FILE + ".lock");
+      try (FileChannel lockChannel =
+              FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+          FileLock lock = lockChannel.lock()) {
+        if (!isValid(target)) {
+          download(spec, uri, target, progress);
+        }
+      }
+      if (out != null) {
+        Path dir = out.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
+        Files.copy(target, tmp, StandardCopyOption.REPLACE_EXISTING);
+        move(tmp, out);
+        return out;
+      }
+      return target;
+    } catch (IOException e) {
+      throw new WeightFetchException(spec + ": " + describe(e, uri), e);
+    }
+  }
+
+  private static boolean isValid(Path file) {
+    if (!Files.isRegularFile(file)) {
+      return false;
+    }
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      return true;
+    } catch (SafetensorsException e) {
+      return false;
+    }
+  }
+
+  private void download(String spec, URI uri, Path target, Progress progress) throws IOException {
+    Path part = target.resolveSibling(FILE + ".part");
+    IOException last = null;
+    for (int attempt = 1; attempt <= TRIES; attempt++) {
+      try {
+        transfer(spec, uri, part, progress);
+        try (SafetensorsFile f = SafetensorsFile.open(part)) {
+          // validated: the server sent a whole, well-formed file
+        } catch (SafetensorsException e) {
+          Files.deleteIfExists(part);
+          throw new WeightFetchException(
+              spec + ": the downloaded file is not valid safetensors (" + e.getMessage() + ")");
+        }
+        move(part, target);
+        return;
+      } catch (TruncatedException | java.net.http.HttpTimeoutException e) {
+        last = e; // keep the .part and resume
+      } catch (IOException e) {
+        if (isOffline(e)) {
+          throw e;
+        }
+        last = e;
+      }
+    }
+    throw new WeightFetchException(
+        spec
+            + ": download failed after "
+            + TRIES
+            + " tries ("
+            + describe(last, uri)
+            + "); run the command again to resume",
+        last);
+  }
+
+  /** A body shorter than announced. */
+  private static final class TruncatedException extends IOException {
+    private static final long serialVersionUID = 1L;
+
+    TruncatedException(String message) {
+      super(message);
+    }
+  }
+
+  private void transfer(String spec, URI uri, Path part, Progress progress) throws IOException {
+    long have = Files.isRegularFile(part) ? Files.size(part) : 0;
+    HttpRequest.Builder req = HttpRequest.newBuilder(uri).timeout(Duration.ofMinutes(5)).GET();
+    req.header("User-Agent", "fingerspell");
+    if (token != null) {
+      req.header("Authorization", "Bearer " + token);
+    }
+    if (have > 0) {
+      req.header("Range", "bytes=" + have + "-");
+    }
+    HttpResponse<InputStream> resp;
+    try {
+      resp = http.send(req.build(), HttpResponse.BodyHandlers.ofInputStream());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IOException("interrupted", e);
+    }
+    int status = resp.statusCode();
+    try (InputStream body = resp.body()) {
+      if (status == 416 && have > 0) { // our partial file is already complete, or stale
+        Files.deleteIfExists(part);
+        throw new TruncatedException("the server refused to resume; starting over");
+      }
+      if (status == 404) {
+        throw new WeightFetchException(
+            spec + ": not found on the hub (HTTP 404 from " + uri + "); check the repository name");
+      }
+      if (status == 401 || status == 403) {
+        throw new WeightFetchException(
+            spec
+                + ": access denied (HTTP "
+                + status
+                + "); set HF_TOKEN for a gated or private repository");
+      }
+      if (status != 200 && status != 206) {
+        throw new IOException("HTTP " + status + " from " + uri);
+      }
+      boolean append = status == 206;
+      long announced = resp.headers().firstValueAsLong("Content-Length").orElse(-1);
+      long total = announced < 0 ? -1 : (append ? have + announced : announced);
+      progress.start(spec, total, append ? have : 0);
+      long got = append ? have : 0;
+      try (OutputStream os =
+          Files.newOutputStream(
+              part,
+              StandardOpenOption.CREATE,
+              StandardOpenOption.WRITE,
+              append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
+        byte[] buf = new byte[1 << 16];
+        int n;
+        try {
+          while ((n = body.read(buf)) >= 0) {
+            os.write(buf, 0, n);
+            got += n;
+            progress.advance(n);
+          }
+        } catch (IOException e) {
+          throw new TruncatedException(
+              "connection broke after " + got + (total >= 0 ? " of " + total : "") + " bytes");
+        }
+      } finally {
+        progress.finish();
+      }
+      if (total >= 0 && got != total) {
+        throw new TruncatedException("received " + got + " of " + total + " bytes");
+      }
+    }
+  }
+
+  private static void move(Path from, Path to) throws IOException {
+    try {
+      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  private static boolean isOffline(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof ConnectException
+          || t instanceof UnknownHostException
+          || t instanceof HttpConnectTimeoutException) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private String describe(Throwable e, URI uri) {
+    if (e == null) {
+      return "unknown error";
+    }
+    if (isOffline(e)) {
+      return "cannot reach "
+          + uri.getHost()
+          + " (offline?); download "
+          + uri
+          + " elsewhere and pass the file's path, or use model.weights=none";
+    }
+    String m = e.getMessage();
+    return m == null ? e.getClass().getSimpleName().toLowerCase(Locale.ROOT) : m;
+  }
+}

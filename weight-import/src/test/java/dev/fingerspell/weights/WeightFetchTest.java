@@ -1,0 +1,210 @@
+package dev.fingerspell.weights;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import dev.fingerspell.weights.SafetensorsWriter.Entry;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The hub download path against a loopback HTTP server that plays the hub. */
+class WeightFetchTest {
+  private static final String PATH = "/timm/resnet18.a1_in1k/resolve/main/model.safetensors";
+
+  @TempDir Path dir;
+  private HttpServer server;
+  private byte[] model;
+
+  /** How many body bytes to send on the next request before hanging up; -1 sends all. */
+  private final AtomicInteger cutAfter = new AtomicInteger(-1);
+
+  private final List<String> ranges = Collections.synchronizedList(new ArrayList<>());
+
+  @BeforeEach
+  void start() throws IOException {
+    float[] values = new float[50_000];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = i * 0.5f;
+    }
+    model =
+        SafetensorsWriter.toBytes(
+            List.of(Entry.f32("conv1.weight", new int[] {values.length}, values)), Map.of());
+    server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    server.createContext("/", this::handle);
+    server.start();
+  }
+
+  @AfterEach
+  void stop() {
+    server.stop(0);
+  }
+
+  private void handle(HttpExchange ex) throws IOException {
+    try (ex) {
+      if (!ex.getRequestURI().getPath().equals(PATH)) {
+        ex.sendResponseHeaders(404, -1);
+        return;
+      }
+      String range = ex.getRequestHeaders().getFirst("Range");
+      ranges.add(range == null ? "" : range);
+      int from = 0;
+      if (range != null && range.startsWith("bytes=")) {
+        from = Integer.parseInt(range.substring(6, range.indexOf('-')));
+      }
+      int length = model.length - from;
+      ex.getResponseHeaders()
+          .add("Content-Range", "bytes " + from + "-" + (model.length - 1) + "/" + model.length);
+      ex.sendResponseHeaders(from > 0 ? 206 : 200, length);
+      int cut = cutAfter.getAndSet(-1);
+      OutputStream os = ex.getResponseBody();
+      if (cut >= 0) {
+        os.write(model, from, cut);
+        os.flush();
+        throw new IOException("simulated broken connection");
+      }
+      os.write(model, from, length);
+    }
+  }
+
+  private WeightFetch fetcher() {
+    return new WeightFetch(
+        dir.resolve("cache"), "http://127.0.0.1:" + server.getAddress().getPort(), null);
+  }
+
+  @Test
+  void downloadsIntoTheCacheOnceWithProgress() throws IOException {
+    long[] seen = {0};
+    WeightFetch.Progress progress =
+        new WeightFetch.Progress() {
+          @Override
+          public void start(String what, long total, long done) {
+            assertEquals(model.length, total);
+          }
+
+          @Override
+          public void advance(long bytes) {
+            seen[0] += bytes;
+          }
+
+          @Override
+          public void finish() {}
+        };
+    Path p = fetcher().resolve("hf://timm/resnet18.a1_in1k", progress);
+    assertEquals(dir.resolve("cache/hub/timm--resnet18.a1_in1k/model.safetensors"), p);
+    assertArrayEquals(model, Files.readAllBytes(p));
+    assertEquals(model.length, seen[0]);
+    assertFalse(Files.exists(p.resolveSibling("model.safetensors.part")));
+    fetcher().resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE);
+    assertEquals(1, ranges.size(), "a cached file is not downloaded again");
+  }
+
+  @Test
+  void fetchCopiesToOut() throws IOException {
+    Path out = dir.resolve("out/resnet18.safetensors");
+    assertEquals(
+        out, fetcher().fetch("hf://timm/resnet18.a1_in1k", out, WeightFetch.Progress.NONE));
+    assertArrayEquals(model, Files.readAllBytes(out));
+  }
+
+  @Test
+  void notFoundIsOneClearLine() {
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () -> fetcher().resolve("hf://timm/no-such-model", WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("not found on the hub (HTTP 404"), e.getMessage());
+    assertFalse(e.getMessage().contains("\n"));
+    assertFalse(Files.exists(dir.resolve("cache/hub/timm--no-such-model/model.safetensors")));
+  }
+
+  @Test
+  void aBrokenDownloadIsResumedWithARangeRequest() throws IOException {
+    cutAfter.set(70_000);
+    Path p = fetcher().resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE);
+    assertArrayEquals(model, Files.readAllBytes(p));
+    assertEquals(2, ranges.size(), ranges.toString());
+    assertEquals("", ranges.get(0));
+    assertTrue(ranges.get(1).startsWith("bytes="), ranges.toString());
+    int resumedFrom = Integer.parseInt(ranges.get(1).substring(6, ranges.get(1).indexOf('-')));
+    assertTrue(resumedFrom > 0 && resumedFrom <= 70_000, "resumed from " + resumedFrom);
+  }
+
+  @Test
+  void aTruncatedBodyNeverBecomesTheModel() throws IOException {
+    // the server announces the full length but every answer breaks off
+    server.removeContext("/");
+    server.createContext(
+        "/",
+        ex -> {
+          try (ex) {
+            ex.sendResponseHeaders(200, model.length);
+            ex.getResponseBody().write(model, 0, 1000);
+            throw new IOException("simulated broken connection");
+          }
+        });
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () -> fetcher().resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("run the command again to resume"), e.getMessage());
+    Path target = dir.resolve("cache/hub/timm--resnet18.a1_in1k/model.safetensors");
+    assertFalse(Files.exists(target), "no half-written model in place");
+  }
+
+  @Test
+  void offlineSaysWhatToDo() {
+    WeightFetch offline = new WeightFetch(dir, "http://127.0.0.1:1", null);
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () -> offline.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("offline"), e.getMessage());
+    assertTrue(e.getMessage().contains("model.weights=none"), e.getMessage());
+  }
+
+  @Test
+  void localPathsAndNone() throws IOException {
+    assertNull(fetcher().resolve("none", WeightFetch.Progress.NONE));
+    Path local = dir.resolve("w.safetensors");
+    Files.write(local, model);
+    assertEquals(local, fetcher().resolve(local.toString(), WeightFetch.Progress.NONE));
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () -> fetcher().resolve(dir.resolve("missing").toString(), WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("hf://OWNER/NAME, or none"), e.getMessage());
+    assertThrows(
+        WeightFetchException.class,
+        () -> fetcher().fetch("hf://only-owner", null, WeightFetch.Progress.NONE));
+  }
+
+  @Test
+  void environmentChoosesCacheAndEndpoint() {
+    WeightFetch f =
+        WeightFetch.fromEnvironment(
+            Map.of("FINGERSPELL_HOME", dir.toString(), "HF_ENDPOINT", "http://127.0.0.1:9/"));
+    assertEquals(dir, f.cacheDir());
+    assertEquals(
+        dir.resolve("hub/timm--resnet18.a1_in1k/model.safetensors"),
+        f.cachePath("hf://timm/resnet18.a1_in1k"));
+  }
+}
