@@ -16,8 +16,8 @@ import java.util.Map;
 /**
  * A whole model in one safetensors file: timm's parameter names (so that {@code
  * timm.create_model('resnet18', num_classes=29)} or torchvision's {@code resnet18} loads it
- * strictly) and {@code __metadata__} with the labels, input size, mean/std and, when trained
- * here, the training config — each value a JSON text, as safetensors metadata holds strings.
+ * strictly) and {@code __metadata__} with the labels, input size, mean/std and, when trained here,
+ * the training config — each value a JSON text, as safetensors metadata holds strings.
  */
 public final class ModelFile {
   private ModelFile() {}

@@ -19,10 +19,10 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
- * Java writes a 29-class model and its logits on a seeded image to target/export-check/; the
- * check script then has torchvision load the file strictly and reproduce the logits. The script
- * runs here when Debian's python3-torch is installed (skipped otherwise); by hand it is
- * {@code /usr/bin/python3 resnet/src/test/python/check_export.py target/export-check/asl.safetensors
+ * Java writes a 29-class model and its logits on a seeded image to target/export-check/; the check
+ * script then has torchvision load the file strictly and reproduce the logits. The script runs here
+ * when Debian's python3-torch is installed (skipped otherwise); by hand it is {@code
+ * /usr/bin/python3 resnet/src/test/python/check_export.py target/export-check/asl.safetensors
  * target/export-check/logits.json}.
  */
 class ExportRoundTripTest {

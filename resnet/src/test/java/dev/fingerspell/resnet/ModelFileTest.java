@@ -38,7 +38,8 @@ class ModelFileTest {
     SeededWeights.fill(m, 3);
     m.eval();
     Path p = dir.resolve("asl.safetensors");
-    Preprocess pre = new Preprocess(64, new float[] {0.5f, 0.5f, 0.5f}, new float[] {0.25f, 0.5f, 1f});
+    Preprocess pre =
+        new Preprocess(64, new float[] {0.5f, 0.5f, 0.5f}, new float[] {0.25f, 0.5f, 1f});
     ModelFile.save(m, p, new ModelFile.Info(AslLabels.NAMES, pre, "{\"lr\":0.001}"));
     try (SafetensorsFile f = SafetensorsFile.open(p)) {
       Map<String, String> meta = f.metadata();

@@ -31,7 +31,8 @@ class ResNet18Test {
     try (BufferedReader r =
         new BufferedReader(
             new InputStreamReader(
-                getClass().getResourceAsStream("/timm-resnet18-keys.txt"), StandardCharsets.UTF_8))) {
+                getClass().getResourceAsStream("/timm-resnet18-keys.txt"),
+                StandardCharsets.UTF_8))) {
       for (String line; (line = r.readLine()) != null; ) {
         if (!line.isBlank() && line.contains("[")) { // the last line is a summary
           expected.add(line.trim());
@@ -77,7 +78,8 @@ class ResNet18Test {
         runningBefore,
         m.stateDict().get("layer1.0.bn1.running_mean").toFloatArray(),
         "frozen statistics must not drift");
-    Tensor loss = Ops.crossEntropy(m.forwardHead(features), Tensor.ofLongs(new long[] {1, 2}, 2), 0f);
+    Tensor loss =
+        Ops.crossEntropy(m.forwardHead(features), Tensor.ofLongs(new long[] {1, 2}, 2), 0f);
     loss.backward();
     assertNotNull(m.fc().weight().grad());
     assertNull(m.stateDict().get("conv1.weight").grad());

@@ -15,9 +15,9 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Fingerspell's ResNet18 against torchvision's on the same seeded weights and images: logits
- * within relative error 1e-4 (the numerical contract), for a 224×224 image and for images that
- * need resizing (200×200 as in the ASL data, and a non-square one).
+ * Fingerspell's ResNet18 against torchvision's on the same seeded weights and images: logits within
+ * relative error 1e-4 (the numerical contract), for a 224×224 image and for images that need
+ * resizing (200×200 as in the ASL data, and a non-square one).
  */
 class ResNetParityTest {
   private static JsonNode golden;
@@ -49,7 +49,8 @@ class ResNetParityTest {
         logits = model.forwardHead(features);
       }
       double err = GradCheck.relError(logits.toFloatArray(), doubles(c.get("logits")));
-      System.out.printf("resnet18 parity %s: logits relative error %.2e%n", c.get("name").asText(), err);
+      System.out.printf(
+          "resnet18 parity %s: logits relative error %.2e%n", c.get("name").asText(), err);
       assertTrue(err < 1e-4, c.get("name").asText() + ": logits relative error " + err);
       float[] f = features.toFloatArray();
       double[] wantF = doubles(c.get("features_head"));

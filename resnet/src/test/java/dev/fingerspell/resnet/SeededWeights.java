@@ -5,8 +5,8 @@ import dev.fingerspell.tensor.Tensor;
 import java.util.Map;
 
 /**
- * The Java side of resnet/src/test/python/seeded.py: draws every tensor of a ResNet18 state dict
- * in order from one seeded {@link Rng}, with float32 arithmetic identical to the script's, so the
+ * The Java side of resnet/src/test/python/seeded.py: draws every tensor of a ResNet18 state dict in
+ * order from one seeded {@link Rng}, with float32 arithmetic identical to the script's, so the
  * PyTorch goldens need no weight file.
  */
 final class SeededWeights {

@@ -4,6 +4,7 @@ import dev.fingerspell.tensor.Backend;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -18,9 +19,21 @@ import picocli.CommandLine.Command;
       "Train and serve an American Sign Language alphabet classifier (ResNet18) on a",
       "deep-learning engine written in Java."
     },
-    subcommands = {Main.Backends.class, CommandLine.HelpCommand.class})
+    subcommands = {
+      PredictCommand.class,
+      WeightsCommand.class,
+      Main.Backends.class,
+      CommandLine.HelpCommand.class
+    })
 public final class Main implements Callable<Integer> {
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
+
+  private Cli cli;
+
+  /** The streams and environment of this run. */
+  Cli cli() {
+    return cli;
+  }
 
   /** Runs the command line and exits with its status. */
   public static void main(String[] args) {
@@ -29,17 +42,33 @@ public final class Main implements Callable<Integer> {
 
   /** Runs the command line with the given streams and returns the exit status (for tests). */
   public static int run(String[] args, PrintWriter out, PrintWriter err) {
-    CommandLine cli = new CommandLine(new Main());
+    return run(args, out, err, System.getenv());
+  }
+
+  /** As {@link #run(String[], PrintWriter, PrintWriter)}, with an explicit environment. */
+  public static int run(String[] args, PrintWriter out, PrintWriter err, Map<String, String> env) {
+    Main main = new Main();
+    main.cli = new Cli(out, err, env);
+    CommandLine cli = new CommandLine(main);
     cli.setOut(out);
     cli.setErr(err);
     // A user's mistake or a failed operation is one line on stderr, never a stack trace.
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
-          String message = e.getMessage() == null ? e.toString() : e.getMessage();
-          commandLine.getErr().println("fingerspell: " + message);
+          commandLine.getErr().println("fingerspell: " + oneLine(e));
           return 1;
         });
     return cli.execute(args);
+  }
+
+  /** An exception as one line: its message, or its type when it has none. */
+  static String oneLine(Throwable e) {
+    String m = e.getMessage();
+    if (m == null || m.isBlank()) {
+      m = e.getClass().getSimpleName();
+    }
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
   }
 
   @Override

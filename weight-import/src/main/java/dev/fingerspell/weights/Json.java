@@ -286,7 +286,8 @@ public final class Json {
       }
       b.append(']');
     } else {
-      throw new IllegalArgumentException("cannot write " + v.getClass().getSimpleName() + " as JSON");
+      throw new IllegalArgumentException(
+          "cannot write " + v.getClass().getSimpleName() + " as JSON");
     }
   }
 

@@ -3,14 +3,10 @@ package dev.fingerspell.weights;
 import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Tensor;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -151,29 +147,10 @@ public final class SafetensorsWriter {
   /** Writes {@code entries} to {@code path} atomically (temporary file, then rename). */
   public static void write(Path path, List<Entry> entries, Map<String, String> metadata) {
     byte[] bytes = toBytes(entries, metadata);
-    Path dir = path.toAbsolutePath().getParent();
-    Path tmp = null;
     try {
-      Files.createDirectories(dir);
-      tmp = Files.createTempFile(dir, "." + path.getFileName() + ".", ".tmp");
-      try (OutputStream out = Files.newOutputStream(tmp)) {
-        out.write(bytes);
-      }
-      try {
-        Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING);
-      }
+      AtomicFiles.write(path, bytes);
     } catch (IOException e) {
       throw new SafetensorsException(path + ": cannot write: " + e.getMessage(), e);
-    } finally {
-      if (tmp != null) {
-        try {
-          Files.deleteIfExists(tmp);
-        } catch (IOException ignored) {
-          // best effort: the temporary file is hidden and named after the target
-        }
-      }
     }
   }
 }

@@ -12,7 +12,6 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -167,11 +166,13 @@ public final class WeightFetch {
         }
       }
       if (out != null) {
-        Path dir = out.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + out.getFileName(), ".tmp");
-        Files.copy(target, tmp, StandardCopyOption.REPLACE_EXISTING);
-        move(tmp, out);
+        Path tmp = AtomicFiles.temporaryFor(out);
+        try {
+          Files.copy(target, tmp, StandardCopyOption.REPLACE_EXISTING);
+          AtomicFiles.commit(tmp, out);
+        } finally {
+          Files.deleteIfExists(tmp);
+        }
         return out;
       }
       return target;
@@ -204,7 +205,7 @@ public final class WeightFetch {
           throw new WeightFetchException(
               spec + ": the downloaded file is not valid safetensors (" + e.getMessage() + ")");
         }
-        move(part, target);
+        AtomicFiles.commit(part, target);
         return;
       } catch (TruncatedException | java.net.http.HttpTimeoutException e) {
         last = e; // keep the .part and resume
@@ -300,14 +301,6 @@ public final class WeightFetch {
       if (total >= 0 && got != total) {
         throw new TruncatedException("received " + got + " of " + total + " bytes");
       }
-    }
-  }
-
-  private static void move(Path from, Path to) throws IOException {
-    try {
-      Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    } catch (AtomicMoveNotSupportedException e) {
-      Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
     }
   }
 

@@ -252,6 +252,10 @@ class SafetensorsTest {
     try (var files = Files.list(dir)) {
       assertEquals(List.of(p), files.toList(), "no temporary file left behind");
     }
+    assertEquals(
+        "rw-r--r--",
+        java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(p)),
+        "readable like any file, not owner-only like a temporary one");
   }
 
   @Test

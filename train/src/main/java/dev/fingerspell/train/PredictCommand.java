@@ -1,0 +1,130 @@
+package dev.fingerspell.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fingerspell.resnet.AslClassifier;
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import javax.imageio.ImageIO;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code fingerspell predict --model FILE IMAGE...}. */
+@Command(
+    name = "predict",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Classify images with a model file.",
+      "The model is a safetensors file with timm's names and any number of classes; labels come",
+      "from its metadata, else the 29 ASL labels, else class indices. An unreadable image is",
+      "reported and skipped, and the exit status is then 1."
+    })
+final class PredictCommand implements Callable<Integer> {
+  private static final int BATCH = 16;
+
+  @ParentCommand Main main;
+
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
+  Path model;
+
+  @Parameters(paramLabel = "IMAGE", arity = "1..*", description = "JPEG or PNG images")
+  List<Path> images;
+
+  @Option(
+      names = "--top-k",
+      paramLabel = "K",
+      defaultValue = "3",
+      description = "classes per image (default ${DEFAULT-VALUE})")
+  int topK;
+
+  @Option(names = "--json", description = "one JSON object per image per line")
+  boolean json;
+
+  @Override
+  public Integer call() throws Exception {
+    Cli cli = main.cli();
+    if (topK < 1) {
+      throw new IllegalArgumentException("--top-k must be at least 1");
+    }
+    AslClassifier classifier = AslClassifier.load(model);
+    ObjectMapper mapper = new ObjectMapper();
+    boolean failed = false;
+    List<Path> batchPaths = new ArrayList<>();
+    List<BufferedImage> batch = new ArrayList<>();
+    for (Path p : images) {
+      BufferedImage img = read(p, cli.err());
+      if (img == null) {
+        failed = true;
+        continue;
+      }
+      batchPaths.add(p);
+      batch.add(img);
+      if (batch.size() == BATCH) {
+        print(classifier, batchPaths, batch, mapper, cli.out());
+        batchPaths.clear();
+        batch.clear();
+      }
+    }
+    if (!batch.isEmpty()) {
+      print(classifier, batchPaths, batch, mapper, cli.out());
+    }
+    return failed ? 1 : 0;
+  }
+
+  private static BufferedImage read(Path p, PrintWriter err) {
+    try {
+      if (!Files.isRegularFile(p)) {
+        err.println("fingerspell: " + p + ": no such file");
+        return null;
+      }
+      BufferedImage img = ImageIO.read(p.toFile());
+      if (img == null) {
+        err.println("fingerspell: " + p + ": not an image this reader knows (JPEG, PNG, BMP, GIF)");
+      }
+      return img;
+    } catch (IOException | RuntimeException e) {
+      err.println("fingerspell: " + p + ": cannot decode: " + e.getMessage());
+      return null;
+    }
+  }
+
+  private void print(
+      AslClassifier classifier,
+      List<Path> paths,
+      List<BufferedImage> batch,
+      ObjectMapper mapper,
+      PrintWriter out)
+      throws IOException {
+    List<List<AslClassifier.Prediction>> all = classifier.predict(batch, topK);
+    for (int i = 0; i < paths.size(); i++) {
+      List<AslClassifier.Prediction> preds = all.get(i);
+      if (json) {
+        ObjectNode o = mapper.createObjectNode();
+        o.put("image", paths.get(i).toString());
+        ArrayNode arr = o.putArray("predictions");
+        for (AslClassifier.Prediction p : preds) {
+          ObjectNode po = arr.addObject();
+          po.put("label", p.label());
+          po.put("index", p.index());
+          po.put("probability", p.probability());
+        }
+        out.println(mapper.writeValueAsString(o));
+      } else {
+        StringBuilder b = new StringBuilder(paths.get(i).toString()).append(':');
+        for (AslClassifier.Prediction p : preds) {
+          b.append(String.format("  %s %.4f", p.label(), p.probability()));
+        }
+        out.println(b);
+      }
+    }
+  }
+}

@@ -1,0 +1,51 @@
+package dev.fingerspell.weights;
+
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+
+/**
+ * Writing files so that a crash never leaves half of one: write a hidden temporary file beside the
+ * target, then rename it over the target in one step.
+ */
+public final class AtomicFiles {
+  private AtomicFiles() {}
+
+  /** A new empty temporary file in the target's folder (created if missing). */
+  public static Path temporaryFor(Path target) throws IOException {
+    Path dir = target.toAbsolutePath().getParent();
+    Files.createDirectories(dir);
+    return Files.createTempFile(dir, "." + target.getFileName() + ".", ".tmp");
+  }
+
+  /**
+   * Renames {@code tmp} over {@code target}, atomically where the file system can. The file gets
+   * ordinary permissions (rw-r--r--), not the owner-only ones temporary files are created with.
+   */
+  public static void commit(Path tmp, Path target) throws IOException {
+    try {
+      Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-r--r--"));
+    } catch (UnsupportedOperationException e) {
+      // not a POSIX file system: keep its defaults
+    }
+    try {
+      Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+    }
+  }
+
+  /** Writes {@code bytes} to {@code target} atomically. */
+  public static void write(Path target, byte[] bytes) throws IOException {
+    Path tmp = temporaryFor(target);
+    try {
+      Files.write(tmp, bytes);
+      commit(tmp, target);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+}
