@@ -25,7 +25,9 @@ class OpsGradientTest {
     cases.add(Arguments.of(2, 4, 5, 5, 3, 1, 2, 0, false)); // downsample
     cases.add(Arguments.of(3, 2, 6, 5, 2, 3, 2, 1, true)); // stride 2, padding, odd width
     cases.add(Arguments.of(1, 1, 3, 3, 1, 3, 1, 0, true)); // a single output pixel
-    cases.add(Arguments.of(2, 5, 4, 3, 3, 1, 1, 0, true)); // pointwise fast path
+    cases.add(Arguments.of(2, 5, 4, 3, 3, 1, 1, 0, true)); // pointwise, images grouped
+    cases.add(Arguments.of(1, 3, 4, 4, 2, 1, 1, 0, false)); // pointwise, the image is the matrix
+    cases.add(Arguments.of(2, 2, 17, 17, 2, 3, 1, 1, true)); // large output: one image per group
     Rng rng = new Rng(7);
     for (int i = 0; i < 4; i++) { // random shapes, reproducible
       int k = 1 + 2 * rng.nextInt(3);

@@ -3,9 +3,10 @@ package dev.fingerspell.tensor.cpu;
 import dev.fingerspell.tensor.ConvGeometry;
 
 /**
- * Convolution on the CPU as im2col + GEMM, one image at a time. With at least as many images as
- * workers, each worker takes whole images and runs its products serially; with fewer (batch 1
- * latency), images run in turn and each product is split over the workers instead.
+ * Convolution on the CPU as im2col + GEMM over groups of images (one image when its output is
+ * large, several side by side in one column matrix when it is small). With at least as many groups
+ * as workers, each worker takes whole groups and runs its products serially; with fewer (batch 1
+ * latency), groups run in turn and each product is split over the workers instead.
  *
  * <p>Layouts, per image: {@code x [C, H, W]}, {@code w [OC, C*KH*KW]}, the column matrix {@code col
  * [C*KH*KW, OH*OW]} (one row per kernel tap), {@code y [OC, OH*OW]}; so {@code y = w × col}.
@@ -22,6 +23,42 @@ final class CpuConv {
         && g.padW() == 0;
   }
 
+  /**
+   * How many images share one column matrix: enough that a product has at least 256 columns, so the
+   * late, spatially small layers (7×7, 2×2) still feed the GEMM wide panels.
+   */
+  static int groupSize(ConvGeometry g) {
+    int ohw = g.outHeight() * g.outWidth();
+    return Math.max(1, Math.min(g.batch(), (256 + ohw - 1) / ohw));
+  }
+
+  /**
+   * Runs {@code body} over groups of images: whole groups per worker when there are enough, else
+   * one group at a time with the products split over the workers ({@code parallelInside}).
+   */
+  private interface GroupBody {
+    void run(int first, int count, boolean parallelInside);
+  }
+
+  private static void forGroups(ConvGeometry g, GroupBody body) {
+    int size = groupSize(g);
+    int groups = (g.batch() + size - 1) / size;
+    if (groups >= Parallel.threads()) {
+      Parallel.forRange(
+          groups,
+          1,
+          (lo, hi) -> {
+            for (int k = lo; k < hi; k++) {
+              body.run(k * size, Math.min(size, g.batch() - k * size), false);
+            }
+          });
+    } else {
+      for (int k = 0; k < groups; k++) {
+        body.run(k * size, Math.min(size, g.batch() - k * size), true);
+      }
+    }
+  }
+
   static void forward(
       ConvGeometry g,
       float[] x,
@@ -34,113 +71,133 @@ final class CpuConv {
       int yOff) {
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
     int ohw = g.outHeight() * g.outWidth();
+    int oc = g.outChannels();
     int inImage = g.inChannels() * g.inHeight() * g.inWidth();
-    int outImage = g.outChannels() * ohw;
-    boolean perImage = g.batch() >= Parallel.threads();
-    Parallel.Range images =
-        (lo, hi) -> {
-          float[] col = isPointwise(g) ? null : new float[ckk * ohw];
-          for (int n = lo; n < hi; n++) {
-            float[] src = x;
-            int srcOff = xOff + n * inImage;
-            if (col != null) {
-              im2col(g, x, srcOff, col);
-              src = col;
-              srcOff = 0;
-            }
-            int yo = yOff + n * outImage;
+    int outImage = oc * ohw;
+    forGroups(
+        g,
+        (first, count, parallelInside) -> {
+          if (count == 1 && isPointwise(g)) { // the image is its own column matrix
             CpuGemm.gemm(
                 false,
                 false,
-                g.outChannels(),
+                oc,
                 ohw,
                 ckk,
                 1f,
                 w,
                 wOff,
-                src,
-                srcOff,
+                x,
+                xOff + first * inImage,
                 0f,
                 y,
-                yo,
-                !perImage);
-            if (bias != null) {
-              for (int oc = 0; oc < g.outChannels(); oc++) {
-                float bv = bias[biasOff + oc];
-                int base = yo + oc * ohw;
-                for (int i = 0; i < ohw; i++) {
-                  y[base + i] += bv;
+                yOff + first * outImage,
+                parallelInside);
+          } else if (count == 1) {
+            float[] col = new float[ckk * ohw];
+            im2col(g, x, xOff + first * inImage, col, 0, ohw);
+            CpuGemm.gemm(
+                false,
+                false,
+                oc,
+                ohw,
+                ckk,
+                1f,
+                w,
+                wOff,
+                col,
+                0,
+                0f,
+                y,
+                yOff + first * outImage,
+                parallelInside);
+          } else {
+            int cols = count * ohw;
+            float[] col = new float[ckk * cols];
+            for (int i = 0; i < count; i++) {
+              im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
+            }
+            float[] out = new float[oc * cols];
+            CpuGemm.gemm(
+                false, false, oc, cols, ckk, 1f, w, wOff, col, 0, 0f, out, 0, parallelInside);
+            for (int i = 0; i < count; i++) { // [OC, count, OHW] → [count, OC, OHW]
+              for (int o = 0; o < oc; o++) {
+                System.arraycopy(
+                    out, o * cols + i * ohw, y, yOff + (first + i) * outImage + o * ohw, ohw);
+              }
+            }
+          }
+          if (bias != null) {
+            for (int i = first; i < first + count; i++) {
+              for (int o = 0; o < oc; o++) {
+                float bv = bias[biasOff + o];
+                int base = yOff + i * outImage + o * ohw;
+                for (int k = 0; k < ohw; k++) {
+                  y[base + k] += bv;
                 }
               }
             }
           }
-        };
-    if (perImage) {
-      Parallel.forRange(g.batch(), 1, images);
-    } else {
-      images.run(0, g.batch());
-    }
+        });
   }
 
   static void backwardData(
       ConvGeometry g, float[] dy, int dyOff, float[] w, int wOff, float[] dx, int dxOff) {
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
     int ohw = g.outHeight() * g.outWidth();
+    int oc = g.outChannels();
     int inImage = g.inChannels() * g.inHeight() * g.inWidth();
-    int outImage = g.outChannels() * ohw;
-    float[] wt = CpuGemm.transpose(w, wOff, g.outChannels(), ckk); // [CKK, OC], once
-    boolean perImage = g.batch() >= Parallel.threads();
-    Parallel.Range images =
-        (lo, hi) -> {
-          float[] col = isPointwise(g) ? null : new float[ckk * ohw];
-          for (int n = lo; n < hi; n++) {
-            int dxo = dxOff + n * inImage;
-            int dyo = dyOff + n * outImage;
-            if (col == null) {
-              CpuGemm.gemm(
-                  false,
-                  false,
-                  ckk,
-                  ohw,
-                  g.outChannels(),
-                  1f,
-                  wt,
-                  0,
-                  dy,
-                  dyo,
-                  0f,
-                  dx,
-                  dxo,
-                  !perImage);
-            } else {
-              CpuGemm.gemm(
-                  false,
-                  false,
-                  ckk,
-                  ohw,
-                  g.outChannels(),
-                  1f,
-                  wt,
-                  0,
-                  dy,
-                  dyo,
-                  0f,
-                  col,
-                  0,
-                  !perImage);
-              java.util.Arrays.fill(dx, dxo, dxo + inImage, 0f);
-              col2im(g, col, dx, dxo);
+    int outImage = oc * ohw;
+    float[] wt = CpuGemm.transpose(w, wOff, oc, ckk); // [CKK, OC], once
+    forGroups(
+        g,
+        (first, count, parallelInside) -> {
+          if (count == 1 && isPointwise(g)) {
+            CpuGemm.gemm(
+                false,
+                false,
+                ckk,
+                ohw,
+                oc,
+                1f,
+                wt,
+                0,
+                dy,
+                dyOff + first * outImage,
+                0f,
+                dx,
+                dxOff + first * inImage,
+                parallelInside);
+            return;
+          }
+          int cols = count * ohw;
+          float[] dyG;
+          int dyGOff;
+          if (count == 1) {
+            dyG = dy;
+            dyGOff = dyOff + first * outImage;
+          } else { // [count, OC, OHW] → [OC, count, OHW]
+            dyG = new float[oc * cols];
+            dyGOff = 0;
+            for (int i = 0; i < count; i++) {
+              for (int o = 0; o < oc; o++) {
+                System.arraycopy(
+                    dy, dyOff + (first + i) * outImage + o * ohw, dyG, o * cols + i * ohw, ohw);
+              }
             }
           }
-        };
-    if (perImage) {
-      Parallel.forRange(g.batch(), 1, images);
-    } else {
-      images.run(0, g.batch());
-    }
+          float[] col = new float[ckk * cols];
+          CpuGemm.gemm(
+              false, false, ckk, cols, oc, 1f, wt, 0, dyG, dyGOff, 0f, col, 0, parallelInside);
+          for (int i = 0; i < count; i++) {
+            int dxo = dxOff + (first + i) * inImage;
+            java.util.Arrays.fill(dx, dxo, dxo + inImage, 0f);
+            col2im(g, col, i * ohw, cols, dx, dxo);
+          }
+        });
   }
 
-  /** {@code dw = sum over images of dy[n] × colᵀ}; per-worker partial sums, then reduced. */
+  /** {@code dw = sum over images of dy[n] × colᵀ}; per-group partial sums, then reduced. */
   static void backwardFilter(
       ConvGeometry g,
       float[] x,
@@ -156,35 +213,57 @@ final class CpuConv {
     int oc = g.outChannels();
     int inImage = g.inChannels() * g.inHeight() * g.inWidth();
     int outImage = oc * ohw;
-    int parts = Math.min(g.batch(), Parallel.threads());
+    int size = groupSize(g);
+    int groups = (g.batch() + size - 1) / size;
+    int parts = Math.min(groups, Parallel.threads());
     float[][] partial = new float[parts][];
-    boolean perImage = parts > 1;
+    boolean parallelInside = parts == 1;
     Parallel.forRange(
         parts,
         1,
         (pLo, pHi) -> {
           for (int p = pLo; p < pHi; p++) {
             float[] acc = new float[oc * ckk];
-            float[] colT = new float[ohw * ckk];
-            int from = (int) ((long) g.batch() * p / parts);
-            int to = (int) ((long) g.batch() * (p + 1) / parts);
-            for (int n = from; n < to; n++) {
-              im2colTransposed(g, x, xOff + n * inImage, colT);
+            int from = (int) ((long) groups * p / parts);
+            int to = (int) ((long) groups * (p + 1) / parts);
+            for (int k = from; k < to; k++) {
+              int first = k * size;
+              int count = Math.min(size, g.batch() - first);
+              int rows = count * ohw;
+              float[] colT = new float[rows * ckk];
+              float[] dyG;
+              int dyGOff;
+              for (int i = 0; i < count; i++) {
+                im2colTransposed(g, x, xOff + (first + i) * inImage, colT, i * ohw * ckk);
+              }
+              if (count == 1) {
+                dyG = dy;
+                dyGOff = dyOff + first * outImage;
+              } else {
+                dyG = new float[oc * rows];
+                dyGOff = 0;
+                for (int i = 0; i < count; i++) {
+                  for (int o = 0; o < oc; o++) {
+                    System.arraycopy(
+                        dy, dyOff + (first + i) * outImage + o * ohw, dyG, o * rows + i * ohw, ohw);
+                  }
+                }
+              }
               CpuGemm.gemm(
                   false,
                   false,
                   oc,
                   ckk,
-                  ohw,
+                  rows,
                   1f,
-                  dy,
-                  dyOff + n * outImage,
+                  dyG,
+                  dyGOff,
                   colT,
                   0,
                   1f,
                   acc,
                   0,
-                  !perImage);
+                  parallelInside);
             }
             partial[p] = acc;
           }
@@ -210,8 +289,11 @@ final class CpuConv {
     }
   }
 
-  /** One image's column matrix {@code [C*KH*KW, OH*OW]}; taps that fall in the padding are 0. */
-  static void im2col(ConvGeometry g, float[] x, int xOff, float[] col) {
+  /**
+   * One image's column matrix {@code [C*KH*KW, OH*OW]}, written at column {@code colOff} of a
+   * matrix whose rows are {@code ld} long; taps that fall in the padding are 0.
+   */
+  static void im2col(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
     int h = g.inHeight();
     int w = g.inWidth();
     int oh = g.outHeight();
@@ -221,7 +303,7 @@ final class CpuConv {
       int plane = xOff + c * h * w;
       for (int kh = 0; kh < g.kernelH(); kh++) {
         for (int kw = 0; kw < g.kernelW(); kw++, row++) {
-          int base = row * oh * ow;
+          int base = row * ld + colOff;
           for (int y = 0; y < oh; y++) {
             int ih = y * g.strideH() - g.padH() + kh;
             int dst = base + y * ow;
@@ -241,7 +323,7 @@ final class CpuConv {
   }
 
   /** Adds a column matrix back into an image: the adjoint of {@link #im2col}. */
-  static void col2im(ConvGeometry g, float[] col, float[] x, int xOff) {
+  static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] x, int xOff) {
     int h = g.inHeight();
     int w = g.inWidth();
     int oh = g.outHeight();
@@ -251,7 +333,7 @@ final class CpuConv {
       int plane = xOff + c * h * w;
       for (int kh = 0; kh < g.kernelH(); kh++) {
         for (int kw = 0; kw < g.kernelW(); kw++, row++) {
-          int base = row * oh * ow;
+          int base = row * ld + colOff;
           for (int y = 0; y < oh; y++) {
             int ih = y * g.strideH() - g.padH() + kh;
             if (ih < 0 || ih >= h) {
@@ -271,8 +353,11 @@ final class CpuConv {
     }
   }
 
-  /** The transposed column matrix {@code [OH*OW, C*KH*KW]}, for the filter gradient. */
-  static void im2colTransposed(ConvGeometry g, float[] x, int xOff, float[] colT) {
+  /**
+   * The transposed column matrix {@code [OH*OW, C*KH*KW]} at {@code dstOff}, for the filter
+   * gradient.
+   */
+  static void im2colTransposed(ConvGeometry g, float[] x, int xOff, float[] colT, int dstOff) {
     int h = g.inHeight();
     int w = g.inWidth();
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
@@ -280,7 +365,7 @@ final class CpuConv {
     int ow = g.outWidth();
     for (int y = 0; y < g.outHeight(); y++) {
       for (int xo = 0; xo < ow; xo++) {
-        int dst = (y * ow + xo) * ckk;
+        int dst = dstOff + (y * ow + xo) * ckk;
         for (int kh = 0; kh < g.kernelH(); kh++) {
           int ih = y * g.strideH() - g.padH() + kh;
           for (int kw = 0; kw < g.kernelW(); kw++) {

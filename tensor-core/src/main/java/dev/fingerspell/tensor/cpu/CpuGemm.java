@@ -1,6 +1,7 @@
 package dev.fingerspell.tensor.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -156,20 +157,76 @@ final class CpuGemm {
         kernel1xV(a, aOff, b, bOff, c, cOff, n, k, alpha, i, j);
       }
     }
-    if (j < j1) {
-      for (int i = i0; i < i1; i++) {
-        int ai = aOff + i * k;
-        int ci = cOff + i * n;
-        for (int jj = j; jj < j1; jj++) {
-          float acc = 0f;
-          int bj = bOff + jj;
-          for (int p = 0; p < k; p++) {
-            acc = Math.fma(a[ai + p], b[bj + p * n], acc);
-          }
-          c[ci + jj] += alpha * acc;
-        }
+    if (j < j1) { // fewer than L columns left: masked vectors
+      VectorMask<Float> mask = S.indexInRange(0, j1 - j);
+      int i = i0;
+      for (; i + 4 <= i1; i += 4) {
+        kernel4xMasked(a, aOff, b, bOff, c, cOff, n, k, alpha, i, j, mask);
+      }
+      for (; i < i1; i++) {
+        kernel1xMasked(a, aOff, b, bOff, c, cOff, n, k, alpha, i, j, mask);
       }
     }
+  }
+
+  private static void kernel4xMasked(
+      float[] a,
+      int aOff,
+      float[] b,
+      int bOff,
+      float[] c,
+      int cOff,
+      int n,
+      int k,
+      float alpha,
+      int i,
+      int j,
+      VectorMask<Float> mask) {
+    FloatVector c0 = FloatVector.zero(S);
+    FloatVector c1 = FloatVector.zero(S);
+    FloatVector c2 = FloatVector.zero(S);
+    FloatVector c3 = FloatVector.zero(S);
+    int a0 = aOff + i * k;
+    int bp = bOff + j;
+    for (int p = 0; p < k; p++, bp += n) {
+      FloatVector bv = FloatVector.fromArray(S, b, bp, mask);
+      c0 = FloatVector.broadcast(S, a[a0 + p]).fma(bv, c0);
+      c1 = FloatVector.broadcast(S, a[a0 + k + p]).fma(bv, c1);
+      c2 = FloatVector.broadcast(S, a[a0 + 2 * k + p]).fma(bv, c2);
+      c3 = FloatVector.broadcast(S, a[a0 + 3 * k + p]).fma(bv, c3);
+    }
+    int ci = cOff + i * n + j;
+    storeMasked(c, ci, c0, alpha, mask);
+    storeMasked(c, ci + n, c1, alpha, mask);
+    storeMasked(c, ci + 2 * n, c2, alpha, mask);
+    storeMasked(c, ci + 3 * n, c3, alpha, mask);
+  }
+
+  private static void kernel1xMasked(
+      float[] a,
+      int aOff,
+      float[] b,
+      int bOff,
+      float[] c,
+      int cOff,
+      int n,
+      int k,
+      float alpha,
+      int i,
+      int j,
+      VectorMask<Float> mask) {
+    FloatVector acc = FloatVector.zero(S);
+    int ai = aOff + i * k;
+    int bp = bOff + j;
+    for (int p = 0; p < k; p++, bp += n) {
+      acc = FloatVector.broadcast(S, a[ai + p]).fma(FloatVector.fromArray(S, b, bp, mask), acc);
+    }
+    storeMasked(c, cOff + i * n + j, acc, alpha, mask);
+  }
+
+  private static void storeMasked(
+      float[] c, int at, FloatVector acc, float alpha, VectorMask<Float> m) {
+    FloatVector.fromArray(S, c, at, m).add(acc.mul(alpha)).intoArray(c, at, m);
   }
 
   private static void kernel4x2(
