@@ -20,6 +20,10 @@ import picocli.CommandLine.Command;
       "deep-learning engine written in Java."
     },
     subcommands = {
+      DemoCommand.class,
+      DataCommand.class,
+      TrainCommand.class,
+      EvaluateCommand.class,
       PredictCommand.class,
       WeightsCommand.class,
       Main.Backends.class,
@@ -56,6 +60,9 @@ public final class Main implements Callable<Integer> {
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
           commandLine.getErr().println("fingerspell: " + oneLine(e));
+          if (Boolean.getBoolean("fingerspell.debug")) {
+            e.printStackTrace(new PrintWriter(commandLine.getErr(), true));
+          }
           return 1;
         });
     return cli.execute(args);

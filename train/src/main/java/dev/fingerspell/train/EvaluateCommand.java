@@ -1,0 +1,104 @@
+package dev.fingerspell.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.train.report.Confusion;
+import dev.fingerspell.train.report.Plots;
+import dev.fingerspell.train.training.Evaluation;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code fingerspell evaluate --model FILE --data DIR}. */
+@Command(
+    name = "evaluate",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Score a model on a prepared set or a raw folder: accuracy, per-class precision, recall",
+      "and F1, and a confusion-matrix PNG."
+    })
+final class EvaluateCommand implements Callable<Integer> {
+  @ParentCommand Main main;
+
+  @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
+  Path model;
+
+  @Option(
+      names = "--data",
+      required = true,
+      paramLabel = "DIR",
+      description = "a prepared set or a raw image folder")
+  Path data;
+
+  @Option(
+      names = "--split",
+      paramLabel = "SPLIT",
+      description = "test, val, train or all (default: test if present, else val)")
+  String split;
+
+  @Option(
+      names = "--plot",
+      paramLabel = "FILE",
+      description = "confusion matrix PNG (default: confusion-SPLIT.png)")
+  Path plot;
+
+  @Option(names = "--json", description = "print one JSON object")
+  boolean json;
+
+  @Override
+  public Integer call() throws Exception {
+    Cli cli = main.cli();
+    if (split != null && !Set.of("test", "val", "train", "all").contains(split)) {
+      throw new IllegalArgumentException(
+          "--split must be test, val, train or all, not '" + split + "'");
+    }
+    AslClassifier classifier = AslClassifier.load(model);
+    Evaluation.Result r;
+    if (PreparedData.isPrepared(data)) {
+      PreparedData d = PreparedData.open(data);
+      r = Evaluation.prepared(classifier, d, split == null ? Evaluation.defaultSplit(d) : split);
+    } else {
+      r = Evaluation.raw(classifier, data, split == null ? "default" : split);
+    }
+    for (String s : r.skipped()) {
+      cli.err().println("fingerspell: skipped " + s);
+    }
+    Confusion c = r.confusion();
+    Path png = plot != null ? plot : Path.of("confusion-" + r.split() + ".png");
+    Plots.confusion(png, "Evaluation (" + r.split() + ")", c);
+    if (json) {
+      Map<String, Object> o = new LinkedHashMap<>();
+      o.put("model", model.toString());
+      o.put("data", data.toString());
+      o.put("split", r.split());
+      o.put("count", c.total());
+      o.put("accuracy", c.accuracy());
+      o.put("labels", c.labels());
+      o.put("per_class", c.perClass());
+      o.put("confusion_matrix", c.rows());
+      o.put("confusion_png", png.toString());
+      o.put("skipped", r.skipped().size());
+      cli.out().println(new ObjectMapper().writeValueAsString(o));
+    } else {
+      cli.out().printf("%s split: %d images, accuracy %.4f%n", r.split(), c.total(), c.accuracy());
+      cli.out().printf("%-8s %9s %9s %9s %8s%n", "class", "precision", "recall", "f1", "support");
+      for (int i = 0; i < c.labels().size(); i++) {
+        if (c.support(i) == 0 && c.precision(i) == 0) {
+          continue;
+        }
+        cli.out()
+            .printf(
+                "%-8s %9.3f %9.3f %9.3f %8d%n",
+                c.labels().get(i), c.precision(i), c.recall(i), c.f1(i), c.support(i));
+      }
+      cli.out().println("confusion matrix: " + png);
+    }
+    return r.skipped().isEmpty() ? 0 : 1;
+  }
+}

@@ -1,0 +1,97 @@
+package dev.fingerspell.train;
+
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
+import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.training.Trainer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code fingerspell train [--config FILE] [key=value ...]}. */
+@Command(
+    name = "train",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Train the classifier on a prepared data set.",
+      "Configuration: shipped defaults, then --config FILE, then experiment=NAME",
+      "(configs/experiment/NAME.yaml), then key=value overrides such as train.lr=0.001.",
+      "--show-config prints the resolved configuration and its keys without training."
+    })
+final class TrainCommand implements Callable<Integer> {
+  @ParentCommand Main main;
+
+  @Option(names = "--config", paramLabel = "FILE", description = "a YAML configuration")
+  Path config;
+
+  @Option(names = "--show-config", description = "print the resolved configuration and stop")
+  boolean show;
+
+  @Parameters(
+      paramLabel = "KEY=VALUE",
+      arity = "0..*",
+      description = "overrides, e.g. train.epochs=5 model.trainable=all")
+  List<String> overrides = new ArrayList<>();
+
+  @Override
+  public Integer call() throws Exception {
+    Cli cli = main.cli();
+    Config cfg = Config.compose(config, overrides, Path.of(""));
+    if (show) {
+      cli.out().print(cfg.toYaml());
+      return 0;
+    }
+    Trainer.Result r = run(cfg, cli);
+    cli.out()
+        .printf(
+            "%s: best validation accuracy %.4f at epoch %d; report %s%n",
+            r.interrupted() ? "interrupted" : "done",
+            r.bestValAcc(),
+            r.bestEpoch(),
+            r.runDir().resolve("report.html"));
+    return r.interrupted() ? 130 : 0;
+  }
+
+  /** Applies the runtime settings, trains, and saves on Ctrl-C. */
+  static Trainer.Result run(Config cfg, Cli cli) throws InterruptedException {
+    applyRuntime(cfg);
+    Trainer trainer = new Trainer(cfg, cli.env(), Bars.forConsole(cli.out()));
+    Thread hook =
+        new Thread(
+            () -> {
+              trainer.requestStop();
+              try {
+                trainer.awaitFinished(120);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "fingerspell-save-on-exit");
+    Runtime.getRuntime().addShutdownHook(hook);
+    try {
+      return trainer.run();
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // the JVM is exiting: the hook is running and waits for us
+      }
+    }
+  }
+
+  /** runtime.threads (before the first tensor op) and runtime.device. */
+  static void applyRuntime(Config cfg) {
+    int threads = cfg.integer("runtime.threads");
+    if (threads > 0) {
+      System.setProperty("fingerspell.cpu.threads", Integer.toString(threads));
+    }
+    if (cfg.string("runtime.device").equals("cuda")) {
+      Backends.forDevice(new Device(Device.Type.CUDA, 0)); // a clear error when none answers
+    }
+  }
+}

@@ -1,0 +1,347 @@
+package dev.fingerspell.train.data;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.SafeDType;
+import dev.fingerspell.weights.SafetensorsWriter;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipInputStream;
+
+/**
+ * {@code data prepare}: raw (a zip or a folder) → interim (the extracted folder) → processed
+ * (safetensors shards of uint8 {@code [N, 3, S, S]} images and int64 labels for train, val and
+ * test, and {@code manifest.json}). Images decode on all cores; an unreadable one is skipped,
+ * counted and listed, never fatal. The validation split is stratified and seeded. Shards and the
+ * manifest are written atomically, the manifest last, so a prepared folder is whole or absent.
+ */
+public final class DataPrepare {
+  /** The manifest's file name. */
+  public static final String MANIFEST = "manifest.json";
+
+  private DataPrepare() {}
+
+  /**
+   * The options.
+   *
+   * @param source a .zip or a folder
+   * @param out where interim/ and processed/ go
+   * @param size the side of the stored square images
+   * @param valFraction the share of each class held out for validation
+   * @param seed the split's seed
+   * @param shardSize images per shard
+   * @param threads decoding threads
+   */
+  public record Options(
+      Path source, Path out, int size, double valFraction, long seed, int shardSize, int threads) {
+    /** Checks the ranges. */
+    public Options {
+      if (size < 8) {
+        throw new DataException("--size must be at least 8");
+      }
+      if (!(valFraction >= 0 && valFraction < 1)) {
+        throw new DataException("--val-fraction must be in [0, 1)");
+      }
+      if (shardSize < 1) {
+        throw new DataException("--shard-size must be at least 1");
+      }
+    }
+  }
+
+  /** One image to decode: its file and label. */
+  private record Item(Path file, String relative, int label) {}
+
+  /** A decoded image or why it was skipped. */
+  private record Decoded(Item item, byte[] chw, String sha256, String error) {}
+
+  /** What the progress display needs: a total, then steps. */
+  public interface Progress {
+    /** The number of images to decode. */
+    void start(long total);
+
+    /** One more decoded (or skipped). */
+    void step();
+
+    /** All done. */
+    void finish();
+  }
+
+  /** Prepares the set and returns the processed folder. */
+  public static Path run(Options o, Progress progress) {
+    Path interim = o.source();
+    if (Files.isRegularFile(o.source()) && o.source().toString().toLowerCase().endsWith(".zip")) {
+      interim = extract(o.source(), o.out().resolve("interim"));
+    } else if (!Files.isDirectory(o.source())) {
+      throw new DataException(o.source() + ": no such folder or .zip file");
+    }
+    SourceLayout layout = SourceLayout.find(interim);
+    if (layout.trainRoot() == null) {
+      throw new DataException(
+          interim + ": no class folders to train on (asl_alphabet_train/<class>/)");
+    }
+    List<String> classes = layout.classes();
+
+    // split on file lists, before decoding: stratified, seeded
+    List<Item> train = new ArrayList<>();
+    List<Item> val = new ArrayList<>();
+    Rng rng = new Rng(o.seed());
+    for (int c = 0; c < classes.size(); c++) {
+      List<Path> files = new ArrayList<>(layout.classFiles(classes.get(c)));
+      for (int i = files.size() - 1; i > 0; i--) {
+        int j = rng.nextInt(i + 1);
+        Path t = files.get(i);
+        files.set(i, files.get(j));
+        files.set(j, t);
+      }
+      int nVal = (int) Math.round(o.valFraction() * files.size());
+      for (int i = 0; i < files.size(); i++) {
+        Item it = new Item(files.get(i), relative(interim, files.get(i)), c);
+        (i < nVal ? val : train).add(it);
+      }
+    }
+    List<Item> test = new ArrayList<>();
+    List<Map<String, String>> skipped = new ArrayList<>();
+    for (Path f : layout.testFiles()) {
+      String cls = layout.testClass(f);
+      if (cls == null || !classes.contains(cls)) {
+        skipped.add(
+            Map.of("file", relative(interim, f), "reason", "test file names no known class"));
+        continue;
+      }
+      test.add(new Item(f, relative(interim, f), classes.indexOf(cls)));
+    }
+
+    Path processed = o.out().resolve("processed");
+    try {
+      Files.createDirectories(processed);
+      Files.deleteIfExists(
+          processed.resolve(MANIFEST)); // a half-rewritten folder is not "prepared"
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    ForkJoinPool pool = new ForkJoinPool(Math.max(1, o.threads()));
+    Map<String, String> fileHashes = new java.util.TreeMap<>();
+    Map<String, Object> splits = new LinkedHashMap<>();
+    progress.start(train.size() + val.size() + test.size());
+    try {
+      splits.put(
+          "train",
+          writeSplit("train", train, o, classes, processed, pool, progress, skipped, fileHashes));
+      splits.put(
+          "val",
+          writeSplit("val", val, o, classes, processed, pool, progress, skipped, fileHashes));
+      if (layout.test()) {
+        splits.put(
+            "test",
+            writeSplit("test", test, o, classes, processed, pool, progress, skipped, fileHashes));
+      }
+    } finally {
+      progress.finish();
+      pool.shutdown();
+    }
+    MessageDigest sourceHash = sha256();
+    fileHashes.forEach(
+        (k, v) ->
+            sourceHash.update(
+                (k + "\t" + v + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+
+    Map<String, Object> manifest = new LinkedHashMap<>();
+    manifest.put("format", "fingerspell-dataset");
+    manifest.put("version", 1);
+    manifest.put("created", Instant.now().toString());
+    manifest.put("image_size", o.size());
+    manifest.put("seed", o.seed());
+    manifest.put("val_fraction", o.valFraction());
+    manifest.put("classes", classes);
+    Map<String, Object> source = new LinkedHashMap<>();
+    source.put("path", o.source().toAbsolutePath().toString());
+    source.put("kind", Files.isDirectory(o.source()) ? "folder" : "zip");
+    source.put("files", fileHashes.size());
+    source.put("sha256", HexFormat.of().formatHex(sourceHash.digest()));
+    manifest.put("source", source);
+    manifest.put("splits", splits);
+    manifest.put("skipped_count", skipped.size());
+    manifest.put("skipped", skipped);
+    manifest.put("ignored_non_images", layout.nonImageFiles());
+    try {
+      byte[] json =
+          new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(manifest);
+      AtomicFiles.write(processed.resolve(MANIFEST), json);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return processed;
+  }
+
+  private static Map<String, Object> writeSplit(
+      String split,
+      List<Item> items,
+      Options o,
+      List<String> classes,
+      Path dir,
+      ForkJoinPool pool,
+      Progress progress,
+      List<Map<String, String>> skipped,
+      Map<String, String> fileHashes) {
+    List<Map<String, Object>> shards = new ArrayList<>();
+    Map<String, Integer> perClass = new LinkedHashMap<>();
+    for (String c : classes) {
+      perClass.put(c, 0);
+    }
+    int count = 0;
+    int image = 3 * o.size() * o.size();
+    List<Decoded> pending = new ArrayList<>();
+    for (int from = 0; from < items.size(); from += o.shardSize()) {
+      List<Item> chunk = items.subList(from, Math.min(items.size(), from + o.shardSize()));
+      List<Decoded> decoded;
+      try {
+        decoded =
+            pool.submit(
+                    () -> chunk.parallelStream().map(it -> decode(it, o.size(), progress)).toList())
+                .get();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new DataException("interrupted");
+      } catch (ExecutionException e) {
+        throw new DataException("decoding failed: " + e.getCause().getMessage(), e.getCause());
+      }
+      for (Decoded d : decoded) {
+        if (d.sha256() != null) {
+          fileHashes.put(d.item().relative(), d.sha256());
+        }
+        if (d.error() != null) {
+          skipped.add(Map.of("file", d.item().relative(), "reason", d.error()));
+        } else {
+          pending.add(d);
+        }
+      }
+      boolean last = from + o.shardSize() >= items.size();
+      while (pending.size() >= o.shardSize() || (last && !pending.isEmpty())) {
+        List<Decoded> take =
+            new ArrayList<>(pending.subList(0, Math.min(o.shardSize(), pending.size())));
+        pending.subList(0, take.size()).clear();
+        byte[] images = new byte[take.size() * image];
+        long[] labels = new long[take.size()];
+        for (int i = 0; i < take.size(); i++) {
+          System.arraycopy(take.get(i).chw(), 0, images, i * image, image);
+          labels[i] = take.get(i).item().label();
+          perClass.merge(classes.get(take.get(i).item().label()), 1, Integer::sum);
+        }
+        String name = String.format("%s-%05d.safetensors", split, shards.size());
+        byte[] file =
+            SafetensorsWriter.toBytes(
+                List.of(
+                    new SafetensorsWriter.Entry(
+                        "images",
+                        SafeDType.U8,
+                        new long[] {take.size(), 3, o.size(), o.size()},
+                        images),
+                    SafetensorsWriter.Entry.i64("labels", new int[] {take.size()}, labels)),
+                Map.of("split", split));
+        try {
+          AtomicFiles.write(dir.resolve(name), file);
+        } catch (IOException e) {
+          throw new DataException("cannot write " + dir.resolve(name) + ": " + e.getMessage(), e);
+        }
+        Map<String, Object> shard = new LinkedHashMap<>();
+        shard.put("file", name);
+        shard.put("count", take.size());
+        shard.put("sha256", HexFormat.of().formatHex(sha256().digest(file)));
+        shards.add(shard);
+        count += take.size();
+      }
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("count", count);
+    out.put("per_class", perClass);
+    out.put("shards", shards);
+    return out;
+  }
+
+  private static Decoded decode(Item it, int size, Progress progress) {
+    try {
+      byte[] bytes = Files.readAllBytes(it.file());
+      String hash = HexFormat.of().formatHex(sha256().digest(bytes));
+      try {
+        return new Decoded(it, Images.resized(Images.decode(bytes), size), hash, null);
+      } catch (IOException | RuntimeException e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return new Decoded(it, null, hash, m.lines().findFirst().orElse(m));
+      }
+    } catch (IOException e) {
+      return new Decoded(it, null, null, "cannot read: " + e.getMessage());
+    } finally {
+      progress.step();
+    }
+  }
+
+  private static String relative(Path root, Path file) {
+    return root.relativize(file).toString().replace('\\', '/');
+  }
+
+  static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Extracts a zip into {@code dir} (refusing entries that would escape it). */
+  static Path extract(Path zip, Path dir) {
+    try {
+      Files.createDirectories(dir);
+      Path root = dir.toRealPath();
+      try (InputStream in = Files.newInputStream(zip);
+          ZipInputStream z = new ZipInputStream(in)) {
+        for (ZipEntry e; (e = z.getNextEntry()) != null; ) {
+          Path target = root.resolve(e.getName()).normalize();
+          if (!target.startsWith(root)) {
+            throw new DataException(
+                zip + ": entry '" + e.getName() + "' would land outside " + dir);
+          }
+          if (e.isDirectory()) {
+            Files.createDirectories(target);
+          } else {
+            Files.createDirectories(target.getParent());
+            Files.copy(z, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+          }
+        }
+      }
+      return root;
+    } catch (java.util.zip.ZipException e) {
+      throw new DataException(zip + ": not a readable zip (" + e.getMessage() + ")", e);
+    } catch (IOException e) {
+      throw new DataException(zip + ": cannot extract: " + e.getMessage(), e);
+    }
+  }
+
+  /** Progress that shows nothing. */
+  public static final Progress NO_PROGRESS =
+      new Progress() {
+        @Override
+        public void start(long total) {}
+
+        @Override
+        public void step() {}
+
+        @Override
+        public void finish() {}
+      };
+}

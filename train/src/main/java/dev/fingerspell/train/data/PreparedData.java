@@ -1,0 +1,185 @@
+package dev.fingerspell.train.data;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.weights.SafetensorsException;
+import dev.fingerspell.weights.SafetensorsFile;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * A folder written by {@code data prepare}, read through its manifest. Before a split's shards are
+ * used they are checked against the manifest's sha256 (data versioning): a changed or missing shard
+ * is an error that names it.
+ */
+public final class PreparedData {
+  private final Path dir;
+  private final JsonNode manifest;
+  private final List<String> classes;
+  private final Set<String> verified = new LinkedHashSet<>();
+
+  /** One shard in memory: {@code count} images of {@code 3 × size × size} bytes, and labels. */
+  public record Shard(byte[] images, long[] labels, int count, int size) {
+    /** The planar RGB bytes of image {@code i}. */
+    public byte[] image(int i) {
+      int n = 3 * size * size;
+      byte[] out = new byte[n];
+      System.arraycopy(images, i * n, out, 0, n);
+      return out;
+    }
+  }
+
+  private PreparedData(Path dir, JsonNode manifest) {
+    this.dir = dir;
+    this.manifest = manifest;
+    List<String> c = new ArrayList<>();
+    manifest.get("classes").forEach(n -> c.add(n.asText()));
+    this.classes = List.copyOf(c);
+  }
+
+  /** Whether {@code dir} (or its {@code processed/}) holds a manifest. */
+  public static boolean isPrepared(Path dir) {
+    return Files.isRegularFile(dir.resolve(DataPrepare.MANIFEST))
+        || Files.isRegularFile(dir.resolve("processed").resolve(DataPrepare.MANIFEST));
+  }
+
+  /** Opens {@code dir} or {@code dir/processed}. */
+  public static PreparedData open(Path dir) {
+    Path d = dir;
+    if (!Files.isRegularFile(d.resolve(DataPrepare.MANIFEST))
+        && Files.isRegularFile(d.resolve("processed").resolve(DataPrepare.MANIFEST))) {
+      d = d.resolve("processed");
+    }
+    Path m = d.resolve(DataPrepare.MANIFEST);
+    if (!Files.isRegularFile(m)) {
+      throw new DataException(
+          dir
+              + " holds no prepared data set (no manifest.json): run fingerspell data prepare first");
+    }
+    try (InputStream in = Files.newInputStream(m)) {
+      JsonNode root = new ObjectMapper().readTree(in);
+      if (!"fingerspell-dataset".equals(root.path("format").asText())) {
+        throw new DataException(m + " is not a Fingerspell data set manifest");
+      }
+      return new PreparedData(d, root);
+    } catch (IOException e) {
+      throw new DataException(m + ": unreadable manifest: " + e.getMessage(), e);
+    }
+  }
+
+  /** The folder holding the manifest and shards. */
+  public Path dir() {
+    return dir;
+  }
+
+  /** Class names in index order. */
+  public List<String> classes() {
+    return classes;
+  }
+
+  /** The side of the stored images. */
+  public int imageSize() {
+    return manifest.get("image_size").asInt();
+  }
+
+  /** The manifest's hash of the source plus its split settings: what the data is. */
+  public String fingerprint() {
+    return manifest.get("source").get("sha256").asText()
+        + "/"
+        + imageSize()
+        + "/"
+        + manifest.get("seed").asText()
+        + "/"
+        + manifest.get("val_fraction").asText();
+  }
+
+  /** Whether the set has this split with at least one image. */
+  public boolean has(String split) {
+    return manifest.get("splits").has(split) && count(split) > 0;
+  }
+
+  /** The number of images in a split. */
+  public int count(String split) {
+    JsonNode s = manifest.get("splits").get(split);
+    return s == null ? 0 : s.get("count").asInt();
+  }
+
+  /** How many source images were skipped as unreadable. */
+  public int skippedCount() {
+    return manifest.path("skipped_count").asInt();
+  }
+
+  /** The shard files of a split. */
+  public List<String> shardFiles(String split) {
+    JsonNode s = manifest.get("splits").get(split);
+    if (s == null) {
+      throw new DataException(dir + " has no '" + split + "' split");
+    }
+    List<String> out = new ArrayList<>();
+    s.get("shards").forEach(n -> out.add(n.get("file").asText()));
+    return out;
+  }
+
+  /** Checks every shard of {@code split} against the manifest (once per split). */
+  public void verify(String split) {
+    if (verified.contains(split)) {
+      return;
+    }
+    JsonNode s = manifest.get("splits").get(split);
+    if (s == null) {
+      throw new DataException(dir + " has no '" + split + "' split");
+    }
+    for (JsonNode shard : s.get("shards")) {
+      Path f = dir.resolve(shard.get("file").asText());
+      if (!Files.isRegularFile(f)) {
+        throw new DataException("shard " + f + " is missing: run fingerspell data prepare again");
+      }
+      String actual = sha256(f);
+      if (!actual.equals(shard.get("sha256").asText())) {
+        throw new DataException(
+            "shard "
+                + f
+                + " changed since it was prepared (sha256 "
+                + actual.substring(0, 12)
+                + "…, manifest "
+                + shard.get("sha256").asText().substring(0, 12)
+                + "…): run fingerspell data prepare again");
+      }
+    }
+    verified.add(split);
+  }
+
+  /** Loads shard {@code i} of a verified split. */
+  public Shard shard(String split, int i) {
+    verify(split);
+    Path f = dir.resolve(shardFiles(split).get(i));
+    try (SafetensorsFile file = SafetensorsFile.open(f)) {
+      long[] labels = file.readLongs("labels");
+      byte[] images = file.readBytes("images");
+      return new Shard(images, labels, labels.length, imageSize());
+    } catch (SafetensorsException e) {
+      throw new DataException("shard " + f + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static String sha256(Path f) {
+    MessageDigest md = DataPrepare.sha256();
+    byte[] buf = new byte[1 << 20];
+    try (InputStream in = Files.newInputStream(f)) {
+      for (int n; (n = in.read(buf)) > 0; ) {
+        md.update(buf, 0, n);
+      }
+    } catch (IOException e) {
+      throw new DataException("cannot read " + f + ": " + e.getMessage(), e);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+}

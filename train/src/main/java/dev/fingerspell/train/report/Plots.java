@@ -1,0 +1,212 @@
+package dev.fingerspell.train.report;
+
+import dev.fingerspell.weights.AtomicFiles;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.FontMetrics;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+
+/** PNG plots drawn with Java2D: metric curves per epoch and a confusion-matrix heat map. */
+public final class Plots {
+  private static final Color[] SERIES = {
+    new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c)
+  };
+
+  private Plots() {}
+
+  /** One line of a curve plot. */
+  public record Series(String name, double[] values) {}
+
+  /** Curves over epochs 1..n; writes {@code png} atomically and returns its bytes. */
+  public static byte[] curves(Path png, String title, String yLabel, List<Series> series) {
+    int w = 640;
+    int h = 400;
+    int left = 70;
+    int right = 20;
+    int top = 40;
+    int bottom = 50;
+    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = canvas(img);
+    int n = 0;
+    double min = Double.POSITIVE_INFINITY;
+    double max = Double.NEGATIVE_INFINITY;
+    for (Series s : series) {
+      n = Math.max(n, s.values().length);
+      for (double v : s.values()) {
+        if (Double.isFinite(v)) {
+          min = Math.min(min, v);
+          max = Math.max(max, v);
+        }
+      }
+    }
+    if (!Double.isFinite(min)) {
+      min = 0;
+      max = 1;
+    }
+    if (max - min < 1e-9) {
+      max = min + 1;
+    }
+    double pad = (max - min) * 0.05;
+    min -= pad;
+    max += pad;
+    int pw = w - left - right;
+    int ph = h - top - bottom;
+    g.setColor(Color.BLACK);
+    text(g, title, w / 2, 24, true, 16f);
+    g.setColor(new Color(0xdddddd));
+    for (int t = 0; t <= 5; t++) {
+      int y = top + ph - t * ph / 5;
+      g.drawLine(left, y, left + pw, y);
+      g.setColor(Color.DARK_GRAY);
+      double v = min + (max - min) * t / 5;
+      textRight(g, String.format("%.3g", v), left - 6, y + 4);
+      g.setColor(new Color(0xdddddd));
+    }
+    g.setColor(Color.BLACK);
+    g.drawRect(left, top, pw, ph);
+    int ticks = Math.min(n, 10);
+    for (int t = 0; t < ticks; t++) {
+      int epoch = n <= 1 ? 1 : 1 + (int) Math.round((double) t * (n - 1) / Math.max(1, ticks - 1));
+      int x = xOf(epoch, n, left, pw);
+      g.drawLine(x, top + ph, x, top + ph + 4);
+      text(g, Integer.toString(epoch), x, top + ph + 18, true, 12f);
+    }
+    text(g, "epoch", left + pw / 2, h - 10, true, 12f);
+    text(g, yLabel, 14, top - 10, false, 12f);
+    for (int s = 0; s < series.size(); s++) {
+      double[] v = series.get(s).values();
+      g.setColor(SERIES[s % SERIES.length]);
+      g.setStroke(new BasicStroke(2f));
+      int px = -1;
+      int py = -1;
+      for (int i = 0; i < v.length; i++) {
+        int x = xOf(i + 1, n, left, pw);
+        int y = top + ph - (int) Math.round((v[i] - min) / (max - min) * ph);
+        g.fillOval(x - 3, y - 3, 6, 6);
+        if (px >= 0) {
+          g.drawLine(px, py, x, y);
+        }
+        px = x;
+        py = y;
+      }
+      int ly = top + 14 + s * 16;
+      g.drawLine(left + pw - 110, ly - 4, left + pw - 90, ly - 4);
+      g.setColor(Color.BLACK);
+      text(g, series.get(s).name(), left + pw - 84, ly, false, 12f);
+    }
+    g.dispose();
+    return write(img, png);
+  }
+
+  private static int xOf(int epoch, int n, int left, int pw) {
+    return n <= 1 ? left + pw / 2 : left + (int) Math.round((double) (epoch - 1) / (n - 1) * pw);
+  }
+
+  /** A heat map of a confusion matrix (row-normalised colour, counts written in). */
+  public static byte[] confusion(Path png, String title, Confusion c) {
+    List<String> labels = c.labels();
+    int k = labels.size();
+    int cell = Math.max(18, Math.min(40, 720 / Math.max(1, k)));
+    int left = 80;
+    int top = 60;
+    int w = left + k * cell + 20;
+    int h = top + k * cell + 70;
+    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = canvas(img);
+    long[][] m = c.matrix();
+    g.setColor(Color.BLACK);
+    text(g, title, w / 2, 24, true, 16f);
+    text(
+        g,
+        String.format("accuracy %.2f%% of %d", 100 * c.accuracy(), c.total()),
+        w / 2,
+        44,
+        true,
+        12f);
+    for (int i = 0; i < k; i++) {
+      long row = 0;
+      for (long v : m[i]) {
+        row += v;
+      }
+      for (int j = 0; j < k; j++) {
+        double share = row == 0 ? 0 : (double) m[i][j] / row;
+        int shade = (int) Math.round(255 * (1 - share));
+        g.setColor(i == j ? new Color(shade, 255, shade) : new Color(255, shade, shade));
+        g.fillRect(left + j * cell, top + i * cell, cell, cell);
+        if (m[i][j] > 0 && cell >= 18) {
+          g.setColor(Color.BLACK);
+          text(
+              g,
+              Long.toString(m[i][j]),
+              left + j * cell + cell / 2,
+              top + i * cell + cell / 2 + 4,
+              true,
+              9f);
+        }
+      }
+      g.setColor(Color.BLACK);
+      textRight(g, labels.get(i), left - 4, top + i * cell + cell / 2 + 4);
+      text(g, labels.get(i), left + i * cell + cell / 2, top + k * cell + 14, true, 10f);
+    }
+    g.setColor(Color.GRAY);
+    g.drawRect(left, top, k * cell, k * cell);
+    g.setColor(Color.BLACK);
+    text(g, "predicted", left + k * cell / 2, top + k * cell + 36, true, 12f);
+    text(g, "true", 20, top - 8, false, 12f);
+    g.dispose();
+    return write(img, png);
+  }
+
+  private static Graphics2D canvas(BufferedImage img) {
+    Graphics2D g = img.createGraphics();
+    g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+    g.setRenderingHint(
+        RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+    g.setColor(Color.WHITE);
+    g.fillRect(0, 0, img.getWidth(), img.getHeight());
+    return g;
+  }
+
+  /** Draws text; a machine without fonts gets the plot without its words rather than no plot. */
+  private static void text(Graphics2D g, String s, int x, int y, boolean centred, float size) {
+    try {
+      g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12).deriveFont(size));
+      FontMetrics fm = g.getFontMetrics();
+      g.drawString(s, centred ? x - fm.stringWidth(s) / 2 : x, y);
+    } catch (RuntimeException | Error e) {
+      // no usable font (headless machine without fontconfig fonts)
+    }
+  }
+
+  private static void textRight(Graphics2D g, String s, int x, int y) {
+    try {
+      g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+      g.drawString(s, x - g.getFontMetrics().stringWidth(s), y);
+    } catch (RuntimeException | Error e) {
+      // as above
+    }
+  }
+
+  private static byte[] write(BufferedImage img, Path png) {
+    try {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      ImageIO.write(img, "png", out);
+      byte[] bytes = out.toByteArray();
+      if (png != null) {
+        AtomicFiles.write(png, bytes);
+      }
+      return bytes;
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write plot " + png + ": " + e.getMessage(), e);
+    }
+  }
+}

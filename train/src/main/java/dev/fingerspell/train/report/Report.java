@@ -1,0 +1,135 @@
+package dev.fingerspell.train.report;
+
+import dev.fingerspell.weights.AtomicFiles;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code report.html}: one self-contained page (plots embedded as data URIs, no scripts, no
+ * network) with the run's summary, curves, confusion matrix, per-class scores, per-epoch metrics
+ * and resolved config.
+ */
+public final class Report {
+  private Report() {}
+
+  /** One epoch's numbers. */
+  public record Epoch(
+      int epoch,
+      double trainLoss,
+      double trainAcc,
+      double valLoss,
+      double valAcc,
+      double lr,
+      double seconds) {}
+
+  /**
+   * What the page shows.
+   *
+   * @param title the heading
+   * @param summary label → value lines
+   * @param lossPng loss curves
+   * @param accPng accuracy curves
+   * @param confusionPng the validation confusion matrix
+   * @param confusion the matrix behind it
+   * @param epochs per-epoch metrics
+   * @param configYaml the resolved config
+   */
+  public record Content(
+      String title,
+      Map<String, String> summary,
+      byte[] lossPng,
+      byte[] accPng,
+      byte[] confusionPng,
+      Confusion confusion,
+      List<Epoch> epochs,
+      String configYaml) {}
+
+  /** Writes the page atomically. */
+  public static void write(Path html, Content c) {
+    StringBuilder b = new StringBuilder();
+    b.append("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    b.append("<title>").append(esc(c.title())).append("</title>\n<style>");
+    b.append("body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}");
+    b.append(
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;");
+    b.append(
+        "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}");
+    b.append(
+        "img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow:auto}");
+    b.append(".plots{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>\n");
+    b.append("<h1>").append(esc(c.title())).append("</h1>\n<table>");
+    for (Map.Entry<String, String> e : c.summary().entrySet()) {
+      b.append("<tr><th>")
+          .append(esc(e.getKey()))
+          .append("</th><td>")
+          .append(esc(e.getValue()))
+          .append("</td></tr>");
+    }
+    b.append("</table>\n<h2>Learning curves</h2><div class=\"plots\">");
+    img(b, c.lossPng(), "loss per epoch");
+    img(b, c.accPng(), "accuracy per epoch");
+    b.append("</div>\n<h2>Validation confusion matrix</h2>");
+    img(b, c.confusionPng(), "confusion matrix");
+    if (c.confusion() != null) {
+      b.append(
+          "\n<h2>Per-class scores (validation)</h2><table><tr><th>class</th><th>precision</th>");
+      b.append("<th>recall</th><th>F1</th><th>support</th></tr>");
+      List<String> labels = c.confusion().labels();
+      for (int i = 0; i < labels.size(); i++) {
+        b.append(
+            String.format(
+                "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%d</td></tr>",
+                esc(labels.get(i)),
+                c.confusion().precision(i),
+                c.confusion().recall(i),
+                c.confusion().f1(i),
+                c.confusion().support(i)));
+      }
+      b.append("</table>");
+    }
+    b.append(
+        "\n<h2>Metrics per epoch</h2><table><tr><th>epoch</th><th>train loss</th><th>train acc</th>");
+    b.append("<th>val loss</th><th>val acc</th><th>lr</th><th>seconds</th></tr>");
+    for (Epoch e : c.epochs()) {
+      b.append(
+          String.format(
+              "<tr><td>%d</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.3g</td><td>%.1f</td></tr>",
+              e.epoch(),
+              e.trainLoss(),
+              e.trainAcc(),
+              e.valLoss(),
+              e.valAcc(),
+              e.lr(),
+              e.seconds()));
+    }
+    b.append("</table>\n<h2>Configuration</h2><pre>")
+        .append(esc(c.configYaml()))
+        .append("</pre>\n");
+    b.append("</body></html>\n");
+    try {
+      AtomicFiles.write(html, b.toString().getBytes(StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + html + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void img(StringBuilder b, byte[] png, String alt) {
+    if (png == null) {
+      return;
+    }
+    b.append("<img alt=\"").append(alt).append("\" src=\"data:image/png;base64,");
+    b.append(Base64.getEncoder().encodeToString(png)).append("\">");
+  }
+
+  private static String esc(String s) {
+    return s.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\"", "&quot;");
+  }
+}

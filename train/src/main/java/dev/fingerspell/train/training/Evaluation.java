@@ -1,0 +1,162 @@
+package dev.fingerspell.train.training;
+
+import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.train.data.DataException;
+import dev.fingerspell.train.data.Images;
+import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.train.data.SourceLayout;
+import dev.fingerspell.train.report.Confusion;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A model scored on labelled images: a split of a prepared set, or the images of a raw folder
+ * (class folders, or the flat {@code CLASS_test.jpg} test folder).
+ */
+public final class Evaluation {
+  private Evaluation() {}
+
+  /**
+   * The result.
+   *
+   * @param split what was evaluated
+   * @param confusion the matrix over the model's labels
+   * @param skipped raw images that could not be read
+   */
+  public record Result(String split, Confusion confusion, List<String> skipped) {}
+
+  /** The default split of a prepared set: test when it has one, else val. */
+  public static String defaultSplit(PreparedData data) {
+    return data.has("test") ? "test" : "val";
+  }
+
+  /**
+   * Scores {@code split} ({@code train}, {@code val}, {@code test} or {@code all}) of a prepared
+   * set.
+   */
+  public static Result prepared(AslClassifier model, PreparedData data, String split) {
+    List<String> splits = split.equals("all") ? List.of("train", "val", "test") : List.of(split);
+    int[] toModel = labelMap(data.classes(), model.labels());
+    Confusion c = new Confusion(model.labels());
+    Preprocess pre = model.info().preprocess();
+    for (String s : splits) {
+      if (!data.has(s)) {
+        if (split.equals("all")) {
+          continue;
+        }
+        throw new DataException(data.dir() + " has no '" + s + "' split with images");
+      }
+      for (int k = 0; k < data.shardFiles(s).size(); k++) {
+        PreparedData.Shard shard = data.shard(s, k);
+        for (int from = 0; from < shard.count(); from += 64) {
+          int n = Math.min(64, shard.count() - from);
+          List<byte[]> imgs = new ArrayList<>();
+          int[] truth = new int[n];
+          for (int i = 0; i < n; i++) {
+            imgs.add(shard.image(from + i));
+            truth[i] = toModel[(int) shard.labels()[from + i]];
+          }
+          addPredictions(model, Batches.of(imgs, shard.size(), pre, null), truth, c);
+        }
+      }
+    }
+    return new Result(split, c, List.of());
+  }
+
+  /** Scores the images of a raw folder; {@code split} picks test folder or class folders. */
+  public static Result raw(AslClassifier model, Path dir, String split) {
+    SourceLayout layout = SourceLayout.find(dir);
+    List<Path> files = new ArrayList<>();
+    List<String> names = new ArrayList<>();
+    boolean useTest = split.equals("test") || (split.equals("default") && layout.test());
+    boolean useTrain =
+        split.equals("train") || split.equals("all") || (split.equals("default") && !layout.test());
+    if (split.equals("all")) {
+      useTest = layout.test();
+    }
+    if (useTest) {
+      for (Path f : layout.testFiles()) {
+        String cls = layout.testClass(f);
+        if (cls != null) {
+          files.add(f);
+          names.add(cls);
+        }
+      }
+    }
+    if (useTrain && layout.trainRoot() != null) {
+      for (String cls : layout.classes()) {
+        for (Path f : layout.classFiles(cls)) {
+          files.add(f);
+          names.add(cls);
+        }
+      }
+    }
+    if (files.isEmpty()) {
+      throw new DataException("no labelled images for split '" + split + "' under " + dir);
+    }
+    Confusion c = new Confusion(model.labels());
+    List<String> skipped = new ArrayList<>();
+    Preprocess pre = model.info().preprocess();
+    List<float[]> batch = new ArrayList<>();
+    List<Integer> truth = new ArrayList<>();
+    for (int i = 0; i < files.size(); i++) {
+      int label = model.labels().indexOf(names.get(i));
+      if (label < 0) {
+        throw new DataException("class '" + names.get(i) + "' is not among the model's labels");
+      }
+      try {
+        Images.Rgb img = Images.decode(Files.readAllBytes(files.get(i)));
+        batch.add(pre.fromRgb(img.chw(), img.height(), img.width()));
+        truth.add(label);
+      } catch (IOException | RuntimeException e) {
+        skipped.add(files.get(i) + ": " + e.getMessage());
+      }
+      if (batch.size() == 64 || (i == files.size() - 1 && !batch.isEmpty())) {
+        int per = 3 * pre.size() * pre.size();
+        float[] all = new float[batch.size() * per];
+        for (int k = 0; k < batch.size(); k++) {
+          System.arraycopy(batch.get(k), 0, all, k * per, per);
+        }
+        int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
+        addPredictions(model, Tensor.of(all, batch.size(), 3, pre.size(), pre.size()), t, c);
+        batch.clear();
+        truth.clear();
+      }
+    }
+    return new Result(
+        useTest && !useTrain ? "test" : split.equals("default") ? "train" : split, c, skipped);
+  }
+
+  private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
+    model.model().eval();
+    float[] logits;
+    try (GradMode g = GradMode.noGrad()) {
+      logits = model.model().forward(x).toFloatArray();
+    }
+    int[] pred = Batches.argmax(logits, truth.length, model.labels().size());
+    for (int i = 0; i < truth.length; i++) {
+      c.add(truth[i], pred[i]);
+    }
+  }
+
+  private static int[] labelMap(List<String> dataClasses, List<String> modelLabels) {
+    int[] map = new int[dataClasses.size()];
+    for (int i = 0; i < map.length; i++) {
+      map[i] = modelLabels.indexOf(dataClasses.get(i));
+      if (map[i] < 0) {
+        throw new DataException(
+            "data class '"
+                + dataClasses.get(i)
+                + "' is not among the model's labels "
+                + modelLabels);
+      }
+    }
+    return map;
+  }
+}

@@ -1,0 +1,154 @@
+package dev.fingerspell.train.training;
+
+import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.weights.SafetensorsException;
+import dev.fingerspell.weights.SafetensorsFile;
+import dev.fingerspell.weights.SafetensorsWriter;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntConsumer;
+
+/**
+ * The 512-d features of a frozen backbone, computed once per image and kept on disk under {@code
+ * <FINGERSPELL_HOME>/features/<key>.safetensors}, the key hashing the weights, the data set's
+ * fingerprint, the split and the preprocessing: a frozen backbone is a pure function of the image
+ * (its batch norms run on the pretrained statistics), so any run with the same key can reuse them.
+ */
+final class FeatureCache {
+  /** Features and labels of one split. */
+  record Features(float[] values, long[] labels, int count) {}
+
+  private final Path dir;
+
+  FeatureCache(Path dir) {
+    this.dir = dir;
+  }
+
+  /** The identity of a weights file (its sha256), or of a seeded random initialisation. */
+  static String weightsId(Path file, long seed) {
+    if (file == null) {
+      return "none:" + seed;
+    }
+    MessageDigest md = sha256();
+    byte[] buf = new byte[1 << 20];
+    try (InputStream in = Files.newInputStream(file)) {
+      for (int n; (n = in.read(buf)) > 0; ) {
+        md.update(buf, 0, n);
+      }
+    } catch (IOException e) {
+      throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+    }
+    return HexFormat.of().formatHex(md.digest());
+  }
+
+  static String key(String weightsId, PreparedData data, String split, Preprocess pre) {
+    String text =
+        String.join(
+            "|",
+            "v1",
+            weightsId,
+            data.fingerprint(),
+            split,
+            Integer.toString(pre.size()),
+            Arrays.toString(pre.mean()),
+            Arrays.toString(pre.std()));
+    return HexFormat.of().formatHex(sha256().digest(text.getBytes(StandardCharsets.UTF_8)));
+  }
+
+  /**
+   * The features of {@code split}, from the cache or computed (and stored) now. With {@code
+   * augment} set they are computed afresh on augmented images and not stored.
+   */
+  Features get(
+      String key,
+      ResNet18 model,
+      PreparedData data,
+      String split,
+      Preprocess pre,
+      Rng augment,
+      IntConsumer progress) {
+    Path file = dir.resolve(key + ".safetensors");
+    if (augment == null && Files.isRegularFile(file)) {
+      try (SafetensorsFile f = SafetensorsFile.open(file)) {
+        long[] labels = f.readLongs("labels");
+        progress.accept(labels.length);
+        return new Features(f.readFloats("features"), labels, labels.length);
+      } catch (SafetensorsException e) {
+        // a damaged cache entry is recomputed
+      }
+    }
+    Features computed = compute(model, data, split, pre, augment, progress);
+    if (augment == null) {
+      SafetensorsWriter.write(
+          file,
+          List.of(
+              SafetensorsWriter.Entry.f32(
+                  "features", new int[] {computed.count(), ResNet18.FEATURES}, computed.values()),
+              SafetensorsWriter.Entry.i64(
+                  "labels", new int[] {computed.count()}, computed.labels())),
+          Map.of("split", split));
+    }
+    return computed;
+  }
+
+  static Features compute(
+      ResNet18 model,
+      PreparedData data,
+      String split,
+      Preprocess pre,
+      Rng augment,
+      IntConsumer progress) {
+    int n = data.count(split);
+    float[] values = new float[n * ResNet18.FEATURES];
+    long[] labels = new long[n];
+    int done = 0;
+    model.eval();
+    int batch = 64;
+    for (int s = 0; s < data.shardFiles(split).size(); s++) {
+      PreparedData.Shard shard = data.shard(split, s);
+      for (int from = 0; from < shard.count(); from += batch) {
+        int to = Math.min(shard.count(), from + batch);
+        List<byte[]> imgs = new ArrayList<>();
+        for (int i = from; i < to; i++) {
+          imgs.add(shard.image(i));
+          labels[done + i - from] = shard.labels()[i];
+        }
+        try (GradMode g = GradMode.noGrad()) {
+          Tensor f = model.forwardFeatures(Batches.of(imgs, shard.size(), pre, augment));
+          System.arraycopy(
+              f.toFloatArray(),
+              0,
+              values,
+              done * ResNet18.FEATURES,
+              imgs.size() * ResNet18.FEATURES);
+        }
+        done += imgs.size();
+        progress.accept(imgs.size());
+      }
+    }
+    return new Features(values, labels, done);
+  }
+
+  private static MessageDigest sha256() {
+    try {
+      return MessageDigest.getInstance("SHA-256");
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

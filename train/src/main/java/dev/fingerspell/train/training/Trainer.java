@@ -1,0 +1,648 @@
+package dev.fingerspell.train.training;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.resnet.ModelFile;
+import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.resnet.Pretrained;
+import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.tensor.optim.AdamW;
+import dev.fingerspell.tensor.optim.LrSchedule;
+import dev.fingerspell.tensor.optim.Optimizer;
+import dev.fingerspell.tensor.optim.Sgd;
+import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.train.report.Confusion;
+import dev.fingerspell.train.report.Plots;
+import dev.fingerspell.train.report.Report;
+import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.WeightFetch;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+/**
+ * One training run, from a resolved {@link Config} to a run folder: {@code config.yaml}, {@code
+ * metrics.jsonl} (one line per epoch), {@code model.safetensors} (best validation accuracy), {@code
+ * last.safetensors}, the plots and {@code report.html}.
+ *
+ * <p>With {@code model.trainable=head} the backbone is frozen: its features are computed once and
+ * cached ({@link FeatureCache}), and each epoch trains the 29-way head on them — a run costs about
+ * one backbone pass. With augmentation, training features are recomputed each epoch. {@code layer4}
+ * and {@code all} train through the network with batch norm in training mode for the trainable
+ * part.
+ *
+ * <p>Everything random is drawn from the config's seed, so the same config gives the same metrics
+ * on the same machine. {@link #requestStop()} (Ctrl-C) ends the run at the next batch, after saving
+ * {@code last.safetensors} and the metrics so far.
+ */
+public final class Trainer {
+  /** What the caller sees while the run goes: notices, and per-epoch progress. */
+  public interface Listener {
+    /** A line for the user. */
+    void notice(String line);
+
+    /** An epoch of {@code steps} units of work begins ({@code what}: its phase). */
+    void phase(String what, long steps);
+
+    /** {@code n} more units done; {@code loss} is the running training loss or NaN. */
+    void step(long n, double loss);
+
+    /** The phase ended. */
+    void endPhase();
+  }
+
+  /**
+   * The outcome.
+   *
+   * @param runDir the run folder
+   * @param epochs the metrics of every completed epoch
+   * @param bestEpoch the epoch whose model is model.safetensors (0 when none completed)
+   * @param bestValAcc its validation accuracy
+   * @param interrupted whether a stop request ended the run early
+   */
+  public record Result(
+      Path runDir,
+      List<Report.Epoch> epochs,
+      int bestEpoch,
+      double bestValAcc,
+      boolean interrupted) {}
+
+  private final Config cfg;
+  private final Map<String, String> env;
+  private final Listener listener;
+  private final CountDownLatch finished = new CountDownLatch(1);
+  private volatile boolean stopRequested;
+
+  /** A run of {@code cfg}; {@code env} supplies FINGERSPELL_HOME and the hub settings. */
+  public Trainer(Config cfg, Map<String, String> env, Listener listener) {
+    this.cfg = cfg;
+    this.env = env;
+    this.listener = listener;
+  }
+
+  /** Asks the run to stop at the next batch boundary (saving first). */
+  public void requestStop() {
+    stopRequested = true;
+  }
+
+  /** Waits until {@link #run()} has returned or thrown; false on timeout. */
+  public boolean awaitFinished(long seconds) throws InterruptedException {
+    return finished.await(seconds, TimeUnit.SECONDS);
+  }
+
+  /** The run folder a config names (or the timestamped default). */
+  public static Path runDir(Config cfg) {
+    String dir = cfg.string("run.dir");
+    if (!dir.isBlank()) {
+      return Path.of(dir);
+    }
+    String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    return Path.of("runs", stamp + "-" + cfg.string("name"));
+  }
+
+  /** Trains. */
+  public Result run() {
+    try {
+      return train();
+    } finally {
+      finished.countDown();
+    }
+  }
+
+  private Result train() {
+    long seed = cfg.longValue("seed");
+    PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
+    data.verify("train");
+    boolean hasVal = data.has("val");
+    if (hasVal) {
+      data.verify("val");
+    }
+    List<String> classes = data.classes();
+    Path run = runDir(cfg);
+    try {
+      Files.createDirectories(run);
+      Files.deleteIfExists(run.resolve("metrics.jsonl"));
+      AtomicFiles.write(run.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot write the run folder " + run + ": " + e.getMessage(), e);
+    }
+    listener.notice("run folder: " + run);
+
+    WeightFetch fetch = WeightFetch.fromEnvironment(env);
+    String weightsSpec = cfg.string("model.weights");
+    Path weightsFile = fetch.resolve(weightsSpec, WeightFetch.Progress.NONE);
+    ResNet18 model =
+        Pretrained.resnet18(
+            weightsFile == null ? "none" : weightsFile.toString(),
+            classes.size(),
+            seed,
+            fetch,
+            WeightFetch.Progress.NONE,
+            listener::notice);
+    ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
+    model.setTrainable(trainable);
+    Preprocess pre =
+        new Preprocess(
+            cfg.integer("data.image_size"), Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
+    Optimizer opt = optimizer(model.trainableParameters());
+    LrSchedule schedule = schedule();
+    float smoothing = (float) cfg.number("train.label_smoothing");
+    boolean augment = cfg.bool("data.augment");
+    int epochs = cfg.integer("train.epochs");
+    int batchSize = cfg.integer("train.batch_size");
+    ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
+
+    FeatureCache cache = null;
+    FeatureCache.Features trainFeatures = null;
+    FeatureCache.Features valFeatures = null;
+    String weightsId = null;
+    if (trainable == ResNet18.Trainable.HEAD) {
+      Path home =
+          env.get("FINGERSPELL_HOME") != null && !env.get("FINGERSPELL_HOME").isBlank()
+              ? Path.of(env.get("FINGERSPELL_HOME"))
+              : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
+      cache = new FeatureCache(home.resolve("features"));
+      weightsId = FeatureCache.weightsId(weightsFile, seed);
+      listener.notice(
+          "frozen backbone: features are computed once and cached"
+              + (augment
+                  ? " (validation only: augmentation recomputes training features each epoch)"
+                  : ""));
+      if (hasVal) {
+        valFeatures = features(cache, weightsId, model, data, "val", pre, null);
+      }
+      if (!augment) {
+        trainFeatures = features(cache, weightsId, model, data, "train", pre, null);
+      }
+    }
+
+    List<Report.Epoch> history = new ArrayList<>();
+    Confusion bestConfusion = null;
+    Confusion lastConfusion = null;
+    int bestEpoch = 0;
+    double bestAcc = Double.NEGATIVE_INFINITY;
+    boolean interrupted = false;
+    for (int epoch = 1; epoch <= epochs; epoch++) {
+      schedule.apply(opt, epoch - 1);
+      long start = System.nanoTime();
+      Rng rng = new Rng(seed * 1_000_003L + epoch);
+      double[] train; // loss sum, correct, count
+      if (trainable == ResNet18.Trainable.HEAD) {
+        FeatureCache.Features tf =
+            augment
+                ? features(
+                    cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
+                : trainFeatures;
+        train = headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
+      } else {
+        train =
+            fullEpoch(
+                model,
+                opt,
+                data,
+                pre,
+                augment ? new Rng(seed + 7919L * epoch) : null,
+                rng,
+                batchSize,
+                smoothing,
+                epoch);
+      }
+      if (train == null) {
+        interrupted = true;
+        break;
+      }
+      Confusion confusion = new Confusion(classes);
+      double valLoss = Double.NaN;
+      double valAcc = Double.NaN;
+      if (hasVal) {
+        valLoss =
+            trainable == ResNet18.Trainable.HEAD
+                ? evaluateFeatures(model, valFeatures, smoothing, confusion)
+                : evaluateImages(model, data, "val", pre, smoothing, confusion);
+        valAcc = confusion.accuracy();
+      }
+      Report.Epoch m =
+          new Report.Epoch(
+              epoch,
+              train[0] / train[2],
+              train[1] / train[2],
+              valLoss,
+              valAcc,
+              opt.lr(),
+              (System.nanoTime() - start) / 1e9);
+      history.add(m);
+      appendMetrics(run, m);
+      lastConfusion = confusion;
+      ModelFile.save(model, run.resolve("last.safetensors"), info);
+      double score = hasVal ? valAcc : m.trainAcc();
+      if (score > bestAcc) {
+        bestAcc = score;
+        bestEpoch = epoch;
+        bestConfusion = confusion;
+        ModelFile.save(model, run.resolve("model.safetensors"), info);
+      }
+      listener.notice(
+          String.format(
+              "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs",
+              epoch, epochs, m.trainLoss(), m.trainAcc(), valLoss, valAcc, m.lr(), m.seconds()));
+      if (stopRequested) {
+        interrupted = epoch < epochs;
+        break;
+      }
+    }
+    if (interrupted) {
+      ModelFile.save(model, run.resolve("last.safetensors"), info);
+      listener.notice(
+          "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
+    }
+    writeStatus(run, history, bestEpoch, bestAcc, interrupted, data);
+    if (!history.isEmpty()) {
+      report(
+          run,
+          history,
+          bestConfusion != null ? bestConfusion : lastConfusion,
+          bestEpoch,
+          bestAcc,
+          data,
+          interrupted);
+    }
+    return new Result(
+        run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
+  }
+
+  private FeatureCache.Features features(
+      FeatureCache cache,
+      String weightsId,
+      ResNet18 model,
+      PreparedData data,
+      String split,
+      Preprocess pre,
+      Rng augment) {
+    listener.phase("features " + split, data.count(split));
+    try {
+      return cache.get(
+          FeatureCache.key(weightsId, data, split, pre),
+          model,
+          data,
+          split,
+          pre,
+          augment,
+          n -> listener.step(n, Double.NaN));
+    } finally {
+      listener.endPhase();
+    }
+  }
+
+  private Optimizer optimizer(List<Tensor> params) {
+    double lr = cfg.number("train.lr");
+    double wd = cfg.number("train.weight_decay");
+    return cfg.string("train.optimizer").equals("sgd")
+        ? new Sgd(params, lr, cfg.number("train.momentum"), 0, wd, cfg.bool("train.nesterov"))
+        : new AdamW(params, lr, 0.9, 0.999, 1e-8, wd);
+  }
+
+  private LrSchedule schedule() {
+    double lr = cfg.number("train.lr");
+    return switch (cfg.string("train.scheduler")) {
+      case "cosine" -> LrSchedule.cosine(lr, cfg.integer("train.epochs"), 0);
+      case "step" -> LrSchedule.step(lr, cfg.integer("train.step_size"), cfg.number("train.gamma"));
+      default -> t -> lr;
+    };
+  }
+
+  /** One epoch of the head on cached features; null when stopped. */
+  private double[] headEpoch(
+      ResNet18 model,
+      Optimizer opt,
+      FeatureCache.Features f,
+      Rng rng,
+      int batchSize,
+      float smoothing,
+      int epoch) {
+    int[] perm = Batches.permutation(f.count(), rng);
+    int d = ResNet18.FEATURES;
+    double lossSum = 0;
+    long correct = 0;
+    listener.phase("epoch " + epoch, f.count());
+    try {
+      for (int from = 0; from < f.count(); from += batchSize) {
+        if (stopRequested) {
+          return null;
+        }
+        int n = Math.min(batchSize, f.count() - from);
+        float[] x = new float[n * d];
+        long[] y = new long[n];
+        for (int i = 0; i < n; i++) {
+          int k = perm[from + i];
+          System.arraycopy(f.values(), k * d, x, i * d, d);
+          y[i] = f.labels()[k];
+        }
+        double[] r = step(model.forwardHead(Tensor.of(x, n, d)), y, opt, smoothing);
+        lossSum += r[0] * n;
+        correct += (long) r[1];
+        listener.step(n, lossSum / (from + n));
+      }
+    } finally {
+      listener.endPhase();
+    }
+    return new double[] {lossSum, correct, f.count()};
+  }
+
+  /** One epoch through the network over shuffled shards; null when stopped. */
+  private double[] fullEpoch(
+      ResNet18 model,
+      Optimizer opt,
+      PreparedData data,
+      Preprocess pre,
+      Rng augment,
+      Rng rng,
+      int batchSize,
+      float smoothing,
+      int epoch) {
+    model.train(true);
+    int shards = data.shardFiles("train").size();
+    int[] order = Batches.permutation(shards, rng);
+    double lossSum = 0;
+    long correct = 0;
+    long seen = 0;
+    listener.phase("epoch " + epoch, data.count("train"));
+    try {
+      for (int s : order) {
+        PreparedData.Shard shard = data.shard("train", s);
+        int[] perm = Batches.permutation(shard.count(), rng);
+        for (int from = 0; from < shard.count(); from += batchSize) {
+          if (stopRequested) {
+            return null;
+          }
+          int n = Math.min(batchSize, shard.count() - from);
+          if (n < 2) {
+            continue; // batch norm needs two samples to estimate batch statistics
+          }
+          List<byte[]> imgs = new ArrayList<>(n);
+          long[] y = new long[n];
+          for (int i = 0; i < n; i++) {
+            imgs.add(shard.image(perm[from + i]));
+            y[i] = shard.labels()[perm[from + i]];
+          }
+          double[] r =
+              step(model.forward(Batches.of(imgs, shard.size(), pre, augment)), y, opt, smoothing);
+          lossSum += r[0] * n;
+          correct += (long) r[1];
+          seen += n;
+          listener.step(n, lossSum / seen);
+        }
+      }
+    } finally {
+      listener.endPhase();
+      model.eval();
+    }
+    return new double[] {lossSum, correct, Math.max(1, seen)};
+  }
+
+  /** A forward already done: loss, backward, update. Returns {loss, correct}. */
+  private static double[] step(Tensor logits, long[] y, Optimizer opt, float smoothing) {
+    Tensor loss = Ops.crossEntropy(logits, Tensor.ofLongs(y, y.length), smoothing);
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    int[] pred = Batches.argmax(logits.toFloatArray(), y.length, logits.size(1));
+    int correct = 0;
+    for (int i = 0; i < y.length; i++) {
+      if (pred[i] == y[i]) {
+        correct++;
+      }
+    }
+    return new double[] {loss.item(), correct};
+  }
+
+  private static double evaluateFeatures(
+      ResNet18 model, FeatureCache.Features f, float smoothing, Confusion confusion) {
+    int d = ResNet18.FEATURES;
+    double lossSum = 0;
+    int chunk = 1024;
+    try (GradMode g = GradMode.noGrad()) {
+      for (int from = 0; from < f.count(); from += chunk) {
+        int n = Math.min(chunk, f.count() - from);
+        float[] x = new float[n * d];
+        System.arraycopy(f.values(), from * d, x, 0, n * d);
+        long[] y = java.util.Arrays.copyOfRange(f.labels(), from, from + n);
+        lossSum += score(model.forwardHead(Tensor.of(x, n, d)), y, smoothing, confusion) * n;
+      }
+    }
+    return lossSum / Math.max(1, f.count());
+  }
+
+  /** Mean loss over a split of stored images, filling {@code confusion}. */
+  static double evaluateImages(
+      ResNet18 model,
+      PreparedData data,
+      String split,
+      Preprocess pre,
+      float smoothing,
+      Confusion confusion) {
+    model.eval();
+    double lossSum = 0;
+    int count = 0;
+    int batch = 64;
+    for (int s = 0; s < data.shardFiles(split).size(); s++) {
+      PreparedData.Shard shard = data.shard(split, s);
+      for (int from = 0; from < shard.count(); from += batch) {
+        int n = Math.min(batch, shard.count() - from);
+        List<byte[]> imgs = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+          imgs.add(shard.image(from + i));
+        }
+        long[] y = java.util.Arrays.copyOfRange(shard.labels(), from, from + n);
+        try (GradMode g = GradMode.noGrad()) {
+          lossSum +=
+              score(
+                      model.forward(Batches.of(imgs, shard.size(), pre, null)),
+                      y,
+                      smoothing,
+                      confusion)
+                  * n;
+        }
+        count += n;
+      }
+    }
+    return lossSum / Math.max(1, count);
+  }
+
+  private static double score(Tensor logits, long[] y, float smoothing, Confusion confusion) {
+    int[] pred = Batches.argmax(logits.toFloatArray(), y.length, logits.size(1));
+    for (int i = 0; i < y.length; i++) {
+      confusion.add((int) y[i], pred[i]);
+    }
+    return Ops.crossEntropy(logits, Tensor.ofLongs(y, y.length), smoothing).item();
+  }
+
+  private static void appendMetrics(Path run, Report.Epoch m) {
+    Map<String, Object> line = new LinkedHashMap<>();
+    line.put("epoch", m.epoch());
+    line.put("train_loss", finite(m.trainLoss()));
+    line.put("train_acc", finite(m.trainAcc()));
+    line.put("val_loss", finite(m.valLoss()));
+    line.put("val_acc", finite(m.valAcc()));
+    line.put("lr", m.lr());
+    line.put("seconds", Math.round(m.seconds() * 1000) / 1000.0);
+    try {
+      String json = new ObjectMapper().writeValueAsString(line) + "\n";
+      Files.writeString(
+          run.resolve("metrics.jsonl"),
+          json,
+          StandardOpenOption.CREATE,
+          StandardOpenOption.APPEND,
+          StandardOpenOption.SYNC);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot append to metrics.jsonl: " + e.getMessage(), e);
+    }
+  }
+
+  private static Double finite(double v) {
+    return Double.isFinite(v) ? v : null;
+  }
+
+  private static void writeStatus(
+      Path run,
+      List<Report.Epoch> history,
+      int bestEpoch,
+      double bestAcc,
+      boolean interrupted,
+      PreparedData data) {
+    Map<String, Object> s = new LinkedHashMap<>();
+    s.put("status", interrupted ? "interrupted" : "completed");
+    s.put("epochs_completed", history.size());
+    s.put("best_epoch", bestEpoch);
+    s.put("best_val_acc", bestEpoch == 0 ? null : bestAcc);
+    s.put("train_images", data.count("train"));
+    s.put("val_images", data.count("val"));
+    try {
+      AtomicFiles.write(run.resolve("run.json"), new ObjectMapper().writeValueAsBytes(s));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private void report(
+      Path run,
+      List<Report.Epoch> history,
+      Confusion confusion,
+      int bestEpoch,
+      double bestAcc,
+      PreparedData data,
+      boolean interrupted) {
+    int n = history.size();
+    double[] tl = new double[n];
+    double[] vl = new double[n];
+    double[] ta = new double[n];
+    double[] va = new double[n];
+    for (int i = 0; i < n; i++) {
+      tl[i] = history.get(i).trainLoss();
+      vl[i] = history.get(i).valLoss();
+      ta[i] = history.get(i).trainAcc();
+      va[i] = history.get(i).valAcc();
+    }
+    byte[] loss =
+        Plots.curves(
+            run.resolve("loss.png"),
+            "Loss",
+            "cross-entropy",
+            List.of(new Plots.Series("train", tl), new Plots.Series("validation", vl)));
+    byte[] acc =
+        Plots.curves(
+            run.resolve("accuracy.png"),
+            "Accuracy",
+            "accuracy",
+            List.of(new Plots.Series("train", ta), new Plots.Series("validation", va)));
+    byte[] conf =
+        confusion == null || confusion.total() == 0
+            ? null
+            : Plots.confusion(
+                run.resolve("confusion_matrix.png"), "Validation, epoch " + bestEpoch, confusion);
+    Map<String, String> summary = new LinkedHashMap<>();
+    summary.put("status", interrupted ? "interrupted" : "completed");
+    summary.put("best validation accuracy", String.format("%.4f (epoch %d)", bestAcc, bestEpoch));
+    summary.put(
+        "recipe",
+        "trainable="
+            + cfg.string("model.trainable")
+            + ", weights="
+            + cfg.string("model.weights")
+            + ", image size "
+            + cfg.integer("data.image_size")
+            + ", augment "
+            + cfg.bool("data.augment"));
+    summary.put(
+        "optimizer",
+        cfg.string("train.optimizer")
+            + ", lr "
+            + cfg.number("train.lr")
+            + ", "
+            + cfg.string("train.scheduler")
+            + " schedule, batch "
+            + cfg.integer("train.batch_size"));
+    summary.put(
+        "data",
+        data.dir()
+            + ": "
+            + data.count("train")
+            + " train, "
+            + data.count("val")
+            + " val images, "
+            + data.classes().size()
+            + " classes");
+    double secs = 0;
+    for (Report.Epoch e : history) {
+      secs += e.seconds();
+    }
+    summary.put("training time", String.format("%.1f s over %d epochs", secs, n));
+    summary.put("model", run.resolve("model.safetensors").toString());
+    Report.write(
+        run.resolve("report.html"),
+        new Report.Content(
+            "Fingerspell run " + run.getFileName(),
+            summary,
+            loss,
+            acc,
+            conf,
+            confusion,
+            history,
+            cfg.toYaml()));
+  }
+
+  /** For the command line: prints notices and nothing else. */
+  public static Listener quiet(Consumer<String> out) {
+    return new Listener() {
+      @Override
+      public void notice(String line) {
+        out.accept(line);
+      }
+
+      @Override
+      public void phase(String what, long steps) {}
+
+      @Override
+      public void step(long n, double loss) {}
+
+      @Override
+      public void endPhase() {}
+    };
+  }
+}
