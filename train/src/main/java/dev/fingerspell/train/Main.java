@@ -41,7 +41,12 @@ public final class Main implements Callable<Integer> {
 
   /** Runs the command line and exits with its status. */
   public static void main(String[] args) {
-    System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    PrintWriter out = new PrintWriter(System.out, true);
+    PrintWriter err = new PrintWriter(System.err, true);
+    int status = run(args, out, err);
+    out.flush(); // print() does not flush by itself
+    err.flush();
+    System.exit(status);
   }
 
   /** Runs the command line with the given streams and returns the exit status (for tests). */

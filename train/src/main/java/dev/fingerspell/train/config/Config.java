@@ -24,7 +24,10 @@ import java.util.Set;
  */
 public final class Config {
   private static final ObjectMapper YAML =
-      new ObjectMapper(new YAMLFactory().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER));
+      new ObjectMapper(
+          new YAMLFactory()
+              .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+              .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES));
   private static final String RESOURCES = "/dev/fingerspell/train/configs/";
 
   private static final Map<String, Set<String>> CHOICES =

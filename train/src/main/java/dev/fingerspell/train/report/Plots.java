@@ -119,7 +119,7 @@ public final class Plots {
     int left = 80;
     int top = 60;
     int w = left + k * cell + 20;
-    int h = top + k * cell + 70;
+    int h = top + k * cell + 90;
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = canvas(img);
     long[][] m = c.matrix();
@@ -155,12 +155,15 @@ public final class Plots {
       }
       g.setColor(Color.BLACK);
       textRight(g, labels.get(i), left - 4, top + i * cell + cell / 2 + 4);
-      text(g, labels.get(i), left + i * cell + cell / 2, top + k * cell + 14, true, 10f);
+      java.awt.geom.AffineTransform saved = g.getTransform();
+      g.rotate(-Math.PI / 2, left + i * cell + cell / 2 + 4, top + k * cell + 4);
+      textRight(g, labels.get(i), left + i * cell + cell / 2 + 4, top + k * cell + 4);
+      g.setTransform(saved);
     }
     g.setColor(Color.GRAY);
     g.drawRect(left, top, k * cell, k * cell);
     g.setColor(Color.BLACK);
-    text(g, "predicted", left + k * cell / 2, top + k * cell + 36, true, 12f);
+    text(g, "predicted", left + k * cell / 2, top + k * cell + 80, true, 12f);
     text(g, "true", 20, top - 8, false, 12f);
     g.dispose();
     return write(img, png);

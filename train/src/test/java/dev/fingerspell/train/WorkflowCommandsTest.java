@@ -1,0 +1,154 @@
+package dev.fingerspell.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The data → train → evaluate → predict workflow through the command line, as a user runs it. */
+class WorkflowCommandsTest {
+  @TempDir Path dir;
+
+  private record Result(int status, String out, String err) {}
+
+  private Result run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int status =
+        Main.run(
+            args,
+            new PrintWriter(out, true),
+            new PrintWriter(err, true),
+            Map.of("FINGERSPELL_HOME", dir.resolve("home").toString()));
+    return new Result(status, out.toString(), err.toString());
+  }
+
+  @Test
+  void synthPrepareTrainEvaluatePredict() throws Exception {
+    Result synth = run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "4");
+    assertEquals(0, synth.status(), synth.err());
+    assertTrue(synth.out().startsWith("wrote 144 images"), synth.out());
+
+    Result prep =
+        run(
+            "data",
+            "prepare",
+            "--src",
+            dir.resolve("raw").toString(),
+            "--out",
+            dir.resolve("data").toString(),
+            "--size",
+            "32",
+            "--val-fraction",
+            "0.25");
+    assertEquals(0, prep.status(), prep.err());
+    assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
+
+    Path run = dir.resolve("run");
+    Result train =
+        run(
+            "train",
+            "data.dir=" + dir.resolve("data/processed"),
+            "data.image_size=32",
+            "model.weights=none",
+            "train.epochs=2",
+            "train.batch_size=16",
+            "run.dir=" + run);
+    assertEquals(0, train.status(), train.err());
+    assertTrue(train.out().contains("done: best validation accuracy"), train.out());
+    assertTrue(Files.isRegularFile(run.resolve("report.html")));
+
+    Path model = run.resolve("model.safetensors");
+    Path plot = dir.resolve("cm.png");
+    Result eval =
+        run(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--data",
+            dir.resolve("data").toString(),
+            "--json",
+            "--plot",
+            plot.toString());
+    assertEquals(0, eval.status(), eval.err());
+    JsonNode j = new ObjectMapper().readTree(eval.out());
+    assertEquals("test", j.get("split").asText());
+    assertEquals(28, j.get("count").asInt());
+    assertTrue(j.get("accuracy").asDouble() >= 0);
+    assertEquals(29, j.get("per_class").size());
+    assertTrue(j.get("per_class").get("A").has("f1"));
+    assertEquals(29, j.get("confusion_matrix").size());
+    assertTrue(Files.size(plot) > 0);
+
+    Result evalVal =
+        run(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--data",
+            dir.resolve("data").toString(),
+            "--split",
+            "val",
+            "--plot",
+            dir.resolve("v.png").toString());
+    assertEquals(0, evalVal.status(), evalVal.err());
+    assertTrue(evalVal.out().startsWith("val split: 29 images"), evalVal.out());
+
+    Result rawEval =
+        run(
+            "evaluate",
+            "--model",
+            model.toString(),
+            "--data",
+            dir.resolve("raw").toString(),
+            "--json",
+            "--plot",
+            dir.resolve("r.png").toString());
+    assertEquals(0, rawEval.status(), rawEval.err());
+    assertEquals(28, new ObjectMapper().readTree(rawEval.out()).get("count").asInt());
+
+    Result predict =
+        run(
+            "predict",
+            "--model",
+            model.toString(),
+            "--json",
+            dir.resolve("raw/asl_alphabet_test/asl_alphabet_test/B_test.jpg").toString());
+    assertEquals(0, predict.status(), predict.err());
+    assertEquals(3, new ObjectMapper().readTree(predict.out()).get("predictions").size());
+  }
+
+  @Test
+  void configMistakesAreOneLine() {
+    Result r = run("train", "train.lrr=0.1");
+    assertEquals(1, r.status());
+    assertEquals(1, r.err().strip().lines().count(), r.err());
+    assertTrue(r.err().contains("unknown config key 'train.lrr'"), r.err());
+    assertFalse(r.err().contains("at dev.fingerspell"));
+    Result shown = run("train", "--show-config", "experiment=demo");
+    assertEquals(0, shown.status(), shown.err());
+    assertTrue(shown.out().contains("trainable: all"), shown.out());
+    Result noData = run("train", "data.dir=" + dir.resolve("nothing-here"), "model.weights=none");
+    assertEquals(1, noData.status());
+    assertTrue(noData.err().contains("run fingerspell data prepare first"), noData.err());
+  }
+
+  @Test
+  void demoRunsEndToEndOnASmallSet() {
+    Result r =
+        run("demo", "--dir", dir.resolve("demo").toString(), "--per-class", "4", "--epochs", "1");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(r.out().contains("recipe: no pretrained weights"), r.out());
+    assertTrue(r.out().contains("4/4 evaluated on the test split: 28 images"), r.out());
+    assertTrue(Files.isRegularFile(dir.resolve("demo/run/report.html")));
+  }
+}

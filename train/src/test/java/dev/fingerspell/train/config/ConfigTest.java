@@ -1,0 +1,119 @@
+package dev.fingerspell.train.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigTest {
+  @TempDir Path dir;
+
+  @Test
+  void defaultsHoldEveryRequiredKey() {
+    Config c = Config.defaults();
+    for (String key :
+        List.of(
+            "seed",
+            "data.dir",
+            "data.image_size",
+            "data.augment",
+            "model.weights",
+            "model.trainable",
+            "train.epochs",
+            "train.batch_size",
+            "train.optimizer",
+            "train.lr",
+            "train.momentum",
+            "train.weight_decay",
+            "train.scheduler",
+            "run.dir",
+            "runtime.device",
+            "runtime.threads")) {
+      assertTrue(c.keys().contains(key), key);
+    }
+    assertEquals("head", c.string("model.trainable"));
+    assertEquals(224, c.integer("data.image_size"));
+  }
+
+  @Test
+  void layersApplyInHydrasOrder() throws Exception {
+    Path file = dir.resolve("my.yaml");
+    Files.writeString(file, "train:\n  lr: 0.5\n  epochs: 3\nname: mine\n");
+    Config c =
+        Config.compose(
+            file, List.of("experiment=finetune", "train.lr=0.001", "data.augment=true"), dir);
+    assertEquals(0.001, c.number("train.lr")); // override beats experiment beats file
+    assertEquals(5, c.integer("train.epochs")); // experiment beats file
+    assertEquals("finetune", c.string("name"));
+    assertEquals("layer4", c.string("model.trainable"));
+    assertTrue(c.bool("data.augment"));
+    assertTrue(c.toYaml().contains("lr: 0.001"), c.toYaml());
+  }
+
+  @Test
+  void aLocalExperimentWinsOverAShippedOne() throws Exception {
+    Path exp = dir.resolve("configs/experiment");
+    Files.createDirectories(exp);
+    Files.writeString(exp.resolve("demo.yaml"), "train:\n  epochs: 2\n");
+    assertEquals(2, Config.compose(null, List.of("experiment=demo"), dir).integer("train.epochs"));
+    assertEquals(
+        8,
+        Config.compose(null, List.of("experiment=demo"), dir.resolve("x")).integer("train.epochs"));
+  }
+
+  @Test
+  void integersWidenToNumbersButNotTheOtherWay() {
+    assertEquals(1.0, Config.compose(null, List.of("train.lr=1"), dir).number("train.lr"));
+    ConfigException e =
+        assertThrows(
+            ConfigException.class, () -> Config.compose(null, List.of("train.epochs=2.5"), dir));
+    assertTrue(e.getMessage().contains("needs an integer"), e.getMessage());
+    assertEquals(
+        "none", Config.compose(null, List.of("model.weights=none"), dir).string("model.weights"));
+  }
+
+  @Test
+  void mistakesAreOneLineThatSayWhatToDo() {
+    ConfigException unknown =
+        assertThrows(
+            ConfigException.class, () -> Config.compose(null, List.of("train.lrr=0.1"), dir));
+    assertTrue(
+        unknown.getMessage().contains("unknown config key 'train.lrr'"), unknown.getMessage());
+    assertTrue(
+        unknown.getMessage().contains("valid keys: seed, name, data.dir"), unknown.getMessage());
+    assertFalse(unknown.getMessage().contains("\n"));
+    ConfigException type =
+        assertThrows(
+            ConfigException.class, () -> Config.compose(null, List.of("data.augment=maybe"), dir));
+    assertTrue(type.getMessage().contains("true or false"), type.getMessage());
+    ConfigException choice =
+        assertThrows(
+            ConfigException.class,
+            () -> Config.compose(null, List.of("model.trainable=backbone"), dir));
+    assertTrue(choice.getMessage().contains("all, head, layer4"), choice.getMessage());
+    assertThrows(ConfigException.class, () -> Config.compose(null, List.of("train.lr"), dir));
+    assertThrows(
+        ConfigException.class, () -> Config.compose(null, List.of("experiment=nope"), dir));
+    assertThrows(ConfigException.class, () -> Config.compose(null, List.of("train.epochs=0"), dir));
+    assertThrows(
+        ConfigException.class, () -> Config.compose(dir.resolve("missing.yaml"), List.of(), dir));
+  }
+
+  @Test
+  void aBadFileIsNamed() throws Exception {
+    Path file = dir.resolve("bad.yaml");
+    Files.writeString(file, "train: [unclosed\n");
+    ConfigException e =
+        assertThrows(ConfigException.class, () -> Config.compose(file, List.of(), dir));
+    assertTrue(e.getMessage().startsWith(file + " is not valid YAML"), e.getMessage());
+    Path nested = dir.resolve("nested.yaml");
+    Files.writeString(nested, "train:\n  extra:\n    deep: 1\n");
+    assertThrows(ConfigException.class, () -> Config.compose(nested, List.of(), dir));
+  }
+}

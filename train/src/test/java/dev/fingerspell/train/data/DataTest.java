@@ -1,0 +1,144 @@
+package dev.fingerspell.train.data;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.resnet.AslLabels;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class DataTest {
+  @TempDir static Path dir;
+  static Path raw;
+
+  @BeforeAll
+  static void synth() throws IOException {
+    raw = dir.resolve("raw");
+    assertEquals(29 * 5 + 28, SynthData.write(raw, 5, 3));
+    // what real downloads carry besides images, and one broken image
+    Path a = raw.resolve("asl_alphabet_train/asl_alphabet_train/A");
+    Files.writeString(a.resolve(".DS_Store"), "junk");
+    Files.writeString(a.resolve("A999.jpg"), "not really a jpeg");
+  }
+
+  private static Path prepare(Path src, String name, long seed) {
+    return DataPrepare.run(
+        new DataPrepare.Options(src, dir.resolve(name), 32, 0.2, seed, 50, 2),
+        DataPrepare.NO_PROGRESS);
+  }
+
+  @Test
+  void synthWritesTheKaggleLayout() throws IOException {
+    Path test = raw.resolve("asl_alphabet_test/asl_alphabet_test");
+    try (Stream<Path> s = Files.list(test)) {
+      assertEquals(28, s.count());
+    }
+    assertFalse(Files.exists(test.resolve("del_test.jpg")));
+    assertTrue(
+        Files.isRegularFile(raw.resolve("asl_alphabet_train/asl_alphabet_train/space/space5.jpg")));
+  }
+
+  @Test
+  void prepareWritesShardsAndAManifestAndSkipsTheBrokenImage() throws IOException {
+    Path processed = prepare(raw, "p1", 42);
+    JsonNode m = new ObjectMapper().readTree(processed.resolve("manifest.json").toFile());
+    assertEquals(AslLabels.NAMES.size(), m.get("classes").size());
+    assertEquals("A", m.get("classes").get(0).asText());
+    assertEquals("space", m.get("classes").get(28).asText());
+    assertEquals(1, m.get("skipped_count").asInt());
+    assertTrue(m.get("skipped").get(0).get("file").asText().endsWith("A/A999.jpg"));
+    assertEquals(1, m.get("ignored_non_images").asInt());
+    JsonNode splits = m.get("splits");
+    // 5 files a class (6 for A, one broken): round(0.2 * 5) = 1 held out per class
+    assertEquals(29, splits.get("val").get("count").asInt());
+    assertEquals(29 * 4, splits.get("train").get("count").asInt());
+    assertEquals(28, splits.get("test").get("count").asInt());
+    assertEquals(1, splits.get("val").get("per_class").get("Z").asInt());
+    assertEquals(3, splits.get("train").get("shards").size()); // 116 images in shards of 50
+    assertEquals(64, splits.get("train").get("shards").get(0).get("sha256").asText().length());
+
+    PreparedData data = PreparedData.open(dir.resolve("p1"));
+    assertEquals(32, data.imageSize());
+    PreparedData.Shard shard = data.shard("train", 0);
+    assertEquals(50, shard.count());
+    assertEquals(3 * 32 * 32, shard.image(0).length);
+  }
+
+  @Test
+  void theSplitDependsOnTheSeedOnly() throws IOException {
+    Path a = prepare(raw, "s1", 7);
+    Path b = prepare(raw, "s2", 7);
+    Path c = prepare(raw, "s3", 8);
+    assertEquals(shardHash(a), shardHash(b));
+    assertFalse(shardHash(a).equals(shardHash(c)));
+  }
+
+  private static String shardHash(Path processed) throws IOException {
+    JsonNode m = new ObjectMapper().readTree(processed.resolve("manifest.json").toFile());
+    return m.get("splits").get("val").get("shards").get(0).get("sha256").asText();
+  }
+
+  @Test
+  void aZipWithoutTheDoubledFolderWorksToo() throws IOException {
+    Path zip = dir.resolve("asl.zip");
+    Path train = raw.resolve("asl_alphabet_train/asl_alphabet_train");
+    try (OutputStream out = Files.newOutputStream(zip);
+        ZipOutputStream z = new ZipOutputStream(out);
+        Stream<Path> files = Files.walk(train)) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        z.putNextEntry(new ZipEntry("asl_alphabet_train/" + train.relativize(f)));
+        Files.copy(f, z);
+        z.closeEntry();
+      }
+      z.putNextEntry(new ZipEntry("README.txt"));
+      z.write("extra".getBytes());
+      z.closeEntry();
+    }
+    Path processed = prepare(zip, "z1", 42);
+    JsonNode m = new ObjectMapper().readTree(processed.resolve("manifest.json").toFile());
+    assertEquals("zip", m.get("source").get("kind").asText());
+    assertEquals(29 * 4, m.get("splits").get("train").get("count").asInt());
+    assertFalse(m.get("splits").has("test"));
+    assertTrue(Files.isDirectory(dir.resolve("z1/interim/asl_alphabet_train/A")));
+  }
+
+  @Test
+  void aTamperedShardIsAnErrorThatNamesIt() throws IOException {
+    Path processed = prepare(raw, "t1", 42);
+    Path shard = processed.resolve("val-00000.safetensors");
+    byte[] bytes = Files.readAllBytes(shard);
+    bytes[bytes.length - 1] ^= 1;
+    Files.write(shard, bytes);
+    PreparedData data = PreparedData.open(processed);
+    DataException e = assertThrows(DataException.class, () -> data.verify("val"));
+    assertTrue(
+        e.getMessage().contains("val-00000.safetensors changed since it was prepared"),
+        e.getMessage());
+    data.verify("train"); // the other splits are intact
+    Files.delete(processed.resolve("test-00000.safetensors"));
+    DataException missing = assertThrows(DataException.class, () -> data.verify("test"));
+    assertTrue(missing.getMessage().contains("is missing"), missing.getMessage());
+  }
+
+  @Test
+  void sourcesWithoutImagesAndUnpreparedFoldersAreOneLine() throws IOException {
+    Path empty = dir.resolve("empty");
+    Files.createDirectories(empty);
+    DataException e = assertThrows(DataException.class, () -> prepare(empty, "e1", 1));
+    assertTrue(e.getMessage().contains("no images found"), e.getMessage());
+    DataException notPrepared = assertThrows(DataException.class, () -> PreparedData.open(empty));
+    assertTrue(notPrepared.getMessage().contains("run fingerspell data prepare first"));
+  }
+}

@@ -1,0 +1,177 @@
+package dev.fingerspell.train.training;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.data.DataPrepare;
+import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.train.data.SynthData;
+import dev.fingerspell.weights.SafetensorsFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Synthetic data → prepare → train (head and all) → evaluate → predict, in seconds. */
+class TrainEndToEndTest {
+  @TempDir static Path dir;
+  static Path data;
+  static Map<String, String> env;
+
+  @BeforeAll
+  static void prepare() {
+    SynthData.write(dir.resolve("raw"), 8, 5);
+    data =
+        DataPrepare.run(
+            new DataPrepare.Options(dir.resolve("raw"), dir.resolve("data"), 32, 0.25, 1, 64, 2),
+            DataPrepare.NO_PROGRESS);
+    env = Map.of("FINGERSPELL_HOME", dir.resolve("home").toString());
+  }
+
+  private static Config config(String run, String... more) {
+    List<String> o =
+        new ArrayList<>(
+            List.of(
+                "data.dir=" + data,
+                "data.image_size=32",
+                "model.weights=none",
+                "run.dir=" + dir.resolve(run),
+                "train.batch_size=16",
+                "train.lr=0.003"));
+    o.addAll(List.of(more));
+    return Config.compose(null, o, dir);
+  }
+
+  private static Trainer.Result train(Config c) {
+    return new Trainer(c, env, Trainer.quiet(line -> {})).run();
+  }
+
+  @Test
+  void wholeNetworkLearnsAndTheModelServes() throws Exception {
+    // Six training images a class at 32x32 are enough to see the network fit them, not to
+    // generalise; the demo (64x64, 32 a class) shows validation accuracy rising to 0.98.
+    Trainer.Result r =
+        train(config("all", "model.trainable=all", "train.epochs=5", "train.lr=0.0005"));
+    List<dev.fingerspell.train.report.Report.Epoch> h = r.epochs();
+    assertEquals(5, h.size());
+    assertTrue(h.get(4).trainLoss() < 0.25 * h.get(0).trainLoss(), "loss falls: " + h);
+    assertTrue(h.get(4).trainAcc() > h.get(0).trainAcc() + 0.5, "accuracy rises: " + h);
+    for (String f :
+        List.of(
+            "config.yaml",
+            "metrics.jsonl",
+            "model.safetensors",
+            "last.safetensors",
+            "loss.png",
+            "accuracy.png",
+            "confusion_matrix.png",
+            "report.html",
+            "run.json")) {
+      assertTrue(Files.isRegularFile(r.runDir().resolve(f)), f);
+    }
+    List<String> lines = Files.readAllLines(r.runDir().resolve("metrics.jsonl"));
+    assertEquals(5, lines.size());
+    JsonNode first = new ObjectMapper().readTree(lines.get(0));
+    for (String k :
+        List.of("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")) {
+      assertTrue(first.has(k), k);
+    }
+    String html = Files.readString(r.runDir().resolve("report.html"));
+    assertTrue(html.contains("data:image/png;base64,") && html.contains("precision"), "report");
+
+    // the best model is a full model that evaluate and predict load
+    AslClassifier model = AslClassifier.load(r.runDir().resolve("model.safetensors"));
+    assertEquals(32, model.info().preprocess().size());
+    Evaluation.Result ev = Evaluation.prepared(model, PreparedData.open(data), "val");
+    assertEquals(r.bestValAcc(), ev.confusion().accuracy(), 1e-9);
+    Evaluation.Result raw = Evaluation.raw(model, dir.resolve("raw"), "test");
+    assertEquals(28, raw.confusion().total());
+    try (SafetensorsFile f = SafetensorsFile.open(r.runDir().resolve("model.safetensors"))) {
+      assertTrue(f.metadata().get("config").contains("\"trainable\":\"all\""));
+    }
+  }
+
+  @Test
+  void frozenHeadTrainsOnCachedFeaturesAndIsDeterministic() throws Exception {
+    Trainer.Result a = train(config("head1", "train.epochs=4"));
+    assertTrue(a.epochs().get(3).trainLoss() < a.epochs().get(0).trainLoss(), "loss falls");
+    try (var s = Files.list(dir.resolve("home/features"))) {
+      assertEquals(2, s.count(), "train and val features cached");
+    }
+    Trainer.Result b = train(config("head2", "train.epochs=4"));
+    assertEquals(strip(a.runDir()), strip(b.runDir()), "same config and seed, same metrics");
+  }
+
+  @Test
+  void sameSeedSameMetricsThroughTheNetwork() throws Exception {
+    Trainer.Result a =
+        train(config("det1", "model.trainable=layer4", "train.epochs=2", "data.augment=true"));
+    Trainer.Result b =
+        train(config("det2", "model.trainable=layer4", "train.epochs=2", "data.augment=true"));
+    assertEquals(strip(a.runDir()), strip(b.runDir()));
+  }
+
+  private static List<String> strip(Path run) throws Exception {
+    List<String> out = new ArrayList<>();
+    for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
+      out.add(line.replaceAll(",\"seconds\":[0-9.eE-]+", ""));
+    }
+    return out;
+  }
+
+  @Test
+  void aStopSavesTheCheckpointAndTheMetricsSoFar() throws Exception {
+    AtomicInteger epochs = new AtomicInteger();
+    Trainer[] holder = new Trainer[1];
+    Trainer t =
+        new Trainer(
+            config("stop", "model.trainable=all", "train.epochs=5"),
+            env,
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {
+                if (line.startsWith("epoch ")) {
+                  epochs.incrementAndGet();
+                }
+              }
+
+              @Override
+              public void phase(String what, long steps) {}
+
+              @Override
+              public void step(long n, double loss) {
+                if (epochs.get() == 1) {
+                  holder[0].requestStop(); // as Ctrl-C would, in the middle of epoch 2
+                }
+              }
+
+              @Override
+              public void endPhase() {}
+            });
+    holder[0] = t;
+    Trainer.Result r = t.run();
+    assertTrue(r.interrupted());
+    assertEquals(1, r.epochs().size());
+    assertEquals(1, Files.readAllLines(r.runDir().resolve("metrics.jsonl")).size());
+    try (SafetensorsFile f = SafetensorsFile.open(r.runDir().resolve("last.safetensors"))) {
+      assertEquals(122, f.tensors().size());
+    }
+    JsonNode status = new ObjectMapper().readTree(r.runDir().resolve("run.json").toFile());
+    assertEquals("interrupted", status.get("status").asText());
+    try (var s = Files.list(r.runDir())) {
+      assertFalse(
+          s.anyMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary files left");
+    }
+    assertTrue(t.awaitFinished(1));
+  }
+}
