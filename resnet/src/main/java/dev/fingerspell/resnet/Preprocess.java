@@ -52,9 +52,14 @@ public record Preprocess(int size, float[] mean, float[] std) {
 
   /** One image's normalised {@code [3, size, size]} values. */
   public float[] pixels(BufferedImage image) {
+    return fromRgb(planarRgb(image), image.getHeight(), image.getWidth());
+  }
+
+  /** An image's pixels as 8-bit planar RGB {@code [3, h, w]} (any colour model, through sRGB). */
+  public static byte[] planarRgb(BufferedImage image) {
     int w = image.getWidth();
     int h = image.getHeight();
-    int[] argb = image.getRGB(0, 0, w, h, null, 0, w); // any colour model, as sRGB
+    int[] argb = image.getRGB(0, 0, w, h, null, 0, w);
     byte[] chw = new byte[3 * h * w];
     for (int i = 0; i < h * w; i++) {
       int p = argb[i];
@@ -62,7 +67,7 @@ public record Preprocess(int size, float[] mean, float[] std) {
       chw[h * w + i] = (byte) (p >> 8);
       chw[2 * h * w + i] = (byte) p;
     }
-    return fromRgb(chw, h, w);
+    return chw;
   }
 
   /** Normalised {@code [3, size, size]} values from 8-bit planar RGB {@code [3, h, w]}. */

@@ -12,7 +12,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -103,18 +102,17 @@ public final class DataPrepare {
     Rng rng = new Rng(o.seed());
     for (int c = 0; c < classes.size(); c++) {
       List<Path> files = new ArrayList<>(layout.classFiles(classes.get(c)));
-      for (int i = files.size() - 1; i > 0; i--) {
-        int j = rng.nextInt(i + 1);
-        Path t = files.get(i);
-        files.set(i, files.get(j));
-        files.set(j, t);
-      }
+      shuffle(files, rng);
       int nVal = (int) Math.round(o.valFraction() * files.size());
       for (int i = 0; i < files.size(); i++) {
         Item it = new Item(files.get(i), relative(interim, files.get(i)), c);
         (i < nVal ? val : train).add(it);
       }
     }
+    // Shards are read one at a time in training: each must be a random sample of all classes,
+    // not a run of one class, or every batch would hold one or two classes.
+    shuffle(train, rng);
+    shuffle(val, rng);
     List<Item> test = new ArrayList<>();
     List<Map<String, String>> skipped = new ArrayList<>();
     for (Path f : layout.testFiles()) {
@@ -155,7 +153,7 @@ public final class DataPrepare {
       progress.finish();
       pool.shutdown();
     }
-    MessageDigest sourceHash = sha256();
+    MessageDigest sourceHash = Sha256.digest();
     fileHashes.forEach(
         (k, v) ->
             sourceHash.update(
@@ -262,7 +260,7 @@ public final class DataPrepare {
         Map<String, Object> shard = new LinkedHashMap<>();
         shard.put("file", name);
         shard.put("count", take.size());
-        shard.put("sha256", HexFormat.of().formatHex(sha256().digest(file)));
+        shard.put("sha256", Sha256.of(file));
         shards.add(shard);
         count += take.size();
       }
@@ -277,7 +275,7 @@ public final class DataPrepare {
   private static Decoded decode(Item it, int size, Progress progress) {
     try {
       byte[] bytes = Files.readAllBytes(it.file());
-      String hash = HexFormat.of().formatHex(sha256().digest(bytes));
+      String hash = Sha256.of(bytes);
       try {
         return new Decoded(it, Images.resized(Images.decode(bytes), size), hash, null);
       } catch (IOException | RuntimeException e) {
@@ -291,16 +289,17 @@ public final class DataPrepare {
     }
   }
 
-  private static String relative(Path root, Path file) {
-    return root.relativize(file).toString().replace('\\', '/');
+  private static <T> void shuffle(List<T> items, Rng rng) {
+    for (int i = items.size() - 1; i > 0; i--) {
+      int j = rng.nextInt(i + 1);
+      T t = items.get(i);
+      items.set(i, items.get(j));
+      items.set(j, t);
+    }
   }
 
-  static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
+  private static String relative(Path root, Path file) {
+    return root.relativize(file).toString().replace('\\', '/');
   }
 
   /** Extracts a zip into {@code dir} (refusing entries that would escape it). */

@@ -24,17 +24,7 @@ public final class Images {
 
   /** An image's pixels as planar RGB (any colour model, through sRGB). */
   public static Rgb planar(BufferedImage img) {
-    int w = img.getWidth();
-    int h = img.getHeight();
-    int[] argb = img.getRGB(0, 0, w, h, null, 0, w);
-    byte[] chw = new byte[3 * h * w];
-    for (int i = 0; i < h * w; i++) {
-      int p = argb[i];
-      chw[i] = (byte) (p >> 16);
-      chw[h * w + i] = (byte) (p >> 8);
-      chw[2 * h * w + i] = (byte) p;
-    }
-    return new Rgb(chw, h, w);
+    return new Rgb(Preprocess.planarRgb(img), img.getHeight(), img.getWidth());
   }
 
   /**

@@ -8,9 +8,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -90,15 +88,23 @@ public final class PreparedData {
     return manifest.get("image_size").asInt();
   }
 
-  /** The manifest's hash of the source plus its split settings: what the data is. */
+  /**
+   * What the data is, exactly: a hash of the image size and every shard's sha256 in manifest order.
+   * Two preparations with different splits or shard orders differ here.
+   */
   public String fingerprint() {
-    return manifest.get("source").get("sha256").asText()
-        + "/"
-        + imageSize()
-        + "/"
-        + manifest.get("seed").asText()
-        + "/"
-        + manifest.get("val_fraction").asText();
+    StringBuilder b = new StringBuilder().append(imageSize());
+    manifest
+        .get("splits")
+        .properties()
+        .forEach(
+            e -> {
+              b.append('|').append(e.getKey());
+              e.getValue()
+                  .get("shards")
+                  .forEach(s -> b.append(':').append(s.get("sha256").asText()));
+            });
+    return Sha256.of(b.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
   }
 
   /** Whether the set has this split with at least one image. */
@@ -171,15 +177,10 @@ public final class PreparedData {
   }
 
   private static String sha256(Path f) {
-    MessageDigest md = DataPrepare.sha256();
-    byte[] buf = new byte[1 << 20];
-    try (InputStream in = Files.newInputStream(f)) {
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    } catch (IOException e) {
-      throw new DataException("cannot read " + f + ": " + e.getMessage(), e);
+    try {
+      return Sha256.of(f);
+    } catch (java.io.UncheckedIOException e) {
+      throw new DataException(e.getMessage(), e);
     }
-    return HexFormat.of().formatHex(md.digest());
   }
 }

@@ -6,19 +6,16 @@ import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.PreparedData;
+import dev.fingerspell.train.data.Sha256;
 import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import dev.fingerspell.weights.SafetensorsWriter;
-import java.io.IOException;
-import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.function.IntConsumer;
@@ -44,16 +41,11 @@ final class FeatureCache {
     if (file == null) {
       return "none:" + seed;
     }
-    MessageDigest md = sha256();
-    byte[] buf = new byte[1 << 20];
-    try (InputStream in = Files.newInputStream(file)) {
-      for (int n; (n = in.read(buf)) > 0; ) {
-        md.update(buf, 0, n);
-      }
-    } catch (IOException e) {
-      throw new SafetensorsException(file + ": cannot read: " + e.getMessage(), e);
+    try {
+      return Sha256.of(file);
+    } catch (UncheckedIOException e) {
+      throw new SafetensorsException(e.getMessage(), e);
     }
-    return HexFormat.of().formatHex(md.digest());
   }
 
   static String key(String weightsId, PreparedData data, String split, Preprocess pre) {
@@ -67,7 +59,7 @@ final class FeatureCache {
             Integer.toString(pre.size()),
             Arrays.toString(pre.mean()),
             Arrays.toString(pre.std()));
-    return HexFormat.of().formatHex(sha256().digest(text.getBytes(StandardCharsets.UTF_8)));
+    return Sha256.of(text.getBytes(StandardCharsets.UTF_8));
   }
 
   /**
@@ -118,7 +110,7 @@ final class FeatureCache {
     long[] labels = new long[n];
     int done = 0;
     model.eval();
-    int batch = 64;
+    int batch = 32; // activations of a 224×224 batch of 64 alone take over 1 GB
     for (int s = 0; s < data.shardFiles(split).size(); s++) {
       PreparedData.Shard shard = data.shard(split, s);
       for (int from = 0; from < shard.count(); from += batch) {
@@ -142,13 +134,5 @@ final class FeatureCache {
       }
     }
     return new Features(values, labels, done);
-  }
-
-  private static MessageDigest sha256() {
-    try {
-      return MessageDigest.getInstance("SHA-256");
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
   }
 }

@@ -74,6 +74,8 @@ class DataTest {
     PreparedData.Shard shard = data.shard("train", 0);
     assertEquals(50, shard.count());
     assertEquals(3 * 32 * 32, shard.image(0).length);
+    // a shard is a sample of all classes, not a run of one: training reads one shard at a time
+    assertTrue(java.util.Arrays.stream(shard.labels()).distinct().count() >= 20, "mixed classes");
   }
 
   @Test
