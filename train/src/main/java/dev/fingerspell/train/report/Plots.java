@@ -23,6 +23,15 @@ public final class Plots {
 
   private Plots() {}
 
+  /**
+   * Loads Java2D, its fonts and the PNG writer now. Java2D registers shutdown hooks when it first
+   * starts, which the JVM refuses once it is shutting down: a run saving its report after Ctrl-C
+   * must find it already loaded.
+   */
+  public static void warmUp() {
+    curves(null, "", "", List.of(new Series("", new double[] {0, 1})));
+  }
+
   /** One line of a curve plot. */
   public record Series(String name, double[] values) {}
 

@@ -126,6 +126,7 @@ public final class Trainer {
   }
 
   private Result train() {
+    Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
     long seed = cfg.longValue("seed");
     PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
     data.verify("train");
