@@ -143,6 +143,32 @@ class WorkflowCommandsTest {
   }
 
   @Test
+  void demoUsesCachedPretrainedWeightsWhenThereAreSome() {
+    // stands in for hf://timm/resnet18.a1_in1k in the cache: a 1000-class ResNet18 file
+    Path cached = dir.resolve("home/hub/timm--resnet18.a1_in1k/model.safetensors");
+    dev.fingerspell.weights.SafetensorsWriter.write(
+        cached,
+        dev.fingerspell.weights.SafetensorsWriter.entries(
+            new dev.fingerspell.resnet.ResNet18(1000, new dev.fingerspell.tensor.Rng(1))
+                .stateDict()),
+        Map.of());
+    Result r =
+        run(
+            "demo",
+            "--dir",
+            dir.resolve("demo-pt").toString(),
+            "--per-class",
+            "2",
+            "--epochs",
+            "2");
+    assertEquals(0, r.status(), r.err());
+    assertTrue(
+        r.out().contains("recipe: pretrained hf://timm/resnet18.a1_in1k from the cache"), r.out());
+    assertTrue(r.out().contains("skipping the stored classifier (fc [1000, 512])"), r.out());
+    assertTrue(r.out().contains("4/4 evaluated on the test split: 28 images"), r.out());
+  }
+
+  @Test
   void demoRunsEndToEndOnASmallSet() {
     Result r =
         run("demo", "--dir", dir.resolve("demo").toString(), "--per-class", "4", "--epochs", "1");

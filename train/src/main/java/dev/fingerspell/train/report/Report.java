@@ -61,8 +61,9 @@ public final class Report {
         "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}");
     b.append(
         "img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow:auto}");
-    b.append(".plots{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>\n");
-    b.append("<h1>").append(esc(c.title())).append("</h1>\n<table>");
+    b.append(".plots{display:flex;flex-wrap:wrap;gap:1em}table.summary td{text-align:left}");
+    b.append("</style></head><body>\n");
+    b.append("<h1>").append(esc(c.title())).append("</h1>\n<table class=\"summary\">");
     for (Map.Entry<String, String> e : c.summary().entrySet()) {
       b.append("<tr><th>")
           .append(esc(e.getKey()))

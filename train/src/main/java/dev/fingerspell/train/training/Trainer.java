@@ -613,7 +613,8 @@ public final class Trainer {
     for (Report.Epoch e : history) {
       secs += e.seconds();
     }
-    summary.put("training time", String.format("%.1f s over %d epochs", secs, n));
+    summary.put(
+        "training time", String.format("%.1f s over %d epoch%s", secs, n, n == 1 ? "" : "s"));
     summary.put("model", run.resolve("model.safetensors").toString());
     Report.write(
         run.resolve("report.html"),
