@@ -14,6 +14,22 @@ import dev.fingerspell.tensor.ConvGeometry;
 final class CpuConv {
   private CpuConv() {}
 
+  /**
+   * Per-thread scratch arrays, reused across calls: a column matrix is megabytes (7 MB for one
+   * 56×56 image of a 3×3 64-channel layer), and allocating one per image costs more than it
+   * computes. Every user overwrites the whole prefix it asks for, so nothing is cleared.
+   */
+  private static final ThreadLocal<float[][]> SCRATCH =
+      ThreadLocal.withInitial(() -> new float[3][]);
+
+  private static float[] scratch(int slot, int size) {
+    float[][] s = SCRATCH.get();
+    if (s[slot] == null || s[slot].length < size) {
+      s[slot] = new float[size];
+    }
+    return s[slot];
+  }
+
   private static boolean isPointwise(ConvGeometry g) {
     return g.kernelH() == 1
         && g.kernelW() == 1
@@ -94,7 +110,7 @@ final class CpuConv {
                 yOff + first * outImage,
                 parallelInside);
           } else if (count == 1) {
-            float[] col = new float[ckk * ohw];
+            float[] col = scratch(0, ckk * ohw);
             im2col(g, x, xOff + first * inImage, col, 0, ohw);
             CpuGemm.gemm(
                 false,
@@ -113,11 +129,11 @@ final class CpuConv {
                 parallelInside);
           } else {
             int cols = count * ohw;
-            float[] col = new float[ckk * cols];
+            float[] col = scratch(0, ckk * cols);
             for (int i = 0; i < count; i++) {
               im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
             }
-            float[] out = new float[oc * cols];
+            float[] out = scratch(1, oc * cols);
             CpuGemm.gemm(
                 false, false, oc, cols, ckk, 1f, w, wOff, col, 0, 0f, out, 0, parallelInside);
             for (int i = 0; i < count; i++) { // [OC, count, OHW] → [count, OC, OHW]
@@ -177,7 +193,7 @@ final class CpuConv {
             dyG = dy;
             dyGOff = dyOff + first * outImage;
           } else { // [count, OC, OHW] → [OC, count, OHW]
-            dyG = new float[oc * cols];
+            dyG = scratch(1, oc * cols);
             dyGOff = 0;
             for (int i = 0; i < count; i++) {
               for (int o = 0; o < oc; o++) {
@@ -186,7 +202,7 @@ final class CpuConv {
               }
             }
           }
-          float[] col = new float[ckk * cols];
+          float[] col = scratch(0, ckk * cols);
           CpuGemm.gemm(
               false, false, ckk, cols, oc, 1f, wt, 0, dyG, dyGOff, 0f, col, 0, parallelInside);
           for (int i = 0; i < count; i++) {
@@ -230,7 +246,7 @@ final class CpuConv {
               int first = k * size;
               int count = Math.min(size, g.batch() - first);
               int rows = count * ohw;
-              float[] colT = new float[rows * ckk];
+              float[] colT = scratch(0, rows * ckk);
               float[] dyG;
               int dyGOff;
               for (int i = 0; i < count; i++) {
@@ -240,7 +256,7 @@ final class CpuConv {
                 dyG = dy;
                 dyGOff = dyOff + first * outImage;
               } else {
-                dyG = new float[oc * rows];
+                dyG = scratch(1, oc * rows);
                 dyGOff = 0;
                 for (int i = 0; i < count; i++) {
                   for (int o = 0; o < oc; o++) {
