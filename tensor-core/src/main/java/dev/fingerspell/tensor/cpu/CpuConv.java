@@ -111,7 +111,11 @@ final class CpuConv {
                 parallelInside);
           } else if (count == 1) {
             float[] col = scratch(0, ckk * ohw);
-            im2col(g, x, xOff + first * inImage, col, 0, ohw);
+            if (parallelInside) {
+              im2colParallel(g, x, xOff + first * inImage, col, 0, ohw);
+            } else {
+              im2col(g, x, xOff + first * inImage, col, 0, ohw);
+            }
             CpuGemm.gemm(
                 false,
                 false,
@@ -310,29 +314,42 @@ final class CpuConv {
    * matrix whose rows are {@code ld} long; taps that fall in the padding are 0.
    */
   static void im2col(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
+    im2colRows(g, x, xOff, col, colOff, ld, 0, g.inChannels() * g.kernelH() * g.kernelW());
+  }
+
+  /** {@link #im2col} with its rows (kernel taps) split over the workers, for one large image. */
+  static void im2colParallel(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
+    Parallel.forRange(
+        g.inChannels() * g.kernelH() * g.kernelW(),
+        4,
+        (lo, hi) -> im2colRows(g, x, xOff, col, colOff, ld, lo, hi));
+  }
+
+  /** Rows {@code [from, to)} of the column matrix; row {@code (c·KH + kh)·KW + kw} is one tap. */
+  private static void im2colRows(
+      ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld, int from, int to) {
     int h = g.inHeight();
     int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
-    int row = 0;
-    for (int c = 0; c < g.inChannels(); c++) {
+    int kk = g.kernelH() * g.kernelW();
+    for (int row = from; row < to; row++) {
+      int c = row / kk;
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
       int plane = xOff + c * h * w;
-      for (int kh = 0; kh < g.kernelH(); kh++) {
-        for (int kw = 0; kw < g.kernelW(); kw++, row++) {
-          int base = row * ld + colOff;
-          for (int y = 0; y < oh; y++) {
-            int ih = y * g.strideH() - g.padH() + kh;
-            int dst = base + y * ow;
-            if (ih < 0 || ih >= h) {
-              java.util.Arrays.fill(col, dst, dst + ow, 0f);
-              continue;
-            }
-            int src = plane + ih * w;
-            for (int xo = 0; xo < ow; xo++) {
-              int iw = xo * g.strideW() - g.padW() + kw;
-              col[dst + xo] = iw >= 0 && iw < w ? x[src + iw] : 0f;
-            }
-          }
+      int base = row * ld + colOff;
+      for (int y = 0; y < oh; y++) {
+        int ih = y * g.strideH() - g.padH() + kh;
+        int dst = base + y * ow;
+        if (ih < 0 || ih >= h) {
+          java.util.Arrays.fill(col, dst, dst + ow, 0f);
+          continue;
+        }
+        int src = plane + ih * w;
+        for (int xo = 0; xo < ow; xo++) {
+          int iw = xo * g.strideW() - g.padW() + kw;
+          col[dst + xo] = iw >= 0 && iw < w ? x[src + iw] : 0f;
         }
       }
     }
