@@ -46,11 +46,6 @@ public final class CpuBackend implements Backend {
     return 0;
   }
 
-  /** The number of worker threads kernels use. */
-  public static int threads() {
-    return Parallel.threads();
-  }
-
   // ---- memory -------------------------------------------------------------------------------
 
   @Override

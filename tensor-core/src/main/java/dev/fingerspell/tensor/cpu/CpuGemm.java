@@ -2,7 +2,6 @@ package dev.fingerspell.tensor.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -304,19 +303,5 @@ final class CpuGemm {
 
   private static void store(float[] c, int at, FloatVector acc, float alpha) {
     FloatVector.fromArray(S, c, at).add(acc.mul(alpha)).intoArray(c, at);
-  }
-
-  /** The dot product of two float runs, vectorised (used by small kernels). */
-  static float dot(float[] x, int xo, float[] y, int yo, int count) {
-    FloatVector acc = FloatVector.zero(S);
-    int i = 0;
-    for (; i + L <= count; i += L) {
-      acc = FloatVector.fromArray(S, x, xo + i).fma(FloatVector.fromArray(S, y, yo + i), acc);
-    }
-    float s = acc.reduceLanes(VectorOperators.ADD);
-    for (; i < count; i++) {
-      s += x[xo + i] * y[yo + i];
-    }
-    return s;
   }
 }

@@ -313,14 +313,6 @@ public final class Config {
     return v;
   }
 
-  /** A copy with {@code key} set (typed and validated as an override). */
-  public Config with(String key, Object value) {
-    Config c = new Config(new LinkedHashMap<>(values));
-    c.set(key, value, "program");
-    c.validate();
-    return c;
-  }
-
   /** The nested form, as YAML would hold it. */
   public Map<String, Object> nested() {
     Map<String, Object> root = new LinkedHashMap<>();

@@ -19,11 +19,6 @@ public final class Images {
     if (img == null) {
       throw new IOException("not a decodable image");
     }
-    return planar(img);
-  }
-
-  /** An image's pixels as planar RGB (any colour model, through sRGB). */
-  public static Rgb planar(BufferedImage img) {
     return new Rgb(Preprocess.planarRgb(img), img.getHeight(), img.getWidth());
   }
 

@@ -118,11 +118,6 @@ public final class PreparedData {
     return s == null ? 0 : s.get("count").asInt();
   }
 
-  /** How many source images were skipped as unreadable. */
-  public int skippedCount() {
-    return manifest.path("skipped_count").asInt();
-  }
-
   /** The shard files of a split. */
   public List<String> shardFiles(String split) {
     JsonNode s = manifest.get("splits").get(split);
