@@ -30,6 +30,30 @@ final class CpuConv {
     return s[slot];
   }
 
+  /**
+   * {@code count} images' {@code [OC, OHW]} planes, stored image after image, rewritten channel
+   * after channel ({@code [OC, count·OHW]}): the layout a group's product reads. Returns {@code
+   * dst}.
+   */
+  private static float[] groupMajor(
+      float[] src, int srcOff, int count, int oc, int ohw, float[] dst) {
+    for (int i = 0; i < count; i++) {
+      for (int o = 0; o < oc; o++) {
+        System.arraycopy(src, srcOff + (i * oc + o) * ohw, dst, (o * count + i) * ohw, ohw);
+      }
+    }
+    return dst;
+  }
+
+  /** The inverse of {@link #groupMajor}: a group's {@code [OC, count·OHW]} back to images. */
+  private static void imageMajor(float[] src, int count, int oc, int ohw, float[] dst, int dstOff) {
+    for (int i = 0; i < count; i++) {
+      for (int o = 0; o < oc; o++) {
+        System.arraycopy(src, (o * count + i) * ohw, dst, dstOff + (i * oc + o) * ohw, ohw);
+      }
+    }
+  }
+
   private static boolean isPointwise(ConvGeometry g) {
     return g.kernelH() == 1
         && g.kernelW() == 1
@@ -140,12 +164,7 @@ final class CpuConv {
             float[] out = scratch(1, oc * cols);
             CpuGemm.gemm(
                 false, false, oc, cols, ckk, 1f, w, wOff, col, 0, 0f, out, 0, parallelInside);
-            for (int i = 0; i < count; i++) { // [OC, count, OHW] → [count, OC, OHW]
-              for (int o = 0; o < oc; o++) {
-                System.arraycopy(
-                    out, o * cols + i * ohw, y, yOff + (first + i) * outImage + o * ohw, ohw);
-              }
-            }
+            imageMajor(out, count, oc, ohw, y, yOff + first * outImage);
           }
           if (bias != null) {
             for (int i = first; i < first + count; i++) {
@@ -191,24 +210,10 @@ final class CpuConv {
             return;
           }
           int cols = count * ohw;
-          float[] dyG;
-          int dyGOff;
-          if (count == 1) {
-            dyG = dy;
-            dyGOff = dyOff + first * outImage;
-          } else { // [count, OC, OHW] → [OC, count, OHW]
-            dyG = scratch(1, oc * cols);
-            dyGOff = 0;
-            for (int i = 0; i < count; i++) {
-              for (int o = 0; o < oc; o++) {
-                System.arraycopy(
-                    dy, dyOff + (first + i) * outImage + o * ohw, dyG, o * cols + i * ohw, ohw);
-              }
-            }
-          }
+          float[] dyG =
+              groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
           float[] col = scratch(0, ckk * cols);
-          CpuGemm.gemm(
-              false, false, ckk, cols, oc, 1f, wt, 0, dyG, dyGOff, 0f, col, 0, parallelInside);
+          CpuGemm.gemm(false, false, ckk, cols, oc, 1f, wt, 0, dyG, 0, 0f, col, 0, parallelInside);
           for (int i = 0; i < count; i++) {
             int dxo = dxOff + (first + i) * inImage;
             java.util.Arrays.fill(dx, dxo, dxo + inImage, 0f);
@@ -251,39 +256,13 @@ final class CpuConv {
               int count = Math.min(size, g.batch() - first);
               int rows = count * ohw;
               float[] colT = scratch(0, rows * ckk);
-              float[] dyG;
-              int dyGOff;
               for (int i = 0; i < count; i++) {
                 im2colTransposed(g, x, xOff + (first + i) * inImage, colT, i * ohw * ckk);
               }
-              if (count == 1) {
-                dyG = dy;
-                dyGOff = dyOff + first * outImage;
-              } else {
-                dyG = scratch(1, oc * rows);
-                dyGOff = 0;
-                for (int i = 0; i < count; i++) {
-                  for (int o = 0; o < oc; o++) {
-                    System.arraycopy(
-                        dy, dyOff + (first + i) * outImage + o * ohw, dyG, o * rows + i * ohw, ohw);
-                  }
-                }
-              }
+              float[] dyG =
+                  groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * rows));
               CpuGemm.gemm(
-                  false,
-                  false,
-                  oc,
-                  ckk,
-                  rows,
-                  1f,
-                  dyG,
-                  dyGOff,
-                  colT,
-                  0,
-                  1f,
-                  acc,
-                  0,
-                  parallelInside);
+                  false, false, oc, ckk, rows, 1f, dyG, 0, colT, 0, 1f, acc, 0, parallelInside);
             }
             partial[p] = acc;
           }
