@@ -158,6 +158,55 @@ public final class PreparedData {
     verified.add(split);
   }
 
+  /**
+   * Consecutive images of a split, shard after shard.
+   *
+   * @param images planar RGB {@code [3, size, size]} each
+   * @param labels their class indices
+   * @param size the stored image side
+   */
+  public record Batch(List<byte[]> images, long[] labels, int size) {}
+
+  /**
+   * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards),
+   * loading one shard at a time.
+   */
+  public Iterable<Batch> batches(String split, int batchSize) {
+    int shards = shardFiles(split).size();
+    return () ->
+        new java.util.Iterator<>() {
+          private int next; // index of the next shard to load
+          private Shard shard;
+          private int from;
+
+          @Override
+          public boolean hasNext() {
+            while ((shard == null || from >= shard.count()) && next < shards) {
+              shard = shard(split, next++);
+              from = 0;
+            }
+            return shard != null && from < shard.count();
+          }
+
+          @Override
+          public Batch next() {
+            if (!hasNext()) {
+              throw new java.util.NoSuchElementException();
+            }
+            int to = Math.min(shard.count(), from + batchSize);
+            List<byte[]> images = new ArrayList<>(to - from);
+            for (int i = from; i < to; i++) {
+              images.add(shard.image(i));
+            }
+            Batch b =
+                new Batch(
+                    images, java.util.Arrays.copyOfRange(shard.labels(), from, to), shard.size());
+            from = to;
+            return b;
+          }
+        };
+  }
+
   /** Loads shard {@code i} of a verified split. */
   public Shard shard(String split, int i) {
     verify(split);

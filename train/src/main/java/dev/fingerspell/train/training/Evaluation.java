@@ -52,18 +52,12 @@ public final class Evaluation {
         }
         throw new DataException(data.dir() + " has no '" + s + "' split with images");
       }
-      for (int k = 0; k < data.shardFiles(s).size(); k++) {
-        PreparedData.Shard shard = data.shard(s, k);
-        for (int from = 0; from < shard.count(); from += 64) {
-          int n = Math.min(64, shard.count() - from);
-          List<byte[]> imgs = new ArrayList<>();
-          int[] truth = new int[n];
-          for (int i = 0; i < n; i++) {
-            imgs.add(shard.image(from + i));
-            truth[i] = toModel[(int) shard.labels()[from + i]];
-          }
-          addPredictions(model, Batches.of(imgs, shard.size(), pre, null), truth, c);
+      for (PreparedData.Batch b : data.batches(s, 64)) {
+        int[] truth = new int[b.labels().length];
+        for (int i = 0; i < truth.length; i++) {
+          truth[i] = toModel[(int) b.labels()[i]];
         }
+        addPredictions(model, Batches.of(b.images(), b.size(), pre, null), truth, c);
       }
     }
     return new Result(split, c, List.of());

@@ -14,7 +14,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -105,33 +104,22 @@ final class FeatureCache {
       Preprocess pre,
       Rng augment,
       IntConsumer progress) {
-    int n = data.count(split);
-    float[] values = new float[n * ResNet18.FEATURES];
-    long[] labels = new long[n];
+    int total = data.count(split);
+    float[] values = new float[total * ResNet18.FEATURES];
+    long[] labels = new long[total];
     int done = 0;
     model.eval();
     int batch = 32; // activations of a 224×224 batch of 64 alone take over 1 GB
-    for (int s = 0; s < data.shardFiles(split).size(); s++) {
-      PreparedData.Shard shard = data.shard(split, s);
-      for (int from = 0; from < shard.count(); from += batch) {
-        int to = Math.min(shard.count(), from + batch);
-        List<byte[]> imgs = new ArrayList<>();
-        for (int i = from; i < to; i++) {
-          imgs.add(shard.image(i));
-          labels[done + i - from] = shard.labels()[i];
-        }
-        try (GradMode g = GradMode.noGrad()) {
-          Tensor f = model.forwardFeatures(Batches.of(imgs, shard.size(), pre, augment));
-          System.arraycopy(
-              f.toFloatArray(),
-              0,
-              values,
-              done * ResNet18.FEATURES,
-              imgs.size() * ResNet18.FEATURES);
-        }
-        done += imgs.size();
-        progress.accept(imgs.size());
+    for (PreparedData.Batch b : data.batches(split, batch)) {
+      int n = b.labels().length;
+      System.arraycopy(b.labels(), 0, labels, done, n);
+      try (GradMode g = GradMode.noGrad()) {
+        Tensor f = model.forwardFeatures(Batches.of(b.images(), b.size(), pre, augment));
+        System.arraycopy(
+            f.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
       }
+      done += n;
+      progress.accept(n);
     }
     return new Features(values, labels, done);
   }

@@ -462,26 +462,12 @@ public final class Trainer {
     double lossSum = 0;
     int count = 0;
     int batch = 64;
-    for (int s = 0; s < data.shardFiles(split).size(); s++) {
-      PreparedData.Shard shard = data.shard(split, s);
-      for (int from = 0; from < shard.count(); from += batch) {
-        int n = Math.min(batch, shard.count() - from);
-        List<byte[]> imgs = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-          imgs.add(shard.image(from + i));
-        }
-        long[] y = java.util.Arrays.copyOfRange(shard.labels(), from, from + n);
-        try (GradMode g = GradMode.noGrad()) {
-          lossSum +=
-              score(
-                      model.forward(Batches.of(imgs, shard.size(), pre, null)),
-                      y,
-                      smoothing,
-                      confusion)
-                  * n;
-        }
-        count += n;
+    for (PreparedData.Batch b : data.batches(split, batch)) {
+      try (GradMode g = GradMode.noGrad()) {
+        Tensor logits = model.forward(Batches.of(b.images(), b.size(), pre, null));
+        lossSum += score(logits, b.labels(), smoothing, confusion) * b.labels().length;
       }
+      count += b.labels().length;
     }
     return lossSum / Math.max(1, count);
   }
