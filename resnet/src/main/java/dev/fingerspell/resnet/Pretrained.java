@@ -24,8 +24,12 @@ public final class Pretrained {
       WeightFetch fetch,
       WeightFetch.Progress progress,
       Consumer<String> notice) {
+    return resnet18(fetch.resolve(weights, progress), numClasses, seed, notice);
+  }
+
+  /** The same from a resolved file, or from {@code null} for a random initialisation. */
+  public static ResNet18 resnet18(Path file, int numClasses, long seed, Consumer<String> notice) {
     ResNet18 model = new ResNet18(numClasses, new Rng(seed));
-    Path file = fetch.resolve(weights, progress);
     if (file == null) {
       notice.accept("model.weights=none: random initialisation (seed " + seed + ")");
     } else {

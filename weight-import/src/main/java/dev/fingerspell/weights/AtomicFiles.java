@@ -38,6 +38,17 @@ public final class AtomicFiles {
     }
   }
 
+  /** Copies {@code source} to {@code target} atomically. */
+  public static void copy(Path source, Path target) throws IOException {
+    Path tmp = temporaryFor(target);
+    try {
+      Files.copy(source, tmp, StandardCopyOption.REPLACE_EXISTING);
+      commit(tmp, target);
+    } finally {
+      Files.deleteIfExists(tmp);
+    }
+  }
+
   /** Writes {@code bytes} to {@code target} atomically. */
   public static void write(Path target, byte[] bytes) throws IOException {
     Path tmp = temporaryFor(target);

@@ -14,7 +14,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.Locale;
@@ -166,13 +165,7 @@ public final class WeightFetch {
         }
       }
       if (out != null) {
-        Path tmp = AtomicFiles.temporaryFor(out);
-        try {
-          Files.copy(target, tmp, StandardCopyOption.REPLACE_EXISTING);
-          AtomicFiles.commit(tmp, out);
-        } finally {
-          Files.deleteIfExists(tmp);
-        }
+        AtomicFiles.copy(target, out);
         return out;
       }
       return target;

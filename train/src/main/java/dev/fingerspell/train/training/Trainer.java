@@ -149,14 +149,7 @@ public final class Trainer {
     WeightFetch fetch = WeightFetch.fromEnvironment(env);
     String weightsSpec = cfg.string("model.weights");
     Path weightsFile = fetch.resolve(weightsSpec, WeightFetch.Progress.NONE);
-    ResNet18 model =
-        Pretrained.resnet18(
-            weightsFile == null ? "none" : weightsFile.toString(),
-            classes.size(),
-            seed,
-            fetch,
-            WeightFetch.Progress.NONE,
-            listener::notice);
+    ResNet18 model = Pretrained.resnet18(weightsFile, classes.size(), seed, listener::notice);
     ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
     model.setTrainable(trainable);
     Preprocess pre =
@@ -175,11 +168,7 @@ public final class Trainer {
     FeatureCache.Features valFeatures = null;
     String weightsId = null;
     if (trainable == ResNet18.Trainable.HEAD) {
-      Path home =
-          env.get("FINGERSPELL_HOME") != null && !env.get("FINGERSPELL_HOME").isBlank()
-              ? Path.of(env.get("FINGERSPELL_HOME"))
-              : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
-      cache = new FeatureCache(home.resolve("features"));
+      cache = new FeatureCache(fetch.cacheDir().resolve("features"));
       weightsId = FeatureCache.weightsId(weightsFile, seed);
       listener.notice(
           "frozen backbone: features are computed once and cached"
@@ -257,7 +246,7 @@ public final class Trainer {
         bestAcc = score;
         bestEpoch = epoch;
         bestConfusion = confusion;
-        ModelFile.save(model, run.resolve("model.safetensors"), info);
+        copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
       listener.notice(
           String.format(
@@ -478,6 +467,15 @@ public final class Trainer {
       confusion.add((int) y[i], pred[i]);
     }
     return Ops.crossEntropy(logits, Tensor.ofLongs(y, y.length), smoothing).item();
+  }
+
+  /** The best model is the checkpoint just written: copy its bytes rather than serialise again. */
+  private static void copyCheckpoint(Path last, Path best) {
+    try {
+      AtomicFiles.copy(last, best);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + best + ": " + e.getMessage(), e);
+    }
   }
 
   private static void appendMetrics(Path run, Report.Epoch m) {
