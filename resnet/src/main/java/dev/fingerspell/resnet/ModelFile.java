@@ -1,6 +1,5 @@
 package dev.fingerspell.resnet;
 
-import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.weights.Json;
 import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
@@ -75,7 +74,7 @@ public final class ModelFile {
             path + ": not a ResNet18 model: no fc.weight of shape [classes, 512]");
       }
       int classes = Math.toIntExact(fcw.shape()[0]);
-      ResNet18 model = new ResNet18(classes, new Rng(0));
+      ResNet18 model = new ResNet18(classes, null); // every tensor is loaded strictly below
       StateDicts.load(model, file, true, n -> {});
       model.eval();
       return new Loaded(model, info(path, file.metadata(), classes));

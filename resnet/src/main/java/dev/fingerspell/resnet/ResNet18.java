@@ -57,7 +57,10 @@ public final class ResNet18 extends Module {
   private Linear fc;
   private Trainable trainable = Trainable.ALL;
 
-  /** A randomly initialised ResNet18 (timm's initialisation), drawn from {@code rng}. */
+  /**
+   * A randomly initialised ResNet18 (timm's initialisation), drawn from {@code rng}; with a null
+   * {@code rng}, parameters start at zero for weights that are loaded next.
+   */
   public ResNet18(int numClasses, Rng rng) {
     conv1 = registerModule("conv1", conv(3, 64, 7, 2, 3, rng));
     bn1 = registerModule("bn1", new BatchNorm2d(64));
@@ -77,8 +80,12 @@ public final class ResNet18 extends Module {
 
   /** A bias-free convolution with timm's initialisation (Kaiming normal, fan-out, ReLU gain). */
   static Conv2d conv(int in, int out, int kernel, int stride, int padding, Rng rng) {
+    // With an rng, the default draw stays in the sequence (it is overwritten by timm's below) so
+    // that a seed keeps giving the same network.
     Conv2d c = new Conv2d(in, out, kernel, stride, padding, false, rng);
-    c.weight().copyFrom(Init.kaimingNormalFanOut(rng, out * kernel * kernel, c.weight().shape()));
+    if (rng != null) {
+      c.weight().copyFrom(Init.kaimingNormalFanOut(rng, out * kernel * kernel, c.weight().shape()));
+    }
     return c;
   }
 
