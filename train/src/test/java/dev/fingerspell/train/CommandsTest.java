@@ -13,8 +13,6 @@ import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Rng;
 import java.awt.image.BufferedImage;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -29,17 +27,12 @@ class CommandsTest {
   @TempDir static Path dir;
   private static Path model;
 
-  private record Result(int status, String out, String err) {}
-
-  private static Result run(Map<String, String> env, String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true), env);
-    return new Result(status, out.toString(), err.toString());
+  private static CliRun run(Map<String, String> env, String... args) {
+    return CliRun.run(env, args);
   }
 
-  private static Result run(String... args) {
-    return run(Map.of(), args);
+  private static CliRun run(String... args) {
+    return CliRun.run(Map.of(), args);
   }
 
   @BeforeAll
@@ -64,7 +57,7 @@ class CommandsTest {
 
   @Test
   void inspectListsTensorsMetadataAndCounts() {
-    Result r = run("weights", "inspect", model.toString());
+    CliRun r = run("weights", "inspect", model.toString());
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().contains("122 tensors, 11,191,389 parameters"), r.out());
     assertTrue(r.out().contains("layer4.1.bn2.running_var"), r.out());
@@ -73,7 +66,7 @@ class CommandsTest {
 
   @Test
   void inspectJson() throws Exception {
-    Result r = run("weights", "inspect", "--json", model.toString());
+    CliRun r = run("weights", "inspect", "--json", model.toString());
     assertEquals(0, r.status(), r.err());
     JsonNode j = new ObjectMapper().readTree(r.out());
     assertEquals(122, j.get("tensor_count").asInt());
@@ -86,7 +79,7 @@ class CommandsTest {
   void inspectOfAMalformedFileIsOneLineWithoutAStackTrace() throws Exception {
     Path bad = dir.resolve("bad.safetensors");
     Files.write(bad, new byte[] {1, 2, 3});
-    Result r = run("weights", "inspect", bad.toString());
+    CliRun r = run("weights", "inspect", bad.toString());
     assertEquals(1, r.status());
     assertEquals(1, r.err().strip().lines().count(), r.err());
     assertTrue(r.err().startsWith("fingerspell: "), r.err());
@@ -100,7 +93,7 @@ class CommandsTest {
     Path b = png("b.png", 224, 224);
     Path notImage = dir.resolve("notes.txt");
     Files.writeString(notImage, "hello");
-    Result r =
+    CliRun r =
         run(
             "predict",
             "--model",
@@ -133,14 +126,14 @@ class CommandsTest {
   @Test
   void predictTextAndAllGood() throws Exception {
     Path a = png("c.png", 64, 48);
-    Result r = run("predict", "--model", model.toString(), a.toString());
+    CliRun r = run("predict", "--model", model.toString(), a.toString());
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().startsWith(a + ":"), r.out());
   }
 
   @Test
   void predictWithAMissingModelIsOneLine() {
-    Result r = run("predict", "--model", dir.resolve("none.safetensors").toString(), "x.png");
+    CliRun r = run("predict", "--model", dir.resolve("none.safetensors").toString(), "x.png");
     assertEquals(1, r.status());
     assertTrue(r.err().contains("no such file"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
@@ -168,13 +161,13 @@ class CommandsTest {
               "http://127.0.0.1:" + server.getAddress().getPort(),
               "FINGERSPELL_HOME",
               dir.resolve("home").toString());
-      Result r =
+      CliRun r =
           run(env, "weights", "fetch", "hf://timm/resnet18.a1_in1k", "--out", out.toString());
       assertEquals(0, r.status(), r.err());
       assertEquals(out.toString(), r.out().strip());
       assertEquals(file.length, Files.size(out));
       assertTrue(Files.exists(dir.resolve("home/hub/timm--resnet18.a1_in1k/model.safetensors")));
-      Result missing = run(env, "weights", "fetch", "hf://timm/other");
+      CliRun missing = run(env, "weights", "fetch", "hf://timm/other");
       assertEquals(1, missing.status());
       assertTrue(missing.err().contains("HTTP 404"), missing.err());
     } finally {

@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -18,27 +16,17 @@ import org.junit.jupiter.api.io.TempDir;
 class WorkflowCommandsTest {
   @TempDir Path dir;
 
-  private record Result(int status, String out, String err) {}
-
-  private Result run(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    int status =
-        Main.run(
-            args,
-            new PrintWriter(out, true),
-            new PrintWriter(err, true),
-            Map.of("FINGERSPELL_HOME", dir.resolve("home").toString()));
-    return new Result(status, out.toString(), err.toString());
+  private CliRun run(String... args) {
+    return CliRun.run(Map.of("FINGERSPELL_HOME", dir.resolve("home").toString()), args);
   }
 
   @Test
   void synthPrepareTrainEvaluatePredict() throws Exception {
-    Result synth = run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "4");
+    CliRun synth = run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "4");
     assertEquals(0, synth.status(), synth.err());
     assertTrue(synth.out().startsWith("wrote 144 images"), synth.out());
 
-    Result prep =
+    CliRun prep =
         run(
             "data",
             "prepare",
@@ -54,7 +42,7 @@ class WorkflowCommandsTest {
     assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
 
     Path run = dir.resolve("run");
-    Result train =
+    CliRun train =
         run(
             "train",
             "data.dir=" + dir.resolve("data/processed"),
@@ -69,7 +57,7 @@ class WorkflowCommandsTest {
 
     Path model = run.resolve("model.safetensors");
     Path plot = dir.resolve("cm.png");
-    Result eval =
+    CliRun eval =
         run(
             "evaluate",
             "--model",
@@ -89,7 +77,7 @@ class WorkflowCommandsTest {
     assertEquals(29, j.get("confusion_matrix").size());
     assertTrue(Files.size(plot) > 0);
 
-    Result evalVal =
+    CliRun evalVal =
         run(
             "evaluate",
             "--model",
@@ -103,7 +91,7 @@ class WorkflowCommandsTest {
     assertEquals(0, evalVal.status(), evalVal.err());
     assertTrue(evalVal.out().startsWith("val split: 29 images"), evalVal.out());
 
-    Result rawEval =
+    CliRun rawEval =
         run(
             "evaluate",
             "--model",
@@ -116,7 +104,7 @@ class WorkflowCommandsTest {
     assertEquals(0, rawEval.status(), rawEval.err());
     assertEquals(28, new ObjectMapper().readTree(rawEval.out()).get("count").asInt());
 
-    Result predict =
+    CliRun predict =
         run(
             "predict",
             "--model",
@@ -129,15 +117,15 @@ class WorkflowCommandsTest {
 
   @Test
   void configMistakesAreOneLine() {
-    Result r = run("train", "train.lrr=0.1");
+    CliRun r = run("train", "train.lrr=0.1");
     assertEquals(1, r.status());
     assertEquals(1, r.err().strip().lines().count(), r.err());
     assertTrue(r.err().contains("unknown config key 'train.lrr'"), r.err());
     assertFalse(r.err().contains("at dev.fingerspell"));
-    Result shown = run("train", "--show-config", "experiment=demo");
+    CliRun shown = run("train", "--show-config", "experiment=demo");
     assertEquals(0, shown.status(), shown.err());
     assertTrue(shown.out().contains("trainable: all"), shown.out());
-    Result noData = run("train", "data.dir=" + dir.resolve("nothing-here"), "model.weights=none");
+    CliRun noData = run("train", "data.dir=" + dir.resolve("nothing-here"), "model.weights=none");
     assertEquals(1, noData.status());
     assertTrue(noData.err().contains("run fingerspell data prepare first"), noData.err());
   }
@@ -152,7 +140,7 @@ class WorkflowCommandsTest {
             new dev.fingerspell.resnet.ResNet18(1000, new dev.fingerspell.tensor.Rng(1))
                 .stateDict()),
         Map.of());
-    Result r =
+    CliRun r =
         run(
             "demo",
             "--dir",
@@ -170,7 +158,7 @@ class WorkflowCommandsTest {
 
   @Test
   void demoRunsEndToEndOnASmallSet() {
-    Result r =
+    CliRun r =
         run("demo", "--dir", dir.resolve("demo").toString(), "--per-class", "4", "--epochs", "1");
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().contains("recipe: no pretrained weights"), r.out());

@@ -1,0 +1,19 @@
+package dev.fingerspell.train;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.util.Map;
+
+/**
+ * One run of the command line in the test's JVM, as a user would type it: exit status, standard
+ * output and standard error.
+ */
+record CliRun(int status, String out, String err) {
+  /** Runs {@code args} with {@code env} as the environment. */
+  static CliRun run(Map<String, String> env, String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true), env);
+    return new CliRun(status, out.toString(), err.toString());
+  }
+}
