@@ -63,17 +63,17 @@ public final class Evaluation {
     return new Result(split, c, List.of());
   }
 
-  /** Scores the images of a raw folder; {@code split} picks test folder or class folders. */
+  /**
+   * Scores the images of a raw folder. {@code split}: {@code test} (the flat test folder), {@code
+   * train} (the class folders), {@code all} (both), or {@code default} (test when there is one).
+   */
   public static Result raw(AslClassifier model, Path dir, String split) {
     SourceLayout layout = SourceLayout.find(dir);
     List<Path> files = new ArrayList<>();
     List<String> names = new ArrayList<>();
-    boolean useTest = split.equals("test") || (split.equals("default") && layout.test());
-    boolean useTrain =
-        split.equals("train") || split.equals("all") || (split.equals("default") && !layout.test());
-    if (split.equals("all")) {
-      useTest = layout.test();
-    }
+    String chosen = split.equals("default") ? (layout.test() ? "test" : "train") : split;
+    boolean useTest = chosen.equals("test") || chosen.equals("all");
+    boolean useTrain = chosen.equals("train") || chosen.equals("all");
     if (useTest) {
       for (Path f : layout.testFiles()) {
         String cls = layout.testClass(f);
@@ -123,8 +123,7 @@ public final class Evaluation {
         truth.clear();
       }
     }
-    return new Result(
-        useTest && !useTrain ? "test" : split.equals("default") ? "train" : split, c, skipped);
+    return new Result(chosen, c, skipped);
   }
 
   private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
