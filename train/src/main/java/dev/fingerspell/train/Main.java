@@ -117,14 +117,15 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      String def = dev.fingerspell.tensor.Backends.defaultDevice().toString();
+      dev.fingerspell.tensor.Device.Type def =
+          dev.fingerspell.tensor.Backends.defaultDevice().type();
       for (Backend b : dev.fingerspell.tensor.Backends.all()) {
         out.printf(
             "%-6s %-10s priority %d%s%n",
             b.name(),
             b.isAvailable() ? "available" : "unavailable",
             b.priority(),
-            def.startsWith(b.name()) ? "  (default)" : "");
+            b.deviceType() == def && b.isAvailable() ? "  (default)" : "");
       }
       return 0;
     }
