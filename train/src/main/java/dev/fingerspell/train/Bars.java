@@ -41,15 +41,21 @@ final class Bars implements Trainer.Listener, DataPrepare.Progress {
     if (!enabled) {
       return;
     }
-    bar =
-        new ProgressBarBuilder()
-            .setTaskName(what)
-            .setInitialMax(steps)
-            .setUnit(" img", 1)
-            .setStyle(ProgressBarStyle.ASCII)
-            .setConsumer(new ConsoleProgressBarConsumer(err))
-            .setUpdateIntervalMillis(250)
-            .build();
+    bar = bar(err, what, steps, " img", 1, 0);
+  }
+
+  /** A bar on {@code stream}: every bar of the command line looks alike. */
+  static ProgressBar bar(
+      PrintStream stream, String task, long total, String unit, long unitSize, long done) {
+    return new ProgressBarBuilder()
+        .setTaskName(task.length() > 32 ? "…" + task.substring(task.length() - 31) : task)
+        .setInitialMax(total)
+        .setUnit(unit, unitSize)
+        .setStyle(ProgressBarStyle.ASCII)
+        .setConsumer(new ConsoleProgressBarConsumer(stream))
+        .setUpdateIntervalMillis(250)
+        .startsFrom(done, java.time.Duration.ZERO)
+        .build();
   }
 
   @Override

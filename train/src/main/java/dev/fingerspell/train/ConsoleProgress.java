@@ -2,10 +2,7 @@ package dev.fingerspell.train;
 
 import dev.fingerspell.weights.WeightFetch;
 import java.io.PrintStream;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 /** A download progress bar on stderr (a library's: me.tongfei.progressbar). */
 final class ConsoleProgress implements WeightFetch.Progress {
@@ -18,15 +15,7 @@ final class ConsoleProgress implements WeightFetch.Progress {
 
   @Override
   public void start(String what, long total, long done) {
-    bar =
-        new ProgressBarBuilder()
-            .setTaskName(what.length() > 32 ? "…" + what.substring(what.length() - 31) : what)
-            .setInitialMax(total)
-            .setUnit(" MB", 1_000_000)
-            .setStyle(ProgressBarStyle.ASCII)
-            .setConsumer(new ConsoleProgressBarConsumer(stream))
-            .startsFrom(done, java.time.Duration.ZERO)
-            .build();
+    bar = Bars.bar(stream, what, total, " MB", 1_000_000, done);
   }
 
   @Override
