@@ -117,28 +117,17 @@ final class CpuConv {
     forGroups(
         g,
         (first, count, parallelInside) -> {
-          if (count == 1 && isPointwise(g)) { // the image is its own column matrix
-            CpuGemm.gemm(
-                false,
-                false,
-                oc,
-                ohw,
-                ckk,
-                1f,
-                w,
-                wOff,
-                x,
-                xOff + first * inImage,
-                0f,
-                y,
-                yOff + first * outImage,
-                parallelInside);
-          } else if (count == 1) {
-            float[] col = scratch(0, ckk * ohw);
-            if (parallelInside) {
-              im2colParallel(g, x, xOff + first * inImage, col, 0, ohw);
-            } else {
-              im2col(g, x, xOff + first * inImage, col, 0, ohw);
+          if (count == 1) {
+            float[] src = x; // a pointwise convolution's image is its own column matrix
+            int srcOff = xOff + first * inImage;
+            if (!isPointwise(g)) {
+              src = scratch(0, ckk * ohw);
+              srcOff = 0;
+              if (parallelInside) {
+                im2colParallel(g, x, xOff + first * inImage, src, 0, ohw);
+              } else {
+                im2col(g, x, xOff + first * inImage, src, 0, ohw);
+              }
             }
             CpuGemm.gemm(
                 false,
@@ -149,8 +138,8 @@ final class CpuConv {
                 1f,
                 w,
                 wOff,
-                col,
-                0,
+                src,
+                srcOff,
                 0f,
                 y,
                 yOff + first * outImage,
