@@ -25,6 +25,8 @@ public final class BasicBlock extends Module {
   private final Conv2d conv2;
   private final BatchNorm2d bn2;
   private final Sequential downsample;
+  private final Conv2d downConv;
+  private final BatchNorm2d downBn;
 
   /** A block from {@code in} to {@code out} channels moving by {@code stride}. */
   public BasicBlock(int in, int out, int stride, Rng rng) {
@@ -32,12 +34,36 @@ public final class BasicBlock extends Module {
     bn1 = registerModule("bn1", new BatchNorm2d(out));
     conv2 = registerModule("conv2", ResNet18.conv(out, out, 3, 1, 1, rng));
     bn2 = registerModule("bn2", new BatchNorm2d(out));
-    downsample =
-        stride != 1 || in != out
-            ? registerModule(
-                "downsample",
-                new Sequential(ResNet18.conv(in, out, 1, stride, 0, rng), new BatchNorm2d(out)))
-            : null;
+    boolean projects = stride != 1 || in != out;
+    downConv = projects ? ResNet18.conv(in, out, 1, stride, 0, rng) : null;
+    downBn = projects ? new BatchNorm2d(out) : null;
+    downsample = projects ? registerModule("downsample", new Sequential(downConv, downBn)) : null;
+  }
+
+  Conv2d conv1() {
+    return conv1;
+  }
+
+  BatchNorm2d bn1() {
+    return bn1;
+  }
+
+  Conv2d conv2() {
+    return conv2;
+  }
+
+  BatchNorm2d bn2() {
+    return bn2;
+  }
+
+  /** The shortcut's 1×1 convolution, or null when the shortcut is the input itself. */
+  Conv2d downsampleConv() {
+    return downConv;
+  }
+
+  /** The shortcut's batch norm, or null. */
+  BatchNorm2d downsampleBn() {
+    return downBn;
   }
 
   @Override

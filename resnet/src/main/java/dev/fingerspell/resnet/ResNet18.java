@@ -89,6 +89,22 @@ public final class ResNet18 extends Module {
     return c;
   }
 
+  Conv2d conv1() {
+    return conv1;
+  }
+
+  BatchNorm2d bn1() {
+    return bn1;
+  }
+
+  /** The eight basic blocks, layer1.0 to layer4.1. */
+  List<BasicBlock> blocks() {
+    return layers.stream()
+        .flatMap(l -> l.children().values().stream())
+        .map(BasicBlock.class::cast)
+        .toList();
+  }
+
   /** The number of classes of the classifier. */
   public int numClasses() {
     return fc.weight().size(0);

@@ -60,6 +60,40 @@ class ResNetParityTest {
     }
   }
 
+  /**
+   * The frozen network (batch norm folded, fused epilogues) against the same goldens, one image at
+   * a time and all cases as one batch, which takes the batched convolution path.
+   */
+  @Test
+  void frozenNetworkMatchesPyTorch() {
+    FrozenResNet18 frozen = FrozenResNet18.of(model);
+    Rng images = new Rng(golden.get("image_seed").asLong());
+    Preprocess pre = Preprocess.imagenet();
+    int cases = golden.get("cases").size();
+    float[] batch = new float[cases * 3 * 224 * 224];
+    double[] want = new double[cases * golden.get("classes").asInt()];
+    int i = 0;
+    for (JsonNode c : golden.get("cases")) {
+      int h = c.get("height").asInt();
+      int w = c.get("width").asInt();
+      float[] x = pre.fromRgb(SeededWeights.bytes(images, 3 * h * w), h, w);
+      System.arraycopy(x, 0, batch, i * x.length, x.length);
+      double[] logits = doubles(c.get("logits"));
+      System.arraycopy(logits, 0, want, i * logits.length, logits.length);
+      double err =
+          GradCheck.relError(frozen.forward(Tensor.of(x, 1, 3, 224, 224)).toFloatArray(), logits);
+      System.out.printf(
+          "frozen resnet18 parity %s: logits relative error %.2e%n", c.get("name").asText(), err);
+      assertTrue(err < 1e-4, "frozen " + c.get("name").asText() + ": " + err);
+      i++;
+    }
+    double err =
+        GradCheck.relError(
+            frozen.forward(Tensor.of(batch, cases, 3, 224, 224)).toFloatArray(), want);
+    System.out.printf("frozen resnet18 parity, batch of %d: %.2e%n", cases, err);
+    assertTrue(err < 1e-4, "frozen batch: " + err);
+  }
+
   @Test
   void bilinearResizeMatchesInterpolate() {
     Rng rng = new Rng(golden.get("resize_seed").asLong());

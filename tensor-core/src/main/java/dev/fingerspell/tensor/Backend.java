@@ -106,6 +106,27 @@ public interface Backend {
   /** {@code y = conv(x, w) + bias}; {@code bias} may be null. */
   void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y);
 
+  /**
+   * Inference only, no gradient: {@code y = act(conv(x, w) + bias + residual)}, with {@code
+   * residual} (shaped like y) optional and {@code act} ReLU or the identity. This is a frozen
+   * backbone's whole conv → batch norm → (add) → ReLU once batch norm is folded into w and bias.
+   *
+   * <p>{@code w} and {@code bias} are constants: a backend may keep a prepared copy of them (the
+   * CPU packs w for its GEMM) for as long as the tensors live, so they must not be modified after
+   * the first call. The default runs the unfused ops.
+   */
+  default void conv2dBiasActivation(
+      ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+    conv2dForward(g, x, w, bias, y);
+    if (residual != null) {
+      long[] strides = Shape.strides(y.shape());
+      addBroadcast(y, strides, residual, strides, y);
+    }
+    if (relu) {
+      relu(y, y);
+    }
+  }
+
   /** {@code dx = conv_transpose(dy, w)}, overwriting dx. */
   void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx);
 

@@ -10,7 +10,18 @@ class GemmTest {
   void allTransposesAlphaBetaAndTails() {
     Backend be = Backends.forDevice(Device.CPU);
     Rng rng = new Rng(99);
-    int[][] sizes = {{1, 1, 1}, {4, 32, 8}, {7, 45, 13}, {64, 100, 70}, {130, 3, 200}};
+    // Small shapes take the serial path; the last three are large enough to split over the
+    // workers, by panels of columns (many columns) and by slivers of rows (few, tall panels).
+    int[][] sizes = {
+      {1, 1, 1},
+      {4, 32, 8},
+      {7, 45, 13},
+      {64, 100, 70},
+      {130, 3, 200},
+      {17, 1000, 40},
+      {300, 40, 50},
+      {93, 145, 77}
+    };
     for (int[] s : sizes) {
       int m = s[0];
       int n = s[1];

@@ -277,6 +277,39 @@ public final class CpuBackend implements Backend {
         off(y));
   }
 
+  /**
+   * Weights of {@link #conv2dBiasActivation} packed for the GEMM, per weight tensor: a constant
+   * network packs each of its weights once, not once per batch (for batch 1 the packing cost as
+   * much as the convolution). Weakly keyed, so an unreachable network takes its copies along.
+   */
+  private final java.util.Map<Tensor, float[]> packedWeights =
+      java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+  @Override
+  public void conv2dBiasActivation(
+      ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+    int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+    float[] packed =
+        packedWeights.computeIfAbsent(
+            w,
+            t ->
+                CpuGemm.packA(
+                    false, g.outChannels(), ckk, f(t), off(t), new float[CpuConv.packedSize(g)]));
+    CpuConv.forward(
+        g,
+        f(x),
+        off(x),
+        packed,
+        new CpuConv.Epilogue(
+            bias == null ? null : f(bias),
+            bias == null ? 0 : off(bias),
+            residual == null ? null : f(residual),
+            residual == null ? 0 : off(residual),
+            relu),
+        f(y),
+        off(y));
+  }
+
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
     CpuConv.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));

@@ -1,6 +1,8 @@
 package dev.fingerspell.tensor.cpu;
 
 import dev.fingerspell.tensor.ConvGeometry;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Convolution on the CPU as im2col + GEMM over groups of images (one image when its output is
@@ -12,6 +14,9 @@ import dev.fingerspell.tensor.ConvGeometry;
  * [C*KH*KW, OH*OW]} (one row per kernel tap), {@code y [OC, OH*OW]}; so {@code y = w × col}.
  */
 final class CpuConv {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+
   private CpuConv() {}
 
   /**
@@ -43,15 +48,6 @@ final class CpuConv {
       }
     }
     return dst;
-  }
-
-  /** The inverse of {@link #groupMajor}: a group's {@code [OC, count·OHW]} back to images. */
-  private static void imageMajor(float[] src, int count, int oc, int ohw, float[] dst, int dstOff) {
-    for (int i = 0; i < count; i++) {
-      for (int o = 0; o < oc; o++) {
-        System.arraycopy(src, (o * count + i) * ohw, dst, dstOff + (i * oc + o) * ohw, ohw);
-      }
-    }
   }
 
   private static boolean isPointwise(ConvGeometry g) {
@@ -99,6 +95,18 @@ final class CpuConv {
     }
   }
 
+  /**
+   * What happens to a convolution's output on its way out: {@code y = act(conv + bias[o] +
+   * residual)}, each part optional. Fusing these saves a pass over the activations per part.
+   */
+  record Epilogue(float[] bias, int biasOff, float[] residual, int residualOff, boolean relu) {
+    static final Epilogue NONE = new Epilogue(null, 0, null, 0, false);
+
+    boolean isNone() {
+      return bias == null && residual == null && !relu;
+    }
+  }
+
   static void forward(
       ConvGeometry g,
       float[] x,
@@ -110,6 +118,26 @@ final class CpuConv {
       float[] y,
       int yOff) {
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+    float[] packedW = CpuGemm.packA(false, g.outChannels(), ckk, w, wOff, new float[packedSize(g)]);
+    forward(g, x, xOff, packedW, new Epilogue(bias, biasOff, null, 0, false), y, yOff);
+  }
+
+  /**
+   * The length of a weight tensor packed for {@link #forward(ConvGeometry, float[], int, float[],
+   * Epilogue, float[], int)}.
+   */
+  static int packedSize(ConvGeometry g) {
+    return CpuGemm.packedASize(g.outChannels(), g.inChannels() * g.kernelH() * g.kernelW());
+  }
+
+  /**
+   * The forward pass with weights already packed by {@link CpuGemm#packA} (once per call, or once
+   * for good when they are constants), the column matrix packed straight from the images into GEMM
+   * panels, and the epilogue applied as the output is written.
+   */
+  static void forward(
+      ConvGeometry g, float[] x, int xOff, float[] packedW, Epilogue ep, float[] y, int yOff) {
+    int ckk = g.inChannels() * g.kernelH() * g.kernelW();
     int ohw = g.outHeight() * g.outWidth();
     int oc = g.outChannels();
     int inImage = g.inChannels() * g.inHeight() * g.inWidth();
@@ -117,56 +145,125 @@ final class CpuConv {
     forGroups(
         g,
         (first, count, parallelInside) -> {
-          if (count == 1) {
-            float[] src = x; // a pointwise convolution's image is its own column matrix
-            int srcOff = xOff + first * inImage;
-            if (!isPointwise(g)) {
-              src = scratch(0, ckk * ohw);
-              srcOff = 0;
-              if (parallelInside) {
-                im2colParallel(g, x, xOff + first * inImage, src, 0, ohw);
-              } else {
-                im2col(g, x, xOff + first * inImage, src, 0, ohw);
-              }
-            }
-            CpuGemm.gemm(
-                false,
-                false,
-                oc,
-                ohw,
+          int cols = count * ohw;
+          float[] panels = scratch(0, CpuGemm.packedBSize(cols, ckk));
+          if (parallelInside) {
+            Parallel.forRange(
                 ckk,
-                1f,
-                w,
-                wOff,
-                src,
-                srcOff,
-                0f,
-                y,
-                yOff + first * outImage,
-                parallelInside);
+                4,
+                (lo, hi) -> im2colPacked(g, x, xOff + first * inImage, count, panels, lo, hi));
           } else {
-            int cols = count * ohw;
-            float[] col = scratch(0, ckk * cols);
-            for (int i = 0; i < count; i++) {
-              im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
-            }
-            float[] out = scratch(1, oc * cols);
-            CpuGemm.gemm(
-                false, false, oc, cols, ckk, 1f, w, wOff, col, 0, 0f, out, 0, parallelInside);
-            imageMajor(out, count, oc, ohw, y, yOff + first * outImage);
+            im2colPacked(g, x, xOff + first * inImage, count, panels, 0, ckk);
           }
-          if (bias != null) {
-            for (int i = first; i < first + count; i++) {
+          float[] out = count == 1 ? y : scratch(1, oc * cols);
+          int outOff = count == 1 ? yOff + first * outImage : 0;
+          java.util.Arrays.fill(out, outOff, outOff + oc * cols, 0f);
+          CpuGemm.multiplyPacked(oc, cols, ckk, 1f, packedW, panels, out, outOff, parallelInside);
+          if (count > 1 || !ep.isNone()) {
+            for (int i = 0; i < count; i++) {
               for (int o = 0; o < oc; o++) {
-                float bv = bias[biasOff + o];
-                int base = yOff + i * outImage + o * ohw;
-                for (int k = 0; k < ohw; k++) {
-                  y[base + k] += bv;
-                }
+                int dst = yOff + (first + i) * outImage + o * ohw;
+                int src = count == 1 ? dst : (o * count + i) * ohw;
+                finish(out, src, y, dst, ohw, ep, o, dst - yOff);
               }
             }
           }
         });
+  }
+
+  /**
+   * One output plane through the epilogue: {@code dst = act(src + bias[o] + residual)}, where the
+   * residual plane sits at {@code at} past the residual's offset.
+   */
+  private static void finish(
+      float[] src, int srcOff, float[] dst, int dstOff, int len, Epilogue ep, int o, int at) {
+    float b = ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o];
+    float[] res = ep.residual();
+    int resOff = ep.residualOff() + at;
+    float floor = ep.relu() ? 0f : Float.NEGATIVE_INFINITY;
+    FloatVector bv = FloatVector.broadcast(S, b);
+    FloatVector fv = FloatVector.broadcast(S, floor);
+    int i = 0;
+    for (; i + L <= len; i += L) {
+      FloatVector v = FloatVector.fromArray(S, src, srcOff + i).add(bv);
+      if (res != null) {
+        v = v.add(FloatVector.fromArray(S, res, resOff + i));
+      }
+      v.max(fv).intoArray(dst, dstOff + i);
+    }
+    for (; i < len; i++) {
+      float v = src[srcOff + i] + b + (res == null ? 0f : res[resOff + i]);
+      dst[dstOff + i] = Math.max(v, floor);
+    }
+  }
+
+  /**
+   * Rows (kernel taps) {@code [from, to)} of {@code count} images' column matrix, written straight
+   * into the GEMM's packed panels ({@link CpuGemm#packedBSize}): column {@code col} of tap {@code
+   * row} goes to {@code (col / NR · CKK + row) · NR + col % NR}. Columns past the last image are 0.
+   */
+  static void im2colPacked(
+      ConvGeometry g, float[] x, int xOff, int count, float[] panels, int from, int to) {
+    int nr = CpuGemm.NR;
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    int sw = g.strideW();
+    int kk = g.kernelH() * g.kernelW();
+    int ckk = g.inChannels() * kk;
+    int inImage = g.inChannels() * h * w;
+    int cols = count * oh * ow;
+    int panelSize = ckk * nr;
+    for (int row = from; row < to; row++) {
+      int c = row / kk;
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
+      // Output columns whose input column iw = xo·sw − pad + kw falls inside the image.
+      int xoLo = Math.max(0, ceilDiv(g.padW() - kw, sw));
+      int xoHi = Math.min(ow, ceilDiv(w + g.padW() - kw, sw));
+      int col = 0;
+      for (int i = 0; i < count; i++) {
+        int plane = xOff + i * inImage + c * h * w;
+        for (int yo = 0; yo < oh; yo++, col += ow) {
+          int ih = yo * g.strideH() - g.padH() + kh;
+          boolean rowInside = ih >= 0 && ih < h;
+          int src = plane + ih * w - g.padW() + kw; // input index of output column 0
+          for (int xo = 0; xo < ow; ) {
+            int at = col + xo;
+            int p = at / nr;
+            int t = at - p * nr;
+            int len = Math.min(ow - xo, nr - t);
+            int d = p * panelSize + row * nr + t;
+            if (!rowInside) {
+              java.util.Arrays.fill(panels, d, d + len, 0f);
+            } else {
+              int lo = Math.min(Math.max(xoLo, xo), xo + len);
+              int hi = Math.max(Math.min(xoHi, xo + len), lo);
+              java.util.Arrays.fill(panels, d, d + lo - xo, 0f);
+              if (sw == 1) {
+                System.arraycopy(x, src + lo, panels, d + lo - xo, hi - lo);
+              } else {
+                for (int q = lo; q < hi; q++) {
+                  panels[d + q - xo] = x[src + q * sw];
+                }
+              }
+              java.util.Arrays.fill(panels, d + hi - xo, d + len, 0f);
+            }
+            xo += len;
+          }
+        }
+      }
+      int tail = cols % nr;
+      if (tail != 0) {
+        int d = cols / nr * panelSize + row * nr;
+        java.util.Arrays.fill(panels, d + tail, d + nr, 0f);
+      }
+    }
+  }
+
+  private static int ceilDiv(int a, int b) {
+    return Math.floorDiv(a + b - 1, b);
   }
 
   static void backwardData(
@@ -277,53 +374,7 @@ final class CpuConv {
     }
   }
 
-  /**
-   * One image's column matrix {@code [C*KH*KW, OH*OW]}, written at column {@code colOff} of a
-   * matrix whose rows are {@code ld} long; taps that fall in the padding are 0.
-   */
-  static void im2col(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
-    im2colRows(g, x, xOff, col, colOff, ld, 0, g.inChannels() * g.kernelH() * g.kernelW());
-  }
-
-  /** {@link #im2col} with its rows (kernel taps) split over the workers, for one large image. */
-  static void im2colParallel(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
-    Parallel.forRange(
-        g.inChannels() * g.kernelH() * g.kernelW(),
-        4,
-        (lo, hi) -> im2colRows(g, x, xOff, col, colOff, ld, lo, hi));
-  }
-
-  /** Rows {@code [from, to)} of the column matrix; row {@code (c·KH + kh)·KW + kw} is one tap. */
-  private static void im2colRows(
-      ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld, int from, int to) {
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int oh = g.outHeight();
-    int ow = g.outWidth();
-    int kk = g.kernelH() * g.kernelW();
-    for (int row = from; row < to; row++) {
-      int c = row / kk;
-      int kh = row % kk / g.kernelW();
-      int kw = row % g.kernelW();
-      int plane = xOff + c * h * w;
-      int base = row * ld + colOff;
-      for (int y = 0; y < oh; y++) {
-        int ih = y * g.strideH() - g.padH() + kh;
-        int dst = base + y * ow;
-        if (ih < 0 || ih >= h) {
-          java.util.Arrays.fill(col, dst, dst + ow, 0f);
-          continue;
-        }
-        int src = plane + ih * w;
-        for (int xo = 0; xo < ow; xo++) {
-          int iw = xo * g.strideW() - g.padW() + kw;
-          col[dst + xo] = iw >= 0 && iw < w ? x[src + iw] : 0f;
-        }
-      }
-    }
-  }
-
-  /** Adds a column matrix back into an image: the adjoint of {@link #im2col}. */
+  /** Adds a column matrix back into an image: the adjoint of im2col. */
   static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] x, int xOff) {
     int h = g.inHeight();
     int w = g.inWidth();

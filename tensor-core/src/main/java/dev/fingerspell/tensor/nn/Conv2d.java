@@ -29,6 +29,16 @@ public final class Conv2d extends Module {
     return Ops.conv2d(input, weight, bias, stride, padding);
   }
 
+  /** The stride, on both axes. */
+  public int stride() {
+    return stride;
+  }
+
+  /** The zero padding, on both axes. */
+  public int padding() {
+    return padding;
+  }
+
   /** {@code [out, in, k, k]}. */
   public Tensor weight() {
     return weight;
