@@ -146,19 +146,35 @@ final class CpuConv {
         g,
         (first, count, parallelInside) -> {
           int cols = count * ohw;
-          float[] panels = scratch(0, CpuGemm.packedBSize(cols, ckk));
-          if (parallelInside) {
-            Parallel.forRange(
-                ckk,
-                4,
-                (lo, hi) -> im2colPacked(g, x, xOff + first * inImage, count, panels, lo, hi));
-          } else {
-            im2colPacked(g, x, xOff + first * inImage, count, panels, 0, ckk);
-          }
+          int panels = (cols + CpuGemm.NR - 1) / CpuGemm.NR;
+          int image = xOff + first * inImage;
           float[] out = count == 1 ? y : scratch(1, oc * cols);
           int outOff = count == 1 ? yOff + first * outImage : 0;
           java.util.Arrays.fill(out, outOff, outOff + oc * cols, 0f);
-          CpuGemm.multiplyPacked(oc, cols, ckk, 1f, packedW, panels, out, outOff, parallelInside);
+          if (parallelInside && panels < 2 * Parallel.threads()) {
+            // Too few panels to share out (one small image): build them all, split the rows.
+            float[] bp = scratch(0, CpuGemm.packedBSize(cols, ckk));
+            Parallel.forRange(
+                ckk, 4, (lo, hi) -> im2colPanels(g, x, image, count, 0, cols, lo, hi, bp));
+            CpuGemm.multiplyPacked(oc, cols, ckk, 1f, packedW, bp, out, outOff, true);
+          } else {
+            // A few panels at a time, built and multiplied while they are still in L2.
+            int block = Math.max(1, PANEL_BLOCK_BYTES / (ckk * CpuGemm.NR * Float.BYTES));
+            int blocks = (panels + block - 1) / block;
+            Parallel.forRange(
+                blocks,
+                1,
+                (lo, hi) -> {
+                  float[] bp = scratch(0, block * ckk * CpuGemm.NR);
+                  for (int b = lo; b < hi; b++) {
+                    int p0 = b * block;
+                    int p1 = Math.min(panels, p0 + block);
+                    int colTo = Math.min(cols, p1 * CpuGemm.NR);
+                    im2colPanels(g, x, image, count, p0 * CpuGemm.NR, colTo, 0, ckk, bp);
+                    CpuGemm.multiplyPanels(oc, cols, ckk, packedW, bp, p0, p1, out, outOff);
+                  }
+                });
+          }
           if (count > 1 || !ep.isNone()) {
             for (int i = 0; i < count; i++) {
               for (int o = 0; o < oc; o++) {
@@ -197,13 +213,25 @@ final class CpuConv {
     }
   }
 
+  /** How much of the packed column matrix is built ahead of the GEMM: well inside a 2 MB L2. */
+  private static final int PANEL_BLOCK_BYTES = 768 << 10;
+
   /**
-   * Rows (kernel taps) {@code [from, to)} of {@code count} images' column matrix, written straight
-   * into the GEMM's packed panels ({@link CpuGemm#packedBSize}): column {@code col} of tap {@code
-   * row} goes to {@code (col / NR · CKK + row) · NR + col % NR}. Columns past the last image are 0.
+   * Columns {@code [colFrom, colTo)} (colFrom a multiple of NR) and rows (kernel taps) {@code
+   * [rowFrom, rowTo)} of {@code count} images' column matrix, written straight into the GEMM's
+   * packed panels: column {@code col} of tap {@code row} goes to {@code ((col − colFrom) / NR · CKK
+   * + row) · NR + col % NR}. A last panel's columns past colTo are 0.
    */
-  static void im2colPacked(
-      ConvGeometry g, float[] x, int xOff, int count, float[] panels, int from, int to) {
+  static void im2colPanels(
+      ConvGeometry g,
+      float[] x,
+      int xOff,
+      int count,
+      int colFrom,
+      int colTo,
+      int rowFrom,
+      int rowTo,
+      float[] panels) {
     int nr = CpuGemm.NR;
     int h = g.inHeight();
     int w = g.inWidth();
@@ -213,50 +241,56 @@ final class CpuConv {
     int kk = g.kernelH() * g.kernelW();
     int ckk = g.inChannels() * kk;
     int inImage = g.inChannels() * h * w;
-    int cols = count * oh * ow;
     int panelSize = ckk * nr;
-    for (int row = from; row < to; row++) {
+    for (int row = rowFrom; row < rowTo; row++) {
       int c = row / kk;
       int kh = row % kk / g.kernelW();
       int kw = row % g.kernelW();
       // Output columns whose input column iw = xo·sw − pad + kw falls inside the image.
       int xoLo = Math.max(0, ceilDiv(g.padW() - kw, sw));
       int xoHi = Math.min(ow, ceilDiv(w + g.padW() - kw, sw));
-      int col = 0;
-      for (int i = 0; i < count; i++) {
-        int plane = xOff + i * inImage + c * h * w;
-        for (int yo = 0; yo < oh; yo++, col += ow) {
-          int ih = yo * g.strideH() - g.padH() + kh;
-          boolean rowInside = ih >= 0 && ih < h;
-          int src = plane + ih * w - g.padW() + kw; // input index of output column 0
-          for (int xo = 0; xo < ow; ) {
-            int at = col + xo;
-            int p = at / nr;
-            int t = at - p * nr;
-            int len = Math.min(ow - xo, nr - t);
-            int d = p * panelSize + row * nr + t;
-            if (!rowInside) {
-              java.util.Arrays.fill(panels, d, d + len, 0f);
-            } else {
-              int lo = Math.min(Math.max(xoLo, xo), xo + len);
-              int hi = Math.max(Math.min(xoHi, xo + len), lo);
-              java.util.Arrays.fill(panels, d, d + lo - xo, 0f);
-              if (sw == 1) {
-                System.arraycopy(x, src + lo, panels, d + lo - xo, hi - lo);
-              } else {
-                for (int q = lo; q < hi; q++) {
-                  panels[d + q - xo] = x[src + q * sw];
-                }
-              }
-              java.util.Arrays.fill(panels, d + hi - xo, d + len, 0f);
+      int i = colFrom / (oh * ow);
+      int yo = colFrom % (oh * ow) / ow;
+      int xo = colFrom % ow;
+      for (int col = colFrom; col < colTo; ) {
+        int rel = col - colFrom;
+        int t = rel % nr;
+        int len = Math.min(Math.min(ow - xo, colTo - col), nr - t);
+        int d = rel / nr * panelSize + row * nr + t;
+        int ih = yo * g.strideH() - g.padH() + kh;
+        if (ih < 0 || ih >= h) {
+          java.util.Arrays.fill(panels, d, d + len, 0f);
+        } else {
+          int src = xOff + i * inImage + (c * h + ih) * w - g.padW() + kw; // input of column 0
+          int lo = Math.min(Math.max(xoLo, xo), xo + len);
+          int hi = Math.max(Math.min(xoHi, xo + len), lo);
+          for (int q = xo; q < lo; q++) {
+            panels[d + q - xo] = 0f;
+          }
+          if (sw == 1) {
+            System.arraycopy(x, src + lo, panels, d + lo - xo, hi - lo);
+          } else {
+            for (int q = lo; q < hi; q++) {
+              panels[d + q - xo] = x[src + q * sw];
             }
-            xo += len;
+          }
+          for (int q = hi; q < xo + len; q++) {
+            panels[d + q - xo] = 0f;
+          }
+        }
+        col += len;
+        xo += len;
+        if (xo == ow) {
+          xo = 0;
+          if (++yo == oh) {
+            yo = 0;
+            i++;
           }
         }
       }
-      int tail = cols % nr;
+      int tail = (colTo - colFrom) % nr;
       if (tail != 0) {
-        int d = cols / nr * panelSize + row * nr;
+        int d = (colTo - colFrom) / nr * panelSize + row * nr;
         java.util.Arrays.fill(panels, d + tail, d + nr, 0f);
       }
     }

@@ -160,6 +160,18 @@ final class CpuGemm {
     }
   }
 
+  /**
+   * {@code C += A·B} for the columns of panels {@code [p0, p1)} of B, those panels packed one after
+   * another from {@code bp[0]}: a caller that builds B a few panels at a time.
+   */
+  static void multiplyPanels(
+      int m, int n, int k, float[] ap, float[] bp, int p0, int p1, float[] c, int cOff) {
+    int slivers = (m + MR - 1) / MR;
+    for (int jp = p0; jp < p1; jp++) {
+      panel(m, n, k, 1f, ap, bp, (jp - p0) * k * NR, jp * NR, c, cOff, 0, slivers);
+    }
+  }
+
   /** The length {@link #packA} fills: whole slivers of k columns. */
   static int packedASize(int m, int k) {
     return (m + MR - 1) / MR * MR * k;

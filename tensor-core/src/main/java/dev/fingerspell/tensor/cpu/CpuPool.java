@@ -1,9 +1,14 @@
 package dev.fingerspell.tensor.cpu;
 
 import dev.fingerspell.tensor.ConvGeometry;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 
 /** Max and global-average pooling, one (image, channel) plane per task. */
 final class CpuPool {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+
   private CpuPool() {}
 
   /**
@@ -36,24 +41,58 @@ final class CpuPool {
     return best;
   }
 
+  /**
+   * Forward needs only the maxima, not where they are, so it goes in two passes per output row: the
+   * window's rows are reduced lane-wise into one row ({@code Math.max} semantics, so NaN wins as in
+   * PyTorch), then each output takes the maximum of its columns of that row. Padded taps are left
+   * out by clipping the window.
+   */
   static void maxForward(ConvGeometry g, float[] x, int xo, float[] y, int yo) {
-    int inPlane = g.inHeight() * g.inWidth();
+    int h = g.inHeight();
+    int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
     Parallel.forRange(
         g.batch() * g.inChannels(),
         4,
         (lo, hi) -> {
+          float[] row = new float[w];
           for (int p = lo; p < hi; p++) {
-            int plane = xo + p * inPlane;
+            int plane = xo + p * h * w;
             int out = yo + p * oh * ow;
             for (int oy = 0; oy < oh; oy++) {
+              int y0 = Math.max(oy * g.strideH() - g.padH(), 0);
+              int y1 = Math.min(oy * g.strideH() - g.padH() + g.kernelH(), h);
+              maxOfRows(x, plane + y0 * w, w, y1 - y0, row);
               for (int ox = 0; ox < ow; ox++) {
-                y[out + oy * ow + ox] = x[plane + argmax(g, x, plane, oy, ox)];
+                int x0 = Math.max(ox * g.strideW() - g.padW(), 0);
+                int x1 = Math.min(ox * g.strideW() - g.padW() + g.kernelW(), w);
+                float m = row[x0];
+                for (int i = x0 + 1; i < x1; i++) {
+                  m = Math.max(m, row[i]);
+                }
+                y[out + oy * ow + ox] = m;
               }
             }
           }
         });
+  }
+
+  /** {@code row[i] = max over r < rows of x[from + r·w + i]}. */
+  private static void maxOfRows(float[] x, int from, int w, int rows, float[] row) {
+    System.arraycopy(x, from, row, 0, w);
+    for (int r = 1; r < rows; r++) {
+      int base = from + r * w;
+      int i = 0;
+      for (; i + L <= w; i += L) {
+        FloatVector.fromArray(S, row, i)
+            .max(FloatVector.fromArray(S, x, base + i))
+            .intoArray(row, i);
+      }
+      for (; i < w; i++) {
+        row[i] = Math.max(row[i], x[base + i]);
+      }
+    }
   }
 
   static void maxBackward(
