@@ -2,6 +2,7 @@ package dev.fingerspell.tensor.cpu;
 
 import dev.fingerspell.tensor.ConvGeometry;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -221,6 +222,11 @@ final class CpuConv {
    * [rowFrom, rowTo)} of {@code count} images' column matrix, written straight into the GEMM's
    * packed panels: column {@code col} of tap {@code row} goes to {@code ((col − colFrom) / NR · CKK
    * + row) · NR + col % NR}. A last panel's columns past colTo are 0.
+   *
+   * <p>Each panel row is three masked vector gathers: per panel, the input position of every
+   * column's window corner is worked out once, and per tap a mask says which columns fall inside
+   * the image (the rest read as the zero padding). Copying runs of a row instead costs more than
+   * the GEMM at the late layers, where a run is 7 or 14 values long.
    */
   static void im2colPanels(
       ConvGeometry g,
@@ -235,69 +241,61 @@ final class CpuConv {
     int nr = CpuGemm.NR;
     int h = g.inHeight();
     int w = g.inWidth();
-    int oh = g.outHeight();
     int ow = g.outWidth();
-    int sw = g.strideW();
-    int kk = g.kernelH() * g.kernelW();
-    int ckk = g.inChannels() * kk;
-    int inImage = g.inChannels() * h * w;
-    int panelSize = ckk * nr;
-    for (int row = rowFrom; row < rowTo; row++) {
-      int c = row / kk;
-      int kh = row % kk / g.kernelW();
-      int kw = row % g.kernelW();
-      // Output columns whose input column iw = xo·sw − pad + kw falls inside the image.
-      int xoLo = Math.max(0, ceilDiv(g.padW() - kw, sw));
-      int xoHi = Math.min(ow, ceilDiv(w + g.padW() - kw, sw));
-      int i = colFrom / (oh * ow);
-      int yo = colFrom % (oh * ow) / ow;
-      int xo = colFrom % ow;
-      for (int col = colFrom; col < colTo; ) {
-        int rel = col - colFrom;
-        int t = rel % nr;
-        int len = Math.min(Math.min(ow - xo, colTo - col), nr - t);
-        int d = rel / nr * panelSize + row * nr + t;
-        int ih = yo * g.strideH() - g.padH() + kh;
-        if (ih < 0 || ih >= h) {
-          java.util.Arrays.fill(panels, d, d + len, 0f);
-        } else {
-          int src = xOff + i * inImage + (c * h + ih) * w - g.padW() + kw; // input of column 0
-          int lo = Math.min(Math.max(xoLo, xo), xo + len);
-          int hi = Math.max(Math.min(xoHi, xo + len), lo);
-          for (int q = xo; q < lo; q++) {
-            panels[d + q - xo] = 0f;
-          }
-          if (sw == 1) {
-            System.arraycopy(x, src + lo, panels, d + lo - xo, hi - lo);
-          } else {
-            for (int q = lo; q < hi; q++) {
-              panels[d + q - xo] = x[src + q * sw];
-            }
-          }
-          for (int q = hi; q < xo + len; q++) {
-            panels[d + q - xo] = 0f;
-          }
+    int ohw = g.outHeight() * ow;
+    int kw = g.kernelW();
+    int kk = g.kernelH() * kw;
+    int panelSize = g.inChannels() * kk * nr;
+    int[] cornerY = new int[nr]; // each column's window corner, padding included
+    int[] cornerX = new int[nr];
+    int[] image = new int[nr];
+    // Per tap, each column's input index within its channel plane (0 where it falls in the
+    // padding: the vector API checks every lane's index, masked or not), and which lanes are in.
+    int[] index = new int[kk * nr];
+    long[] inside = new long[kk * 3];
+    for (int p0 = colFrom; p0 < colTo; p0 += nr) {
+      for (int t = 0; t < nr; t++) {
+        int col = p0 + t;
+        if (col >= Math.min(colTo, count * ohw)) {
+          cornerY[t] = Integer.MIN_VALUE / 2; // never inside: the panel's zero tail
+          continue;
         }
-        col += len;
-        xo += len;
-        if (xo == ow) {
-          xo = 0;
-          if (++yo == oh) {
-            yo = 0;
-            i++;
+        int yo = col % ohw / ow;
+        int xo = col % ow;
+        image[t] = col / ohw * g.inChannels() * h * w;
+        cornerY[t] = yo * g.strideH() - g.padH();
+        cornerX[t] = xo * g.strideW() - g.padW();
+      }
+      java.util.Arrays.fill(inside, 0L);
+      for (int tap = 0; tap < kk; tap++) {
+        int dy = tap / kw;
+        int dx = tap % kw;
+        for (int t = 0; t < nr; t++) {
+          int iy = cornerY[t] + dy;
+          int ix = cornerX[t] + dx;
+          boolean in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+          index[tap * nr + t] = in ? image[t] + iy * w + ix : 0;
+          if (in) {
+            inside[tap * 3 + t / L] |= 1L << (t % L);
           }
         }
       }
-      int tail = (colTo - colFrom) % nr;
-      if (tail != 0) {
-        int d = (colTo - colFrom) / nr * panelSize + row * nr;
-        java.util.Arrays.fill(panels, d + tail, d + nr, 0f);
+      int base = (p0 - colFrom) / nr * panelSize;
+      for (int row = rowFrom; row < rowTo; row++) {
+        int tap = row % kk;
+        int off = xOff + row / kk * h * w;
+        int map = tap * nr;
+        int d = base + row * nr;
+        FloatVector.fromArray(S, x, off, index, map, VectorMask.fromLong(S, inside[tap * 3]))
+            .intoArray(panels, d);
+        FloatVector.fromArray(
+                S, x, off, index, map + L, VectorMask.fromLong(S, inside[tap * 3 + 1]))
+            .intoArray(panels, d + L);
+        FloatVector.fromArray(
+                S, x, off, index, map + 2 * L, VectorMask.fromLong(S, inside[tap * 3 + 2]))
+            .intoArray(panels, d + 2 * L);
       }
     }
-  }
-
-  private static int ceilDiv(int a, int b) {
-    return Math.floorDiv(a + b - 1, b);
   }
 
   static void backwardData(
