@@ -326,33 +326,31 @@ public final class Trainer {
       int batchSize,
       float smoothing,
       int epoch) {
-    int[] perm = Batches.permutation(f.count(), rng);
-    int d = ResNet18.FEATURES;
-    double lossSum = 0;
-    long correct = 0;
     listener.phase("epoch " + epoch, f.count());
     try {
-      for (int from = 0; from < f.count(); from += batchSize) {
-        if (stopRequested) {
-          return null;
-        }
-        int n = Math.min(batchSize, f.count() - from);
-        float[] x = new float[n * d];
-        long[] y = new long[n];
-        for (int i = 0; i < n; i++) {
-          int k = perm[from + i];
-          System.arraycopy(f.values(), k * d, x, i * d, d);
-          y[i] = f.labels()[k];
-        }
-        double[] r = step(model.forwardHead(Tensor.of(x, n, d)), y, opt, smoothing);
-        lossSum += r[0] * n;
-        correct += (long) r[1];
-        listener.step(n, lossSum / (from + n));
-      }
+      return HeadEpoch.run(
+          model,
+          opt,
+          f.values(),
+          f.labels(),
+          f.count(),
+          rng,
+          batchSize,
+          smoothing,
+          new HeadEpoch.Progress() {
+            @Override
+            public void step(int n, double meanLoss) {
+              listener.step(n, meanLoss);
+            }
+
+            @Override
+            public boolean stopRequested() {
+              return stopRequested;
+            }
+          });
     } finally {
       listener.endPhase();
     }
-    return new double[] {lossSum, correct, f.count()};
   }
 
   /** One epoch through the network over shuffled shards; null when stopped. */
@@ -407,7 +405,7 @@ public final class Trainer {
   }
 
   /** A forward already done: loss, backward, update. Returns {loss, correct}. */
-  private static double[] step(Tensor logits, long[] y, Optimizer opt, float smoothing) {
+  static double[] step(Tensor logits, long[] y, Optimizer opt, float smoothing) {
     Tensor loss = Ops.crossEntropy(logits, Tensor.ofLongs(y, y.length), smoothing);
     opt.zeroGrad();
     loss.backward();

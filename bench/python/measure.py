@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""PyTorch's side of bench/compare: the same measurements as dev.fingerspell.bench.Measure, on the
+same shapes, with Debian's python3-torch and torchvision (resnet18 has timm's topology). Prints one
+line ending in `value=X`.
+
+    /usr/bin/python3 bench/python/measure.py THREADS forward BATCH SIZE SECONDS   images/s
+    /usr/bin/python3 bench/python/measure.py THREADS eval    BATCH SIZE SECONDS   images/s (same)
+    /usr/bin/python3 bench/python/measure.py THREADS train   BATCH SIZE SECONDS   images/s
+    /usr/bin/python3 bench/python/measure.py THREADS head    COUNT BATCH EPOCHS   seconds
+"""
+import sys
+import time
+
+import torch
+import torchvision
+
+CLASSES = 29
+
+
+def images_per_second(batch, seconds, step):
+    for _ in range(3):
+        step()
+    images = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or images == 0:
+        step()
+        images += batch
+    return images / (time.perf_counter() - start)
+
+
+def inference(batch, size, seconds):
+    model = torchvision.models.resnet18(num_classes=CLASSES).eval()
+    x = torch.randn(batch, 3, size, size)
+    with torch.no_grad():
+        return images_per_second(batch, seconds, lambda: model(x))
+
+
+def training(batch, size, seconds):
+    model = torchvision.models.resnet18(num_classes=CLASSES).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    x = torch.randn(batch, 3, size, size)
+    y = torch.arange(batch) % CLASSES
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss.item()
+
+    return images_per_second(batch, seconds, step)
+
+
+def head_epoch(count, batch, epochs):
+    """The original recipe's head loop: shuffled mini-batches through a Linear(512, 29)."""
+    fc = torch.nn.Linear(512, CLASSES)
+    opt = torch.optim.AdamW(fc.parameters(), lr=1e-3, weight_decay=1e-4)
+    features = torch.rand(count, 512) * 4
+    labels = torch.arange(count) % CLASSES
+    best = float("inf")
+    for epoch in range(epochs + 1):
+        start = time.perf_counter()
+        perm = torch.randperm(count)
+        correct = 0
+        for i in range(0, count, batch):
+            idx = perm[i:i + batch]
+            logits = fc(features[idx])
+            loss = torch.nn.functional.cross_entropy(logits, labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()
+            correct += (logits.argmax(1) == labels[idx]).sum().item()
+        if epoch > 0:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv):
+    torch.set_num_threads(int(argv[0]))
+    what, a, b, c = argv[1], int(argv[2]), int(argv[3]), argv[4]
+    if what in ("forward", "eval"):
+        value = inference(a, b, float(c))
+    elif what == "train":
+        value = training(a, b, float(c))
+    elif what == "head":
+        value = head_epoch(a, b, int(c))
+    else:
+        raise SystemExit(f"unknown measurement {what}")
+    print(f"pytorch {what} {a} {b} {c} value={value:.4f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,128 @@
+package dev.fingerspell.bench;
+
+import dev.fingerspell.resnet.FrozenResNet18;
+import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.tensor.optim.AdamW;
+import dev.fingerspell.train.training.HeadEpoch;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * Fingerspell's side of {@code bench/compare}: one measurement, timed after warm-up, printed as one
+ * line ending in {@code value=X}. {@code bench/python/measure.py} takes the same arguments and
+ * measures the same thing in PyTorch.
+ *
+ * <pre>
+ *   forward BATCH SIZE SECONDS   ResNet18 inference (frozen: batch norm folded)   images/s
+ *   eval    BATCH SIZE SECONDS   the trainable model in evaluation mode           images/s
+ *   train   BATCH SIZE SECONDS   one training step, every layer trains, AdamW     images/s
+ *   head    COUNT BATCH EPOCHS   one epoch of the 29-class head on cached features  seconds
+ * </pre>
+ */
+public final class Measure {
+  private static final int CLASSES = 29;
+
+  private Measure() {}
+
+  /** Runs the measurement named by the first argument. */
+  public static void main(String[] args) {
+    String what = args[0];
+    int[] n = Arrays.stream(args, 1, 3).mapToInt(Integer::parseInt).toArray();
+    double value =
+        switch (what) {
+          case "forward", "eval" -> inference(what.equals("forward"), n[0], n[1], seconds(args));
+          case "train" -> training(n[0], n[1], seconds(args));
+          case "head" -> headEpoch(n[0], n[1], Integer.parseInt(args[3]));
+          default -> throw new IllegalArgumentException("unknown measurement " + what);
+        };
+    System.out.printf(
+        Locale.ROOT,
+        "fingerspell %s %s value=%.4f%n",
+        what,
+        String.join(" ", Arrays.copyOfRange(args, 1, args.length)),
+        value);
+  }
+
+  private static double seconds(String[] args) {
+    return Double.parseDouble(args[3]);
+  }
+
+  /** Images per second through the network's forward pass. */
+  private static double inference(boolean frozen, int batch, int size, double seconds) {
+    ResNet18 model = new ResNet18(CLASSES, new Rng(1));
+    model.eval();
+    FrozenResNet18 folded = frozen ? FrozenResNet18.of(model) : null;
+    Tensor x = Tensor.randn(new Rng(2), batch, 3, size, size);
+    try (GradMode g = GradMode.noGrad()) {
+      return imagesPerSecond(
+          batch, seconds, () -> (frozen ? folded.forward(x) : model.forward(x)).toFloatArray());
+    }
+  }
+
+  /** Images per second through forward, loss, backward and an AdamW step, all layers training. */
+  private static double training(int batch, int size, double seconds) {
+    ResNet18 model = new ResNet18(CLASSES, new Rng(1));
+    model.train(true);
+    AdamW opt = new AdamW(model.trainableParameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
+    Tensor x = Tensor.randn(new Rng(2), batch, 3, size, size);
+    long[] labels = new long[batch];
+    for (int i = 0; i < batch; i++) {
+      labels[i] = i % CLASSES;
+    }
+    Tensor y = Tensor.ofLongs(labels, batch);
+    return imagesPerSecond(
+        batch,
+        seconds,
+        () -> {
+          Tensor loss = Ops.crossEntropy(model.forward(x), y, 0f);
+          opt.zeroGrad();
+          loss.backward();
+          opt.step();
+          loss.item();
+        });
+  }
+
+  /**
+   * The fastest of {@code epochs} head epochs (after one warm-up) over random features, seconds.
+   */
+  private static double headEpoch(int count, int batch, int epochs) {
+    ResNet18 model = new ResNet18(CLASSES, null);
+    model.resetClassifier(CLASSES, new Rng(3));
+    model.setTrainable(ResNet18.Trainable.HEAD);
+    AdamW opt = new AdamW(model.trainableParameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
+    Rng rng = new Rng(4);
+    float[] features = Tensor.uniform(rng, 0f, 4f, count, ResNet18.FEATURES).toFloatArray();
+    long[] labels = new long[count];
+    for (int i = 0; i < count; i++) {
+      labels[i] = i % CLASSES;
+    }
+    double best = Double.MAX_VALUE;
+    for (int e = 0; e <= epochs; e++) {
+      long start = System.nanoTime();
+      HeadEpoch.run(model, opt, features, labels, count, rng, batch, 0f, HeadEpoch.Progress.NONE);
+      double s = (System.nanoTime() - start) / 1e9;
+      if (e > 0) {
+        best = Math.min(best, s);
+      }
+    }
+    return best;
+  }
+
+  private static double imagesPerSecond(int batch, double seconds, Runnable pass) {
+    for (int i = 0; i < 3; i++) {
+      pass.run(); // warm-up: JIT and buffers
+    }
+    int images = 0;
+    long start = System.nanoTime();
+    long end = start + (long) (seconds * 1e9);
+    while (System.nanoTime() < end || images == 0) {
+      pass.run();
+      images += batch;
+    }
+    return images / ((System.nanoTime() - start) / 1e9);
+  }
+}
