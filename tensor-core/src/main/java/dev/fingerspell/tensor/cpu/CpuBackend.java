@@ -11,6 +11,7 @@ import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -226,7 +227,14 @@ public final class CpuBackend implements Backend {
         (int) y.numel(),
         GRAIN,
         (lo, hi) -> {
-          for (int i = lo; i < hi; i++) {
+          FloatVector zero = FloatVector.zero(S);
+          int i = lo;
+          for (; i + S.length() <= hi; i += S.length()) {
+            FloatVector g = FloatVector.fromArray(S, gs, go + i);
+            zero.blend(g, FloatVector.fromArray(S, ys, yo + i).compare(VectorOperators.GT, 0f))
+                .intoArray(ds, dO + i);
+          }
+          for (; i < hi; i++) {
             ds[dO + i] = ys[yo + i] > 0f ? gs[go + i] : 0f;
           }
         });

@@ -305,33 +305,44 @@ final class CpuConv {
     int oc = g.outChannels();
     int inImage = g.inChannels() * g.inHeight() * g.inWidth();
     int outImage = oc * ohw;
-    float[] wt = CpuGemm.transpose(w, wOff, oc, ckk); // [CKK, OC], once
+    // dcol = wᵀ · dy: wᵀ packed once for every group.
+    float[] wt = CpuGemm.packA(true, ckk, oc, w, wOff, new float[CpuGemm.packedASize(ckk, oc)]);
     forGroups(
         g,
         (first, count, parallelInside) -> {
+          int cols = count * ohw;
+          float[] dyG =
+              count == 1
+                  ? dy
+                  : groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
+          int dyGOff = count == 1 ? dyOff + first * outImage : 0;
           if (count == 1 && isPointwise(g)) {
-            CpuGemm.gemm(
-                false,
-                false,
+            int at = dxOff + first * inImage;
+            java.util.Arrays.fill(dx, at, at + inImage, 0f);
+            CpuGemm.multiply(
                 ckk,
                 ohw,
                 oc,
                 1f,
                 wt,
-                0,
-                dy,
-                dyOff + first * outImage,
-                0f,
+                new CpuGemm.Operand(false, dyG, dyGOff),
                 dx,
-                dxOff + first * inImage,
+                at,
                 parallelInside);
             return;
           }
-          int cols = count * ohw;
-          float[] dyG =
-              groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
           float[] col = scratch(0, ckk * cols);
-          CpuGemm.gemm(false, false, ckk, cols, oc, 1f, wt, 0, dyG, 0, 0f, col, 0, parallelInside);
+          java.util.Arrays.fill(col, 0, ckk * cols, 0f);
+          CpuGemm.multiply(
+              ckk,
+              cols,
+              oc,
+              1f,
+              wt,
+              new CpuGemm.Operand(false, dyG, dyGOff),
+              col,
+              0,
+              parallelInside);
           for (int i = 0; i < count; i++) {
             int dxo = dxOff + (first + i) * inImage;
             java.util.Arrays.fill(dx, dxo, dxo + inImage, 0f);
@@ -372,15 +383,15 @@ final class CpuConv {
             for (int k = from; k < to; k++) {
               int first = k * size;
               int count = Math.min(size, g.batch() - first);
-              int rows = count * ohw;
-              float[] colT = scratch(0, rows * ckk);
+              int cols = count * ohw;
+              float[] col = scratch(0, ckk * cols);
               for (int i = 0; i < count; i++) {
-                im2colTransposed(g, x, xOff + (first + i) * inImage, colT, i * ohw * ckk);
+                im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
               }
               float[] dyG =
-                  groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * rows));
+                  groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
               CpuGemm.gemm(
-                  false, false, oc, ckk, rows, 1f, dyG, 0, colT, 0, 1f, acc, 0, parallelInside);
+                  false, true, oc, ckk, cols, 1f, dyG, 0, col, 0, 1f, acc, 0, parallelInside);
             }
             partial[p] = acc;
           }
@@ -396,69 +407,97 @@ final class CpuConv {
       for (int c = 0; c < oc; c++) {
         double s = 0;
         for (int n = 0; n < g.batch(); n++) {
-          int base = dyOff + n * outImage + c * ohw;
-          for (int i = 0; i < ohw; i++) {
-            s += dy[base + i];
-          }
+          s += CpuNorm.sum(dy, dyOff + n * outImage + c * ohw, ohw);
         }
         dbias[dbiasOff + c] = (float) s;
       }
     }
   }
 
-  /** Adds a column matrix back into an image: the adjoint of im2col. */
-  static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] x, int xOff) {
+  /**
+   * The output columns {@code [lo, hi)} whose input column {@code xo·stride − pad + kw} falls
+   * inside an image {@code w} wide, as {@code lo << 32 | hi}.
+   */
+  private static long insideColumns(ConvGeometry g, int kw) {
+    int s = g.strideW();
+    int lo = Math.max(0, Math.floorDiv(g.padW() - kw + s - 1, s));
+    int hi = Math.min(g.outWidth(), Math.floorDiv(g.inWidth() + g.padW() - kw + s - 1, s));
+    return (long) lo << 32 | Math.max(lo, hi);
+  }
+
+  /**
+   * One image's column matrix {@code [C*KH*KW, OH*OW]}, written at column {@code colOff} of a
+   * matrix whose rows are {@code ld} long; taps that fall in the padding are 0. Row {@code (c·KH +
+   * kh)·KW + kw} is one tap: per output row, a run of the input row (copied whole at stride 1).
+   */
+  static void im2col(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
     int h = g.inHeight();
     int w = g.inWidth();
-    int oh = g.outHeight();
     int ow = g.outWidth();
-    int row = 0;
-    for (int c = 0; c < g.inChannels(); c++) {
-      int plane = xOff + c * h * w;
-      for (int kh = 0; kh < g.kernelH(); kh++) {
-        for (int kw = 0; kw < g.kernelW(); kw++, row++) {
-          int base = row * ld + colOff;
-          for (int y = 0; y < oh; y++) {
-            int ih = y * g.strideH() - g.padH() + kh;
-            if (ih < 0 || ih >= h) {
-              continue;
-            }
-            int src = base + y * ow;
-            int dst = plane + ih * w;
-            for (int xo = 0; xo < ow; xo++) {
-              int iw = xo * g.strideW() - g.padW() + kw;
-              if (iw >= 0 && iw < w) {
-                x[dst + iw] += col[src + xo];
-              }
-            }
+    int sw = g.strideW();
+    int kk = g.kernelH() * g.kernelW();
+    for (int row = 0; row < g.inChannels() * kk; row++) {
+      int c = row / kk;
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
+      long range = insideColumns(g, kw);
+      int lo = (int) (range >>> 32);
+      int hi = (int) range;
+      for (int y = 0; y < g.outHeight(); y++) {
+        int ih = y * g.strideH() - g.padH() + kh;
+        int dst = row * ld + colOff + y * ow;
+        if (ih < 0 || ih >= h) {
+          java.util.Arrays.fill(col, dst, dst + ow, 0f);
+          continue;
+        }
+        int src = xOff + (c * h + ih) * w - g.padW() + kw; // input of output column 0
+        java.util.Arrays.fill(col, dst, dst + lo, 0f);
+        if (sw == 1) {
+          System.arraycopy(x, src + lo, col, dst + lo, hi - lo);
+        } else {
+          for (int q = lo; q < hi; q++) {
+            col[dst + q] = x[src + q * sw];
           }
         }
+        java.util.Arrays.fill(col, dst + hi, dst + ow, 0f);
       }
     }
   }
 
-  /**
-   * The transposed column matrix {@code [OH*OW, C*KH*KW]} at {@code dstOff}, for the filter
-   * gradient.
-   */
-  static void im2colTransposed(ConvGeometry g, float[] x, int xOff, float[] colT, int dstOff) {
+  /** Adds a column matrix back into an image: the adjoint of {@link #im2col}. */
+  static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] x, int xOff) {
     int h = g.inHeight();
     int w = g.inWidth();
-    int ckk = g.inChannels() * g.kernelH() * g.kernelW();
-    int kk = g.kernelH() * g.kernelW();
     int ow = g.outWidth();
-    for (int y = 0; y < g.outHeight(); y++) {
-      for (int xo = 0; xo < ow; xo++) {
-        int dst = dstOff + (y * ow + xo) * ckk;
-        for (int kh = 0; kh < g.kernelH(); kh++) {
-          int ih = y * g.strideH() - g.padH() + kh;
-          for (int kw = 0; kw < g.kernelW(); kw++) {
-            int iw = xo * g.strideW() - g.padW() + kw;
-            boolean inside = ih >= 0 && ih < h && iw >= 0 && iw < w;
-            int tap = kh * g.kernelW() + kw;
-            for (int c = 0; c < g.inChannels(); c++) {
-              colT[dst + c * kk + tap] = inside ? x[xOff + (c * h + ih) * w + iw] : 0f;
-            }
+    int sw = g.strideW();
+    int kk = g.kernelH() * g.kernelW();
+    for (int row = 0; row < g.inChannels() * kk; row++) {
+      int c = row / kk;
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
+      long range = insideColumns(g, kw);
+      int lo = (int) (range >>> 32);
+      int hi = (int) range;
+      for (int y = 0; y < g.outHeight(); y++) {
+        int ih = y * g.strideH() - g.padH() + kh;
+        if (ih < 0 || ih >= h) {
+          continue;
+        }
+        int src = row * ld + colOff + y * ow;
+        int dst = xOff + (c * h + ih) * w - g.padW() + kw;
+        if (sw == 1) {
+          int q = lo;
+          for (; q + L <= hi; q += L) {
+            FloatVector.fromArray(S, x, dst + q)
+                .add(FloatVector.fromArray(S, col, src + q))
+                .intoArray(x, dst + q);
+          }
+          for (; q < hi; q++) {
+            x[dst + q] += col[src + q];
+          }
+        } else {
+          for (int q = lo; q < hi; q++) {
+            x[dst + q * sw] += col[src + q];
           }
         }
       }

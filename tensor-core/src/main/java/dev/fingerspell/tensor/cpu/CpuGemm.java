@@ -1,6 +1,7 @@
 package dev.fingerspell.tensor.cpu;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -205,16 +206,28 @@ final class CpuGemm {
   static void packBPanel(Operand b, int n, int k, int j, float[] dst, int dstOff) {
     int cols = Math.min(NR, n - j);
     float[] src = b.data();
-    if (b.transposed()) { // stored n × k: column j + t is a contiguous row of k values
-      for (int t = 0; t < cols; t++) {
-        int s = b.offset() + (j + t) * k;
-        for (int p = 0; p < k; p++) {
-          dst[dstOff + p * NR + t] = src[s + p];
-        }
+    if (b.transposed()) {
+      // Stored n × k: column j + t is the row j + t, so each panel row is three gathers with
+      // stride k (lanes past n are masked off and point at a valid index).
+      int[] index = GATHER.get();
+      for (int t = 0; t < NR; t++) {
+        index[t] = t < cols ? t * k : 0;
       }
-      if (cols < NR) {
-        for (int p = 0; p < k; p++) {
-          java.util.Arrays.fill(dst, dstOff + p * NR + cols, dstOff + (p + 1) * NR, 0f);
+      int from = b.offset() + j * k;
+      if (cols == NR) {
+        for (int p = 0, d = dstOff; p < k; p++, d += NR) {
+          FloatVector.fromArray(S, src, from + p, index, 0).intoArray(dst, d);
+          FloatVector.fromArray(S, src, from + p, index, L).intoArray(dst, d + L);
+          FloatVector.fromArray(S, src, from + p, index, 2 * L).intoArray(dst, d + 2 * L);
+        }
+      } else {
+        VectorMask<Float> m0 = S.indexInRange(0, cols);
+        VectorMask<Float> m1 = S.indexInRange(L, cols);
+        VectorMask<Float> m2 = S.indexInRange(2 * L, cols);
+        for (int p = 0, d = dstOff; p < k; p++, d += NR) {
+          FloatVector.fromArray(S, src, from + p, index, 0, m0).intoArray(dst, d);
+          FloatVector.fromArray(S, src, from + p, index, L, m1).intoArray(dst, d + L);
+          FloatVector.fromArray(S, src, from + p, index, 2 * L, m2).intoArray(dst, d + 2 * L);
         }
       }
       return;
@@ -394,6 +407,8 @@ final class CpuGemm {
     c72.intoArray(t, 23 * L);
     addEdge(t, alpha, c, ci, ldc, rows, cols);
   }
+
+  private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[NR]);
 
   private static final ThreadLocal<float[]> TILE =
       ThreadLocal.withInitial(() -> new float[MR * NR]);
