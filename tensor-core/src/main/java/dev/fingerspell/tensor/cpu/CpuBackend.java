@@ -11,6 +11,7 @@ import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -179,6 +180,20 @@ public final class CpuBackend implements Backend {
     int oo = off(out);
     int[] shape = grad.shape();
     int n = (int) grad.numel();
+    if (shape.length == 2 && outStrides[0] == 0 && outStrides[1] == 1) {
+      // A bias gradient: the column sums of a [rows, cols] matrix.
+      int cols = shape[1];
+      double[] acc = new double[cols];
+      for (int r = 0; r < shape[0]; r++) {
+        for (int j = 0; j < cols; j++) {
+          acc[j] += gs[go + r * cols + j];
+        }
+      }
+      for (int j = 0; j < cols; j++) {
+        os[oo + j] = (float) acc[j];
+      }
+      return;
+    }
     double[] acc = new double[(int) out.numel()];
     for (int i = 0; i < n; i++) { // serial: the scatter target is shared
       int rest = i;
@@ -521,6 +536,11 @@ public final class CpuBackend implements Backend {
     softmaxRows(rows, cols, f(x), off(x), f(y), off(y), true);
   }
 
+  /**
+   * Row-wise (log-)softmax. The exponentials run as vector {@code EXP} (within an ulp, like {@link
+   * Math#exp}) in float; the row sum is taken in double. At a classifier's width (29) the scalar
+   * double {@code Math.exp} used to cost more than the head's GEMM.
+   */
   private static void softmaxRows(
       int rows, int cols, float[] x, int xo, float[] y, int yo, boolean log) {
     Parallel.forRange(
@@ -530,17 +550,43 @@ public final class CpuBackend implements Backend {
           for (int r = lo; r < hi; r++) {
             int base = r * cols;
             float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j < cols; j++) {
-              max = Math.max(max, x[xo + base + j]);
+            for (int j = 0; j < cols; j += S.length()) {
+              VectorMask<Float> m = S.indexInRange(j, cols);
+              max =
+                  Math.max(
+                      max,
+                      FloatVector.fromArray(S, x, xo + base + j, m)
+                          .reduceLanes(VectorOperators.MAX, m));
             }
+            FloatVector shift = FloatVector.broadcast(S, -max);
             double sum = 0;
-            for (int j = 0; j < cols; j++) {
-              sum += Math.exp(x[xo + base + j] - max);
+            for (int j = 0; j < cols; j += S.length()) {
+              VectorMask<Float> m = S.indexInRange(j, cols);
+              FloatVector e =
+                  FloatVector.fromArray(S, x, xo + base + j, m)
+                      .add(shift)
+                      .lanewise(VectorOperators.EXP);
+              sum += e.reduceLanes(VectorOperators.ADD, m);
+              if (!log) {
+                e.intoArray(y, yo + base + j, m);
+              }
             }
-            double logSum = Math.log(sum);
-            for (int j = 0; j < cols; j++) {
-              double shifted = x[xo + base + j] - max;
-              y[yo + base + j] = (float) (log ? shifted - logSum : Math.exp(shifted) / sum);
+            if (log) {
+              FloatVector total = FloatVector.broadcast(S, (float) (-max - Math.log(sum)));
+              for (int j = 0; j < cols; j += S.length()) {
+                VectorMask<Float> m = S.indexInRange(j, cols);
+                FloatVector.fromArray(S, x, xo + base + j, m)
+                    .add(total)
+                    .intoArray(y, yo + base + j, m);
+              }
+            } else {
+              FloatVector inv = FloatVector.broadcast(S, (float) (1.0 / sum));
+              for (int j = 0; j < cols; j += S.length()) {
+                VectorMask<Float> m = S.indexInRange(j, cols);
+                FloatVector.fromArray(S, y, yo + base + j, m)
+                    .mul(inv)
+                    .intoArray(y, yo + base + j, m);
+              }
             }
           }
         });
@@ -580,8 +626,15 @@ public final class CpuBackend implements Backend {
       for (int j = 0; j < cols; j++) {
         sum += gs[go + base + j];
       }
-      for (int j = 0; j < cols; j++) {
-        ds[dO + base + j] = (float) (gs[go + base + j] - Math.exp(ys[yo + base + j]) * sum);
+      FloatVector total = FloatVector.broadcast(S, (float) sum);
+      for (int j = 0; j < cols; j += S.length()) { // dx = dy − softmax · Σdy, softmax = exp(y)
+        VectorMask<Float> m = S.indexInRange(j, cols);
+        FloatVector.fromArray(S, gs, go + base + j, m)
+            .sub(
+                FloatVector.fromArray(S, ys, yo + base + j, m)
+                    .lanewise(VectorOperators.EXP)
+                    .mul(total))
+            .intoArray(ds, dO + base + j, m);
       }
     }
   }
@@ -696,7 +749,24 @@ public final class CpuBackend implements Backend {
         (int) param.numel(),
         GRAIN,
         (lo, hi) -> {
-          for (int i = lo; i < hi; i++) {
+          int i = lo;
+          FloatVector b1 = FloatVector.broadcast(S, beta1);
+          FloatVector b1c = FloatVector.broadcast(S, 1f - beta1);
+          FloatVector b2 = FloatVector.broadcast(S, beta2);
+          FloatVector b2c = FloatVector.broadcast(S, 1f - beta2);
+          for (; i + S.length() <= hi; i += S.length()) {
+            FloatVector gi = FloatVector.fromArray(S, g, go + i);
+            FloatVector mi = FloatVector.fromArray(S, m, mo + i).mul(b1).add(gi.mul(b1c));
+            FloatVector vi = FloatVector.fromArray(S, v, vo + i).mul(b2).add(gi.mul(gi).mul(b2c));
+            mi.intoArray(m, mo + i);
+            vi.intoArray(v, vo + i);
+            FloatVector denom = vi.sqrt().div(bc2Sqrt).add(eps);
+            FloatVector.fromArray(S, p, po + i)
+                .mul(decay)
+                .sub(mi.div(denom).mul(stepSize))
+                .intoArray(p, po + i);
+          }
+          for (; i < hi; i++) {
             float gi = g[go + i];
             float pi = p[po + i] * decay;
             float mi = beta1 * m[mo + i] + (1f - beta1) * gi;

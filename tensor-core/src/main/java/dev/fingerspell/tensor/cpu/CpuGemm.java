@@ -29,8 +29,12 @@ final class CpuGemm {
   /** Columns of C per kernel call: three vectors. */
   static final int NR = 3 * L;
 
-  /** Below this many multiply-adds a product is not worth splitting over the workers. */
-  private static final long PARALLEL_MIN = 1L << 18;
+  /**
+   * Below this many multiply-adds (about 30 µs on one core) a product is not worth splitting over
+   * the workers: waking them costs tens of microseconds. The head's products at batch 64 (64 × 29 ×
+   * 512) are below it.
+   */
+  private static final long PARALLEL_MIN = 1L << 22;
 
   /** Per-thread packing buffers, reused across calls: 0 = packed A, 1 = packed B. */
   private static final ThreadLocal<float[][]> SCRATCH =
@@ -183,10 +187,22 @@ final class CpuGemm {
    * goes to {@code dst[((i / MR) · k + p) · MR + i % MR]}; rows past m are 0. Returns {@code dst}.
    */
   static float[] packA(boolean transA, int m, int k, float[] a, int aOff, float[] dst) {
+    int[] pairs = PAIRS.get();
     for (int i0 = 0; i0 < m; i0 += MR) {
       int rows = Math.min(MR, m - i0);
       int base = i0 * k;
-      for (int p = 0; p < k; p++) {
+      int p = 0;
+      if (!transA && rows == MR && L == 2 * MR) {
+        // Rows i0..i0+7 at columns p and p+1 are one 16-lane gather (index r·k + p, r·k + p + 1).
+        for (int t = 0; t < L; t++) {
+          pairs[t] = t % MR * k + t / MR;
+        }
+        int from = aOff + i0 * k;
+        for (; p + 2 <= k; p += 2) {
+          FloatVector.fromArray(S, a, from + p, pairs, 0).intoArray(dst, base + p * MR);
+        }
+      }
+      for (; p < k; p++) {
         int d = base + p * MR;
         for (int r = 0; r < rows; r++) {
           dst[d + r] = transA ? a[aOff + p * m + i0 + r] : a[aOff + (i0 + r) * k + p];
@@ -407,6 +423,8 @@ final class CpuGemm {
     c72.intoArray(t, 23 * L);
     addEdge(t, alpha, c, ci, ldc, rows, cols);
   }
+
+  private static final ThreadLocal<int[]> PAIRS = ThreadLocal.withInitial(() -> new int[L]);
 
   private static final ThreadLocal<int[]> GATHER = ThreadLocal.withInitial(() -> new int[NR]);
 
