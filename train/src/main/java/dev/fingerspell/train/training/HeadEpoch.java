@@ -52,12 +52,13 @@ public final class HeadEpoch {
     int d = ResNet18.FEATURES;
     double lossSum = 0;
     long correct = 0;
+    float[] batch = new float[batchSize * d]; // reused: Tensor.of copies it
     for (int from = 0; from < count; from += batchSize) {
       if (progress.stopRequested()) {
         return null;
       }
       int n = Math.min(batchSize, count - from);
-      float[] x = new float[n * d];
+      float[] x = n == batchSize ? batch : new float[n * d];
       long[] y = new long[n];
       for (int i = 0; i < n; i++) {
         int k = perm[from + i];
