@@ -301,16 +301,35 @@ public final class CpuBackend implements Backend {
   }
 
   /**
-   * Weights of {@link #conv2dBiasActivation} packed for the GEMM, per weight tensor: a constant
-   * network packs each of its weights once, not once per batch (for batch 1 the packing cost as
-   * much as the convolution). Weakly keyed, so an unreachable network takes its copies along.
+   * Weights of {@link #conv2dBiasActivation} prepared for the GEMM, per weight tensor: packed, or
+   * Winograd-transformed and packed. A constant network prepares each of its weights once, not once
+   * per batch (for batch 1, packing cost as much as the convolution). Weakly keyed, so an
+   * unreachable network takes its copies along.
    */
   private final java.util.Map<Tensor, float[]> packedWeights =
+      java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+  private final java.util.Map<Tensor, float[][]> winogradWeights =
       java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
   @Override
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+    CpuConv.Epilogue ep =
+        new CpuConv.Epilogue(
+            bias == null ? null : f(bias),
+            bias == null ? 0 : off(bias),
+            residual == null ? null : f(residual),
+            residual == null ? 0 : off(residual),
+            relu);
+    // Winograd needs more than one GEMM panel of 4×4 tiles to beat the direct product: at batch 1
+    // the 14×14 and 7×7 layers have 16 and 4 tiles, and stay direct.
+    if (CpuWinograd.applies(g) && CpuWinograd.tiles(g) > CpuGemm.NR) {
+      float[][] u =
+          winogradWeights.computeIfAbsent(w, t -> CpuWinograd.transformWeights(g, f(t), off(t)));
+      CpuWinograd.forward(g, f(x), off(x), u, ep, f(y), off(y));
+      return;
+    }
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
     float[] packed =
         packedWeights.computeIfAbsent(
@@ -318,19 +337,7 @@ public final class CpuBackend implements Backend {
             t ->
                 CpuGemm.packA(
                     false, g.outChannels(), ckk, f(t), off(t), new float[CpuConv.packedSize(g)]));
-    CpuConv.forward(
-        g,
-        f(x),
-        off(x),
-        packed,
-        new CpuConv.Epilogue(
-            bias == null ? null : f(bias),
-            bias == null ? 0 : off(bias),
-            residual == null ? null : f(residual),
-            residual == null ? 0 : off(residual),
-            relu),
-        f(y),
-        off(y));
+    CpuConv.forward(g, f(x), off(x), packed, ep, f(y), off(y));
   }
 
   @Override

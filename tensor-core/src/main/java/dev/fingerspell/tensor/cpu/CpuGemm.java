@@ -262,8 +262,11 @@ final class CpuGemm {
     }
   }
 
-  /** Slivers {@code [s0, s1)} of packed A times one packed panel of B, added into C. */
-  private static void panel(
+  /**
+   * Slivers {@code [s0, s1)} of packed A times one packed panel of B (at {@code bpOff}), added into
+   * the columns {@code [j, j + NR)} of C, whose rows are {@code n} long.
+   */
+  static void panel(
       int m,
       int n,
       int k,

@@ -1,0 +1,89 @@
+package dev.fingerspell.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The inference-only fused convolution ({@link Backend#conv2dBiasActivation}) against the unfused
+ * ops it replaces, in float64: the direct (packed GEMM) path and, for 3×3 stride-1 layers with
+ * enough 4×4 tiles, the Winograd path; with and without residual and ReLU, on sizes that do not
+ * divide into tiles or panels. Each weight is used twice, so a cached preparation is exercised.
+ */
+class FusedConvTest {
+  @ParameterizedTest(name = "[{0},{1},{2},{3}] -> {4}, k{5} s{6} p{7}, residual {8}, relu {9}")
+  @CsvSource({
+    // Winograd: 3×3, stride 1, pad 1, more than 48 tiles over the batch
+    "3, 6, 17, 19, 8, 3, 1, 1, true, true",
+    "1, 16, 30, 30, 24, 3, 1, 1, false, true",
+    "2, 9, 28, 28, 13, 3, 1, 1, true, false",
+    "14, 5, 7, 7, 11, 3, 1, 1, true, true",
+    "13, 3, 7, 7, 5, 3, 1, 1, false, false",
+    // direct: too few tiles, other kernels and strides
+    "1, 4, 7, 7, 6, 3, 1, 1, true, true",
+    "2, 3, 23, 21, 10, 7, 2, 3, false, true",
+    "3, 8, 14, 14, 16, 1, 2, 0, false, false",
+    "2, 8, 15, 15, 9, 3, 2, 1, true, true"
+  })
+  void matchesUnfusedOps(
+      int n, int c, int h, int w, int oc, int k, int s, int p, boolean residual, boolean relu) {
+    Backend be = Backends.forDevice(Device.CPU);
+    Rng rng = new Rng(31L * n + c + h + oc);
+    Tensor x = Tensor.randn(rng, n, c, h, w);
+    Tensor weight = Tensor.randn(rng, oc, c, k, k);
+    Tensor bias = Tensor.randn(rng, oc);
+    ConvGeometry g = new ConvGeometry(n, c, h, w, oc, k, k, s, s, p, p);
+    Tensor res = residual ? Tensor.randn(rng, g.outShape()) : null;
+    double[] want =
+        reference(
+            g,
+            x.toFloatArray(),
+            weight.toFloatArray(),
+            bias.toFloatArray(),
+            res == null ? null : res.toFloatArray(),
+            relu);
+    for (int round = 0; round < 2; round++) {
+      Tensor y = Tensor.zeros(g.outShape());
+      be.conv2dBiasActivation(g, x, weight, bias, res, relu, y);
+      double err = GradCheck.relError(y.toFloatArray(), want);
+      assertTrue(err < 2e-6, "relative error " + err + " on round " + round);
+    }
+  }
+
+  private static double[] reference(
+      ConvGeometry g, float[] x, float[] w, float[] b, float[] res, boolean relu) {
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    double[] y = new double[g.batch() * g.outChannels() * oh * ow];
+    int i = 0;
+    for (int n = 0; n < g.batch(); n++) {
+      for (int o = 0; o < g.outChannels(); o++) {
+        for (int yy = 0; yy < oh; yy++) {
+          for (int xx = 0; xx < ow; xx++, i++) {
+            double acc = b[o];
+            for (int c = 0; c < g.inChannels(); c++) {
+              for (int kh = 0; kh < g.kernelH(); kh++) {
+                for (int kw = 0; kw < g.kernelW(); kw++) {
+                  int iy = yy * g.strideH() - g.padH() + kh;
+                  int ix = xx * g.strideW() - g.padW() + kw;
+                  if (iy >= 0 && iy < g.inHeight() && ix >= 0 && ix < g.inWidth()) {
+                    acc +=
+                        (double)
+                                x[((n * g.inChannels() + c) * g.inHeight() + iy) * g.inWidth() + ix]
+                            * w[((o * g.inChannels() + c) * g.kernelH() + kh) * g.kernelW() + kw];
+                  }
+                }
+              }
+            }
+            if (res != null) {
+              acc += res[i];
+            }
+            y[i] = relu ? Math.max(acc, 0) : acc;
+          }
+        }
+      }
+    }
+    return y;
+  }
+}
