@@ -149,15 +149,47 @@ final class CpuConv {
           int cols = count * ohw;
           int panels = (cols + CpuGemm.NR - 1) / CpuGemm.NR;
           int image = xOff + first * inImage;
-          float[] out = count == 1 ? y : scratch(1, oc * cols);
-          int outOff = count == 1 ? yOff + first * outImage : 0;
-          java.util.Arrays.fill(out, outOff, outOff + oc * cols, 0f);
-          if (parallelInside && panels < 2 * Parallel.threads()) {
-            // Too few panels to share out (one small image): build them all, split the rows.
+          // One image writes straight into y and finishes each part where it was computed, on
+          // the worker that computed it; a group goes through a scratch matrix, finished below.
+          boolean inPlace = count == 1;
+          float[] out = inPlace ? y : scratch(1, oc * cols);
+          int outOff = inPlace ? yOff + first * outImage : 0;
+          if (parallelInside && panels < 4 * Parallel.threads()) {
+            // Too few panels to share out evenly (one small image): build them all, split the
+            // rows.
             float[] bp = scratch(0, CpuGemm.packedBSize(cols, ckk));
             Parallel.forRange(
                 ckk, 4, (lo, hi) -> im2colPanels(g, x, image, count, 0, cols, lo, hi, bp));
-            CpuGemm.multiplyPacked(oc, cols, ckk, 1f, packedW, bp, out, outOff, true);
+            int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
+            Parallel.forRange(
+                slivers,
+                1,
+                (lo, hi) -> {
+                  int r0 = lo * CpuGemm.MR;
+                  int r1 = Math.min(oc, hi * CpuGemm.MR);
+                  java.util.Arrays.fill(out, outOff + r0 * cols, outOff + r1 * cols, 0f);
+                  for (int jp = 0; jp < panels; jp++) {
+                    CpuGemm.panel(
+                        oc,
+                        cols,
+                        ckk,
+                        1f,
+                        packedW,
+                        bp,
+                        jp * ckk * CpuGemm.NR,
+                        jp * CpuGemm.NR,
+                        out,
+                        outOff,
+                        lo,
+                        hi);
+                  }
+                  if (inPlace) {
+                    for (int o = r0; o < r1; o++) {
+                      int at = outOff + o * cols;
+                      finish(out, at, y, at, cols, ep, o, at - yOff);
+                    }
+                  }
+                });
           } else {
             // A few panels at a time, built and multiplied while they are still in L2.
             int block = Math.max(1, PANEL_BLOCK_BYTES / (ckk * CpuGemm.NR * Float.BYTES));
@@ -170,18 +202,28 @@ final class CpuConv {
                   for (int b = lo; b < hi; b++) {
                     int p0 = b * block;
                     int p1 = Math.min(panels, p0 + block);
+                    int colFrom = p0 * CpuGemm.NR;
                     int colTo = Math.min(cols, p1 * CpuGemm.NR);
-                    im2colPanels(g, x, image, count, p0 * CpuGemm.NR, colTo, 0, ckk, bp);
+                    for (int o = 0; o < oc; o++) {
+                      int at = outOff + o * cols;
+                      java.util.Arrays.fill(out, at + colFrom, at + colTo, 0f);
+                    }
+                    im2colPanels(g, x, image, count, colFrom, colTo, 0, ckk, bp);
                     CpuGemm.multiplyPanels(oc, cols, ckk, packedW, bp, p0, p1, out, outOff);
+                    if (inPlace) {
+                      for (int o = 0; o < oc; o++) {
+                        int at = outOff + o * cols + colFrom;
+                        finish(out, at, y, at, colTo - colFrom, ep, o, at - yOff);
+                      }
+                    }
                   }
                 });
           }
-          if (count > 1 || !ep.isNone()) {
+          if (!inPlace) {
             for (int i = 0; i < count; i++) {
               for (int o = 0; o < oc; o++) {
                 int dst = yOff + (first + i) * outImage + o * ohw;
-                int src = count == 1 ? dst : (o * count + i) * ohw;
-                finish(out, src, y, dst, ohw, ep, o, dst - yOff);
+                finish(out, (o * count + i) * ohw, y, dst, ohw, ep, o, dst - yOff);
               }
             }
           }

@@ -42,55 +42,72 @@ final class CpuPool {
   }
 
   /**
-   * Forward needs only the maxima, not where they are, so it goes in two passes per output row: the
-   * window's rows are reduced lane-wise into one row ({@code Math.max} semantics, so NaN wins as in
-   * PyTorch), then each output takes the maximum of its columns of that row. Padded taps are left
-   * out by clipping the window.
+   * Forward needs only the maxima, not where they are, so it goes in vector passes per output row:
+   * the window's rows are reduced lane-wise into one row padded with −∞ (padding never wins), the
+   * row's window maxima are taken from {@code k} shifted copies, and every {@code stride}-th is
+   * gathered out. {@code max} has {@code Math.max} semantics, so NaN wins as in PyTorch.
    */
   static void maxForward(ConvGeometry g, float[] x, int xo, float[] y, int yo) {
     int h = g.inHeight();
     int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
+    int kw = g.kernelW();
+    int sw = g.strideW();
+    int pw = g.padW();
+    int span = (ow - 1) * sw + 1; // window starts, one per input column the outputs touch
+    int padded = Math.max(pw + w, span + kw - 1) + L;
+    int[] every = new int[L];
+    for (int i = 0; i < L; i++) {
+      every[i] = i * sw;
+    }
     Parallel.forRange(
         g.batch() * g.inChannels(),
         4,
         (lo, hi) -> {
-          float[] row = new float[w];
+          float[] row = new float[padded];
+          float[] windows = new float[span + L];
+          java.util.Arrays.fill(row, Float.NEGATIVE_INFINITY);
           for (int p = lo; p < hi; p++) {
             int plane = xo + p * h * w;
             int out = yo + p * oh * ow;
             for (int oy = 0; oy < oh; oy++) {
               int y0 = Math.max(oy * g.strideH() - g.padH(), 0);
               int y1 = Math.min(oy * g.strideH() - g.padH() + g.kernelH(), h);
-              maxOfRows(x, plane + y0 * w, w, y1 - y0, row);
-              for (int ox = 0; ox < ow; ox++) {
-                int x0 = Math.max(ox * g.strideW() - g.padW(), 0);
-                int x1 = Math.min(ox * g.strideW() - g.padW() + g.kernelW(), w);
-                float m = row[x0];
-                for (int i = x0 + 1; i < x1; i++) {
-                  m = Math.max(m, row[i]);
+              maxOfRows(x, plane + y0 * w, w, y1 - y0, row, pw);
+              for (int j = 0; j < span; j += L) { // windows[j] = max row[j .. j + kw)
+                FloatVector m = FloatVector.fromArray(S, row, j);
+                for (int t = 1; t < kw; t++) {
+                  m = m.max(FloatVector.fromArray(S, row, j + t));
                 }
-                y[out + oy * ow + ox] = m;
+                m.intoArray(windows, j);
+              }
+              int ox = 0;
+              for (; ox + L <= ow; ox += L) {
+                FloatVector.fromArray(S, windows, ox * sw, every, 0)
+                    .intoArray(y, out + oy * ow + ox);
+              }
+              for (; ox < ow; ox++) {
+                y[out + oy * ow + ox] = windows[ox * sw];
               }
             }
           }
         });
   }
 
-  /** {@code row[i] = max over r < rows of x[from + r·w + i]}. */
-  private static void maxOfRows(float[] x, int from, int w, int rows, float[] row) {
-    System.arraycopy(x, from, row, 0, w);
+  /** {@code row[pad + i] = max over r < rows of x[from + r·w + i]}, for i < w. */
+  private static void maxOfRows(float[] x, int from, int w, int rows, float[] row, int pad) {
+    System.arraycopy(x, from, row, pad, w);
     for (int r = 1; r < rows; r++) {
       int base = from + r * w;
       int i = 0;
       for (; i + L <= w; i += L) {
-        FloatVector.fromArray(S, row, i)
+        FloatVector.fromArray(S, row, pad + i)
             .max(FloatVector.fromArray(S, x, base + i))
-            .intoArray(row, i);
+            .intoArray(row, pad + i);
       }
       for (; i < w; i++) {
-        row[i] = Math.max(row[i], x[base + i]);
+        row[pad + i] = Math.max(row[pad + i], x[base + i]);
       }
     }
   }

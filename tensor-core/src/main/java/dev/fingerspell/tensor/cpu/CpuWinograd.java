@@ -103,29 +103,38 @@ final class CpuWinograd {
       ConvGeometry g, float[] x, int xOff, float[][] u, CpuConv.Epilogue ep, float[] y, int yOff) {
     int tiles = tiles(g);
     int panels = (tiles + NR - 1) / NR;
+    int oc = g.outChannels();
+    // With few panels (batch 1) each is also split by output channels, so that both cores get
+    // equal shares: each part redoes the panel's input transform, a small cost next to its GEMMs.
+    int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
+    int parts = Math.min(slivers, (4 * Parallel.threads() + panels - 1) / panels);
+    int sliversPerPart = (slivers + parts - 1) / parts;
     Parallel.forRange(
-        panels,
+        panels * parts,
         1,
         (lo, hi) -> {
           Scratch s = SCRATCH.get();
           int ic = g.inChannels();
-          int oc = g.outChannels();
           if (s.v.length < 36 * ic * NR) {
             s.v = new float[36 * ic * NR];
           }
           if (s.m.length < 36 * oc * NR) {
             s.m = new float[36 * oc * NR];
           }
-          for (int p = lo; p < hi; p++) {
-            int first = p * NR;
+          for (int item = lo; item < hi; item++) {
+            int first = item / parts * NR;
+            int s0 = item % parts * sliversPerPart;
+            int s1 = Math.min(slivers, s0 + sliversPerPart);
+            if (s0 >= s1) {
+              continue;
+            }
             inputTransform(g, x, xOff, first, tiles, s);
             java.util.Arrays.fill(s.m, 0, 36 * oc * NR, 0f);
-            int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
             for (int e = 0; e < 36; e++) {
-              CpuGemm.panel(
-                  oc, NR, ic, 1f, u[e], s.v, e * ic * NR, 0, s.m, e * oc * NR, 0, slivers);
+              CpuGemm.panel(oc, NR, ic, 1f, u[e], s.v, e * ic * NR, 0, s.m, e * oc * NR, s0, s1);
             }
-            outputTransform(g, first, tiles, ep, y, yOff, s);
+            outputTransform(
+                g, first, tiles, ep, y, yOff, s, s0 * CpuGemm.MR, Math.min(oc, s1 * CpuGemm.MR));
           }
         });
   }
@@ -232,9 +241,20 @@ final class CpuWinograd {
     b.add(d.mul(8f)).add(m5).intoArray(t, at + 3 * stride);
   }
 
-  /** Tiles {@code [first, first + NR)}: y = Aᵀ M A per output channel, then the epilogue. */
+  /**
+   * Tiles {@code [first, first + NR)}, output channels {@code [o0, o1)}: y = Aᵀ M A, then the
+   * epilogue.
+   */
   private static void outputTransform(
-      ConvGeometry g, int first, int tiles, CpuConv.Epilogue ep, float[] y, int yOff, Scratch s) {
+      ConvGeometry g,
+      int first,
+      int tiles,
+      CpuConv.Epilogue ep,
+      float[] y,
+      int yOff,
+      Scratch s,
+      int o0,
+      int o1) {
     int oh = g.outHeight();
     int ow = g.outWidth();
     int ty = (oh + 3) / 4;
@@ -261,7 +281,7 @@ final class CpuWinograd {
     float[] rows = s.rows;
     float[] res = ep.residual();
     FloatVector floor = FloatVector.broadcast(S, ep.relu() ? 0f : Float.NEGATIVE_INFINITY);
-    for (int o = 0; o < oc; o++) {
+    for (int o = o0; o < o1; o++) {
       FloatVector bias =
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       int plane = o * oh * ow;
