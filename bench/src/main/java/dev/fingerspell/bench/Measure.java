@@ -10,6 +10,7 @@ import dev.fingerspell.tensor.optim.AdamW;
 import dev.fingerspell.train.training.HeadEpoch;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.function.UnaryOperator;
 
 /**
  * Fingerspell's side of {@code bench/compare}: one measurement, timed after warm-up, printed as one
@@ -53,14 +54,18 @@ public final class Measure {
 
   /** Images per second through the network's forward pass. */
   private static double inference(boolean frozen, int batch, int size, double seconds) {
-    ResNet18 model = new ResNet18(CLASSES, new Rng(1));
-    model.eval();
-    FrozenResNet18 folded = frozen ? FrozenResNet18.of(model) : null;
+    UnaryOperator<Tensor> net = network(frozen);
     Tensor x = Tensor.randn(new Rng(2), batch, 3, size, size);
     try (GradMode g = GradMode.noGrad()) {
-      return imagesPerSecond(
-          batch, seconds, () -> (frozen ? folded.forward(x) : model.forward(x)).toFloatArray());
+      return imagesPerSecond(batch, seconds, () -> net.apply(x).toFloatArray());
     }
+  }
+
+  /** The network; frozen, only the folded copy stays reachable, as in AslClassifier. */
+  private static UnaryOperator<Tensor> network(boolean frozen) {
+    ResNet18 model = new ResNet18(CLASSES, new Rng(1));
+    model.eval();
+    return frozen ? FrozenResNet18.of(model)::forward : model::forward;
   }
 
   /** Images per second through forward, loss, backward and an AdamW step, all layers training. */

@@ -22,8 +22,10 @@ import java.util.List;
  * </pre>
  *
  * <p>It holds its own copies of the parameters, taken from the model as it is when built; later
- * changes to the model are not seen (build a new one). Results equal the model's in evaluation mode
- * up to float rounding (the folded weights round differently; within the 1e-4 contract).
+ * changes to the model are not seen (build a new one). It keeps the last pass's activations for the
+ * next, so passes on one instance run one at a time (each already uses every core). Results equal
+ * the model's in evaluation mode up to float rounding (the folded weights round differently; within
+ * the 1e-4 contract).
  */
 public final class FrozenResNet18 {
   /** A convolution with its batch norm folded in. */
@@ -55,7 +57,7 @@ public final class FrozenResNet18 {
           conv.padding());
     }
 
-    Tensor run(Tensor x, Tensor residual, boolean relu) {
+    Tensor run(Tensor x, Tensor residual, boolean relu, Arena arena) {
       ConvGeometry g =
           new ConvGeometry(
               x.size(0),
@@ -69,17 +71,65 @@ public final class FrozenResNet18 {
               stride,
               padding,
               padding);
-      Tensor y = x.newZeros(g.outShape());
+      Tensor y = arena.acquire(x, g.outShape());
       x.backend().conv2dBiasActivation(g, x, weight, bias, residual, relu, y);
       return y;
     }
   }
 
+  /**
+   * Activation buffers shared by the passes: a buffer goes back when its tensor is dead and is
+   * reused, as a prefix view, by a later tensor it fits (the smallest that fits). At batch 32 a
+   * pass needs ~250 MB of activations but at most ~155 MB at once; allocating them afresh each pass
+   * made the heap grow to four times that before the collector gave any back.
+   */
+  private static final class Arena {
+    private final List<Tensor> free = new ArrayList<>();
+    private final java.util.Map<Tensor, Tensor> bases = new java.util.IdentityHashMap<>();
+
+    /** A tensor shaped {@code shape} on like's device; its contents are to be overwritten. */
+    Tensor acquire(Tensor like, int[] shape) {
+      long numel = 1;
+      for (int d : shape) {
+        numel *= d;
+      }
+      Tensor best = null;
+      for (Tensor t : free) {
+        if (t.numel() >= numel
+            && t.device().equals(like.device())
+            && (best == null || t.numel() < best.numel())) {
+          best = t;
+        }
+      }
+      if (best == null) {
+        best = like.newZeros(Math.toIntExact(numel));
+      } else {
+        free.remove(best);
+      }
+      Tensor view = best.narrowRows(0, (int) numel).reshape(shape);
+      bases.put(view, best);
+      return view;
+    }
+
+    /** Gives {@code t} (from {@link #acquire}) back; other tensors are ignored. */
+    void release(Tensor t) {
+      Tensor base = bases.remove(t);
+      if (base != null) {
+        free.add(base);
+      }
+    }
+  }
+
   private record Block(FusedConv conv1, FusedConv conv2, FusedConv downsample) {
-    Tensor forward(Tensor x) {
-      Tensor h = conv1.run(x, null, true);
-      Tensor shortcut = downsample == null ? x : downsample.run(x, null, false);
-      return conv2.run(h, shortcut, true);
+    /** The block's output; x, and everything made on the way, go back to the arena. */
+    Tensor forward(Tensor x, Arena arena) {
+      Tensor h = conv1.run(x, null, true, arena);
+      Tensor shortcut = downsample == null ? x : downsample.run(x, null, false, arena);
+      Tensor out = conv2.run(h, shortcut, true, arena);
+      arena.release(h);
+      arena.release(shortcut);
+      arena.release(x);
+      return out;
     }
   }
 
@@ -87,6 +137,7 @@ public final class FrozenResNet18 {
   private final List<Block> blocks = new ArrayList<>();
   private final Tensor fcWeight;
   private final Tensor fcBias;
+  private final Arena arena = new Arena();
 
   private FrozenResNet18(ResNet18 model) {
     stem = FusedConv.fold(model.conv1(), model.bn1());
@@ -121,12 +172,32 @@ public final class FrozenResNet18 {
       throw new IllegalArgumentException(
           "ResNet18 takes images [N, 3, H, W], not " + java.util.Arrays.toString(images.shape()));
     }
-    try (GradMode g = GradMode.noGrad()) {
-      Tensor x = Ops.maxPool2d(stem.run(images, null, true), 3, 2, 1);
+    synchronized (arena) { // one pass at a time: passes share the buffers
+      Tensor stemOut = stem.run(images, null, true, arena);
+      ConvGeometry pool =
+          new ConvGeometry(
+              stemOut.size(0),
+              stemOut.size(1),
+              stemOut.size(2),
+              stemOut.size(3),
+              stemOut.size(1),
+              3,
+              3,
+              2,
+              2,
+              1,
+              1);
+      Tensor x = arena.acquire(stemOut, pool.outShape());
+      stemOut.backend().maxPool2dForward(pool, stemOut, x);
+      arena.release(stemOut);
       for (Block b : blocks) {
-        x = b.forward(x);
+        x = b.forward(x, arena);
       }
-      return Ops.globalAvgPool(x);
+      try (GradMode g = GradMode.noGrad()) {
+        return Ops.globalAvgPool(x); // a fresh tensor: the caller keeps it
+      } finally {
+        arena.release(x);
+      }
     }
   }
 

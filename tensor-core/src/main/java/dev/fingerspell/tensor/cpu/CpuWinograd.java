@@ -58,27 +58,23 @@ final class CpuWinograd {
   static float[][] transformWeights(ConvGeometry g, float[] w, int wOff) {
     int oc = g.outChannels();
     int ic = g.inChannels();
-    float[][] u = new float[36][oc * ic];
-    for (int o = 0; o < oc; o++) {
-      for (int c = 0; c < ic; c++) {
-        int f = wOff + (o * ic + c) * 9;
-        double[][] gg = new double[6][3]; // G g
-        for (int i = 0; i < 6; i++) {
-          for (int j = 0; j < 3; j++) {
-            gg[i][j] = G[i][0] * w[f + j] + G[i][1] * w[f + 3 + j] + G[i][2] * w[f + 6 + j];
-          }
-        }
-        for (int i = 0; i < 6; i++) {
-          for (int j = 0; j < 6; j++) {
-            u[i * 6 + j][o * ic + c] =
-                (float) (gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
-          }
-        }
-      }
-    }
+    // One transform-domain matrix at a time, packed as soon as it is built: the packed copies
+    // are 4× the 3×3 weights already, so no unpacked set is kept beside them.
     float[][] packed = new float[36][];
-    for (int e = 0; e < 36; e++) {
-      packed[e] = CpuGemm.packA(false, oc, ic, u[e], 0, new float[CpuGemm.packedASize(oc, ic)]);
+    float[] u = new float[oc * ic];
+    for (int i = 0; i < 6; i++) {
+      for (int j = 0; j < 6; j++) {
+        for (int f = 0; f < oc * ic; f++) {
+          double acc = 0; // (G g Gᵀ)[i][j] = Σ_k Σ_l G[i][k] g[k][l] G[j][l]
+          for (int k = 0; k < 3; k++) {
+            int at = wOff + f * 9 + k * 3;
+            acc += G[i][k] * (w[at] * G[j][0] + w[at + 1] * G[j][1] + w[at + 2] * G[j][2]);
+          }
+          u[f] = (float) acc;
+        }
+        packed[i * 6 + j] =
+            CpuGemm.packA(false, oc, ic, u, 0, new float[CpuGemm.packedASize(oc, ic)]);
+      }
     }
     return packed;
   }
