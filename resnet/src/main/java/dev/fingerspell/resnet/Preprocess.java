@@ -59,6 +59,23 @@ public record Preprocess(int size, float[] mean, float[] std) {
   public static byte[] planarRgb(BufferedImage image) {
     int w = image.getWidth();
     int h = image.getHeight();
+    if (image.getType() == BufferedImage.TYPE_3BYTE_BGR
+        && image.getColorModel().getColorSpace().isCS_sRGB()
+        && image.getRaster().getDataBuffer() instanceof java.awt.image.DataBufferByte buffer
+        && image.getRaster().getParent() == null
+        && buffer.getNumBanks() == 1
+        && buffer.getData().length == 3 * h * w) {
+      // What a JPEG decodes to: interleaved B, G, R bytes, already sRGB. Reading them directly
+      // skips getRGB's per-pixel colour-model calls, which cost more than the decode.
+      byte[] bgr = buffer.getData();
+      byte[] chw = new byte[3 * h * w];
+      for (int i = 0; i < h * w; i++) {
+        chw[i] = bgr[3 * i + 2];
+        chw[h * w + i] = bgr[3 * i + 1];
+        chw[2 * h * w + i] = bgr[3 * i];
+      }
+      return chw;
+    }
     int[] argb = image.getRGB(0, 0, w, h, null, 0, w);
     byte[] chw = new byte[3 * h * w];
     for (int i = 0; i < h * w; i++) {

@@ -19,7 +19,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.Future;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 
@@ -134,24 +137,29 @@ public final class DataPrepare {
       throw new UncheckedIOException(e);
     }
     ForkJoinPool pool = new ForkJoinPool(Math.max(1, o.threads()));
+    ExecutorService writer = Executors.newSingleThreadExecutor();
     Map<String, String> fileHashes = new java.util.TreeMap<>();
     Map<String, Object> splits = new LinkedHashMap<>();
     progress.start(train.size() + val.size() + test.size());
     try {
       splits.put(
           "train",
-          writeSplit("train", train, o, classes, processed, pool, progress, skipped, fileHashes));
+          writeSplit(
+              "train", train, o, classes, processed, pool, writer, progress, skipped, fileHashes));
       splits.put(
           "val",
-          writeSplit("val", val, o, classes, processed, pool, progress, skipped, fileHashes));
+          writeSplit(
+              "val", val, o, classes, processed, pool, writer, progress, skipped, fileHashes));
       if (layout.test()) {
         splits.put(
             "test",
-            writeSplit("test", test, o, classes, processed, pool, progress, skipped, fileHashes));
+            writeSplit(
+                "test", test, o, classes, processed, pool, writer, progress, skipped, fileHashes));
       }
     } finally {
       progress.finish();
       pool.shutdown();
+      writer.shutdownNow();
     }
     MessageDigest sourceHash = Sha256.digest();
     fileHashes.forEach(
@@ -194,10 +202,11 @@ public final class DataPrepare {
       List<String> classes,
       Path dir,
       ForkJoinPool pool,
+      ExecutorService writer,
       Progress progress,
       List<Map<String, String>> skipped,
       Map<String, String> fileHashes) {
-    List<Map<String, Object>> shards = new ArrayList<>();
+    List<Future<Map<String, Object>>> shards = new ArrayList<>();
     Map<String, Integer> perClass = new LinkedHashMap<>();
     for (String c : classes) {
       perClass.put(c, 0);
@@ -242,34 +251,60 @@ public final class DataPrepare {
           perClass.merge(classes.get(take.get(i).item().label()), 1, Integer::sum);
         }
         String name = String.format("%s-%05d.safetensors", split, shards.size());
-        byte[] file =
-            SafetensorsWriter.toBytes(
-                List.of(
-                    new SafetensorsWriter.Entry(
-                        "images",
-                        SafeDType.U8,
-                        new long[] {take.size(), 3, o.size(), o.size()},
-                        images),
-                    SafetensorsWriter.Entry.i64("labels", new int[] {take.size()}, labels)),
-                Map.of("split", split));
-        try {
-          AtomicFiles.write(dir.resolve(name), file);
-        } catch (IOException e) {
-          throw new DataException("cannot write " + dir.resolve(name) + ": " + e.getMessage(), e);
-        }
-        Map<String, Object> shard = new LinkedHashMap<>();
-        shard.put("file", name);
-        shard.put("count", take.size());
-        shard.put("sha256", Sha256.of(file));
-        shards.add(shard);
-        count += take.size();
+        int n = take.size();
+        // Written on the writer thread while the workers decode the next chunk.
+        shards.add(
+            writer.submit(
+                () -> {
+                  byte[] file =
+                      SafetensorsWriter.toBytes(
+                          List.of(
+                              new SafetensorsWriter.Entry(
+                                  "images",
+                                  SafeDType.U8,
+                                  new long[] {n, 3, o.size(), o.size()},
+                                  images),
+                              SafetensorsWriter.Entry.i64("labels", new int[] {n}, labels)),
+                          Map.of("split", split));
+                  try {
+                    AtomicFiles.write(dir.resolve(name), file);
+                  } catch (IOException e) {
+                    throw new DataException(
+                        "cannot write " + dir.resolve(name) + ": " + e.getMessage(), e);
+                  }
+                  Map<String, Object> shard = new LinkedHashMap<>();
+                  shard.put("file", name);
+                  shard.put("count", n);
+                  shard.put("sha256", Sha256.of(file));
+                  return shard;
+                }));
+        count += n;
       }
+    }
+    List<Map<String, Object>> written = new ArrayList<>();
+    for (Future<Map<String, Object>> f : shards) {
+      written.add(await(f));
     }
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("count", count);
     out.put("per_class", perClass);
-    out.put("shards", shards);
+    out.put("shards", written);
     return out;
+  }
+
+  /** A shard write's result, or its failure as the DataException it threw. */
+  private static <T> T await(Future<T> f) {
+    try {
+      return f.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new DataException("interrupted");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof DataException d) {
+        throw d;
+      }
+      throw new DataException("writing a shard failed: " + e.getCause().getMessage(), e.getCause());
+    }
   }
 
   private static Decoded decode(Item it, int size, Progress progress) {
