@@ -30,20 +30,28 @@ public final class AslClassifier {
   private final ResNet18 model;
   private final ModelFile.Info info;
 
-  private AslClassifier(ResNet18 model, ModelFile.Info info) {
+  /** For a loaded file, its network frozen for inference (folded batch norm); else null. */
+  private final FrozenResNet18 frozen;
+
+  private AslClassifier(ResNet18 model, ModelFile.Info info, boolean freeze) {
     this.model = model;
+    model.eval();
+    this.frozen = freeze ? FrozenResNet18.of(model) : null;
     this.info = info;
   }
 
   /** Loads a model file (see {@link ModelFile}). */
   public static AslClassifier load(Path path) {
     ModelFile.Loaded l = ModelFile.load(path);
-    return new AslClassifier(l.model(), l.info());
+    return new AslClassifier(l.model(), l.info(), true);
   }
 
-  /** Wraps a model already in memory. */
+  /**
+   * Wraps a model already in memory; it runs as it is at each call (no frozen copy is taken, so it
+   * may go on training).
+   */
   public static AslClassifier of(ResNet18 model, ModelFile.Info info) {
-    return new AslClassifier(model, info);
+    return new AslClassifier(model, info, false);
   }
 
   /** The class names. */
@@ -89,9 +97,13 @@ public final class AslClassifier {
 
   /** The logits of a batch, no graph recorded. */
   public Tensor logits(List<BufferedImage> images) {
+    Tensor x = info.preprocess().apply(images);
+    if (frozen != null) {
+      return frozen.forward(x);
+    }
     model.eval();
     try (GradMode g = GradMode.noGrad()) {
-      return model.forward(info.preprocess().apply(images));
+      return model.forward(x);
     }
   }
 }

@@ -1,8 +1,8 @@
 package dev.fingerspell.train.training;
 
+import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
-import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.PreparedData;
@@ -109,15 +109,14 @@ final class FeatureCache {
     long[] labels = new long[total];
     int done = 0;
     model.eval();
+    FrozenResNet18 backbone = FrozenResNet18.of(model); // the backbone does not train here
     int batch = 32; // activations of a 224×224 batch of 64 alone take over 1 GB
     for (PreparedData.Batch b : data.batches(split, batch)) {
       int n = b.labels().length;
       System.arraycopy(b.labels(), 0, labels, done, n);
-      try (GradMode g = GradMode.noGrad()) {
-        Tensor f = model.forwardFeatures(Batches.of(b.images(), b.size(), pre, augment));
-        System.arraycopy(
-            f.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
-      }
+      Tensor f = backbone.forwardFeatures(Batches.of(b.images(), b.size(), pre, augment));
+      System.arraycopy(
+          f.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
       done += n;
       progress.accept(n);
     }
