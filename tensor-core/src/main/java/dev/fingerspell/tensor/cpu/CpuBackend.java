@@ -518,7 +518,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void maxPool2dBackward(ConvGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-    CpuPool.maxBackward(g, f(x), off(x), f(dy), off(dy), f(dx), off(dx));
+    CpuPool.maxBackward(g, f(x), off(x), f(y), off(y), f(dy), off(dy), f(dx), off(dx));
   }
 
   @Override

@@ -12,36 +12,6 @@ final class CpuPool {
   private CpuPool() {}
 
   /**
-   * The flat index (within the plane) of the window's maximum; padded taps are skipped, so padding
-   * never wins, and the first maximum in row-major order wins ties, as in PyTorch.
-   */
-  private static int argmax(ConvGeometry g, float[] x, int plane, int oy, int ox) {
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int y0 = oy * g.strideH() - g.padH();
-    int x0 = ox * g.strideW() - g.padW();
-    int y1 = Math.min(y0 + g.kernelH(), h);
-    int x1 = Math.min(x0 + g.kernelW(), w);
-    y0 = Math.max(y0, 0);
-    x0 = Math.max(x0, 0);
-    int best = y0 * w + x0;
-    float max = Float.NEGATIVE_INFINITY;
-    for (int iy = y0; iy < y1; iy++) {
-      for (int ix = x0; ix < x1; ix++) {
-        float v = x[plane + iy * w + ix];
-        if (v > max || Float.isNaN(v)) {
-          max = v;
-          best = iy * w + ix;
-          if (Float.isNaN(v)) {
-            return best;
-          }
-        }
-      }
-    }
-    return best;
-  }
-
-  /**
    * Forward needs only the maxima, not where they are, so it goes in vector passes per output row:
    * the window's rows are reduced lane-wise into one row padded with −∞ (padding never wins), the
    * row's window maxima are taken from {@code k} shifted copies, and every {@code stride}-th is
@@ -112,9 +82,24 @@ final class CpuPool {
     }
   }
 
+  /**
+   * Each window's gradient goes to its first position (row-major) that holds the forward maximum
+   * {@code y}, or its first NaN when the maximum is NaN: the position PyTorch's kernel picks (the
+   * first maximum in row-major order; padding never), but a search for a known value mispredicts
+   * once per window, not at every tap that beats the running maximum.
+   */
   static void maxBackward(
-      ConvGeometry g, float[] x, int xo, float[] dy, int dyo, float[] dx, int dxo) {
-    int inPlane = g.inHeight() * g.inWidth();
+      ConvGeometry g,
+      float[] x,
+      int xo,
+      float[] y,
+      int yo,
+      float[] dy,
+      int dyo,
+      float[] dx,
+      int dxo) {
+    int h = g.inHeight();
+    int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
     Parallel.forRange(
@@ -122,13 +107,30 @@ final class CpuPool {
         4,
         (lo, hi) -> {
           for (int p = lo; p < hi; p++) {
-            int plane = xo + p * inPlane;
-            int gradPlane = dxo + p * inPlane;
-            java.util.Arrays.fill(dx, gradPlane, gradPlane + inPlane, 0f);
-            int out = dyo + p * oh * ow;
+            int plane = xo + p * h * w;
+            int gradPlane = dxo + p * h * w;
+            java.util.Arrays.fill(dx, gradPlane, gradPlane + h * w, 0f);
+            int out = p * oh * ow;
             for (int oy = 0; oy < oh; oy++) {
+              int y0 = Math.max(oy * g.strideH() - g.padH(), 0);
+              int y1 = Math.min(oy * g.strideH() - g.padH() + g.kernelH(), h);
               for (int ox = 0; ox < ow; ox++) {
-                dx[gradPlane + argmax(g, x, plane, oy, ox)] += dy[out + oy * ow + ox];
+                int x0 = Math.max(ox * g.strideW() - g.padW(), 0);
+                int x1 = Math.min(ox * g.strideW() - g.padW() + g.kernelW(), w);
+                float m = y[yo + out + oy * ow + ox];
+                boolean nan = m != m;
+                int at = y0 * w + x0;
+                search:
+                for (int iy = y0; iy < y1; iy++) {
+                  for (int ix = x0; ix < x1; ix++) {
+                    float v = x[plane + iy * w + ix];
+                    if (v == m || (nan && v != v)) {
+                      at = iy * w + ix;
+                      break search;
+                    }
+                  }
+                }
+                dx[gradPlane + at] += dy[dyo + out + oy * ow + ox];
               }
             }
           }
