@@ -29,7 +29,7 @@ import java.util.List;
  */
 public final class FrozenResNet18 {
   /** A convolution with its batch norm folded in. */
-  private record FusedConv(Tensor weight, Tensor bias, int kernel, int stride, int padding) {
+  private record FusedConv(Tensor weight, Tensor bias, int stride, int padding) {
     static FusedConv fold(Conv2d conv, BatchNorm2d bn) {
       Tensor w = conv.weight();
       int out = w.size(0);
@@ -52,25 +52,12 @@ public final class FrozenResNet18 {
       return new FusedConv(
           Tensor.of(w.device(), fw, w.shape()),
           Tensor.of(w.device(), fb, out),
-          w.size(2),
           conv.stride(),
           conv.padding());
     }
 
     Tensor run(Tensor x, Tensor residual, boolean relu, Arena arena) {
-      ConvGeometry g =
-          new ConvGeometry(
-              x.size(0),
-              x.size(1),
-              x.size(2),
-              x.size(3),
-              weight.size(0),
-              kernel,
-              kernel,
-              stride,
-              stride,
-              padding,
-              padding);
+      ConvGeometry g = ConvGeometry.of(x, weight, stride, stride, padding, padding);
       Tensor y = arena.acquire(x, g.outShape());
       x.backend().conv2dBiasActivation(g, x, weight, bias, residual, relu, y);
       return y;

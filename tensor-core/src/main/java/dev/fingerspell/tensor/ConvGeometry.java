@@ -29,6 +29,26 @@ public record ConvGeometry(
     int padH,
     int padW) {
 
+  /**
+   * The geometry of convolving {@code x [N, C, H, W]} with {@code weight [OC, C, KH, KW]}; the
+   * caller has checked that the channels agree.
+   */
+  public static ConvGeometry of(
+      Tensor x, Tensor weight, int strideH, int strideW, int padH, int padW) {
+    return new ConvGeometry(
+        x.size(0),
+        x.size(1),
+        x.size(2),
+        x.size(3),
+        weight.size(0),
+        weight.size(2),
+        weight.size(3),
+        strideH,
+        strideW,
+        padH,
+        padW);
+  }
+
   /** Validates that the window fits and every size is positive. */
   public ConvGeometry {
     if (batch < 1 || inChannels < 1 || inHeight < 1 || inWidth < 1 || outChannels < 1) {

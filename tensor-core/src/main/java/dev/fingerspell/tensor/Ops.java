@@ -248,19 +248,7 @@ public final class Ops {
       throw new IllegalArgumentException(
           "conv2d: bias " + Shape.format(bias.shape()) + " for " + weight.size(0) + " channels");
     }
-    ConvGeometry geo =
-        new ConvGeometry(
-            x.size(0),
-            x.size(1),
-            x.size(2),
-            x.size(3),
-            weight.size(0),
-            weight.size(2),
-            weight.size(3),
-            strideH,
-            strideW,
-            padH,
-            padW);
+    ConvGeometry geo = ConvGeometry.of(x, weight, strideH, strideW, padH, padW);
     Tensor y = x.newZeros(geo.outShape());
     x.backend().conv2dForward(geo, x, weight, bias, y);
     return record(
