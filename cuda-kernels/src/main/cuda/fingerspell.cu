@@ -1,0 +1,267 @@
+// Fingerspell's own CUDA kernels: everything the CUDA backend does not hand to cuDNN or cuBLAS.
+// Each mirrors the CPU backend's op of the same name (dev.fingerspell.tensor.cpu), on contiguous
+// float32 arrays; element counts are 64-bit and loops are grid-stride, so any launch size works.
+// Built by cuda-kernels/build-kernels.sh into a fatbin kept in src/main/resources.
+
+#include <cstdint>
+
+#define GRID_STRIDE(i, n) \
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+       i += (long long)blockDim.x * gridDim.x)
+
+// ---- element-wise --------------------------------------------------------------------------
+
+extern "C" __global__ void fill_f32(float* x, float value, long long n) {
+  GRID_STRIDE(i, n) { x[i] = value; }
+}
+
+// y = alpha * x + beta * y
+extern "C" __global__ void axpby_f32(float alpha, const float* x, float beta, float* y,
+                                     long long n) {
+  GRID_STRIDE(i, n) { y[i] = alpha * x[i] + beta * y[i]; }
+}
+
+extern "C" __global__ void relu_f32(const float* x, float* y, long long n) {
+  GRID_STRIDE(i, n) { y[i] = fmaxf(x[i], 0.f); }
+}
+
+// dx = dy where y > 0, else 0
+extern "C" __global__ void relu_backward_f32(const float* y, const float* dy, float* dx,
+                                             long long n) {
+  GRID_STRIDE(i, n) { dx[i] = y[i] > 0.f ? dy[i] : 0.f; }
+}
+
+// y = act(y + residual): a block's shortcut add and ReLU after cuDNN's convolution + bias.
+extern "C" __global__ void add_relu_f32(float* y, const float* residual, int relu, long long n) {
+  GRID_STRIDE(i, n) {
+    float v = y[i] + (residual ? residual[i] : 0.f);
+    y[i] = relu ? fmaxf(v, 0.f) : v;
+  }
+}
+
+// y[r, j] += bias[j] for a [rows, cols] matrix (the linear layer's bias).
+extern "C" __global__ void add_bias_rows_f32(float* y, const float* bias, long long rows,
+                                             int cols) {
+  GRID_STRIDE(i, rows * cols) { y[i] += bias[i % cols]; }
+}
+
+// out[j] = sum over rows of g[r, j] (the linear layer's bias gradient).
+extern "C" __global__ void sum_rows_f32(const float* g, float* out, int rows, int cols) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  double s = 0;
+  for (int r = 0; r < rows; r++) s += g[(long long)r * cols + j];
+  out[j] = (float)s;
+}
+
+// ---- reductions ----------------------------------------------------------------------------
+
+// A block's sum in double, left in thread 0; blockDim.x a power of two, at most 1024.
+__device__ double block_sum(double v) {
+  __shared__ double part[1024];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+    __syncthreads();
+  }
+  double r = part[0];
+  __syncthreads();
+  return r;
+}
+
+__device__ float block_max(float v) {
+  __shared__ float part[1024];
+  part[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) part[threadIdx.x] = fmaxf(part[threadIdx.x], part[threadIdx.x + s]);
+    __syncthreads();
+  }
+  float r = part[0];
+  __syncthreads();
+  return r;
+}
+
+// out[0] = sum of x: one block, so the order (and the result) is the same on every run.
+extern "C" __global__ void sum_f32(const float* x, float* out, long long n) {
+  double s = 0;
+  for (long long i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
+  s = block_sum(s);
+  if (threadIdx.x == 0) out[0] = (float)s;
+}
+
+// ---- pooling -------------------------------------------------------------------------------
+
+// One thread per output; padded taps never win; NaN wins; ties go to the first in row-major order.
+extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int nc, int h, int w,
+                                                 int oh, int ow, int k, int s, int p) {
+  GRID_STRIDE(i, (long long)nc * oh * ow) {
+    long long plane = i / (oh * ow);
+    int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
+    int y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h);
+    int x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w);
+    const float* src = x + plane * h * w;
+    float m = -INFINITY;
+    for (int iy = y0; iy < y1; iy++)
+      for (int ix = x0; ix < x1; ix++) {
+        float v = src[iy * w + ix];
+        if (v > m || isnan(v)) m = v;
+        if (isnan(m)) goto done;
+      }
+  done:
+    y[i] = m;
+  }
+}
+
+// dx (zeroed first) gets each output's gradient at the first tap holding its maximum.
+// Overlapping windows add with atomics, so sums of two or more are not bit-reproducible.
+extern "C" __global__ void maxpool2d_backward_f32(const float* x, const float* y, const float* dy,
+                                                  float* dx, int nc, int h, int w, int oh, int ow,
+                                                  int k, int s, int p) {
+  GRID_STRIDE(i, (long long)nc * oh * ow) {
+    long long plane = i / (oh * ow);
+    int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
+    int y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h);
+    int x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w);
+    const float* src = x + plane * h * w;
+    float m = y[i];
+    bool nan = isnan(m);
+    int at = y0 * w + x0;
+    for (int iy = y0; iy < y1; iy++)
+      for (int ix = x0; ix < x1; ix++) {
+        float v = src[iy * w + ix];
+        if (v == m || (nan && isnan(v))) {
+          at = iy * w + ix;
+          goto found;
+        }
+      }
+  found:
+    atomicAdd(dx + plane * h * w + at, dy[i]);
+  }
+}
+
+// One block per (image, channel) plane.
+extern "C" __global__ void global_avgpool_forward_f32(const float* x, float* y, int hw) {
+  const float* src = x + (long long)blockIdx.x * hw;
+  double s = 0;
+  for (int j = threadIdx.x; j < hw; j += blockDim.x) s += src[j];
+  s = block_sum(s);
+  if (threadIdx.x == 0) y[blockIdx.x] = (float)(s / hw);
+}
+
+extern "C" __global__ void global_avgpool_backward_f32(const float* dy, float* dx, int nc,
+                                                       int hw) {
+  GRID_STRIDE(i, (long long)nc * hw) { dx[i] = dy[i / hw] / hw; }
+}
+
+// ---- softmax and the loss (rows of a [rows, cols] matrix; one block per row) ---------------
+
+extern "C" __global__ void softmax_rows_f32(const float* x, float* y, int cols, int takeLog) {
+  const float* in = x + (long long)blockIdx.x * cols;
+  float* out = y + (long long)blockIdx.x * cols;
+  float m = -INFINITY;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, in[j]);
+  m = block_max(m);
+  double s = 0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) s += exp((double)(in[j] - m));
+  s = block_sum(s);
+  double logSum = log(s);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    double shifted = in[j] - m;
+    out[j] = (float)(takeLog ? shifted - logSum : exp(shifted) / s);
+  }
+}
+
+// dx = dy - exp(y) * sum(dy), y being log-softmax.
+extern "C" __global__ void log_softmax_backward_f32(const float* y, const float* dy, float* dx,
+                                                    int cols) {
+  long long base = (long long)blockIdx.x * cols;
+  double s = 0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) s += dy[base + j];
+  s = block_sum(s);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x)
+    dx[base + j] = (float)(dy[base + j] - exp((double)y[base + j]) * s);
+}
+
+// dx = y * (dy - sum(dy * y)), y being softmax.
+extern "C" __global__ void softmax_backward_f32(const float* y, const float* dy, float* dx,
+                                                int cols) {
+  long long base = (long long)blockIdx.x * cols;
+  double dot = 0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) dot += (double)dy[base + j] * y[base + j];
+  dot = block_sum(dot);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x)
+    dx[base + j] = (float)(y[base + j] * (dy[base + j] - dot));
+}
+
+// The mean over rows of -(1-ε)·logp[label] - ε/cols·Σ logp: one block, rows in a fixed order.
+// Labels must be in [0, cols): the backend checks them on the host before the launch.
+extern "C" __global__ void nll_loss_f32(const float* logp, const long long* labels,
+                                        float smoothing, float* out, int rows, int cols) {
+  double total = 0;
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+    const float* row = logp + (long long)r * cols;
+    double rowSum = 0;
+    for (int j = 0; j < cols; j++) rowSum += row[j];
+    total += -(1.0 - smoothing) * row[labels[r]] - smoothing / cols * rowSum;
+  }
+  total = block_sum(total);
+  if (threadIdx.x == 0) out[0] = (float)(total / rows);
+}
+
+extern "C" __global__ void nll_loss_backward_f32(const long long* labels, float smoothing,
+                                                 const float* gradOut, float* dlogp, int rows,
+                                                 int cols) {
+  double g = gradOut[0] / (double)rows;
+  float spread = (float)(-g * smoothing / cols);
+  float hit = (float)(-g * (1.0 - smoothing) - g * smoothing / cols);
+  GRID_STRIDE(i, (long long)rows * cols) {
+    long long r = i / cols;
+    dlogp[i] = (i % cols) == labels[r] ? hit : spread;
+  }
+}
+
+// ---- optimizer updates (in place) ----------------------------------------------------------
+
+extern "C" __global__ void sgd_step_f32(float* p, const float* g, float* buf, float lr,
+                                        float momentum, float dampening, float weightDecay,
+                                        int nesterov, int firstStep, long long n) {
+  GRID_STRIDE(i, n) {
+    float d = g[i];
+    if (weightDecay != 0.f) d += weightDecay * p[i];
+    if (momentum != 0.f) {
+      float b = firstStep ? d : momentum * buf[i] + (1.f - dampening) * d;
+      buf[i] = b;
+      d = nesterov ? d + momentum * b : b;
+    }
+    p[i] -= lr * d;
+  }
+}
+
+// stepSize = lr / (1 - β1^t), bc2Sqrt = sqrt(1 - β2^t), decay = 1 - lr·weightDecay (host-side).
+extern "C" __global__ void adamw_step_f32(float* p, const float* g, float* m, float* v,
+                                          float beta1, float beta2, float eps, float stepSize,
+                                          float bc2Sqrt, float decay, long long n) {
+  GRID_STRIDE(i, n) {
+    float gi = g[i];
+    float pi = p[i] * decay;
+    float mi = beta1 * m[i] + (1.f - beta1) * gi;
+    float vi = beta2 * v[i] + (1.f - beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - stepSize * (mi / (sqrtf(vi) / bc2Sqrt + eps));
+  }
+}
+
+// ---- input ---------------------------------------------------------------------------------
+
+// A batch crosses the bus as bytes: x = (u8 / 255 - mean[c]) / std[c] for [n, c, hw] images.
+extern "C" __global__ void normalize_u8_f32(const unsigned char* src, float* dst,
+                                            const float* mean, const float* std, int c, int hw,
+                                            long long total) {
+  GRID_STRIDE(i, total) {
+    int ch = (int)((i / hw) % c);
+    dst[i] = (src[i] / 255.f - mean[ch]) / std[ch];
+  }
+}
