@@ -93,14 +93,26 @@ extern "C" __global__ void sum_f32(const float* x, float* out, long long n) {
 
 // ---- pooling -------------------------------------------------------------------------------
 
+// Output i's window: its (image, channel) plane and the rows and columns it covers, clipped
+// to the image (padded taps are never candidates).
+struct Window {
+  long long plane;
+  int y0, y1, x0, x1;
+};
+
+__device__ Window pool_window(long long i, int h, int w, int oh, int ow, int k, int s, int p) {
+  int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
+  return {i / (oh * ow), max(oy * s - p, 0), min(oy * s - p + k, h), max(ox * s - p, 0),
+          min(ox * s - p + k, w)};
+}
+
 // One thread per output; padded taps never win; NaN wins; ties go to the first in row-major order.
 extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int nc, int h, int w,
                                                  int oh, int ow, int k, int s, int p) {
   GRID_STRIDE(i, (long long)nc * oh * ow) {
-    long long plane = i / (oh * ow);
-    int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
-    int y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h);
-    int x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w);
+    Window win = pool_window(i, h, w, oh, ow, k, s, p);
+    long long plane = win.plane;
+    int y0 = win.y0, y1 = win.y1, x0 = win.x0, x1 = win.x1;
     const float* src = x + plane * h * w;
     float m = -INFINITY;
     for (int iy = y0; iy < y1; iy++)
@@ -120,10 +132,9 @@ extern "C" __global__ void maxpool2d_backward_f32(const float* x, const float* y
                                                   float* dx, int nc, int h, int w, int oh, int ow,
                                                   int k, int s, int p) {
   GRID_STRIDE(i, (long long)nc * oh * ow) {
-    long long plane = i / (oh * ow);
-    int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
-    int y0 = max(oy * s - p, 0), y1 = min(oy * s - p + k, h);
-    int x0 = max(ox * s - p, 0), x1 = min(ox * s - p + k, w);
+    Window win = pool_window(i, h, w, oh, ow, k, s, p);
+    long long plane = win.plane;
+    int y0 = win.y0, y1 = win.y1, x0 = win.x0, x1 = win.x1;
     const float* src = x + plane * h * w;
     float m = y[i];
     bool nan = isnan(m);
