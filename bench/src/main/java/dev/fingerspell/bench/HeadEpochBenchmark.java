@@ -34,7 +34,7 @@ public class HeadEpochBenchmark {
 
   private ResNet18 model;
   private AdamW opt;
-  private float[] features;
+  private Tensor features;
   private long[] labels;
   private Rng rng;
 
@@ -46,7 +46,7 @@ public class HeadEpochBenchmark {
     model.setTrainable(ResNet18.Trainable.HEAD);
     opt = new AdamW(model.trainableParameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
     rng = new Rng(4);
-    features = Tensor.uniform(rng, 0f, 4f, COUNT, ResNet18.FEATURES).toFloatArray();
+    features = Tensor.uniform(rng, 0f, 4f, COUNT, ResNet18.FEATURES);
     labels = new long[COUNT];
     for (int i = 0; i < COUNT; i++) {
       labels[i] = i % 29;
@@ -56,6 +56,6 @@ public class HeadEpochBenchmark {
   /** One epoch. */
   @Benchmark
   public double[] epoch() {
-    return HeadEpoch.run(model, opt, features, labels, COUNT, rng, 64, 0f, HeadEpoch.Progress.NONE);
+    return HeadEpoch.run(model, opt, features, labels, rng, 64, 0f, HeadEpoch.Progress.NONE);
   }
 }

@@ -100,7 +100,7 @@ public final class Measure {
     model.setTrainable(ResNet18.Trainable.HEAD);
     AdamW opt = new AdamW(model.trainableParameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
     Rng rng = new Rng(4);
-    float[] features = Tensor.uniform(rng, 0f, 4f, count, ResNet18.FEATURES).toFloatArray();
+    Tensor features = Tensor.uniform(rng, 0f, 4f, count, ResNet18.FEATURES);
     long[] labels = new long[count];
     for (int i = 0; i < count; i++) {
       labels[i] = i % CLASSES;
@@ -108,7 +108,7 @@ public final class Measure {
     double best = Double.MAX_VALUE;
     for (int e = 0; e <= epochs; e++) {
       long start = System.nanoTime();
-      HeadEpoch.run(model, opt, features, labels, count, rng, batch, 0f, HeadEpoch.Progress.NONE);
+      HeadEpoch.run(model, opt, features, labels, rng, batch, 0f, HeadEpoch.Progress.NONE);
       double s = (System.nanoTime() - start) / 1e9;
       if (e > 0) {
         best = Math.min(best, s);

@@ -50,6 +50,16 @@ public interface Backend {
   /** Copies all of {@code src} into {@code dst} (same numel and dtype). */
   void copy(Tensor src, Tensor dst);
 
+  /**
+   * {@code dst[i] = src[rows[i]]} along dimension 0 (a mini-batch drawn from data that stays on the
+   * device). The default copies row by row.
+   */
+  default void gatherRows(Tensor src, int[] rows, Tensor dst) {
+    for (int i = 0; i < rows.length; i++) {
+      copy(src.narrowRows(rows[i], rows[i] + 1), dst.narrowRows(i, i + 1));
+    }
+  }
+
   /** Waits for every kernel queued so far. */
   void synchronize();
 

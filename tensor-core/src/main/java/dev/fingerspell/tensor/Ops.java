@@ -381,6 +381,28 @@ public final class Ops {
 
   // ---- pooling ----------------------------------------------------------------------------------
 
+  /**
+   * Rows {@code rows} of {@code x} (along dimension 0), in that order, as a new tensor on x's
+   * device. Not differentiable: it draws mini-batches from data, it is not for use inside a graph.
+   */
+  public static Tensor gatherRows(Tensor x, int[] rows) {
+    requireFloat("gather_rows", x);
+    if (x.rank() == 0) {
+      throw new IllegalArgumentException("gather_rows: a scalar has no rows");
+    }
+    for (int r : rows) {
+      if (r < 0 || r >= x.size(0)) {
+        throw new IllegalArgumentException(
+            "gather_rows: row " + r + " outside [0, " + x.size(0) + ")");
+      }
+    }
+    int[] shape = x.shape().clone();
+    shape[0] = rows.length;
+    Tensor out = x.newZeros(shape);
+    x.backend().gatherRows(x, rows, out);
+    return out;
+  }
+
   /** Max-pooling with a square window; padded positions never win. */
   public static Tensor maxPool2d(Tensor x, int kernel, int stride, int padding) {
     requireFloat("max_pool2d", x);

@@ -10,6 +10,19 @@ import org.junit.jupiter.api.Test;
 
 class TensorTest {
   @Test
+  void gatherRowsDrawsRowsInOrderAndRejectsOutOfRange() {
+    Tensor x = Tensor.of(new float[] {0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32}, 4, 3);
+    Tensor g = Ops.gatherRows(x, new int[] {3, 0, 3});
+    assertArrayEquals(new int[] {3, 3}, g.shape());
+    assertArrayEquals(new float[] {30, 31, 32, 0, 1, 2, 30, 31, 32}, g.toFloatArray());
+    // a view's offset is honoured
+    assertArrayEquals(
+        new float[] {20, 21, 22}, Ops.gatherRows(x.narrowRows(1, 3), new int[] {1}).toFloatArray());
+    assertThrows(IllegalArgumentException.class, () -> Ops.gatherRows(x, new int[] {4}));
+    assertThrows(IllegalArgumentException.class, () -> Ops.gatherRows(x, new int[] {-1}));
+  }
+
+  @Test
   void creationAndReadBack() {
     Tensor z = Tensor.zeros(2, 3);
     assertArrayEquals(new int[] {2, 3}, z.shape());

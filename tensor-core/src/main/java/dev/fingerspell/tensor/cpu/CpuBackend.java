@@ -90,6 +90,16 @@ public final class CpuBackend implements Backend {
     // kernels run synchronously
   }
 
+  @Override
+  public void gatherRows(Tensor src, int[] rows, Tensor dst) {
+    int width = src.shape()[0] == 0 ? 0 : (int) (src.numel() / src.shape()[0]);
+    float[] s = f(src);
+    float[] d = f(dst);
+    for (int i = 0; i < rows.length; i++) {
+      System.arraycopy(s, off(src) + rows[i] * width, d, off(dst) + i * width, width);
+    }
+  }
+
   // ---- element-wise ---------------------------------------------------------------------------
 
   @Override

@@ -1,6 +1,7 @@
 package dev.fingerspell.train.training;
 
 import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.optim.Optimizer;
@@ -35,37 +36,35 @@ public final class HeadEpoch {
   private HeadEpoch() {}
 
   /**
-   * Trains {@code model.fc()} for one epoch over {@code count} features {@code [count, 512]} and
-   * their labels. Returns {@code {loss sum, correct, count}}, or null when stopped.
+   * Trains {@code model.fc()} for one epoch over {@code features [count, 512]} (on the model's
+   * device, made once for all epochs) and their labels. Returns {@code {loss sum, correct, count}},
+   * or null when stopped.
    */
   public static double[] run(
       ResNet18 model,
       Optimizer opt,
-      float[] features,
+      Tensor features,
       long[] labels,
-      int count,
       Rng rng,
       int batchSize,
       float smoothing,
       Progress progress) {
+    int count = features.size(0);
     int[] perm = Batches.permutation(count, rng);
-    int d = ResNet18.FEATURES;
     double lossSum = 0;
     long correct = 0;
-    float[] batch = new float[batchSize * d]; // reused: Tensor.of copies it
     for (int from = 0; from < count; from += batchSize) {
       if (progress.stopRequested()) {
         return null;
       }
       int n = Math.min(batchSize, count - from);
-      float[] x = n == batchSize ? batch : new float[n * d];
+      int[] rows = java.util.Arrays.copyOfRange(perm, from, from + n);
       long[] y = new long[n];
       for (int i = 0; i < n; i++) {
-        int k = perm[from + i];
-        System.arraycopy(features, k * d, x, i * d, d);
-        y[i] = labels[k];
+        y[i] = labels[rows[i]];
       }
-      double[] r = Trainer.step(model.forwardHead(Tensor.of(x, n, d)), y, opt, smoothing);
+      Tensor x = Ops.gatherRows(features, rows);
+      double[] r = Trainer.step(model.forwardHead(x), y, opt, smoothing);
       lossSum += r[0] * n;
       correct += (long) r[1];
       progress.step(n, lossSum / (from + n));

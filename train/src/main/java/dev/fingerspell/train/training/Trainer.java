@@ -89,6 +89,11 @@ public final class Trainer {
   private final CountDownLatch finished = new CountDownLatch(1);
   private volatile boolean stopRequested;
 
+  /** The features the head last trained on, and the same as a tensor. */
+  private FeatureCache.Features headFeatures;
+
+  private Tensor headFeatureTensor;
+
   /** A run of {@code cfg}; {@code env} supplies FINGERSPELL_HOME and the hub settings. */
   public Trainer(Config cfg, Map<String, String> env, Listener listener) {
     this.cfg = cfg;
@@ -326,14 +331,17 @@ public final class Trainer {
       int batchSize,
       float smoothing,
       int epoch) {
+    if (f != headFeatures) { // one upload per set of features, not per epoch
+      headFeatures = f;
+      headFeatureTensor = Tensor.of(f.values(), f.count(), ResNet18.FEATURES);
+    }
     listener.phase("epoch " + epoch, f.count());
     try {
       return HeadEpoch.run(
           model,
           opt,
-          f.values(),
+          headFeatureTensor,
           f.labels(),
-          f.count(),
           rng,
           batchSize,
           smoothing,
