@@ -456,15 +456,48 @@ final class CpuConv {
     }
   }
 
+  /** The input index {@link Run} gets for an output row that lies wholly in the padding. */
+  private static final int PADDING_ROW = Integer.MIN_VALUE;
+
   /**
-   * The output columns {@code [lo, hi)} whose input column {@code xo·stride − pad + kw} falls
-   * inside an image {@code w} wide, as {@code lo << 32 | hi}.
+   * One output row of one tap of the column matrix: its values start at {@code col} (matrix index
+   * of output column 0), the input value of output column {@code q} is at {@code in + q · strideW}
+   * ({@code in} itself may be negative: column 0 may be padding), and only columns {@code [lo, hi)}
+   * fall inside the image; {@code in} is {@link #PADDING_ROW} when the whole row is padding.
    */
-  private static long insideColumns(ConvGeometry g, int kw) {
+  @FunctionalInterface
+  private interface Run {
+    void at(int col, int in, int lo, int hi);
+  }
+
+  /**
+   * Calls {@code run} for each (tap, output row) of one image's column matrix, which starts at
+   * column {@code colOff} of a matrix whose rows are {@code ld} long; the image starts at xOff.
+   * Shared by im2col and its adjoint, so both walk the padding the same way.
+   */
+  private static void forEachRun(ConvGeometry g, int xOff, int colOff, int ld, Run run) {
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int ow = g.outWidth();
     int s = g.strideW();
-    int lo = Math.max(0, Math.floorDiv(g.padW() - kw + s - 1, s));
-    int hi = Math.min(g.outWidth(), Math.floorDiv(g.inWidth() + g.padW() - kw + s - 1, s));
-    return (long) lo << 32 | Math.max(lo, hi);
+    int kk = g.kernelH() * g.kernelW();
+    for (int row = 0; row < g.inChannels() * kk; row++) {
+      int c = row / kk;
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
+      // Output columns whose input column xo·s − pad + kw falls inside the image.
+      int lo = Math.max(0, Math.floorDiv(g.padW() - kw + s - 1, s));
+      int hi = Math.max(lo, Math.min(ow, Math.floorDiv(w + g.padW() - kw + s - 1, s)));
+      for (int y = 0; y < g.outHeight(); y++) {
+        int ih = y * g.strideH() - g.padH() + kh;
+        boolean inside = ih >= 0 && ih < h;
+        run.at(
+            row * ld + colOff + y * ow,
+            inside ? xOff + (c * h + ih) * w - g.padW() + kw : PADDING_ROW,
+            lo,
+            hi);
+      }
+    }
   }
 
   /**
@@ -473,76 +506,57 @@ final class CpuConv {
    * kh)·KW + kw} is one tap: per output row, a run of the input row (copied whole at stride 1).
    */
   static void im2col(ConvGeometry g, float[] x, int xOff, float[] col, int colOff, int ld) {
-    int h = g.inHeight();
-    int w = g.inWidth();
     int ow = g.outWidth();
     int sw = g.strideW();
-    int kk = g.kernelH() * g.kernelW();
-    for (int row = 0; row < g.inChannels() * kk; row++) {
-      int c = row / kk;
-      int kh = row % kk / g.kernelW();
-      int kw = row % g.kernelW();
-      long range = insideColumns(g, kw);
-      int lo = (int) (range >>> 32);
-      int hi = (int) range;
-      for (int y = 0; y < g.outHeight(); y++) {
-        int ih = y * g.strideH() - g.padH() + kh;
-        int dst = row * ld + colOff + y * ow;
-        if (ih < 0 || ih >= h) {
-          java.util.Arrays.fill(col, dst, dst + ow, 0f);
-          continue;
-        }
-        int src = xOff + (c * h + ih) * w - g.padW() + kw; // input of output column 0
-        java.util.Arrays.fill(col, dst, dst + lo, 0f);
-        if (sw == 1) {
-          System.arraycopy(x, src + lo, col, dst + lo, hi - lo);
-        } else {
-          for (int q = lo; q < hi; q++) {
-            col[dst + q] = x[src + q * sw];
+    forEachRun(
+        g,
+        xOff,
+        colOff,
+        ld,
+        (dst, src, lo, hi) -> {
+          if (src == PADDING_ROW) {
+            java.util.Arrays.fill(col, dst, dst + ow, 0f);
+            return;
           }
-        }
-        java.util.Arrays.fill(col, dst + hi, dst + ow, 0f);
-      }
-    }
+          java.util.Arrays.fill(col, dst, dst + lo, 0f);
+          if (sw == 1) {
+            System.arraycopy(x, src + lo, col, dst + lo, hi - lo);
+          } else {
+            for (int q = lo; q < hi; q++) {
+              col[dst + q] = x[src + q * sw];
+            }
+          }
+          java.util.Arrays.fill(col, dst + hi, dst + ow, 0f);
+        });
   }
 
   /** Adds a column matrix back into an image: the adjoint of {@link #im2col}. */
   static void col2im(ConvGeometry g, float[] col, int colOff, int ld, float[] x, int xOff) {
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int ow = g.outWidth();
     int sw = g.strideW();
-    int kk = g.kernelH() * g.kernelW();
-    for (int row = 0; row < g.inChannels() * kk; row++) {
-      int c = row / kk;
-      int kh = row % kk / g.kernelW();
-      int kw = row % g.kernelW();
-      long range = insideColumns(g, kw);
-      int lo = (int) (range >>> 32);
-      int hi = (int) range;
-      for (int y = 0; y < g.outHeight(); y++) {
-        int ih = y * g.strideH() - g.padH() + kh;
-        if (ih < 0 || ih >= h) {
-          continue;
-        }
-        int src = row * ld + colOff + y * ow;
-        int dst = xOff + (c * h + ih) * w - g.padW() + kw;
-        if (sw == 1) {
-          int q = lo;
-          for (; q + L <= hi; q += L) {
-            FloatVector.fromArray(S, x, dst + q)
-                .add(FloatVector.fromArray(S, col, src + q))
-                .intoArray(x, dst + q);
+    forEachRun(
+        g,
+        xOff,
+        colOff,
+        ld,
+        (src, dst, lo, hi) -> {
+          if (dst == PADDING_ROW) {
+            return;
           }
-          for (; q < hi; q++) {
-            x[dst + q] += col[src + q];
+          if (sw == 1) {
+            int q = lo;
+            for (; q + L <= hi; q += L) {
+              FloatVector.fromArray(S, x, dst + q)
+                  .add(FloatVector.fromArray(S, col, src + q))
+                  .intoArray(x, dst + q);
+            }
+            for (; q < hi; q++) {
+              x[dst + q] += col[src + q];
+            }
+          } else {
+            for (int q = lo; q < hi; q++) {
+              x[dst + q * sw] += col[src + q];
+            }
           }
-        } else {
-          for (int q = lo; q < hi; q++) {
-            x[dst + q * sw] += col[src + q];
-          }
-        }
-      }
-    }
+        });
   }
 }
