@@ -62,6 +62,16 @@ public record ConvGeometry(
     }
   }
 
+  /** Whether the window is square with this kernel, stride and padding in both directions. */
+  public boolean isSquare(int kernel, int stride, int pad) {
+    return kernelH == kernel
+        && kernelW == kernel
+        && strideH == stride
+        && strideW == stride
+        && padH == pad
+        && padW == pad;
+  }
+
   /** Output height. */
   public int outHeight() {
     return (inHeight + 2 * padH - kernelH) / strideH + 1;

@@ -1,7 +1,9 @@
 package dev.fingerspell.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -49,6 +51,16 @@ class FusedConvTest {
       double err = GradCheck.relError(y.toFloatArray(), want);
       assertTrue(err < 2e-6, "relative error " + err + " on round " + round);
     }
+  }
+
+  /** The path choice reads all six window sizes: one that differs in a single one must not pass. */
+  @Test
+  void isSquareComparesBothDirections() {
+    assertTrue(new ConvGeometry(1, 2, 9, 9, 3, 3, 3, 1, 1, 1, 1).isSquare(3, 1, 1));
+    assertFalse(new ConvGeometry(1, 2, 9, 9, 3, 3, 1, 1, 1, 1, 1).isSquare(3, 1, 1));
+    assertFalse(new ConvGeometry(1, 2, 9, 9, 3, 3, 3, 1, 2, 1, 1).isSquare(3, 1, 1));
+    assertFalse(new ConvGeometry(1, 2, 9, 9, 3, 3, 3, 1, 1, 1, 0).isSquare(3, 1, 1));
+    assertFalse(new ConvGeometry(1, 2, 9, 9, 3, 3, 3, 1, 1, 1, 1).isSquare(1, 1, 0));
   }
 
   private static double[] reference(

@@ -51,15 +51,6 @@ final class CpuConv {
     return dst;
   }
 
-  private static boolean isPointwise(ConvGeometry g) {
-    return g.kernelH() == 1
-        && g.kernelW() == 1
-        && g.strideH() == 1
-        && g.strideW() == 1
-        && g.padH() == 0
-        && g.padW() == 0;
-  }
-
   /**
    * How many images share one column matrix: enough that a product has at least 256 columns, so the
    * late, spatially small layers (7×7, 2×2) still feed the GEMM wide panels.
@@ -358,7 +349,7 @@ final class CpuConv {
                   ? dy
                   : groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
           int dyGOff = count == 1 ? dyOff + first * outImage : 0;
-          if (count == 1 && isPointwise(g)) {
+          if (count == 1 && g.isSquare(1, 1, 0)) {
             int at = dxOff + first * inImage;
             java.util.Arrays.fill(dx, at, at + inImage, 0f);
             CpuGemm.multiply(

@@ -94,7 +94,7 @@ final class CpuGemm {
     int panels = (n + NR - 1) / NR;
     int slivers = (m + MR - 1) / MR;
     int threads = Parallel.threads();
-    if (!parallel || threads == 1 || (long) m * n * k < PARALLEL_MIN) {
+    if (serial(parallel, m, n, k)) {
       float[] bp = scratch(1, k * NR);
       for (int jp = 0; jp < panels; jp++) {
         packBPanel(b, n, k, jp * NR, bp, 0);
@@ -122,6 +122,11 @@ final class CpuGemm {
     }
   }
 
+  /** Whether a product runs on the calling thread: asked to, one worker, or too small to split. */
+  private static boolean serial(boolean parallel, int m, int n, int k) {
+    return !parallel || Parallel.threads() == 1 || (long) m * n * k < PARALLEL_MIN;
+  }
+
   /** The length of all of op(B)'s panels, packed one after another (panel jp at jp·k·NR). */
   static int packedBSize(int n, int k) {
     return (n + NR - 1) / NR * NR * k;
@@ -140,7 +145,7 @@ final class CpuGemm {
       boolean parallel) {
     int panels = (n + NR - 1) / NR;
     int slivers = (m + MR - 1) / MR;
-    if (!parallel || Parallel.threads() == 1 || (long) m * n * k < PARALLEL_MIN) {
+    if (serial(parallel, m, n, k)) {
       for (int jp = 0; jp < panels; jp++) {
         panel(m, n, k, alpha, ap, bp, jp * k * NR, jp * NR, c, cOff, 0, slivers);
       }
@@ -187,16 +192,19 @@ final class CpuGemm {
    * goes to {@code dst[((i / MR) · k + p) · MR + i % MR]}; rows past m are 0. Returns {@code dst}.
    */
   static float[] packA(boolean transA, int m, int k, float[] a, int aOff, float[] dst) {
+    boolean gather = !transA && L == 2 * MR;
     int[] pairs = PAIRS.get();
+    if (gather) {
+      // Rows i0..i0+7 at columns p and p+1 are one 16-lane gather (index r·k + p, r·k + p + 1).
+      for (int t = 0; t < L; t++) {
+        pairs[t] = t % MR * k + t / MR;
+      }
+    }
     for (int i0 = 0; i0 < m; i0 += MR) {
       int rows = Math.min(MR, m - i0);
       int base = i0 * k;
       int p = 0;
-      if (!transA && rows == MR && L == 2 * MR) {
-        // Rows i0..i0+7 at columns p and p+1 are one 16-lane gather (index r·k + p, r·k + p + 1).
-        for (int t = 0; t < L; t++) {
-          pairs[t] = t % MR * k + t / MR;
-        }
+      if (gather && rows == MR) {
         int from = aOff + i0 * k;
         for (; p + 2 <= k; p += 2) {
           FloatVector.fromArray(S, a, from + p, pairs, 0).intoArray(dst, base + p * MR);

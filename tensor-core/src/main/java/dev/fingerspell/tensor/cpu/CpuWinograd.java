@@ -41,12 +41,7 @@ final class CpuWinograd {
 
   /** Whether the geometry is one this computes: 3×3, stride 1, padding 1. */
   static boolean applies(ConvGeometry g) {
-    return g.kernelH() == 3
-        && g.kernelW() == 3
-        && g.strideH() == 1
-        && g.strideW() == 1
-        && g.padH() == 1
-        && g.padW() == 1;
+    return g.isSquare(3, 1, 1);
   }
 
   /** 4×4 output tiles over the whole batch. */
