@@ -17,9 +17,18 @@ import torchvision
 CLASSES = 29
 
 
+# Warm-up before timing, the same rule as Measure.java: at least 3 passes and 5 seconds (the JVM
+# side compiles, and recompiles, its kernels for several seconds).
+WARM_UP_PASSES = 3
+WARM_UP_SECONDS = 5.0
+
+
 def images_per_second(batch, seconds, step):
-    for _ in range(3):
+    start = time.perf_counter()
+    passes = 0
+    while passes < WARM_UP_PASSES or time.perf_counter() - start < WARM_UP_SECONDS:
         step()
+        passes += 1
     images = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds or images == 0:

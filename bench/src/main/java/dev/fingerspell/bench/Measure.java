@@ -117,9 +117,19 @@ public final class Measure {
     return best;
   }
 
+  /**
+   * Warm-up before timing: at least this many passes and seconds. C2 compiles the kernels, hits
+   * branches the first passes did not take and recompiles them for several seconds; until then the
+   * vector code partly runs in its slow Java fallback. measure.py uses the same rule.
+   */
+  private static final int WARM_UP_PASSES = 3;
+
+  private static final double WARM_UP_SECONDS = 5;
+
   private static double imagesPerSecond(int batch, double seconds, Runnable pass) {
-    for (int i = 0; i < 3; i++) {
-      pass.run(); // warm-up: JIT and buffers
+    long warmUpEnd = System.nanoTime() + (long) (WARM_UP_SECONDS * 1e9);
+    for (int i = 0; i < WARM_UP_PASSES || System.nanoTime() < warmUpEnd; i++) {
+      pass.run();
     }
     int images = 0;
     long start = System.nanoTime();
