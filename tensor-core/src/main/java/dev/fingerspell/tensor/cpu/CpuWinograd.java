@@ -74,7 +74,7 @@ final class CpuWinograd {
     return packed;
   }
 
-  /** Per-worker buffers: V panels, M products, one transform's rows, and the tile tables. */
+  /** Per-worker buffers: a V panel, M products, one transform's rows, and the tile tables. */
   private static final class Scratch {
     float[] v = new float[0];
     float[] m = new float[0];
@@ -94,40 +94,75 @@ final class CpuWinograd {
       ConvGeometry g, float[] x, int xOff, float[][] u, CpuConv.Epilogue ep, float[] y, int yOff) {
     int tiles = tiles(g);
     int panels = (tiles + NR - 1) / NR;
+    int ic = g.inChannels();
     int oc = g.outChannels();
+    int panelSize = 36 * ic * NR;
     // With few panels (batch 1) each is also split by output channels, so that both cores get
-    // equal shares: each part redoes the panel's input transform, a small cost next to its GEMMs.
+    // equal shares. The parts of a panel share its transformed input, built first, in parallel,
+    // split by input channels.
     int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
     int parts = Math.min(slivers, (4 * Parallel.threads() + panels - 1) / panels);
     int sliversPerPart = (slivers + parts - 1) / parts;
+    float[] shared = parts == 1 ? null : sharedInput(panels * panelSize);
+    if (shared != null) {
+      int channelParts = Math.min(ic, parts);
+      Parallel.forRange(
+          panels * channelParts,
+          1,
+          (lo, hi) -> {
+            Scratch s = SCRATCH.get();
+            for (int item = lo; item < hi; item++) {
+              int p = item / channelParts;
+              int c0 = (int) ((long) ic * (item % channelParts) / channelParts);
+              int c1 = (int) ((long) ic * (item % channelParts + 1) / channelParts);
+              inputTransform(g, x, xOff, p * NR, tiles, c0, c1, s, shared, p * panelSize);
+            }
+          });
+    }
     Parallel.forRange(
         panels * parts,
         1,
         (lo, hi) -> {
           Scratch s = SCRATCH.get();
-          int ic = g.inChannels();
-          if (s.v.length < 36 * ic * NR) {
-            s.v = new float[36 * ic * NR];
+          if (shared == null && s.v.length < panelSize) {
+            s.v = new float[panelSize];
           }
           if (s.m.length < 36 * oc * NR) {
             s.m = new float[36 * oc * NR];
           }
           for (int item = lo; item < hi; item++) {
-            int first = item / parts * NR;
+            int p = item / parts;
             int s0 = item % parts * sliversPerPart;
             int s1 = Math.min(slivers, s0 + sliversPerPart);
             if (s0 >= s1) {
               continue;
             }
-            inputTransform(g, x, xOff, first, tiles, s);
+            float[] v = shared == null ? s.v : shared;
+            int vOff = shared == null ? 0 : p * panelSize;
+            if (shared == null) {
+              inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0);
+            }
             java.util.Arrays.fill(s.m, 0, 36 * oc * NR, 0f);
             for (int e = 0; e < 36; e++) {
-              CpuGemm.panel(oc, NR, ic, 1f, u[e], s.v, e * ic * NR, 0, s.m, e * oc * NR, s0, s1);
+              CpuGemm.panel(
+                  oc, NR, ic, 1f, u[e], v, vOff + e * ic * NR, 0, s.m, e * oc * NR, s0, s1);
             }
             outputTransform(
-                g, first, tiles, ep, y, yOff, s, s0 * CpuGemm.MR, Math.min(oc, s1 * CpuGemm.MR));
+                g, p * NR, tiles, ep, y, yOff, s, s0 * CpuGemm.MR, Math.min(oc, s1 * CpuGemm.MR));
           }
         });
+  }
+
+  /** The caller's buffer for every panel's transformed input, when parts of a panel share it. */
+  private static final ThreadLocal<float[][]> SHARED =
+      ThreadLocal.withInitial(() -> new float[1][]);
+
+  private static float[] sharedInput(int size) {
+    float[][] slot = SHARED.get();
+    if (slot[0] == null || slot[0].length < size) {
+      slot[0] = new float[size];
+    }
+    return slot[0];
   }
 
   /** The row (or column) transform by Bᵀ: six values in place at {@code t[at + k·stride]}. */
@@ -151,11 +186,21 @@ final class CpuWinograd {
   }
 
   /**
-   * Tiles {@code [first, first + NR)}: gathers each channel's 6×6 input blocks (padding and tiles
-   * past the batch read as 0), transforms them and writes V as 36 packed panels of [IC, NR].
+   * Tiles {@code [first, first + NR)}, input channels {@code [c0, c1)}: gathers each channel's 6×6
+   * input blocks (padding and tiles past the batch read as 0), transforms them and writes their
+   * rows of V, 36 packed panels of [IC, NR], at {@code v[vOff ..]}.
    */
   private static void inputTransform(
-      ConvGeometry g, float[] x, int xOff, int first, int tiles, Scratch s) {
+      ConvGeometry g,
+      float[] x,
+      int xOff,
+      int first,
+      int tiles,
+      int c0,
+      int c1,
+      Scratch s,
+      float[] v,
+      int vOff) {
     int h = g.inHeight();
     int w = g.inWidth();
     int ty = (g.outHeight() + 3) / 4;
@@ -188,17 +233,17 @@ final class CpuWinograd {
     }
     int ic = g.inChannels();
     float[] rows = s.rows;
-    for (int c = 0; c < ic; c++) {
+    for (int c = c0; c < c1; c++) {
       int off = xOff + c * h * w;
-      for (int v = 0; v < VECTORS; v++) {
+      for (int q = 0; q < VECTORS; q++) {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(
                   S,
                   x,
                   off,
                   s.inIndex,
-                  k * NR + v * L,
-                  VectorMask.fromLong(S, s.inMask[k * VECTORS + v]))
+                  k * NR + q * L,
+                  VectorMask.fromLong(S, s.inMask[k * VECTORS + q]))
               .intoArray(rows, k * L);
         }
         for (int i = 0; i < 6; i++) {
@@ -208,7 +253,7 @@ final class CpuWinograd {
           inputRow(rows, j * L, 6 * L); // Bᵀ (d B), column by column
         }
         for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, rows, k * L).intoArray(s.v, (k * ic + c) * NR + v * L);
+          FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + (k * ic + c) * NR + q * L);
         }
       }
     }
