@@ -17,9 +17,10 @@ import jdk.incubator.vector.VectorSpecies;
  * </pre>
  *
  * Work goes one GEMM panel of 48 tiles at a time (tiles numbered across the whole batch), each
- * panel's transforms and products on one worker, so the intermediates stay in its cache.
- * Interpolation points 0, ±1, ±2: in float32 the logits of ResNet18 stay within about 1e-6 of the
- * direct convolution, well inside the 1e-4 contract (see the ResNet parity test).
+ * panel's transforms and products on one worker, so the intermediates stay in its cache; with fewer
+ * panels than that keeps busy (batch 1), panels are split by output channels too. Interpolation
+ * points 0, ±1, ±2: in float32 the logits of ResNet18 stay within about 1e-6 of the direct
+ * convolution, well inside the 1e-4 contract (see the ResNet parity test).
  */
 final class CpuWinograd {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -142,13 +143,16 @@ final class CpuWinograd {
             if (shared == null) {
               inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0);
             }
-            java.util.Arrays.fill(s.m, 0, 36 * oc * NR, 0f);
+            int o0 = s0 * CpuGemm.MR;
+            int o1 = Math.min(oc, s1 * CpuGemm.MR);
+            for (int e = 0; e < 36; e++) { // only this part's rows of M are added into
+              java.util.Arrays.fill(s.m, (e * oc + o0) * NR, (e * oc + o1) * NR, 0f);
+            }
             for (int e = 0; e < 36; e++) {
               CpuGemm.panel(
                   oc, NR, ic, 1f, u[e], v, vOff + e * ic * NR, 0, s.m, e * oc * NR, s0, s1);
             }
-            outputTransform(
-                g, p * NR, tiles, ep, y, yOff, s, s0 * CpuGemm.MR, Math.min(oc, s1 * CpuGemm.MR));
+            outputTransform(g, p * NR, tiles, ep, y, yOff, s, o0, o1);
           }
         });
   }
