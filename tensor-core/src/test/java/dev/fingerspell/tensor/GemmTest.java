@@ -10,15 +10,12 @@ class GemmTest {
   void allTransposesAlphaBetaAndTails() {
     Backend be = Backends.forDevice(Device.CPU);
     Rng rng = new Rng(99);
-    // Small shapes take the serial path (n = 1, 3, 16, 64, 100, 145 end in a panel of at most
-    // 16 columns, which has its own narrow tile); the last three are large enough to split over the
+    // Small shapes take the serial path; the last three are large enough to split over the
     // workers, by panels of columns (many columns) and by slivers of rows (few, tall panels).
     int[][] sizes = {
       {1, 1, 1},
       {4, 32, 8},
       {7, 45, 13},
-      {24, 16, 9},
-      {9, 64, 20},
       {64, 100, 70},
       {130, 3, 200},
       {17, 1000, 40},

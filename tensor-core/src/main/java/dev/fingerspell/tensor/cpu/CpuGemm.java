@@ -290,73 +290,9 @@ final class CpuGemm {
     int cols = Math.min(NR, n - j);
     for (int s = s0; s < s1; s++) {
       int i = s * MR;
-      int rows = Math.min(MR, m - i);
-      if (cols <= L) {
-        kernelNarrow(ap, s * MR * k, bp, bpOff, k, alpha, c, cOff + i * n + j, n, rows, cols);
-      } else {
-        kernel(ap, s * MR * k, bp, bpOff, k, alpha, c, cOff + i * n + j, n, rows, cols);
-      }
+      kernel(
+          ap, s * MR * k, bp, bpOff, k, alpha, c, cOff + i * n + j, n, Math.min(MR, m - i), cols);
     }
-  }
-
-  /**
-   * An 8 × 16 tile, for a last panel with at most 16 columns: a 7×7 layer's 49 output pixels leave
-   * one in its second panel, which the 8 × 48 tile would multiply 48 columns wide.
-   */
-  private static void kernelNarrow(
-      float[] ap,
-      int pa,
-      float[] bp,
-      int pb,
-      int k,
-      float alpha,
-      float[] c,
-      int ci,
-      int ldc,
-      int rows,
-      int cols) {
-    FloatVector c0 = FloatVector.zero(S);
-    FloatVector c1 = c0;
-    FloatVector c2 = c0;
-    FloatVector c3 = c0;
-    FloatVector c4 = c0;
-    FloatVector c5 = c0;
-    FloatVector c6 = c0;
-    FloatVector c7 = c0;
-    for (int p = 0; p < k; p++, pa += MR, pb += NR) {
-      FloatVector b0 = FloatVector.fromArray(S, bp, pb);
-      c0 = FloatVector.broadcast(S, ap[pa]).fma(b0, c0);
-      c1 = FloatVector.broadcast(S, ap[pa + 1]).fma(b0, c1);
-      c2 = FloatVector.broadcast(S, ap[pa + 2]).fma(b0, c2);
-      c3 = FloatVector.broadcast(S, ap[pa + 3]).fma(b0, c3);
-      c4 = FloatVector.broadcast(S, ap[pa + 4]).fma(b0, c4);
-      c5 = FloatVector.broadcast(S, ap[pa + 5]).fma(b0, c5);
-      c6 = FloatVector.broadcast(S, ap[pa + 6]).fma(b0, c6);
-      c7 = FloatVector.broadcast(S, ap[pa + 7]).fma(b0, c7);
-    }
-    if (rows == MR) { // written out, as in kernel
-      VectorMask<Float> in = S.indexInRange(0, cols);
-      FloatVector av = FloatVector.broadcast(S, alpha);
-      c0.fma(av, FloatVector.fromArray(S, c, ci, in)).intoArray(c, ci, in);
-      c1.fma(av, FloatVector.fromArray(S, c, ci + ldc, in)).intoArray(c, ci + ldc, in);
-      c2.fma(av, FloatVector.fromArray(S, c, ci + 2 * ldc, in)).intoArray(c, ci + 2 * ldc, in);
-      c3.fma(av, FloatVector.fromArray(S, c, ci + 3 * ldc, in)).intoArray(c, ci + 3 * ldc, in);
-      c4.fma(av, FloatVector.fromArray(S, c, ci + 4 * ldc, in)).intoArray(c, ci + 4 * ldc, in);
-      c5.fma(av, FloatVector.fromArray(S, c, ci + 5 * ldc, in)).intoArray(c, ci + 5 * ldc, in);
-      c6.fma(av, FloatVector.fromArray(S, c, ci + 6 * ldc, in)).intoArray(c, ci + 6 * ldc, in);
-      c7.fma(av, FloatVector.fromArray(S, c, ci + 7 * ldc, in)).intoArray(c, ci + 7 * ldc, in);
-      return;
-    }
-    float[] t = TILE.get();
-    c0.intoArray(t, 0);
-    c1.intoArray(t, NR);
-    c2.intoArray(t, 2 * NR);
-    c3.intoArray(t, 3 * NR);
-    c4.intoArray(t, 4 * NR);
-    c5.intoArray(t, 5 * NR);
-    c6.intoArray(t, 6 * NR);
-    c7.intoArray(t, 7 * NR);
-    addEdge(t, alpha, c, ci, ldc, rows, cols);
   }
 
   /** One 8 × 48 tile: {@code C[rows, cols] += alpha · sliver · panel}. */
