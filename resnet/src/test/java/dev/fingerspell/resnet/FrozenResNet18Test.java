@@ -27,16 +27,8 @@ class FrozenResNet18Test {
     }
     FrozenResNet18 frozen = FrozenResNet18.of(model);
     for (int pass = 0; pass < 2; pass++) {
-      double err = GradCheck.relError(frozen.forward(x).toFloatArray(), toDoubles(want));
+      double err = GradCheck.relError(frozen.forward(x).toFloatArray(), GradCheck.toDouble(want));
       assertTrue(err < 1e-4, "pass " + pass + ": logits relative error " + err);
     }
-  }
-
-  private static double[] toDoubles(float[] v) {
-    double[] d = new double[v.length];
-    for (int i = 0; i < v.length; i++) {
-      d[i] = v[i];
-    }
-    return d;
   }
 }
