@@ -21,20 +21,10 @@ final class CpuConv {
   private CpuConv() {}
 
   /**
-   * Per-thread scratch arrays, reused across calls: a column matrix is megabytes (7 MB for one
-   * 56×56 image of a 3×3 64-channel layer), and allocating one per image costs more than it
-   * computes. Every user overwrites the whole prefix it asks for, so nothing is cleared.
+   * Column panels (slot 0) and a group's output or gradient (slot 1): 7 MB for one 56×56 image of a
+   * 3×3 64-channel layer.
    */
-  private static final ThreadLocal<float[][]> SCRATCH =
-      ThreadLocal.withInitial(() -> new float[3][]);
-
-  private static float[] scratch(int slot, int size) {
-    float[][] s = SCRATCH.get();
-    if (s[slot] == null || s[slot].length < size) {
-      s[slot] = new float[size];
-    }
-    return s[slot];
-  }
+  private static final ThreadScratch SCRATCH = new ThreadScratch(2);
 
   /**
    * {@code count} images' {@code [OC, OHW]} planes, stored image after image, rewritten channel
@@ -143,12 +133,12 @@ final class CpuConv {
           // One image writes straight into y and finishes each part where it was computed, on
           // the worker that computed it; a group goes through a scratch matrix, finished below.
           boolean inPlace = count == 1;
-          float[] out = inPlace ? y : scratch(1, oc * cols);
+          float[] out = inPlace ? y : SCRATCH.get(1, oc * cols);
           int outOff = inPlace ? yOff + first * outImage : 0;
           if (parallelInside && panels < 4 * Parallel.threads()) {
             // Too few panels to share out evenly (one small image): build them all, split the
             // rows.
-            float[] bp = scratch(0, CpuGemm.packedBSize(cols, ckk));
+            float[] bp = SCRATCH.get(0, CpuGemm.packedBSize(cols, ckk));
             Parallel.forRange(
                 ckk, 4, (lo, hi) -> im2colPanels(g, x, image, count, 0, cols, lo, hi, bp));
             int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
@@ -189,7 +179,7 @@ final class CpuConv {
                 blocks,
                 1,
                 (lo, hi) -> {
-                  float[] bp = scratch(0, block * ckk * CpuGemm.NR);
+                  float[] bp = SCRATCH.get(0, block * ckk * CpuGemm.NR);
                   for (int b = lo; b < hi; b++) {
                     int p0 = b * block;
                     int p1 = Math.min(panels, p0 + block);
@@ -347,7 +337,8 @@ final class CpuConv {
           float[] dyG =
               count == 1
                   ? dy
-                  : groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
+                  : groupMajor(
+                      dy, dyOff + first * outImage, count, oc, ohw, SCRATCH.get(1, oc * cols));
           int dyGOff = count == 1 ? dyOff + first * outImage : 0;
           if (count == 1 && g.isSquare(1, 1, 0)) {
             int at = dxOff + first * inImage;
@@ -364,7 +355,7 @@ final class CpuConv {
                 parallelInside);
             return;
           }
-          float[] col = scratch(0, ckk * cols);
+          float[] col = SCRATCH.get(0, ckk * cols);
           java.util.Arrays.fill(col, 0, ckk * cols, 0f);
           CpuGemm.multiply(
               ckk,
@@ -417,12 +408,13 @@ final class CpuConv {
               int first = k * size;
               int count = Math.min(size, g.batch() - first);
               int cols = count * ohw;
-              float[] col = scratch(0, ckk * cols);
+              float[] col = SCRATCH.get(0, ckk * cols);
               for (int i = 0; i < count; i++) {
                 im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
               }
               float[] dyG =
-                  groupMajor(dy, dyOff + first * outImage, count, oc, ohw, scratch(1, oc * cols));
+                  groupMajor(
+                      dy, dyOff + first * outImage, count, oc, ohw, SCRATCH.get(1, oc * cols));
               CpuGemm.gemm(
                   false, true, oc, ckk, cols, 1f, dyG, 0, col, 0, 1f, acc, 0, parallelInside);
             }

@@ -36,19 +36,10 @@ final class CpuGemm {
    */
   private static final long PARALLEL_MIN = 1L << 22;
 
-  /** Per-thread packing buffers, reused across calls: 0 = packed A, 1 = packed B. */
-  private static final ThreadLocal<float[][]> SCRATCH =
-      ThreadLocal.withInitial(() -> new float[2][]);
+  /** Per-thread packing buffers: 0 = packed A, 1 = packed B. */
+  private static final ThreadScratch SCRATCH = new ThreadScratch(2);
 
   private CpuGemm() {}
-
-  private static float[] scratch(int slot, int size) {
-    float[][] s = SCRATCH.get();
-    if (s[slot] == null || s[slot].length < size) {
-      s[slot] = new float[size];
-    }
-    return s[slot];
-  }
 
   /**
    * The product. {@code parallel} splits the work over the backend's workers; kernels that already
@@ -73,7 +64,7 @@ final class CpuGemm {
     if (m == 0 || n == 0 || k == 0 || alpha == 0f) {
       return;
     }
-    float[] ap = packA(transA, m, k, a, aOff, scratch(0, packedASize(m, k)));
+    float[] ap = packA(transA, m, k, a, aOff, SCRATCH.get(0, packedASize(m, k)));
     multiply(m, n, k, alpha, ap, new Operand(transB, b, bOff), c, cOff, parallel);
   }
 
@@ -95,7 +86,7 @@ final class CpuGemm {
     int slivers = (m + MR - 1) / MR;
     int threads = Parallel.threads();
     if (serial(parallel, m, n, k)) {
-      float[] bp = scratch(1, k * NR);
+      float[] bp = SCRATCH.get(1, k * NR);
       for (int jp = 0; jp < panels; jp++) {
         packBPanel(b, n, k, jp * NR, bp, 0);
         panel(m, n, k, alpha, ap, bp, 0, jp * NR, c, cOff, 0, slivers);
@@ -106,7 +97,7 @@ final class CpuGemm {
           panels,
           1,
           (lo, hi) -> {
-            float[] bp = scratch(1, k * NR);
+            float[] bp = SCRATCH.get(1, k * NR);
             for (int jp = lo; jp < hi; jp++) {
               packBPanel(b, n, k, jp * NR, bp, 0);
               panel(m, n, k, alpha, ap, bp, 0, jp * NR, c, cOff, 0, slivers);
@@ -114,7 +105,7 @@ final class CpuGemm {
           });
     } else {
       // Few, tall panels (a small batch at a late layer): pack B once, split the rows.
-      float[] bp = scratch(1, packedBSize(n, k));
+      float[] bp = SCRATCH.get(1, packedBSize(n, k));
       for (int jp = 0; jp < panels; jp++) {
         packBPanel(b, n, k, jp * NR, bp, jp * k * NR);
       }

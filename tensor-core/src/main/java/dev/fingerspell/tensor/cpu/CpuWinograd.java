@@ -104,7 +104,7 @@ final class CpuWinograd {
     int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
     int parts = Math.min(slivers, (4 * Parallel.threads() + panels - 1) / panels);
     int sliversPerPart = (slivers + parts - 1) / parts;
-    float[] shared = parts == 1 ? null : sharedInput(panels * panelSize);
+    float[] shared = parts == 1 ? null : SHARED.get(0, panels * panelSize);
     if (shared != null) {
       int channelParts = Math.min(ic, parts);
       Parallel.forRange(
@@ -131,6 +131,7 @@ final class CpuWinograd {
           if (s.m.length < 36 * oc * NR) {
             s.m = new float[36 * oc * NR];
           }
+          float[] v = shared == null ? s.v : shared;
           for (int item = lo; item < hi; item++) {
             int p = item / parts;
             int s0 = item % parts * sliversPerPart;
@@ -138,7 +139,6 @@ final class CpuWinograd {
             if (s0 >= s1) {
               continue;
             }
-            float[] v = shared == null ? s.v : shared;
             int vOff = shared == null ? 0 : p * panelSize;
             if (shared == null) {
               inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0);
@@ -158,16 +158,7 @@ final class CpuWinograd {
   }
 
   /** The caller's buffer for every panel's transformed input, when parts of a panel share it. */
-  private static final ThreadLocal<float[][]> SHARED =
-      ThreadLocal.withInitial(() -> new float[1][]);
-
-  private static float[] sharedInput(int size) {
-    float[][] slot = SHARED.get();
-    if (slot[0] == null || slot[0].length < size) {
-      slot[0] = new float[size];
-    }
-    return slot[0];
-  }
+  private static final ThreadScratch SHARED = new ThreadScratch(1);
 
   /** The row (or column) transform by Bᵀ: six values in place at {@code t[at + k·stride]}. */
   private static void inputRow(float[] t, int at, int stride) {
