@@ -15,10 +15,69 @@ extern "C" __global__ void fill_f32(float* x, float value, long long n) {
   GRID_STRIDE(i, n) { x[i] = value; }
 }
 
-// y = alpha * x + beta * y
+// y = alpha * x + beta * y; with beta == 0, y is not read (NaN in it does not survive).
 extern "C" __global__ void axpby_f32(float alpha, const float* x, float beta, float* y,
                                      long long n) {
-  GRID_STRIDE(i, n) { y[i] = alpha * x[i] + beta * y[i]; }
+  GRID_STRIDE(i, n) { y[i] = beta == 0.f ? alpha * x[i] : alpha * x[i] + beta * y[i]; }
+}
+
+// Broadcasting: out's shape and two inputs' strides (0 along stretched dimensions), by value.
+struct Broadcast {
+  long long rank;
+  long long shape[8];
+  long long a[8];
+  long long b[8];
+};
+
+// out = a + b, a and b read through their broadcast strides.
+extern "C" __global__ void add_broadcast_f32(const float* a, const float* b, float* out,
+                                             Broadcast sh, long long n) {
+  GRID_STRIDE(i, n) {
+    long long rest = i, ai = 0, bi = 0;
+    for (int d = (int)sh.rank - 1; d >= 0; d--) {
+      long long idx = rest % sh.shape[d];
+      rest /= sh.shape[d];
+      ai += idx * sh.a[d];
+      bi += idx * sh.b[d];
+    }
+    out[i] = a[ai] + b[bi];
+  }
+}
+
+// The reverse of broadcasting: out[j] = the sum of g over every index that sh.a (out's strides,
+// 0 along summed dimensions) maps to j; sh.b holds g's own row-major strides. One thread per
+// output, summing in a fixed order, so the result is the same on every run.
+extern "C" __global__ void sum_to_broadcast_f32(const float* g, float* out, Broadcast sh,
+                                                long long outN, long long summedN) {
+  long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= outN) return;
+  long long rest = j, base = 0;
+  for (int d = (int)sh.rank - 1; d >= 0; d--) {
+    if (sh.a[d] == 0) continue;
+    long long idx = rest % sh.shape[d];
+    rest /= sh.shape[d];
+    base += idx * sh.b[d];
+  }
+  double s = 0;
+  for (long long r = 0; r < summedN; r++) {
+    long long left = r, off = base;
+    for (int d = (int)sh.rank - 1; d >= 0; d--) {
+      if (sh.a[d] != 0) continue;
+      off += (left % sh.shape[d]) * sh.b[d];
+      left /= sh.shape[d];
+    }
+    s += g[off];
+  }
+  out[j] = (float)s;
+}
+
+// dst[i] = src[rows[i]] for rows of `words` 32-bit words (a float row, or an int64 row as two).
+extern "C" __global__ void gather_rows_u32(const unsigned int* src, const int* rows,
+                                           unsigned int* dst, long long words, long long count) {
+  GRID_STRIDE(i, count * words) {
+    long long r = i / words;
+    dst[i] = src[(long long)rows[r] * words + i % words];
+  }
 }
 
 extern "C" __global__ void relu_f32(const float* x, float* y, long long n) {
@@ -31,27 +90,17 @@ extern "C" __global__ void relu_backward_f32(const float* y, const float* dy, fl
   GRID_STRIDE(i, n) { dx[i] = y[i] > 0.f ? dy[i] : 0.f; }
 }
 
-// y = act(y + residual): a block's shortcut add and ReLU after cuDNN's convolution + bias.
-extern "C" __global__ void add_relu_f32(float* y, const float* residual, int relu, long long n) {
+// y = act(y + bias[channel] + residual) on [n, c, hw]: a convolution's epilogue where cuDNN's
+// fused call does not apply; bias and residual may be null.
+extern "C" __global__ void bias_residual_act_f32(float* y, const float* bias,
+                                                 const float* residual, int relu, int c, int hw,
+                                                 long long n) {
   GRID_STRIDE(i, n) {
-    float v = y[i] + (residual ? residual[i] : 0.f);
+    float v = y[i];
+    if (bias) v += bias[(i / hw) % c];
+    if (residual) v += residual[i];
     y[i] = relu ? fmaxf(v, 0.f) : v;
   }
-}
-
-// y[r, j] += bias[j] for a [rows, cols] matrix (the linear layer's bias).
-extern "C" __global__ void add_bias_rows_f32(float* y, const float* bias, long long rows,
-                                             int cols) {
-  GRID_STRIDE(i, rows * cols) { y[i] += bias[i % cols]; }
-}
-
-// out[j] = sum over rows of g[r, j] (the linear layer's bias gradient).
-extern "C" __global__ void sum_rows_f32(const float* g, float* out, int rows, int cols) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  double s = 0;
-  for (int r = 0; r < rows; r++) s += g[(long long)r * cols + j];
-  out[j] = (float)s;
 }
 
 // ---- reductions ----------------------------------------------------------------------------
@@ -91,6 +140,39 @@ extern "C" __global__ void sum_f32(const float* x, float* out, long long n) {
   if (threadIdx.x == 0) out[0] = (float)s;
 }
 
+// ---- batch norm ------------------------------------------------------------------------------
+
+// Backward of evaluation-mode batch norm (cuDNN has none): the statistics are constants, so
+// dx = dy·w·invStd, dw[c] = Σ dy·(x − mean)·invStd, db[c] = Σ dy. One block per channel over
+// [n, c, hw]; dx, dw and db may each be null.
+extern "C" __global__ void batchnorm_backward_inference_f32(const float* x, const float* dy,
+                                                            const float* w, const float* mean,
+                                                            const float* var, float eps, float* dx,
+                                                            float* dw, float* db, int n, int c,
+                                                            int hw) {
+  int ch = blockIdx.x;
+  double invStd = 1.0 / sqrt((double)var[ch] + (double)eps);
+  float m = mean[ch];
+  double sumDy = 0, sumDyXhat = 0;
+  for (long long i = threadIdx.x; i < (long long)n * hw; i += blockDim.x) {
+    long long at = ((i / hw) * c + ch) * (long long)hw + i % hw;
+    sumDy += dy[at];
+    sumDyXhat += (double)dy[at] * (x[at] - m);
+  }
+  sumDy = block_sum(sumDy);
+  sumDyXhat = block_sum(sumDyXhat);
+  if (threadIdx.x == 0) {
+    if (db) db[ch] = (float)sumDy;
+    if (dw) dw[ch] = (float)(sumDyXhat * invStd);
+  }
+  if (!dx) return;
+  float k = (float)(w[ch] * invStd);
+  for (long long i = threadIdx.x; i < (long long)n * hw; i += blockDim.x) {
+    long long at = ((i / hw) * c + ch) * (long long)hw + i % hw;
+    dx[at] = dy[at] * k;
+  }
+}
+
 // ---- pooling -------------------------------------------------------------------------------
 
 // Output i's window: its (image, channel) plane and the rows and columns it covers, clipped
@@ -100,17 +182,22 @@ struct Window {
   int y0, y1, x0, x1;
 };
 
-__device__ Window pool_window(long long i, int h, int w, int oh, int ow, int k, int s, int p) {
-  int oy = (int)(i % (oh * ow)) / ow, ox = (int)(i % ow);
-  return {i / (oh * ow), max(oy * s - p, 0), min(oy * s - p + k, h), max(ox * s - p, 0),
-          min(ox * s - p + k, w)};
+// The pooling geometry, by value: kernel, stride and padding per axis.
+struct Pool {
+  int h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+};
+
+__device__ Window pool_window(long long i, Pool g) {
+  int oy = (int)(i % ((long long)g.oh * g.ow)) / g.ow, ox = (int)(i % g.ow);
+  return {i / ((long long)g.oh * g.ow), max(oy * g.sh - g.ph, 0), min(oy * g.sh - g.ph + g.kh, g.h),
+          max(ox * g.sw - g.pw, 0), min(ox * g.sw - g.pw + g.kw, g.w)};
 }
 
 // One thread per output; padded taps never win; NaN wins; ties go to the first in row-major order.
-extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int nc, int h, int w,
-                                                 int oh, int ow, int k, int s, int p) {
-  GRID_STRIDE(i, (long long)nc * oh * ow) {
-    Window win = pool_window(i, h, w, oh, ow, k, s, p);
+extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int nc, Pool g) {
+  int h = g.h, w = g.w;
+  GRID_STRIDE(i, (long long)nc * g.oh * g.ow) {
+    Window win = pool_window(i, g);
     long long plane = win.plane;
     int y0 = win.y0, y1 = win.y1, x0 = win.x0, x1 = win.x1;
     const float* src = x + plane * h * w;
@@ -129,10 +216,10 @@ extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int n
 // dx (zeroed first) gets each output's gradient at the first tap holding its maximum.
 // Overlapping windows add with atomics, so sums of two or more are not bit-reproducible.
 extern "C" __global__ void maxpool2d_backward_f32(const float* x, const float* y, const float* dy,
-                                                  float* dx, int nc, int h, int w, int oh, int ow,
-                                                  int k, int s, int p) {
-  GRID_STRIDE(i, (long long)nc * oh * ow) {
-    Window win = pool_window(i, h, w, oh, ow, k, s, p);
+                                                  float* dx, int nc, Pool g) {
+  int h = g.h, w = g.w;
+  GRID_STRIDE(i, (long long)nc * g.oh * g.ow) {
+    Window win = pool_window(i, g);
     long long plane = win.plane;
     int y0 = win.y0, y1 = win.y1, x0 = win.x0, x1 = win.x1;
     const float* src = x + plane * h * w;

@@ -3,13 +3,17 @@ package dev.fingerspell.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD8;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
@@ -19,48 +23,62 @@ import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
-import jcuda.Sizeof;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
-import jcuda.driver.JCudaDriver;
+import jcuda.driver.CUresult;
 
 /**
  * The driver-API layer on JCuda: one GPU's primary context (the one cuDNN and cuBLAS use too), our
- * kernels' module loaded from the kept fatbin, device memory, copies and launches. Kernel arguments
- * are given as they are declared: {@link CUdeviceptr} for pointers, {@link Integer}, {@link Long}
- * and {@link Float} for scalars.
+ * kernels' module loaded from the kept fatbin, device memory, copies and launches.
  *
- * <p>Written against JCuda 12.6.0 and compiled here; it has not run yet (no GPU was lent). {@link
- * #open} fails with the probe's one-line message when no GPU answers.
+ * <p>Everything runs on the legacy default stream, so kernels, cuDNN, cuBLAS and copies are ordered
+ * one after another; a copy to the host therefore waits for the work that produced its data, and a
+ * block freed and handed out again is never written while an earlier kernel still reads it.
+ *
+ * <p>Kernel arguments are given as they are declared: {@link Long} for device addresses and {@code
+ * long long}, {@link Integer} for {@code int}, {@link Float} for {@code float}, and {@code long[]}
+ * or {@code int[]} for a struct of 64-bit or 32-bit fields passed by value.
  */
 public final class CudaDriver {
   private static final String FATBIN = "/dev/fingerspell/cuda/fingerspell.fatbin";
 
+  private final int ordinal;
+  private final String name;
   private final CUcontext context = new CUcontext();
   private final CUmodule module = new CUmodule();
   private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
+  private final ThreadLocal<Boolean> bound = new ThreadLocal<>();
 
-  private CudaDriver(int device) {
-    JCudaDriver.setExceptionsEnabled(true);
-    cuInit(0);
+  private CudaDriver(int ordinal) {
+    this.ordinal = ordinal;
+    check(cuInit(0), "cuInit");
     CUdevice dev = new CUdevice();
-    cuDeviceGet(dev, device);
-    cuDevicePrimaryCtxRetain(context, dev);
-    cuCtxSetCurrent(context);
-    cuModuleLoadData(module, fatbin());
+    check(cuDeviceGet(dev, ordinal), "cuDeviceGet");
+    byte[] nameBytes = new byte[256];
+    check(cuDeviceGetName(nameBytes, nameBytes.length, dev), "cuDeviceGetName");
+    int len = 0;
+    while (len < nameBytes.length && nameBytes[len] != 0) {
+      len++;
+    }
+    name = new String(nameBytes, 0, len, java.nio.charset.StandardCharsets.UTF_8);
+    check(cuDevicePrimaryCtxRetain(context, dev), "cuDevicePrimaryCtxRetain");
+    bind();
+    check(cuModuleLoadData(module, fatbin()), "cuModuleLoadData(fingerspell.fatbin)");
   }
 
-  /** GPU {@code device} with our kernels loaded; else {@link CudaLibraries.NotFound} saying why. */
-  public static CudaDriver open(int device) {
+  /**
+   * GPU {@code ordinal} with our kernels loaded; else {@link CudaLibraries.NotFound} saying why.
+   */
+  public static CudaDriver open(int ordinal) {
     CudaProbe probe = CudaProbe.run();
-    if (probe.devices() <= device) {
+    if (probe.devices() <= ordinal) {
       throw new CudaLibraries.NotFound(
-          "no CUDA GPU " + device + ": " + String.join("; ", probe.lines()));
+          "no CUDA GPU " + ordinal + ": " + String.join("; ", probe.lines()));
     }
-    return new CudaDriver(device);
+    return new CudaDriver(ordinal);
   }
 
   private static byte[] fatbin() {
@@ -74,58 +92,123 @@ public final class CudaDriver {
     }
   }
 
-  /** {@code count} floats of device memory. */
-  public CUdeviceptr allocFloats(long count) {
-    cuCtxSetCurrent(context);
-    CUdeviceptr p = new CUdeviceptr();
-    cuMemAlloc(p, Math.max(1, count) * Sizeof.FLOAT);
+  /** Throws with the driver's name for {@code result} unless it is CUDA_SUCCESS. */
+  static void check(int result, String call) {
+    if (result != CUresult.CUDA_SUCCESS) {
+      throw new CudaException(
+          "CUDA " + call + " failed: " + CUresult.stringFor(result) + " (" + result + ")", result);
+    }
+  }
+
+  /** The GPU's ordinal. */
+  public int ordinal() {
+    return ordinal;
+  }
+
+  /** The GPU's name, as the driver gives it. */
+  public String name() {
+    return name;
+  }
+
+  /** Makes the context current on the calling thread (once per thread). */
+  public void bind() {
+    if (bound.get() == null) {
+      check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+      bound.set(Boolean.TRUE);
+    }
+  }
+
+  /** {@code bytes} of device memory, or null when the device has none left. */
+  DevicePointer tryAlloc(long bytes) {
+    bind();
+    DevicePointer p = new DevicePointer();
+    int r = cuMemAlloc(p, Math.max(1, bytes));
+    if (r == CUresult.CUDA_ERROR_OUT_OF_MEMORY) {
+      return null;
+    }
+    check(r, "cuMemAlloc(" + bytes + " bytes)");
     return p;
   }
 
-  /** A device copy of {@code data}. */
-  public CUdeviceptr upload(float[] data) {
-    CUdeviceptr p = allocFloats(data.length);
-    cuMemcpyHtoD(p, Pointer.to(data), (long) data.length * Sizeof.FLOAT);
-    return p;
+  /** Returns memory to the device. */
+  void free(CUdeviceptr p) {
+    bind();
+    check(cuMemFree(p), "cuMemFree");
   }
 
-  /** {@code count} floats from the device. */
-  public float[] download(CUdeviceptr p, int count) {
-    float[] out = new float[count];
-    cuCtxSynchronize();
-    cuMemcpyDtoH(Pointer.to(out), p, (long) count * Sizeof.FLOAT);
-    return out;
+  /** {free, total} bytes of device memory. */
+  public long[] memoryInfo() {
+    bind();
+    long[] free = new long[1];
+    long[] total = new long[1];
+    check(cuMemGetInfo(free, total), "cuMemGetInfo");
+    return new long[] {free[0], total[0]};
   }
 
-  /** Frees device memory. */
-  public void free(CUdeviceptr p) {
-    cuMemFree(p);
+  /** Zeroes {@code bytes} at {@code p + byteOffset}. */
+  void zero(CUdeviceptr p, long byteOffset, long bytes) {
+    bind();
+    check(cuMemsetD8(p.withByteOffset(byteOffset), (byte) 0, bytes), "cuMemsetD8");
+  }
+
+  /** Host to device: {@code bytes} from {@code src} to {@code dst + dstOffset}. */
+  void copyToDevice(CUdeviceptr dst, long dstOffset, Pointer src, long bytes) {
+    bind();
+    check(cuMemcpyHtoD(dst.withByteOffset(dstOffset), src, bytes), "cuMemcpyHtoD");
+  }
+
+  /** Device to host; waits for the work queued before it. */
+  void copyToHost(Pointer dst, CUdeviceptr src, long srcOffset, long bytes) {
+    bind();
+    check(cuMemcpyDtoH(dst, src.withByteOffset(srcOffset), bytes), "cuMemcpyDtoH");
+  }
+
+  /** Device to device. */
+  void copyOnDevice(CUdeviceptr dst, long dstOffset, CUdeviceptr src, long srcOffset, long bytes) {
+    bind();
+    check(
+        cuMemcpyDtoD(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes),
+        "cuMemcpyDtoD");
+  }
+
+  /** Waits for every kernel queued so far; a kernel's fault surfaces here at the latest. */
+  public void synchronize() {
+    bind();
+    check(cuCtxSynchronize(), "cuCtxSynchronize");
   }
 
   /** Launches {@code kernel} over {@code blocks × threads} with the given arguments, in order. */
   public void launch(String kernel, int blocks, int threads, Object... args) {
-    cuCtxSetCurrent(context);
+    launch(kernel, blocks, threads, 0, args);
+  }
+
+  /** As {@link #launch(String, int, int, Object...)} with dynamic shared memory. */
+  public void launch(String kernel, int blocks, int threads, int sharedBytes, Object... args) {
+    bind();
     CUfunction f =
         functions.computeIfAbsent(
             kernel,
-            name -> {
+            n -> {
               CUfunction fn = new CUfunction();
-              cuModuleGetFunction(fn, module, name);
+              check(cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
               return fn;
             });
     Pointer[] params = new Pointer[args.length];
     for (int i = 0; i < args.length; i++) {
       params[i] =
           switch (args[i]) {
-            case CUdeviceptr p -> Pointer.to(p);
-            case Integer v -> Pointer.to(new int[] {v});
             case Long v -> Pointer.to(new long[] {v});
+            case Integer v -> Pointer.to(new int[] {v});
             case Float v -> Pointer.to(new float[] {v});
+            case long[] struct -> Pointer.to(struct);
+            case int[] struct -> Pointer.to(struct);
             default ->
                 throw new IllegalArgumentException(
                     kernel + ": argument " + i + " is a " + args[i].getClass().getSimpleName());
           };
     }
-    cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, null, Pointer.to(params), null);
+    check(
+        cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, sharedBytes, null, Pointer.to(params), null),
+        "cuLaunchKernel(" + kernel + ")");
   }
 }

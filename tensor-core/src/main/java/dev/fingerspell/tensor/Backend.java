@@ -27,6 +27,14 @@ public interface Backend {
   /** Whether this backend can run here (a GPU answers, its libraries load). */
   boolean isAvailable();
 
+  /**
+   * Why {@link #isAvailable()} is false, in one line naming what is missing (a driver, a GPU, a
+   * library and where it was looked for); empty when available.
+   */
+  default String unavailableReason() {
+    return "";
+  }
+
   /** Higher wins when several are available and none was asked for. */
   int priority();
 

@@ -12,6 +12,7 @@ import java.util.ServiceLoader;
  */
 public final class Backends {
   private static volatile List<Backend> loaded;
+  private static volatile Device chosen;
 
   private Backends() {}
 
@@ -34,24 +35,58 @@ public final class Backends {
     return l;
   }
 
-  /** The available backend serving {@code device}'s type, or an error saying what to add. */
+  /** The available backend serving {@code device}'s type, or an error saying what is missing. */
   public static Backend forDevice(Device device) {
+    String why = "";
     for (Backend b : all()) {
-      if (b.deviceType() == device.type() && b.isAvailable()) {
-        return b;
+      if (b.deviceType() == device.type()) {
+        if (b.isAvailable()) {
+          return b;
+        }
+        why = b.unavailableReason();
       }
+    }
+    if (!why.isEmpty()) {
+      throw new IllegalStateException(
+          "device " + device + " is not available: " + why + " (or use the cpu device)");
     }
     throw new IllegalStateException(
         "no backend available for device "
             + device
             + (device.type() == Device.Type.CUDA
                 ? ": put the cuda-kernels artifact on the class path and check that a GPU and"
-                    + " its driver answer, or use --device cpu"
+                    + " its driver answer, or use the cpu device"
                 : ""));
   }
 
-  /** The device of the best available backend. */
+  /**
+   * Makes {@code device} the default for tensors made without one ({@code runtime.device}); null
+   * goes back to the automatic choice. Fails, saying why, when no backend can serve it.
+   */
+  public static void useDevice(Device device) {
+    if (device != null) {
+      forDevice(device);
+    }
+    chosen = device;
+  }
+
+  /**
+   * The default device: the one given to {@link #useDevice}, else the {@code fingerspell.device}
+   * system property ({@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N}), else that of the
+   * best available backend.
+   */
   public static Device defaultDevice() {
+    Device d = chosen;
+    if (d != null) {
+      return d;
+    }
+    String property = System.getProperty("fingerspell.device", "auto");
+    if (!property.equalsIgnoreCase("auto")) {
+      d = Device.parse(property);
+      forDevice(d);
+      chosen = d;
+      return d;
+    }
     for (Backend b : all()) {
       if (b.isAvailable()) {
         return new Device(b.deviceType(), 0);

@@ -1,0 +1,184 @@
+package dev.fingerspell.cuda;
+
+import dev.fingerspell.tensor.DType;
+import dev.fingerspell.tensor.Device;
+import java.lang.ref.PhantomReference;
+import java.lang.ref.Reference;
+import java.lang.ref.ReferenceQueue;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * A caching allocator for one GPU. cuMemAlloc and cuMemFree are slow and synchronise the device, so
+ * blocks are kept by size once their storage is unreachable and handed out again: a training step
+ * or a forward pass asks for the same sizes every time, and after the first it reaches the device
+ * allocator no more.
+ *
+ * <p>A block comes back when the garbage collector finds its {@link CudaStorage} unreachable (a
+ * phantom reference, collected on each allocation). The collector does not see device memory, so
+ * when the blocks held would pass a soft limit, or the device is full, the allocator asks for a
+ * collection first, then frees its cache, and only then reports that memory ran out.
+ *
+ * <p>Reuse is safe without events because everything runs on one stream (see {@link CudaDriver}):
+ * work queued on a block before it was dropped finishes before work queued after it is reused.
+ */
+final class CudaAllocator {
+  /** Live and cached bytes, and how often the device allocator was reached. */
+  record Stats(
+      long liveBytes,
+      long liveBlocks,
+      long cachedBytes,
+      long peakLiveBytes,
+      long deviceAllocations,
+      long reuses) {}
+
+  private static final long SMALL = 1 << 20;
+  private static final long SMALL_ROUND = 512;
+  private static final long LARGE_ROUND = 2 << 20;
+
+  private final CudaDriver driver;
+  private final long softLimit;
+  private final ReferenceQueue<CudaStorage> released = new ReferenceQueue<>();
+  private final Map<Block, Boolean> live = new IdentityHashMap<>();
+  private final Map<Long, ArrayDeque<DevicePointer>> cached = new HashMap<>();
+  private long liveBytes;
+  private long cachedBytes;
+  private long peakLiveBytes;
+  private long deviceAllocations;
+  private long reuses;
+  private long allocatedSinceCollection;
+
+  /** A block in use: freed into the cache when its storage is collected. */
+  private static final class Block extends PhantomReference<CudaStorage> {
+    final DevicePointer pointer;
+    final long size;
+
+    Block(CudaStorage storage, ReferenceQueue<CudaStorage> queue, long size) {
+      super(storage, queue);
+      this.pointer = storage.pointer;
+      this.size = size;
+    }
+  }
+
+  CudaAllocator(CudaDriver driver, long softLimit) {
+    this.driver = driver;
+    this.softLimit = softLimit;
+  }
+
+  /** Sizes are rounded so that near-equal requests share blocks: 512 B below 1 MiB, else 2 MiB. */
+  static long roundedSize(long bytes) {
+    long round = bytes < SMALL ? SMALL_ROUND : LARGE_ROUND;
+    return Math.max(round, (bytes + round - 1) / round * round);
+  }
+
+  /** Storage for {@code numel} elements; its contents are whatever the block held before. */
+  synchronized CudaStorage allocate(CudaRuntime runtime, Device device, DType dtype, long numel) {
+    long size = roundedSize(numel * dtype.byteSize());
+    collectReleased();
+    DevicePointer p = takeCached(size);
+    if (p == null
+        && liveBytes + cachedBytes + size > softLimit
+        && allocatedSinceCollection > softLimit / 8) {
+      // Over the soft limit with much allocated since the last look: dropped tensors are likely.
+      collectGarbage();
+      p = takeCached(size);
+    }
+    if (p == null) {
+      p = allocateOnDevice(size);
+    }
+    CudaStorage storage = new CudaStorage(runtime, p, device, dtype, numel);
+    live.put(new Block(storage, released, size), Boolean.TRUE);
+    liveBytes += size;
+    allocatedSinceCollection += size;
+    peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
+    return storage;
+  }
+
+  /** A new block from the device; when it is full, after a collection and with the cache freed. */
+  private DevicePointer allocateOnDevice(long size) {
+    DevicePointer p = driver.tryAlloc(size);
+    if (p == null) {
+      collectGarbage();
+      p = takeCached(size);
+      if (p != null) {
+        return p;
+      }
+      emptyCache();
+      p = driver.tryAlloc(size);
+    }
+    if (p == null) {
+      long[] info = driver.memoryInfo();
+      throw new CudaException(
+          String.format(
+              "out of GPU memory: asked for %.1f MiB with %.1f MiB in live tensors and %.1f MiB"
+                  + " free of %.1f MiB; use a smaller batch size",
+              size / 1048576.0, liveBytes / 1048576.0, info[0] / 1048576.0, info[1] / 1048576.0),
+          2);
+    }
+    deviceAllocations++;
+    return p;
+  }
+
+  private DevicePointer takeCached(long size) {
+    ArrayDeque<DevicePointer> free = cached.get(size);
+    if (free == null || free.isEmpty()) {
+      return null;
+    }
+    cachedBytes -= size;
+    reuses++;
+    return free.pop();
+  }
+
+  /** Moves the blocks of collected storage into the cache. */
+  private void collectReleased() {
+    for (Reference<? extends CudaStorage> r; (r = released.poll()) != null; ) {
+      release((Block) r);
+    }
+  }
+
+  private void release(Block b) {
+    if (live.remove(b) != null) {
+      liveBytes -= b.size;
+      cachedBytes += b.size;
+      cached.computeIfAbsent(b.size, k -> new ArrayDeque<>()).push(b.pointer);
+    }
+  }
+
+  /** Asks for a collection and takes back what it released. */
+  synchronized void collectGarbage() {
+    allocatedSinceCollection = 0;
+    System.gc();
+    // Phantom references are queued by the reference handler thread shortly after the collection.
+    try {
+      for (int i = 0; i < 20; i++) {
+        Reference<? extends CudaStorage> r = released.remove(i == 0 ? 50 : 5);
+        if (r == null) {
+          break;
+        }
+        release((Block) r);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    collectReleased();
+  }
+
+  /** Returns every cached block to the device. */
+  synchronized void emptyCache() {
+    collectReleased();
+    for (Map.Entry<Long, ArrayDeque<DevicePointer>> e : cached.entrySet()) {
+      for (DevicePointer p : e.getValue()) {
+        driver.free(p);
+        cachedBytes -= e.getKey();
+      }
+    }
+    cached.clear();
+  }
+
+  synchronized Stats stats() {
+    collectReleased();
+    return new Stats(liveBytes, live.size(), cachedBytes, peakLiveBytes, deviceAllocations, reuses);
+  }
+}

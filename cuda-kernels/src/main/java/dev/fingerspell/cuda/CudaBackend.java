@@ -1,0 +1,823 @@
+package dev.fingerspell.cuda;
+
+import dev.fingerspell.tensor.Backend;
+import dev.fingerspell.tensor.ConvGeometry;
+import dev.fingerspell.tensor.DType;
+import dev.fingerspell.tensor.Device;
+import dev.fingerspell.tensor.Storage;
+import dev.fingerspell.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.Pointer;
+
+/**
+ * The CUDA backend: convolution and batch norm through cuDNN, matrix products through cuBLAS, the
+ * rest in our own kernels ({@code src/main/cuda/fingerspell.cu}), all on one stream per GPU.
+ *
+ * <p>Found by {@link java.util.ServiceLoader}; it says it is available when the driver answers with
+ * a GPU, cuDNN 9 and cuBLAS load, and the GPU takes our kernels. When it is not, {@link
+ * #unavailableReason()} says which of those failed and where the libraries were looked for.
+ *
+ * <p>Float32 throughout; TF32 is off (cuDNN's FMA math, cuBLAS's default math) so that results
+ * match the CPU and PyTorch with {@code allow_tf32=False}; {@code -Dfingerspell.cuda.tf32=true}
+ * turns it on.
+ */
+public final class CudaBackend implements Backend {
+  private static final int THREADS = 256;
+  private static final int MAX_BLOCKS = 65535;
+
+  private final Map<Integer, CudaRuntime> runtimes = new HashMap<>();
+  private volatile Boolean available;
+  private volatile String unavailable = "";
+
+  @Override
+  public String name() {
+    return "cuda";
+  }
+
+  @Override
+  public Device.Type deviceType() {
+    return Device.Type.CUDA;
+  }
+
+  @Override
+  public int priority() {
+    return 100;
+  }
+
+  @Override
+  public boolean isAvailable() {
+    Boolean a = available;
+    if (a == null) {
+      synchronized (this) {
+        a = available;
+        if (a == null) {
+          try {
+            runtime(0);
+            a = Boolean.TRUE;
+          } catch (RuntimeException | LinkageError e) {
+            unavailable = e.getMessage() == null ? e.toString() : e.getMessage();
+            a = Boolean.FALSE;
+          }
+          available = a;
+        }
+      }
+    }
+    return a;
+  }
+
+  @Override
+  public String unavailableReason() {
+    return isAvailable() ? "" : unavailable;
+  }
+
+  /** What this backend runs on, for logs; empty when unavailable. */
+  public String describe() {
+    return isAvailable() ? runtime(0).describe() : "";
+  }
+
+  /** The runtime of GPU {@code ordinal}, started on first use. */
+  synchronized CudaRuntime runtime(int ordinal) {
+    CudaRuntime rt = runtimes.get(ordinal);
+    if (rt == null) {
+      CudaProbe probe = CudaProbe.run();
+      if (!probe.complete()) {
+        throw new CudaLibraries.NotFound(
+            "the CUDA backend cannot run here: " + String.join("; ", probe.lines()));
+      }
+      java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
+      rt =
+          new CudaRuntime(
+              ordinal,
+              CudaLibraries.open(CudaLibraries.Library.CUDNN, global),
+              CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
+      runtimes.put(ordinal, rt);
+    }
+    return rt;
+  }
+
+  /** The allocator statistics of GPU {@code ordinal} (tests look for leaks with them). */
+  public String memoryStats(int ordinal) {
+    return runtime(ordinal).allocator.stats().toString();
+  }
+
+  /** Live bytes held by tensors on GPU {@code ordinal}, after taking back what was dropped. */
+  public long liveBytes(int ordinal) {
+    CudaAllocator a = runtime(ordinal).allocator;
+    a.collectGarbage();
+    return a.stats().liveBytes();
+  }
+
+  /** How many times GPU {@code ordinal}'s allocator reached cuMemAlloc. */
+  public long deviceAllocations(int ordinal) {
+    return runtime(ordinal).allocator.stats().deviceAllocations();
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private static CudaStorage storage(Tensor t) {
+    return (CudaStorage) t.storage();
+  }
+
+  private static CudaRuntime rt(Tensor t) {
+    return storage(t).runtime;
+  }
+
+  /** The device address of a tensor's first element, or 0 for null (a kernel's optional input). */
+  private static long at(Tensor t) {
+    if (t == null) {
+      return 0L;
+    }
+    CudaStorage s = storage(t);
+    return s.address + t.offset() * s.dtype().byteSize();
+  }
+
+  private static int blocks(long n) {
+    return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, MAX_BLOCKS));
+  }
+
+  private static void launch(Tensor on, String kernel, long n, Object... args) {
+    rt(on).driver.launch(kernel, blocks(n), THREADS, args);
+  }
+
+  private static void requireFloat(Tensor t, String op) {
+    if (t.dtype() != DType.FLOAT32) {
+      throw new IllegalArgumentException(op + " needs a float32 tensor, got " + t);
+    }
+  }
+
+  /** A scratch float buffer on {@code like}'s GPU, dropped after use. */
+  private static Tensor scratch(Tensor like, int numel) {
+    return like.newZeros(DType.FLOAT32, numel);
+  }
+
+  // ---- memory ---------------------------------------------------------------------------------
+
+  @Override
+  public Storage allocate(Device device, DType dtype, long numel) {
+    CudaRuntime runtime = runtime(device.index());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, dtype, numel);
+    runtime.driver.zero(s.pointer, 0, s.bytes());
+    return s;
+  }
+
+  @Override
+  public Storage upload(Device device, float[] data) {
+    CudaRuntime runtime = runtime(device.index());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.FLOAT32, data.length);
+    runtime.driver.copyToDevice(s.pointer, 0, Pointer.to(data), s.bytes());
+    return s;
+  }
+
+  @Override
+  public Storage upload(Device device, long[] data) {
+    CudaRuntime runtime = runtime(device.index());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.INT64, data.length);
+    runtime.driver.copyToDevice(s.pointer, 0, Pointer.to(data), s.bytes());
+    return s;
+  }
+
+  @Override
+  public void download(Storage src, long offset, float[] dst, int dstOffset, int count) {
+    CudaStorage s = (CudaStorage) src;
+    s.runtime.driver.copyToHost(
+        Pointer.to(dst).withByteOffset(4L * dstOffset), s.pointer, 4 * offset, 4L * count);
+  }
+
+  @Override
+  public void download(Storage src, long offset, long[] dst, int dstOffset, int count) {
+    CudaStorage s = (CudaStorage) src;
+    s.runtime.driver.copyToHost(
+        Pointer.to(dst).withByteOffset(8L * dstOffset), s.pointer, 8 * offset, 8L * count);
+  }
+
+  @Override
+  public void copy(Tensor src, Tensor dst) {
+    int size = src.dtype().byteSize();
+    rt(dst)
+        .driver
+        .copyOnDevice(
+            storage(dst).pointer,
+            dst.offset() * size,
+            storage(src).pointer,
+            src.offset() * size,
+            src.numel() * size);
+  }
+
+  @Override
+  public void gatherRows(Tensor src, int[] rows, Tensor dst) {
+    if (rows.length == 0) {
+      return;
+    }
+    long words = src.numel() / src.size(0) * src.dtype().byteSize() / 4;
+    CudaRuntime runtime = rt(dst);
+    CudaStorage index =
+        runtime.allocator.allocate(runtime, dst.device(), DType.FLOAT32, rows.length);
+    runtime.driver.copyToDevice(index.pointer, 0, Pointer.to(rows), 4L * rows.length);
+    launch(
+        dst,
+        "gather_rows_u32",
+        rows.length * words,
+        at(src),
+        index.address,
+        at(dst),
+        words,
+        (long) rows.length);
+    java.lang.ref.Reference.reachabilityFence(index); // the launch reads it
+  }
+
+  @Override
+  public void synchronize() {
+    for (CudaRuntime r : runtimes.values()) {
+      r.driver.synchronize();
+    }
+  }
+
+  // ---- element-wise ---------------------------------------------------------------------------
+
+  @Override
+  public void fill(Tensor x, float value) {
+    requireFloat(x, "fill");
+    launch(x, "fill_f32", x.numel(), at(x), value, x.numel());
+  }
+
+  @Override
+  public void axpby(float alpha, Tensor x, float beta, Tensor y) {
+    launch(y, "axpby_f32", y.numel(), alpha, at(x), beta, at(y), y.numel());
+  }
+
+  /** Shape and two stride vectors as the kernels' Broadcast struct (rank at most 8). */
+  private static long[] broadcast(int[] shape, long[] a, long[] b) {
+    if (shape.length > 8) {
+      throw new IllegalArgumentException(
+          "broadcasting over more than 8 dimensions: " + shape.length);
+    }
+    long[] s = new long[25];
+    s[0] = shape.length;
+    for (int d = 0; d < shape.length; d++) {
+      s[1 + d] = shape[d];
+      s[9 + d] = a[d];
+      s[17 + d] = b[d];
+    }
+    return s;
+  }
+
+  @Override
+  public void addBroadcast(Tensor a, long[] aStrides, Tensor b, long[] bStrides, Tensor out) {
+    launch(
+        out,
+        "add_broadcast_f32",
+        out.numel(),
+        at(a),
+        at(b),
+        at(out),
+        broadcast(out.shape(), aStrides, bStrides),
+        out.numel());
+  }
+
+  @Override
+  public void sumToBroadcast(Tensor grad, long[] outStrides, Tensor out) {
+    int[] shape = grad.shape();
+    long[] gradStrides = new long[shape.length];
+    long summed = 1;
+    for (int d = shape.length - 1, stride = 1; d >= 0; stride *= shape[d], d--) {
+      gradStrides[d] = stride;
+      if (outStrides[d] == 0) {
+        summed *= shape[d];
+      }
+    }
+    launch(
+        out,
+        "sum_to_broadcast_f32",
+        out.numel(),
+        at(grad),
+        at(out),
+        broadcast(shape, outStrides, gradStrides),
+        out.numel(),
+        summed);
+  }
+
+  @Override
+  public void relu(Tensor x, Tensor y) {
+    launch(y, "relu_f32", y.numel(), at(x), at(y), y.numel());
+  }
+
+  @Override
+  public void reluBackward(Tensor y, Tensor dy, Tensor dx) {
+    launch(dx, "relu_backward_f32", dx.numel(), at(y), at(dy), at(dx), dx.numel());
+  }
+
+  @Override
+  public void sum(Tensor x, Tensor out) {
+    rt(out).driver.launch("sum_f32", 1, 512, at(x), at(out), x.numel());
+  }
+
+  // ---- matrix product ------------------------------------------------------------------------
+
+  @Override
+  public void gemm(
+      boolean transA,
+      boolean transB,
+      int m,
+      int n,
+      int k,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor c) {
+    CudaRuntime r = rt(c);
+    if (k == 0) { // cuBLAS leaves C alone when k is 0; the contract says C = beta * C
+      axpby(0f, c, beta, c);
+      return;
+    }
+    synchronized (r) {
+      r.cublas.gemmRowMajor(
+          r.cublasHandle(), transA, transB, m, n, k, alpha, at(a), at(b), beta, at(c));
+    }
+  }
+
+  // ---- convolution ---------------------------------------------------------------------------
+
+  /** The forward algorithm of a shape, chosen on first use. */
+  private static CudaRuntime.ConvPlan forwardPlan(CudaRuntime r, ConvGeometry g) {
+    CudaRuntime.ConvPlan p = r.plan(g);
+    if (p.forwardAlgo < 0) {
+      long[] c =
+          CudaRuntime.choose(
+              r.cudnn.forwardAlgorithms(r.cudnnHandle(), p.x, p.w, p.conv, p.y), "forward");
+      p.forwardBytes =
+          Math.max(
+              c[1], r.cudnn.forwardWorkspace(r.cudnnHandle(), p.x, p.w, p.conv, p.y, (int) c[0]));
+      p.forwardAlgo = (int) c[0];
+    }
+    return p;
+  }
+
+  @Override
+  public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
+    CudaRuntime r = rt(y);
+    synchronized (r) {
+      CudaRuntime.ConvPlan p = forwardPlan(r, g);
+      r.cudnn.convolutionForward(
+          r.cudnnHandle(),
+          p.x,
+          at(x),
+          p.w,
+          at(w),
+          p.conv,
+          p.forwardAlgo,
+          r.workspace(p.forwardBytes),
+          p.forwardBytes,
+          p.y,
+          at(y));
+    }
+    if (bias != null) {
+      epilogue(g, bias, null, false, y);
+    }
+  }
+
+  private static void epilogue(
+      ConvGeometry g, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+    launch(
+        y,
+        "bias_residual_act_f32",
+        y.numel(),
+        at(y),
+        at(bias),
+        at(residual),
+        relu ? 1 : 0,
+        g.outChannels(),
+        g.outHeight() * g.outWidth(),
+        y.numel());
+  }
+
+  /**
+   * cuDNN's fused convolution + bias (+ residual) + ReLU in one call where it supports the shape,
+   * else the convolution and our epilogue kernel.
+   */
+  @Override
+  public void conv2dBiasActivation(
+      ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+    CudaRuntime r = rt(y);
+    synchronized (r) {
+      CudaRuntime.ConvPlan p = forwardPlan(r, g);
+      if (relu && bias != null && !p.fusedUnsupported) {
+        int status =
+            r.cudnn.convolutionBiasActivationForward(
+                r.cudnnHandle(),
+                p.x,
+                at(x),
+                p.w,
+                at(w),
+                p.conv,
+                p.forwardAlgo,
+                r.workspace(p.forwardBytes),
+                p.forwardBytes,
+                residual != null ? at(residual) : at(y),
+                residual != null,
+                p.bias,
+                at(bias),
+                r.reluActivation(),
+                p.y,
+                at(y));
+        if (status == Cudnn.STATUS_SUCCESS) {
+          return;
+        }
+        if (status / 1000 != CUDNN_STATUS_NOT_SUPPORTED / 1000) {
+          r.cudnn.checkBiasActivation(status);
+        }
+        p.fusedUnsupported = true;
+      }
+      r.cudnn.convolutionForward(
+          r.cudnnHandle(),
+          p.x,
+          at(x),
+          p.w,
+          at(w),
+          p.conv,
+          p.forwardAlgo,
+          r.workspace(p.forwardBytes),
+          p.forwardBytes,
+          p.y,
+          at(y));
+    }
+    epilogue(g, bias, residual, relu, y);
+  }
+
+  /** cuDNN 9's CUDNN_STATUS_NOT_SUPPORTED; its sub-codes are 3001 to 3999. */
+  private static final int CUDNN_STATUS_NOT_SUPPORTED = 3000;
+
+  @Override
+  public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
+    CudaRuntime r = rt(dx);
+    synchronized (r) {
+      CudaRuntime.ConvPlan p = r.plan(g);
+      if (p.backwardDataAlgo < 0) {
+        long[] c =
+            CudaRuntime.choose(
+                r.cudnn.backwardDataAlgorithms(r.cudnnHandle(), p.w, p.y, p.conv, p.x),
+                "backward-data");
+        p.backwardDataBytes =
+            Math.max(
+                c[1],
+                r.cudnn.backwardDataWorkspace(r.cudnnHandle(), p.w, p.y, p.conv, p.x, (int) c[0]));
+        p.backwardDataAlgo = (int) c[0];
+      }
+      r.cudnn.convolutionBackwardData(
+          r.cudnnHandle(),
+          p.w,
+          at(w),
+          p.y,
+          at(dy),
+          p.conv,
+          p.backwardDataAlgo,
+          r.workspace(p.backwardDataBytes),
+          p.backwardDataBytes,
+          p.x,
+          at(dx));
+    }
+  }
+
+  @Override
+  public void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias) {
+    CudaRuntime r = rt(dw);
+    synchronized (r) {
+      CudaRuntime.ConvPlan p = r.plan(g);
+      if (p.backwardFilterAlgo < 0) {
+        long[] c =
+            CudaRuntime.choose(
+                r.cudnn.backwardFilterAlgorithms(r.cudnnHandle(), p.x, p.y, p.conv, p.w),
+                "backward-filter");
+        p.backwardFilterBytes =
+            Math.max(
+                c[1],
+                r.cudnn.backwardFilterWorkspace(
+                    r.cudnnHandle(), p.x, p.y, p.conv, p.w, (int) c[0]));
+        p.backwardFilterAlgo = (int) c[0];
+      }
+      r.cudnn.convolutionBackwardFilter(
+          r.cudnnHandle(),
+          p.x,
+          at(x),
+          p.y,
+          at(dy),
+          p.conv,
+          p.backwardFilterAlgo,
+          r.workspace(p.backwardFilterBytes),
+          p.backwardFilterBytes,
+          p.w,
+          at(dw));
+      if (dbias != null) {
+        r.cudnn.convolutionBackwardBias(r.cudnnHandle(), p.y, at(dy), p.bias, at(dbias));
+      }
+    }
+  }
+
+  // ---- batch normalisation -------------------------------------------------------------------
+
+  private static void requireEps(float eps) {
+    if (eps < Cudnn.BN_MIN_EPSILON) {
+      throw new IllegalArgumentException(
+          "batch norm eps " + eps + " is below cuDNN's minimum 1e-5; use eps >= 1e-5 on the GPU");
+    }
+  }
+
+  @Override
+  public void batchNormForwardTraining(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor weight,
+      Tensor bias,
+      Tensor runningMean,
+      Tensor runningVar,
+      float momentum,
+      float eps,
+      Tensor y,
+      Tensor saveMean,
+      Tensor saveInvStd) {
+    requireEps(eps);
+    CudaRuntime r = rt(y);
+    synchronized (r) {
+      MemorySegment[] d = r.normDescriptors(n, c, hw);
+      r.cudnn.batchNormForwardTraining(
+          r.cudnnHandle(),
+          d[0],
+          at(x),
+          at(y),
+          d[1],
+          at(weight),
+          at(bias),
+          momentum,
+          at(runningMean),
+          at(runningVar),
+          eps,
+          at(saveMean),
+          at(saveInvStd));
+    }
+  }
+
+  @Override
+  public void batchNormForwardInference(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor weight,
+      Tensor bias,
+      Tensor mean,
+      Tensor var,
+      float eps,
+      Tensor y) {
+    requireEps(eps);
+    CudaRuntime r = rt(y);
+    synchronized (r) {
+      MemorySegment[] d = r.normDescriptors(n, c, hw);
+      r.cudnn.batchNormForwardInference(
+          r.cudnnHandle(), d[0], at(x), at(y), d[1], at(weight), at(bias), at(mean), at(var), eps);
+    }
+  }
+
+  @Override
+  public void batchNormBackwardTraining(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor dy,
+      Tensor weight,
+      Tensor saveMean,
+      Tensor saveInvStd,
+      Tensor dx,
+      Tensor dweight,
+      Tensor dbias) {
+    // cuDNN writes all three; unwanted ones go to scratch.
+    Tensor dxOut = dx != null ? dx : scratch(x, Math.toIntExact(x.numel()));
+    Tensor dwOut = dweight != null ? dweight : scratch(x, c);
+    Tensor dbOut = dbias != null ? dbias : scratch(x, c);
+    CudaRuntime r = rt(x);
+    synchronized (r) {
+      MemorySegment[] d = r.normDescriptors(n, c, hw);
+      r.cudnn.batchNormBackward(
+          r.cudnnHandle(),
+          d[0],
+          at(x),
+          at(dy),
+          at(dxOut),
+          d[1],
+          at(weight),
+          at(dwOut),
+          at(dbOut),
+          Cudnn.BN_MIN_EPSILON, // unused: the saved inverse std already holds eps
+          at(saveMean),
+          at(saveInvStd));
+    }
+  }
+
+  @Override
+  public void batchNormBackwardInference(
+      int n,
+      int c,
+      int hw,
+      Tensor x,
+      Tensor dy,
+      Tensor weight,
+      Tensor mean,
+      Tensor var,
+      float eps,
+      Tensor dx,
+      Tensor dweight,
+      Tensor dbias) {
+    rt(x)
+        .driver
+        .launch(
+            "batchnorm_backward_inference_f32",
+            c,
+            THREADS,
+            at(x),
+            at(dy),
+            at(weight),
+            at(mean),
+            at(var),
+            eps,
+            at(dx),
+            at(dweight),
+            at(dbias),
+            n,
+            c,
+            hw);
+  }
+
+  // ---- pooling -------------------------------------------------------------------------------
+
+  private static int[] pool(ConvGeometry g) {
+    return new int[] {
+      g.inHeight(),
+      g.inWidth(),
+      g.outHeight(),
+      g.outWidth(),
+      g.kernelH(),
+      g.kernelW(),
+      g.strideH(),
+      g.strideW(),
+      g.padH(),
+      g.padW()
+    };
+  }
+
+  @Override
+  public void maxPool2dForward(ConvGeometry g, Tensor x, Tensor y) {
+    int nc = g.batch() * g.inChannels();
+    launch(y, "maxpool2d_forward_f32", y.numel(), at(x), at(y), nc, pool(g));
+  }
+
+  @Override
+  public void maxPool2dBackward(ConvGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) {
+    CudaRuntime r = rt(dx);
+    r.driver.zero(storage(dx).pointer, dx.offset() * 4, dx.numel() * 4);
+    int nc = g.batch() * g.inChannels();
+    launch(dx, "maxpool2d_backward_f32", y.numel(), at(x), at(y), at(dy), at(dx), nc, pool(g));
+  }
+
+  @Override
+  public void globalAvgPoolForward(int nc, int hw, Tensor x, Tensor y) {
+    rt(y).driver.launch("global_avgpool_forward_f32", nc, THREADS, at(x), at(y), hw);
+  }
+
+  @Override
+  public void globalAvgPoolBackward(int nc, int hw, Tensor dy, Tensor dx) {
+    launch(dx, "global_avgpool_backward_f32", (long) nc * hw, at(dy), at(dx), nc, hw);
+  }
+
+  // ---- softmax and losses --------------------------------------------------------------------
+
+  private static int rowThreads(int cols) {
+    return cols >= 1024 ? 1024 : Math.max(32, Integer.highestOneBit(cols - 1) << 1);
+  }
+
+  @Override
+  public void softmax(int rows, int cols, Tensor x, Tensor y) {
+    rt(y).driver.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 0);
+  }
+
+  @Override
+  public void logSoftmax(int rows, int cols, Tensor x, Tensor y) {
+    rt(y).driver.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 1);
+  }
+
+  @Override
+  public void softmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx) {
+    rt(dx)
+        .driver
+        .launch("softmax_backward_f32", rows, rowThreads(cols), at(y), at(dy), at(dx), cols);
+  }
+
+  @Override
+  public void logSoftmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx) {
+    rt(dx)
+        .driver
+        .launch("log_softmax_backward_f32", rows, rowThreads(cols), at(y), at(dy), at(dx), cols);
+  }
+
+  /**
+   * Labels outside [0, cols) would read out of bounds on the device: refused here, as the CPU does.
+   */
+  private static void checkLabels(Tensor labels, int rows, int cols) {
+    long[] l = labels.toLongArray();
+    for (int r = 0; r < rows; r++) {
+      if (l[r] < 0 || l[r] >= cols) {
+        throw new IllegalArgumentException(
+            "label " + l[r] + " of row " + r + " is outside [0, " + cols + ")");
+      }
+    }
+  }
+
+  @Override
+  public void nllLoss(int rows, int cols, Tensor logp, Tensor labels, float smoothing, Tensor out) {
+    checkLabels(labels, rows, cols);
+    rt(out)
+        .driver
+        .launch("nll_loss_f32", 1, THREADS, at(logp), at(labels), smoothing, at(out), rows, cols);
+  }
+
+  @Override
+  public void nllLossBackward(
+      int rows, int cols, Tensor labels, float smoothing, Tensor gradOut, Tensor dlogp) {
+    checkLabels(labels, rows, cols);
+    launch(
+        dlogp,
+        "nll_loss_backward_f32",
+        (long) rows * cols,
+        at(labels),
+        smoothing,
+        at(gradOut),
+        at(dlogp),
+        rows,
+        cols);
+  }
+
+  // ---- optimizer updates ---------------------------------------------------------------------
+
+  @Override
+  public void sgdStep(
+      Tensor param,
+      Tensor grad,
+      Tensor momentumBuf,
+      float lr,
+      float momentum,
+      float dampening,
+      float weightDecay,
+      boolean nesterov,
+      boolean firstStep) {
+    launch(
+        param,
+        "sgd_step_f32",
+        param.numel(),
+        at(param),
+        at(grad),
+        at(momentumBuf),
+        lr,
+        momentum,
+        dampening,
+        weightDecay,
+        nesterov ? 1 : 0,
+        firstStep ? 1 : 0,
+        param.numel());
+  }
+
+  @Override
+  public void adamwStep(
+      Tensor param,
+      Tensor grad,
+      Tensor expAvg,
+      Tensor expAvgSq,
+      float lr,
+      float beta1,
+      float beta2,
+      float eps,
+      float weightDecay,
+      long step) {
+    // The same host-side scalars as the CPU backend, so both round alike.
+    float stepSize = (float) (lr / (1.0 - Math.pow(beta1, step)));
+    float bc2Sqrt = (float) Math.sqrt(1.0 - Math.pow(beta2, step));
+    float decay = 1f - lr * weightDecay;
+    launch(
+        param,
+        "adamw_step_f32",
+        param.numel(),
+        at(param),
+        at(grad),
+        at(expAvg),
+        at(expAvgSq),
+        beta1,
+        beta2,
+        eps,
+        stepSize,
+        bc2Sqrt,
+        decay,
+        param.numel());
+  }
+}

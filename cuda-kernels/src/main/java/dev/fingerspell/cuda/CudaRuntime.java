@@ -1,0 +1,153 @@
+package dev.fingerspell.cuda;
+
+import dev.fingerspell.tensor.ConvGeometry;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One GPU as the backend uses it: the driver with our kernels, the caching allocator, cuDNN and
+ * cuBLAS with a handle each, a shared workspace, and the descriptors and algorithm choices of every
+ * convolution and batch norm shape seen so far (made once per shape: a network has few).
+ *
+ * <p>cuDNN and cuBLAS handles are not safe for concurrent use, so their calls hold this runtime's
+ * lock; our kernels need none.
+ */
+final class CudaRuntime {
+  /** Workspace cuDNN may use for one convolution: algorithms asking more are passed over. */
+  private static final long WORKSPACE_LIMIT = 1L << 30;
+
+  final CudaDriver driver;
+  final CudaAllocator allocator;
+  final Cudnn cudnn;
+  final Cublas cublas;
+  final boolean tf32;
+  private final MemorySegment cudnnHandle;
+  private final MemorySegment cublasHandle;
+  private final MemorySegment relu;
+  private final Map<ConvGeometry, ConvPlan> convPlans = new ConcurrentHashMap<>();
+  private final Map<List<Integer>, MemorySegment[]> normDescriptors = new ConcurrentHashMap<>();
+  private DevicePointer workspace;
+  private long workspaceBytes;
+
+  /** A convolution shape's descriptors and chosen algorithms (found on first use). */
+  static final class ConvPlan {
+    final MemorySegment x;
+    final MemorySegment w;
+    final MemorySegment y;
+    final MemorySegment conv;
+    final MemorySegment bias;
+    int forwardAlgo = -1;
+    long forwardBytes;
+    boolean fusedUnsupported;
+    int backwardDataAlgo = -1;
+    long backwardDataBytes;
+    int backwardFilterAlgo = -1;
+    long backwardFilterBytes;
+
+    ConvPlan(Cudnn cudnn, ConvGeometry g, int mathType) {
+      x = cudnn.tensor(g.batch(), g.inChannels(), g.inHeight(), g.inWidth());
+      w = cudnn.filter(g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
+      y = cudnn.tensor(g.batch(), g.outChannels(), g.outHeight(), g.outWidth());
+      conv = cudnn.convolution(g.padH(), g.padW(), g.strideH(), g.strideW(), mathType);
+      bias = cudnn.tensor(1, g.outChannels(), 1, 1);
+      int[] out = cudnn.convolutionOutput(conv, x, w);
+      if (out[2] != g.outHeight() || out[3] != g.outWidth()) {
+        throw new IllegalStateException(
+            "cuDNN computes output " + java.util.Arrays.toString(out) + " for " + g);
+      }
+    }
+  }
+
+  CudaRuntime(int ordinal, CudaLibraries.Opened cudnnLib, CudaLibraries.Opened cublasLib) {
+    driver = CudaDriver.open(ordinal);
+    long[] memory = driver.memoryInfo();
+    long softLimit =
+        Long.getLong(
+            "fingerspell.cuda.softLimitBytes", (long) (Math.min(memory[0], memory[1]) * 0.8));
+    allocator = new CudaAllocator(driver, softLimit);
+    tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
+    cudnn = new Cudnn(cudnnLib);
+    cublas = new Cublas(cublasLib);
+    cudnnHandle = cudnn.createHandle();
+    cublasHandle = cublas.createHandle(tf32);
+    relu = cudnn.activation(Cudnn.ACTIVATION_RELU);
+  }
+
+  /** One line for `fingerspell backends` and logs. */
+  String describe() {
+    return "cuda:"
+        + driver.ordinal()
+        + " "
+        + driver.name()
+        + ", cuDNN "
+        + cudnn.version()
+        + ", cuBLAS "
+        + cublas.version()
+        + (tf32 ? ", TF32 on" : ", TF32 off");
+  }
+
+  MemorySegment cudnnHandle() {
+    return cudnnHandle;
+  }
+
+  MemorySegment cublasHandle() {
+    return cublasHandle;
+  }
+
+  MemorySegment reluActivation() {
+    return relu;
+  }
+
+  /** The descriptors of a convolution shape, made on first use. */
+  ConvPlan plan(ConvGeometry g) {
+    return convPlans.computeIfAbsent(
+        g, k -> new ConvPlan(cudnn, k, tf32 ? Cudnn.DEFAULT_MATH : Cudnn.FMA_MATH));
+  }
+
+  /** {x [n, c, hw, 1], per-channel [1, c, 1, 1]} descriptors for batch norm. */
+  MemorySegment[] normDescriptors(int n, int c, int hw) {
+    return normDescriptors.computeIfAbsent(
+        List.of(n, c, hw),
+        k -> new MemorySegment[] {cudnn.tensor(n, c, hw, 1), cudnn.tensor(1, c, 1, 1)});
+  }
+
+  /**
+   * The first of cuDNN's ranked algorithms that succeeded in its query and fits the workspace
+   * limit: {algo, bytes}.
+   */
+  static long[] choose(List<Cudnn.Perf> ranked, String what) {
+    for (Cudnn.Perf p : ranked) {
+      if (p.status() == Cudnn.STATUS_SUCCESS && p.memory() <= WORKSPACE_LIMIT) {
+        return new long[] {p.algo(), p.memory()};
+      }
+    }
+    throw new CudaException("cuDNN offers no " + what + " algorithm for this shape", -1);
+  }
+
+  /** The shared workspace, grown to at least {@code bytes}; call with the lock held. */
+  long workspace(long bytes) {
+    if (bytes > workspaceBytes) {
+      if (workspace != null) {
+        driver.synchronize(); // the old one may still be in use by queued work
+        driver.free(workspace);
+        workspace = null;
+        workspaceBytes = 0;
+      }
+      DevicePointer p = driver.tryAlloc(bytes);
+      if (p == null) {
+        allocator.collectGarbage();
+        allocator.emptyCache();
+        p = driver.tryAlloc(bytes);
+      }
+      if (p == null) {
+        throw new CudaException(
+            "out of GPU memory for a " + bytes / 1048576 + " MiB cuDNN workspace", 2);
+      }
+      workspace = p;
+      workspaceBytes = bytes;
+    }
+    return workspace == null ? 0 : workspace.address();
+  }
+}

@@ -1,0 +1,753 @@
+package dev.fingerspell.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * cuDNN 9 through {@code java.lang.foreign}: the legacy-API calls the CUDA backend makes
+ * (descriptors, convolution forward and backward with algorithm choice, fused bias + activation,
+ * batch norm). Handles and descriptors are opaque pointers, held as {@link MemorySegment}s; device
+ * memory is passed as raw addresses. Every call's status is checked and a failure names the call
+ * with cuDNN's own words for the status.
+ *
+ * <p>Descriptor calls run on the host and need no GPU; {@link #createHandle} and the compute calls
+ * do.
+ */
+@SuppressWarnings("restricted") // reads the C strings cuDNN returns
+final class Cudnn {
+  // Enum values from cudnn_graph.h / cudnn_ops.h / cudnn_cnn.h (cuDNN 9).
+  static final int DATA_FLOAT = 0;
+  static final int TENSOR_NCHW = 0;
+  static final int CROSS_CORRELATION = 1;
+  static final int DEFAULT_MATH = 0;
+  static final int TENSOR_OP_MATH = 1;
+  static final int TENSOR_OP_MATH_ALLOW_CONVERSION = 2;
+  static final int FMA_MATH = 3;
+  static final int ACTIVATION_RELU = 1;
+  static final int ACTIVATION_IDENTITY = 5;
+  static final int PROPAGATE_NAN = 1;
+  static final int BATCHNORM_SPATIAL = 1;
+  static final double BN_MIN_EPSILON = 1e-5;
+  static final int STATUS_SUCCESS = 0;
+
+  /** One row of an algorithm query (cudnnConvolution*AlgoPerf_t): all three kinds share it. */
+  record Perf(int algo, int status, long memory, int mathType) {}
+
+  // cudnnConvolutionFwdAlgoPerf_t: algo, status, time (float), pad, memory (size_t),
+  // determinism, mathType, reserved[3] -> 48 bytes.
+  private static final long PERF_BYTES = 48;
+
+  private static final MemorySegment ONE;
+  private static final MemorySegment ZERO;
+
+  static {
+    MemorySegment constants = Arena.global().allocate(8, 4);
+    constants.set(JAVA_FLOAT, 0, 1f);
+    constants.set(JAVA_FLOAT, 4, 0f);
+    ONE = constants.asSlice(0, 4);
+    ZERO = constants.asSlice(4, 4);
+  }
+
+  private final String from;
+  private final MethodHandle getVersion;
+  private final MethodHandle getErrorString;
+  private final MethodHandle create;
+  private final MethodHandle createTensor;
+  private final MethodHandle setTensor4d;
+  private final MethodHandle createFilter;
+  private final MethodHandle setFilter4d;
+  private final MethodHandle createConvolution;
+  private final MethodHandle setConvolution2d;
+  private final MethodHandle setConvolutionMathType;
+  private final MethodHandle convolutionOutputDim;
+  private final MethodHandle createActivation;
+  private final MethodHandle setActivation;
+  private final MethodHandle forwardAlgorithms;
+  private final MethodHandle forwardWorkspace;
+  private final MethodHandle forward;
+  private final MethodHandle biasActivationForward;
+  private final MethodHandle backwardDataAlgorithms;
+  private final MethodHandle backwardDataWorkspace;
+  private final MethodHandle backwardData;
+  private final MethodHandle backwardFilterAlgorithms;
+  private final MethodHandle backwardFilterWorkspace;
+  private final MethodHandle backwardFilter;
+  private final MethodHandle backwardBias;
+  private final MethodHandle bnForwardTraining;
+  private final MethodHandle bnForwardInference;
+  private final MethodHandle bnBackward;
+
+  Cudnn(CudaLibraries.Opened lib) {
+    from = lib.from();
+    getVersion = Native.function(lib, "cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG));
+    getErrorString =
+        Native.function(lib, "cudnnGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    create = Native.function(lib, "cudnnCreate", status(ADDRESS));
+    createTensor = Native.function(lib, "cudnnCreateTensorDescriptor", status(ADDRESS));
+    setTensor4d =
+        Native.function(
+            lib,
+            "cudnnSetTensor4dDescriptor",
+            status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    createFilter = Native.function(lib, "cudnnCreateFilterDescriptor", status(ADDRESS));
+    setFilter4d =
+        Native.function(
+            lib,
+            "cudnnSetFilter4dDescriptor",
+            status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    createConvolution = Native.function(lib, "cudnnCreateConvolutionDescriptor", status(ADDRESS));
+    setConvolution2d =
+        Native.function(
+            lib,
+            "cudnnSetConvolution2dDescriptor",
+            status(
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_INT));
+    setConvolutionMathType =
+        Native.function(lib, "cudnnSetConvolutionMathType", status(ADDRESS, JAVA_INT));
+    convolutionOutputDim =
+        Native.function(
+            lib,
+            "cudnnGetConvolution2dForwardOutputDim",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    createActivation = Native.function(lib, "cudnnCreateActivationDescriptor", status(ADDRESS));
+    setActivation =
+        Native.function(
+            lib, "cudnnSetActivationDescriptor", status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_DOUBLE));
+    forwardAlgorithms =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionForwardAlgorithm_v7",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+    forwardWorkspace =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionForwardWorkspaceSize",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    forward =
+        Native.function(
+            lib,
+            "cudnnConvolutionForward",
+            status(
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
+                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    biasActivationForward =
+        Native.function(
+            lib,
+            "cudnnConvolutionBiasActivationForward",
+            status(
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
+                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    backwardDataAlgorithms =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+    backwardDataWorkspace =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionBackwardDataWorkspaceSize",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    backwardData =
+        Native.function(
+            lib,
+            "cudnnConvolutionBackwardData",
+            status(
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
+                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    backwardFilterAlgorithms =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+    backwardFilterWorkspace =
+        Native.function(
+            lib,
+            "cudnnGetConvolutionBackwardFilterWorkspaceSize",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    backwardFilter =
+        Native.function(
+            lib,
+            "cudnnConvolutionBackwardFilter",
+            status(
+                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
+                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    backwardBias =
+        Native.function(
+            lib,
+            "cudnnConvolutionBackwardBias",
+            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    bnForwardTraining =
+        Native.function(
+            lib,
+            "cudnnBatchNormalizationForwardTraining",
+            status(
+                ADDRESS,
+                JAVA_INT,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                JAVA_DOUBLE,
+                ADDRESS,
+                ADDRESS,
+                JAVA_DOUBLE,
+                ADDRESS,
+                ADDRESS));
+    bnForwardInference =
+        Native.function(
+            lib,
+            "cudnnBatchNormalizationForwardInference",
+            status(
+                ADDRESS,
+                JAVA_INT,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                JAVA_DOUBLE));
+    bnBackward =
+        Native.function(
+            lib,
+            "cudnnBatchNormalizationBackward",
+            status(
+                ADDRESS,
+                JAVA_INT,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                ADDRESS,
+                JAVA_DOUBLE,
+                ADDRESS,
+                ADDRESS));
+  }
+
+  private static FunctionDescriptor status(MemoryLayout... args) {
+    return FunctionDescriptor.of(JAVA_INT, args);
+  }
+
+  /** cuDNN's version as major.minor.patch. */
+  String version() {
+    long v = (long) Native.value(getVersion);
+    return v / 10000 + "." + v % 10000 / 100 + "." + v % 100;
+  }
+
+  /** Where the library was loaded from. */
+  String from() {
+    return from;
+  }
+
+  /** cuDNN's name for a status code. */
+  String errorString(int status) {
+    MemorySegment s = (MemorySegment) Native.value(getErrorString, status);
+    return s.equals(MemorySegment.NULL) ? "status " + status : s.reinterpret(256).getString(0);
+  }
+
+  private void check(int status, String call) {
+    if (status != STATUS_SUCCESS) {
+      throw new CudaException(
+          "cuDNN " + call + " failed: " + errorString(status) + " (" + status + ")", status);
+    }
+  }
+
+  /** Calls a status-returning function whose first argument receives a new opaque pointer. */
+  private MemorySegment created(MethodHandle fn, String call) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment out = arena.allocate(ADDRESS);
+      check(Native.status(fn, out), call);
+      return out.get(ADDRESS, 0);
+    }
+  }
+
+  // ---- handle and descriptors (host only but for the handle) ---------------------------------
+
+  /** A cuDNN handle on the current context (needs a GPU). */
+  MemorySegment createHandle() {
+    return created(create, "cudnnCreate");
+  }
+
+  /** An NCHW float tensor descriptor. */
+  MemorySegment tensor(int n, int c, int h, int w) {
+    MemorySegment d = created(createTensor, "cudnnCreateTensorDescriptor");
+    check(
+        Native.status(setTensor4d, d, TENSOR_NCHW, DATA_FLOAT, n, c, h, w),
+        "cudnnSetTensor4dDescriptor(" + n + "," + c + "," + h + "," + w + ")");
+    return d;
+  }
+
+  /** A KCRS float filter descriptor. */
+  MemorySegment filter(int k, int c, int h, int w) {
+    MemorySegment d = created(createFilter, "cudnnCreateFilterDescriptor");
+    check(
+        Native.status(setFilter4d, d, DATA_FLOAT, TENSOR_NCHW, k, c, h, w),
+        "cudnnSetFilter4dDescriptor(" + k + "," + c + "," + h + "," + w + ")");
+    return d;
+  }
+
+  /** A cross-correlation (what deep learning calls convolution) with float accumulation. */
+  MemorySegment convolution(int padH, int padW, int strideH, int strideW, int mathType) {
+    MemorySegment d = created(createConvolution, "cudnnCreateConvolutionDescriptor");
+    check(
+        Native.status(
+            setConvolution2d, d, padH, padW, strideH, strideW, 1, 1, CROSS_CORRELATION, DATA_FLOAT),
+        "cudnnSetConvolution2dDescriptor");
+    check(Native.status(setConvolutionMathType, d, mathType), "cudnnSetConvolutionMathType");
+    return d;
+  }
+
+  /** The output shape cuDNN computes for a convolution, as {n, c, h, w}. */
+  int[] convolutionOutput(MemorySegment conv, MemorySegment x, MemorySegment w) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment out = arena.allocate(JAVA_INT, 4);
+      check(
+          Native.status(
+              convolutionOutputDim,
+              conv,
+              x,
+              w,
+              out.asSlice(0, 4),
+              out.asSlice(4, 4),
+              out.asSlice(8, 4),
+              out.asSlice(12, 4)),
+          "cudnnGetConvolution2dForwardOutputDim");
+      return out.toArray(JAVA_INT);
+    }
+  }
+
+  /** A ReLU (or identity) activation that lets NaN through, as PyTorch's does. */
+  MemorySegment activation(int mode) {
+    MemorySegment d = created(createActivation, "cudnnCreateActivationDescriptor");
+    check(
+        Native.status(setActivation, d, mode, PROPAGATE_NAN, 0.0), "cudnnSetActivationDescriptor");
+    return d;
+  }
+
+  // ---- algorithm choice ------------------------------------------------------------------------
+
+  private List<Perf> perfs(MethodHandle fn, String call, Object... descriptors) {
+    int requested = 8;
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment count = arena.allocate(JAVA_INT);
+      MemorySegment results = arena.allocate(PERF_BYTES * requested, 8);
+      Object[] args = new Object[descriptors.length + 3];
+      System.arraycopy(descriptors, 0, args, 0, descriptors.length);
+      args[descriptors.length] = requested;
+      args[descriptors.length + 1] = count;
+      args[descriptors.length + 2] = results;
+      check(Native.status(fn, args), call);
+      List<Perf> out = new ArrayList<>();
+      for (int i = 0; i < count.get(JAVA_INT, 0); i++) {
+        long o = i * PERF_BYTES;
+        out.add(
+            new Perf(
+                results.get(JAVA_INT, o),
+                results.get(JAVA_INT, o + 4),
+                results.get(JAVA_LONG, o + 16),
+                results.get(JAVA_INT, o + 28)));
+      }
+      return out;
+    }
+  }
+
+  private long workspace(MethodHandle fn, String call, Object... args) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment size = arena.allocate(JAVA_LONG);
+      Object[] all = java.util.Arrays.copyOf(args, args.length + 1);
+      all[args.length] = size;
+      check(Native.status(fn, all), call);
+      return size.get(JAVA_LONG, 0);
+    }
+  }
+
+  /** cuDNN's heuristic ranking of forward algorithms, best first. */
+  List<Perf> forwardAlgorithms(
+      MemorySegment handle, MemorySegment x, MemorySegment w, MemorySegment conv, MemorySegment y) {
+    return perfs(
+        forwardAlgorithms, "cudnnGetConvolutionForwardAlgorithm_v7", handle, x, w, conv, y);
+  }
+
+  long forwardWorkspace(
+      MemorySegment handle,
+      MemorySegment x,
+      MemorySegment w,
+      MemorySegment conv,
+      MemorySegment y,
+      int algo) {
+    return workspace(
+        forwardWorkspace, "cudnnGetConvolutionForwardWorkspaceSize", handle, x, w, conv, y, algo);
+  }
+
+  /** cuDNN's heuristic ranking of backward-data algorithms, best first. */
+  List<Perf> backwardDataAlgorithms(
+      MemorySegment handle,
+      MemorySegment w,
+      MemorySegment dy,
+      MemorySegment conv,
+      MemorySegment dx) {
+    return perfs(
+        backwardDataAlgorithms,
+        "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+        handle,
+        w,
+        dy,
+        conv,
+        dx);
+  }
+
+  long backwardDataWorkspace(
+      MemorySegment handle,
+      MemorySegment w,
+      MemorySegment dy,
+      MemorySegment conv,
+      MemorySegment dx,
+      int algo) {
+    return workspace(
+        backwardDataWorkspace,
+        "cudnnGetConvolutionBackwardDataWorkspaceSize",
+        handle,
+        w,
+        dy,
+        conv,
+        dx,
+        algo);
+  }
+
+  /** cuDNN's heuristic ranking of backward-filter algorithms, best first. */
+  List<Perf> backwardFilterAlgorithms(
+      MemorySegment handle,
+      MemorySegment x,
+      MemorySegment dy,
+      MemorySegment conv,
+      MemorySegment dw) {
+    return perfs(
+        backwardFilterAlgorithms,
+        "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+        handle,
+        x,
+        dy,
+        conv,
+        dw);
+  }
+
+  long backwardFilterWorkspace(
+      MemorySegment handle,
+      MemorySegment x,
+      MemorySegment dy,
+      MemorySegment conv,
+      MemorySegment dw,
+      int algo) {
+    return workspace(
+        backwardFilterWorkspace,
+        "cudnnGetConvolutionBackwardFilterWorkspaceSize",
+        handle,
+        x,
+        dy,
+        conv,
+        dw,
+        algo);
+  }
+
+  // ---- compute (device addresses) --------------------------------------------------------------
+
+  /** y = conv(x, w), overwriting y. */
+  void convolutionForward(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      MemorySegment wDesc,
+      long w,
+      MemorySegment conv,
+      int algo,
+      long workspace,
+      long workspaceBytes,
+      MemorySegment yDesc,
+      long y) {
+    check(
+        Native.status(
+            forward,
+            handle,
+            ONE,
+            xDesc,
+            Native.pointer(x),
+            wDesc,
+            Native.pointer(w),
+            conv,
+            algo,
+            Native.pointer(workspace),
+            workspaceBytes,
+            ZERO,
+            yDesc,
+            Native.pointer(y)),
+        "cudnnConvolutionForward");
+  }
+
+  /**
+   * y = act(conv(x, w) + z + bias) with z the residual (or y itself, weighted 0, when there is
+   * none). Returns the status so that the caller can fall back when cuDNN does not support a case.
+   */
+  int convolutionBiasActivationForward(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      MemorySegment wDesc,
+      long w,
+      MemorySegment conv,
+      int algo,
+      long workspace,
+      long workspaceBytes,
+      long z,
+      boolean hasResidual,
+      MemorySegment biasDesc,
+      long bias,
+      MemorySegment activation,
+      MemorySegment yDesc,
+      long y) {
+    return Native.status(
+        biasActivationForward,
+        handle,
+        ONE,
+        xDesc,
+        Native.pointer(x),
+        wDesc,
+        Native.pointer(w),
+        conv,
+        algo,
+        Native.pointer(workspace),
+        workspaceBytes,
+        hasResidual ? ONE : ZERO,
+        yDesc,
+        Native.pointer(z),
+        biasDesc,
+        Native.pointer(bias),
+        activation,
+        yDesc,
+        Native.pointer(y));
+  }
+
+  /** Throws for a status {@link #convolutionBiasActivationForward} returned. */
+  void checkBiasActivation(int status) {
+    check(status, "cudnnConvolutionBiasActivationForward");
+  }
+
+  /** dx = conv_transpose(dy, w), overwriting dx. */
+  void convolutionBackwardData(
+      MemorySegment handle,
+      MemorySegment wDesc,
+      long w,
+      MemorySegment dyDesc,
+      long dy,
+      MemorySegment conv,
+      int algo,
+      long workspace,
+      long workspaceBytes,
+      MemorySegment dxDesc,
+      long dx) {
+    check(
+        Native.status(
+            backwardData,
+            handle,
+            ONE,
+            wDesc,
+            Native.pointer(w),
+            dyDesc,
+            Native.pointer(dy),
+            conv,
+            algo,
+            Native.pointer(workspace),
+            workspaceBytes,
+            ZERO,
+            dxDesc,
+            Native.pointer(dx)),
+        "cudnnConvolutionBackwardData");
+  }
+
+  /** dw = x (*) dy, overwriting dw. */
+  void convolutionBackwardFilter(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      MemorySegment dyDesc,
+      long dy,
+      MemorySegment conv,
+      int algo,
+      long workspace,
+      long workspaceBytes,
+      MemorySegment dwDesc,
+      long dw) {
+    check(
+        Native.status(
+            backwardFilter,
+            handle,
+            ONE,
+            xDesc,
+            Native.pointer(x),
+            dyDesc,
+            Native.pointer(dy),
+            conv,
+            algo,
+            Native.pointer(workspace),
+            workspaceBytes,
+            ZERO,
+            dwDesc,
+            Native.pointer(dw)),
+        "cudnnConvolutionBackwardFilter");
+  }
+
+  /** dbias = sum of dy over n, h, w, overwriting dbias. */
+  void convolutionBackwardBias(
+      MemorySegment handle, MemorySegment dyDesc, long dy, MemorySegment biasDesc, long dbias) {
+    check(
+        Native.status(
+            backwardBias,
+            handle,
+            ONE,
+            dyDesc,
+            Native.pointer(dy),
+            ZERO,
+            biasDesc,
+            Native.pointer(dbias)),
+        "cudnnConvolutionBackwardBias");
+  }
+
+  /** Training-mode batch norm (spatial), updating the running statistics when given. */
+  void batchNormForwardTraining(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      long y,
+      MemorySegment bnDesc,
+      long scale,
+      long bias,
+      double momentum,
+      long runningMean,
+      long runningVar,
+      double eps,
+      long saveMean,
+      long saveInvStd) {
+    check(
+        Native.status(
+            bnForwardTraining,
+            handle,
+            BATCHNORM_SPATIAL,
+            ONE,
+            ZERO,
+            xDesc,
+            Native.pointer(x),
+            xDesc,
+            Native.pointer(y),
+            bnDesc,
+            Native.pointer(scale),
+            Native.pointer(bias),
+            momentum,
+            Native.pointer(runningMean),
+            Native.pointer(runningVar),
+            eps,
+            Native.pointer(saveMean),
+            Native.pointer(saveInvStd)),
+        "cudnnBatchNormalizationForwardTraining");
+  }
+
+  /** Evaluation-mode batch norm with the running statistics. */
+  void batchNormForwardInference(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      long y,
+      MemorySegment bnDesc,
+      long scale,
+      long bias,
+      long mean,
+      long var,
+      double eps) {
+    check(
+        Native.status(
+            bnForwardInference,
+            handle,
+            BATCHNORM_SPATIAL,
+            ONE,
+            ZERO,
+            xDesc,
+            Native.pointer(x),
+            xDesc,
+            Native.pointer(y),
+            bnDesc,
+            Native.pointer(scale),
+            Native.pointer(bias),
+            Native.pointer(mean),
+            Native.pointer(var),
+            eps),
+        "cudnnBatchNormalizationForwardInference");
+  }
+
+  /** Backward of training-mode batch norm from the saved batch statistics; overwrites outputs. */
+  void batchNormBackward(
+      MemorySegment handle,
+      MemorySegment xDesc,
+      long x,
+      long dy,
+      long dx,
+      MemorySegment bnDesc,
+      long scale,
+      long dScale,
+      long dBias,
+      double eps,
+      long saveMean,
+      long saveInvStd) {
+    check(
+        Native.status(
+            bnBackward,
+            handle,
+            BATCHNORM_SPATIAL,
+            ONE,
+            ZERO,
+            ONE,
+            ZERO,
+            xDesc,
+            Native.pointer(x),
+            xDesc,
+            Native.pointer(dy),
+            xDesc,
+            Native.pointer(dx),
+            bnDesc,
+            Native.pointer(scale),
+            Native.pointer(dScale),
+            Native.pointer(dBias),
+            eps,
+            Native.pointer(saveMean),
+            Native.pointer(saveInvStd)),
+        "cudnnBatchNormalizationBackward");
+  }
+}

@@ -1,0 +1,60 @@
+package dev.fingerspell.cuda;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+
+/** Downcall handles into an opened NVIDIA library, and calls that turn a bad status into text. */
+@SuppressWarnings("restricted") // native calls are this class's purpose
+final class Native {
+  private static final Linker LINKER = Linker.nativeLinker();
+
+  private Native() {}
+
+  /** The handle for {@code name}; a library without it is named in the error. */
+  static MethodHandle function(
+      CudaLibraries.Opened lib, String name, FunctionDescriptor descriptor) {
+    return function(lib.symbols(), lib.from(), name, descriptor);
+  }
+
+  static MethodHandle function(
+      SymbolLookup symbols, String from, String name, FunctionDescriptor descriptor) {
+    MemorySegment symbol =
+        symbols
+            .find(name)
+            .orElseThrow(
+                () ->
+                    new CudaLibraries.NotFound(
+                        from + " has no " + name + ": it is older than this backend needs"));
+    return LINKER.downcallHandle(symbol, descriptor);
+  }
+
+  /** Calls a function returning a status code. */
+  static int status(MethodHandle fn, Object... args) {
+    try {
+      return (int) fn.invokeWithArguments(args);
+    } catch (RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException(t);
+    }
+  }
+
+  /** Calls a function returning something other than a status (a version, a string). */
+  static Object value(MethodHandle fn, Object... args) {
+    try {
+      return fn.invokeWithArguments(args);
+    } catch (RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException(t);
+    }
+  }
+
+  /** A device address as the pointer argument a native function takes. */
+  static MemorySegment pointer(long address) {
+    return MemorySegment.ofAddress(address);
+  }
+}

@@ -1,0 +1,100 @@
+package dev.fingerspell.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.fingerspell.tensor.ConvGeometry;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The cuDNN and cuBLAS bindings against the real libraries, on the host: every function the backend
+ * calls resolves with the signature it is declared with, descriptors build, and cuDNN computes the
+ * same output shape as {@link ConvGeometry} for every ResNet18 convolution. Needs the libraries
+ * (FINGERSPELL_CUDA_LIBS, pip's nvidia folders, ...) but no GPU; skipped where they are absent.
+ */
+class CudnnHostTest {
+  private static Cudnn cudnn;
+  private static Cublas cublas;
+
+  @BeforeAll
+  static void open() {
+    try {
+      cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, Arena.global()));
+      cublas = new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, Arena.global()));
+    } catch (CudaLibraries.NotFound e) {
+      cudnn = null;
+    }
+  }
+
+  @BeforeEach
+  void requireLibraries() {
+    assumeTrue(cudnn != null && cublas != null, "cuDNN 9 and cuBLAS are not here");
+  }
+
+  @Test
+  void versionsAndErrorStrings() {
+    assertTrue(cudnn.version().startsWith("9."), cudnn.version());
+    assertTrue(cublas.version().matches("1[23]\\.\\d+\\.\\d+"), cublas.version());
+    assertEquals("CUDNN_STATUS_SUCCESS", cudnn.errorString(0));
+    assertTrue(
+        cudnn.errorString(2000).startsWith("CUDNN_STATUS_BAD_PARAM"), cudnn.errorString(2000));
+  }
+
+  /** Every convolution of ResNet18 at batch 32: cuDNN's output shape is ours. */
+  @Test
+  void convolutionShapesAgreeWithConvGeometry() {
+    int[][] convs = { // in, out, size, kernel, stride, pad
+      {3, 64, 224, 7, 2, 3},
+      {64, 64, 56, 3, 1, 1},
+      {64, 128, 56, 3, 2, 1},
+      {64, 128, 56, 1, 2, 0},
+      {128, 128, 28, 3, 1, 1},
+      {128, 256, 28, 3, 2, 1},
+      {256, 512, 14, 1, 2, 0},
+      {512, 512, 7, 3, 1, 1}
+    };
+    for (int mathType : new int[] {Cudnn.FMA_MATH, Cudnn.DEFAULT_MATH}) {
+      for (int[] c : convs) {
+        ConvGeometry g =
+            new ConvGeometry(32, c[0], c[2], c[2], c[1], c[3], c[3], c[4], c[4], c[5], c[5]);
+        MemorySegment x = cudnn.tensor(g.batch(), g.inChannels(), g.inHeight(), g.inWidth());
+        MemorySegment w = cudnn.filter(g.outChannels(), g.inChannels(), g.kernelH(), g.kernelW());
+        MemorySegment conv =
+            cudnn.convolution(g.padH(), g.padW(), g.strideH(), g.strideW(), mathType);
+        assertArrayEquals(g.outShape(), cudnn.convolutionOutput(conv, x, w), g.toString());
+      }
+    }
+  }
+
+  @Test
+  void aBadDescriptorIsOneLineNamingTheCall() {
+    CudaException e = assertThrows(CudaException.class, () -> cudnn.tensor(0, 3, 4, 4));
+    assertTrue(
+        e.getMessage()
+            .startsWith("cuDNN cudnnSetTensor4dDescriptor(0,3,4,4) failed: CUDNN_STATUS_BAD_PARAM"),
+        e.getMessage());
+  }
+
+  @Test
+  void reluActivationDescriptorBuilds() {
+    MemorySegment relu = cudnn.activation(Cudnn.ACTIVATION_RELU);
+    assertTrue(relu.address() != 0);
+  }
+
+  /** Without a GPU the handle cannot be made; the failure says so in cuDNN's words. */
+  @Test
+  void handleWithoutAGpuFailsWithCudnnsWords() {
+    assumeTrue(CudaProbe.run().devices() == 0, "a GPU answers here");
+    CudaException e = assertThrows(CudaException.class, cudnn::createHandle);
+    assertTrue(
+        e.getMessage().startsWith("cuDNN cudnnCreate failed: CUDNN_STATUS_"), e.getMessage());
+    assertThrows(CudaException.class, () -> cublas.createHandle(false));
+  }
+}
