@@ -1,40 +1,120 @@
 #!/usr/bin/env bash
-# The whole GPU check, on the GPU machine (no JDK, no network): the probe (driver, GPUs, cuDNN,
-# cuBLAS through FFM), then every test of the CUDA module (GPU tests run there, not skip). Full
-# log in $OUT/gpu-check.log; a short table last. Prepared here by bench/gpu/prepare.sh.
-# So far it covers the kernels and the driver layer; the backend, ResNet18 parity and the
-# benchmark against PyTorch join it as they are written (issue #6).
+# The whole GPU check (issue #6), on the GPU machine (no JDK, no Maven, no network), prepared here
+# by bench/gpu/prepare.sh:
+#   1. the probe: driver, GPUs, cuDNN and cuBLAS through java.lang.foreign;
+#   2. the GPU tests: every CUDA-module test (each op forward and backward against the CPU,
+#      allocator reuse) and ResNet18GpuTest (logits against the PyTorch golden within 1e-4 with
+#      TF32 off, no device memory kept after 1,000 passes, head steps against the CPU);
+#   3. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
+#      (every op against float64 references and finite differences, the PyTorch goldens);
+#   4. the benchmark, each side twice, alternating: ResNet18 forward at batch 32 and 256 (fp32,
+#      224x224) in images/s and one head epoch on 87,000 cached features, against the PyTorch on
+#      that machine (TF32 off on both sides).
+# Full log in $OUT/gpu-check.log, JUnit XML under $OUT/junit*, the table last.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
 log=$out/gpu-check.log
 exec > >(tee "$log") 2>&1
+start=$(date +%s)
+stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
 if ! command -v java >/dev/null || ! java -version 2>&1 | grep -q '"25'; then
   tar xzf "$root/.device/jre.tgz" -C /tmp && export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
 fi
-# pip's cuDNN/cuBLAS live in site-packages/nvidia/*/lib; cuDNN 9 opens its sub-libraries by name.
-libs=$(python3 -c 'import glob, site; print(":".join(sorted(glob.glob(site.getsitepackages()[0] + "/nvidia/*/lib"))))' 2>/dev/null || true)
+python=$(command -v python3 || echo /usr/bin/python3)
+# pip's cuDNN and cuBLAS live in site-packages/nvidia/*/lib.
+libs=$("$python" -c 'import glob, site; print(":".join(sorted(set(d for s in site.getsitepackages() for d in glob.glob(s + "/nvidia/*/lib")))))' 2>/dev/null || true)
 export FINGERSPELL_CUDA_LIBS=$libs LD_LIBRARY_PATH=${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-cp="$root/.device/lib/*"
-flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
-echo "== probe"
+device=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+java -version 2>&1 | head -1
+"$python" -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' || true
+cp=$(ls "$root"/.device/lib/*.jar | grep -v console-standalone | paste -sd:)
+console=$(ls "$root"/.device/lib/junit-platform-console-standalone-*.jar)
+flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g)
+
+stamp "== probe"
 java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
 probe=$?
-echo "== tests"
-cd "$root/cuda-kernels" # the tests read the kernel source relative to the module
-java "${flags[@]}" -jar "$root"/.device/lib/junit-platform-console-standalone-*.jar execute \
-  --class-path "$(ls "$root"/.device/lib/*.jar | grep -v console-standalone | paste -sd:)" \
-  --select-package dev.fingerspell.cuda --details=tree --disable-banner --fail-if-no-tests \
-  --reports-dir "$out/junit"
-tests=$?
-aborted=$(sed -n 's/.*\[ *\([0-9]*\) tests aborted.*/\1/p' "$log" | tail -1)
-if [[ $probe == 0 && ${aborted:-0} != 0 ]]; then
-  echo "a GPU answered, yet $aborted tests were skipped"
-  tests=1
+
+junit() { # REPORTS_DIR SECONDS [java options --] selectors...
+  local reports=$1 seconds=$2
+  shift 2
+  local jopts=()
+  while [[ $# -gt 0 && $1 != -- ]]; do jopts+=("$1"); shift; done
+  shift
+  timeout "$seconds" java "${flags[@]}" "${jopts[@]}" -jar "$console" execute --class-path "$cp" \
+    --details=tree --disable-banner --fail-if-no-tests --reports-dir "$reports" "$@"
+}
+
+stamp "== GPU tests"
+(cd "$root/cuda-kernels" && junit "$out/junit-gpu" 240 -- --select-package dev.fingerspell.cuda \
+  --select-class dev.fingerspell.resnet.ResNet18GpuTest)
+gpu_tests=$?
+# A GPU answered, so no *GpuTest may have been skipped.
+skipped=$("$python" - "$out/junit-gpu" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+n = 0
+for f in glob.glob(sys.argv[1] + "/*.xml"):
+    for case in ET.parse(f).getroot().iter("testcase"):
+        if "GpuTest" in case.get("classname", "") and case.find("skipped") is not None:
+            n += 1
+print(n)
+PY
+)
+if [[ $probe == 0 && ${skipped:-1} != 0 ]]; then
+  echo "a GPU answered, yet $skipped GPU tests were skipped"
+  gpu_tests=1
 fi
-echo "== summary"
-printf '%-10s %s\n' probe "$([[ $probe == 0 ]] && echo ok || echo "exit $probe")" \
-  tests "$([[ $tests == 0 ]] && echo ok || echo "exit $tests")"
-[[ $probe == 0 && $tests == 0 ]]
+
+stamp "== sweep: tensor-core and resnet suites on the GPU"
+(cd "$root/tensor-core" && junit "$out/junit-sweep-tensor" 180 -Dfingerspell.device=cuda -- \
+  --select-package dev.fingerspell.tensor)
+sweep_tensor=$?
+(cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
+  --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
+sweep_resnet=$?
+
+stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
+measure() { # SIDE WHAT A B C -> value
+  if [[ $1 == fingerspell ]]; then
+    timeout 120 java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
+      -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
+  else
+    timeout 120 "$python" "$root/bench/python/measure.py" --device cuda --warm-up 2 4 "${@:2}"
+  fi | tee -a "$out/bench.txt" | sed -n 's/.*value=//p' | tail -1
+}
+rows=()
+for spec in "forward 32 224 3" "forward 256 224 3" "head 87000 64 2"; do
+  f=() p=()
+  for round in 1 2; do
+    # shellcheck disable=SC2086 # spec is words
+    f+=("$(measure fingerspell $spec)")
+    p+=("$(measure pytorch $spec)")
+    stamp "$spec round $round: fingerspell ${f[-1]:-failed}, pytorch ${p[-1]:-failed}"
+  done
+  rows+=("$spec|${f[*]}|${p[*]}")
+done
+
+stamp "== summary ($device)"
+printf '%-22s %-22s %-22s %s\n' measure fingerspell pytorch "ratio (F/P; for seconds P/F)"
+for r in "${rows[@]}"; do
+  IFS='|' read -r spec fv pv <<<"$r"
+  "$python" - "$spec" "$fv" "$pv" <<'PY'
+import statistics, sys
+spec, f, p = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+try:
+    fm, pm = statistics.median(map(float, f)), statistics.median(map(float, p))
+    unit = "s" if spec.startswith("head") else "img/s"
+    ratio = pm / fm if unit == "s" else fm / pm
+    print(f"{spec:<22} {' '.join(f) + ' ' + unit:<22} {' '.join(p) + ' ' + unit:<22} {ratio:.2f}x")
+except Exception as e:
+    print(f"{spec:<22} {' '.join(f) or 'failed':<22} {' '.join(p) or 'failed':<22} -")
+PY
+done
+printf '%-22s %s\n' probe "$([[ $probe == 0 ]] && echo ok || echo "exit $probe")" \
+  "GPU tests" "$([[ $gpu_tests == 0 ]] && echo ok || echo "exit $gpu_tests")" \
+  "sweep tensor-core" "$([[ $sweep_tensor == 0 ]] && echo ok || echo "exit $sweep_tensor")" \
+  "sweep resnet" "$([[ $sweep_resnet == 0 ]] && echo ok || echo "exit $sweep_resnet")"
+[[ $probe == 0 && $gpu_tests == 0 && $sweep_tensor == 0 && $sweep_resnet == 0 ]]

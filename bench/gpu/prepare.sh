@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Here, before a GPU call: builds what bench/gpu/check.sh needs into .device/ (git-ignored, at
-# most 64 MiB): a JDK 25 runtime (../shared/device/make-jre.sh) and the jars of the CUDA module,
-# its tests, its dependencies and JUnit's console launcher.
-# Then: run with carry [".device"] and the command `bash bench/gpu/check.sh`.
+# most 64 MiB): a JDK 25 runtime (../shared/device/make-jre.sh), the project's jars with their
+# dependencies, the test classes of tensor-core, resnet and cuda-kernels, and JUnit's console
+# launcher. Then: run with carry [".device"] and the command `bash bench/gpu/check.sh`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-mvn -B -q install -DskipTests -pl cuda-kernels -am
+mvn -B -q install -DskipTests -Djacoco.skip=true -Dspotless.check.skip=true
 rm -rf .device/lib && mkdir -p .device/lib
-mvn -B -q dependency:copy-dependencies -pl cuda-kernels -DincludeScope=test \
-  -DoutputDirectory="$root/.device/lib"
-cp cuda-kernels/target/cuda-kernels-*.jar .device/lib/
-(cd cuda-kernels/target/test-classes && jar cf "$root/.device/lib/cuda-kernels-tests.jar" .)
+# Main jars and every dependency the benchmark and the tests need (JMH's included: it is small).
+for m in bench resnet cuda-kernels tensor-core; do
+  mvn -B -q dependency:copy-dependencies -pl $m -DincludeScope=test -DexcludeTransitive=false \
+    -DoutputDirectory="$root/.device/lib"
+done
+cp bench/target/bench-*.jar .device/lib/ 2>/dev/null || cp bench/target/*.jar .device/lib/
+for m in tensor-core resnet cuda-kernels; do
+  (cd $m/target/test-classes && jar cf "$root/.device/lib/$m-tests.jar" .)
+done
+# the test-jar dependency duplicates the tests jar made above
+rm -f .device/lib/tensor-core-*-tests.jar .device/lib/*-sources.jar
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 \
   -DoutputDirectory="$root/.device/lib"
-# JUnit's console launcher scans jars through the zip file system and writes XML reports.
-JRE_MODULES=java.base,java.logging,java.management,jdk.unsupported,jdk.incubator.vector,jdk.crypto.ec,java.net.http,jdk.zipfs,java.xml \
+# JUnit's console launcher scans jars through the zip file system and writes XML reports; the
+# resnet classes name java.awt types (image decoding), so the runtime carries java.desktop.
+JRE_MODULES=java.base,java.logging,java.management,jdk.unsupported,jdk.incubator.vector,jdk.crypto.ec,java.net.http,jdk.zipfs,java.xml,java.desktop \
   "$root/../shared/device/make-jre.sh"
-du -sh .device
+du -sh .device .device/lib .device/jre.tgz

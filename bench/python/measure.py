@@ -7,20 +7,38 @@ line ending in `value=X`.
     /usr/bin/python3 bench/python/measure.py THREADS eval    BATCH SIZE SECONDS   images/s (same)
     /usr/bin/python3 bench/python/measure.py THREADS train   BATCH SIZE SECONDS   images/s
     /usr/bin/python3 bench/python/measure.py THREADS head    COUNT BATCH EPOCHS   seconds
+
+Options before THREADS: --device cuda (TF32 off, as Fingerspell; the output is copied back each
+pass, as Fingerspell's is) and --warm-up SECONDS (default 5).
 """
 import sys
 import time
 
 import torch
-import torchvision
 
 CLASSES = 29
+DEVICE = "cpu"
+
+
+def resnet18():
+    """torchvision's resnet18, else timm's (the GPU machine has timm only): the same network."""
+    try:
+        import torchvision
+        return torchvision.models.resnet18(num_classes=CLASSES)
+    except ImportError:
+        import timm
+        return timm.create_model("resnet18", num_classes=CLASSES)
 
 
 # Warm-up before timing, the same rule as Measure.java: at least 3 passes and 5 seconds (the JVM
 # side compiles, and recompiles, its kernels for several seconds).
 WARM_UP_PASSES = 3
 WARM_UP_SECONDS = 5.0
+
+
+def sync(t):
+    """The result on the host: waits for the device, as Fingerspell's download does."""
+    return t.cpu() if DEVICE != "cpu" else t
 
 
 def images_per_second(batch, seconds, step):
@@ -38,17 +56,17 @@ def images_per_second(batch, seconds, step):
 
 
 def inference(batch, size, seconds):
-    model = torchvision.models.resnet18(num_classes=CLASSES).eval()
-    x = torch.randn(batch, 3, size, size)
+    model = resnet18().eval().to(DEVICE)
+    x = torch.randn(batch, 3, size, size).to(DEVICE)
     with torch.no_grad():
-        return images_per_second(batch, seconds, lambda: model(x))
+        return images_per_second(batch, seconds, lambda: sync(model(x)))
 
 
 def training(batch, size, seconds):
-    model = torchvision.models.resnet18(num_classes=CLASSES).train()
+    model = resnet18().train().to(DEVICE)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    x = torch.randn(batch, 3, size, size)
-    y = torch.arange(batch) % CLASSES
+    x = torch.randn(batch, 3, size, size).to(DEVICE)
+    y = (torch.arange(batch) % CLASSES).to(DEVICE)
 
     def step():
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -62,14 +80,14 @@ def training(batch, size, seconds):
 
 def head_epoch(count, batch, epochs):
     """The original recipe's head loop: shuffled mini-batches through a Linear(512, 29)."""
-    fc = torch.nn.Linear(512, CLASSES)
+    fc = torch.nn.Linear(512, CLASSES).to(DEVICE)
     opt = torch.optim.AdamW(fc.parameters(), lr=1e-3, weight_decay=1e-4)
-    features = torch.rand(count, 512) * 4
-    labels = torch.arange(count) % CLASSES
+    features = (torch.rand(count, 512) * 4).to(DEVICE)
+    labels = (torch.arange(count) % CLASSES).to(DEVICE)
     best = float("inf")
     for epoch in range(epochs + 1):
         start = time.perf_counter()
-        perm = torch.randperm(count)
+        perm = torch.randperm(count, device=DEVICE)
         correct = 0
         for i in range(0, count, batch):
             idx = perm[i:i + batch]
@@ -86,6 +104,17 @@ def head_epoch(count, batch, epochs):
 
 
 def main(argv):
+    global DEVICE, WARM_UP_SECONDS
+    while argv and argv[0].startswith("--"):
+        if argv[0] == "--device":
+            DEVICE = argv[1]
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        elif argv[0] == "--warm-up":
+            WARM_UP_SECONDS = float(argv[1])
+        else:
+            raise SystemExit(f"unknown option {argv[0]}")
+        argv = argv[2:]
     torch.set_num_threads(int(argv[0]))
     what, a, b, c = argv[1], int(argv[2]), int(argv[3]), argv[4]
     if what in ("forward", "eval"):

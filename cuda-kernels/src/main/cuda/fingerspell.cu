@@ -49,26 +49,26 @@ extern "C" __global__ void add_broadcast_f32(const float* a, const float* b, flo
 // output, summing in a fixed order, so the result is the same on every run.
 extern "C" __global__ void sum_to_broadcast_f32(const float* g, float* out, Broadcast sh,
                                                 long long outN, long long summedN) {
-  long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= outN) return;
-  long long rest = j, base = 0;
-  for (int d = (int)sh.rank - 1; d >= 0; d--) {
-    if (sh.a[d] == 0) continue;
-    long long idx = rest % sh.shape[d];
-    rest /= sh.shape[d];
-    base += idx * sh.b[d];
-  }
-  double s = 0;
-  for (long long r = 0; r < summedN; r++) {
-    long long left = r, off = base;
+  GRID_STRIDE(j, outN) {
+    long long rest = j, base = 0;
     for (int d = (int)sh.rank - 1; d >= 0; d--) {
-      if (sh.a[d] != 0) continue;
-      off += (left % sh.shape[d]) * sh.b[d];
-      left /= sh.shape[d];
+      if (sh.a[d] == 0) continue;
+      long long idx = rest % sh.shape[d];
+      rest /= sh.shape[d];
+      base += idx * sh.b[d];
     }
-    s += g[off];
+    double s = 0;
+    for (long long r = 0; r < summedN; r++) {
+      long long left = r, off = base;
+      for (int d = (int)sh.rank - 1; d >= 0; d--) {
+        if (sh.a[d] != 0) continue;
+        off += (left % sh.shape[d]) * sh.b[d];
+        left /= sh.shape[d];
+      }
+      s += g[off];
+    }
+    out[j] = (float)s;
   }
-  out[j] = (float)s;
 }
 
 // dst[i] = src[rows[i]] for rows of `words` 32-bit words (a float row, or an int64 row as two).

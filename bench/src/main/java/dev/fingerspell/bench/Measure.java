@@ -23,6 +23,8 @@ import java.util.function.UnaryOperator;
  *   train   BATCH SIZE SECONDS   one training step, every layer trains, AdamW     images/s
  *   head    COUNT BATCH EPOCHS   one epoch of the 29-class head on cached features  seconds
  * </pre>
+ *
+ * <p>It runs on the default device: {@code -Dfingerspell.device=cuda} measures the GPU.
  */
 public final class Measure {
   private static final int CLASSES = 29;
@@ -124,7 +126,11 @@ public final class Measure {
    */
   private static final int WARM_UP_PASSES = 3;
 
-  private static final double WARM_UP_SECONDS = 5;
+  /**
+   * 5 s; the GPU check takes less ({@code -Dfingerspell.bench.warmUpSeconds}): its time is short.
+   */
+  private static final double WARM_UP_SECONDS =
+      Double.parseDouble(System.getProperty("fingerspell.bench.warmUpSeconds", "5"));
 
   private static double imagesPerSecond(int batch, double seconds, Runnable pass) {
     long warmUpEnd = System.nanoTime() + (long) (WARM_UP_SECONDS * 1e9);

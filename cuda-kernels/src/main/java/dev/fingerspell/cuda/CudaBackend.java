@@ -8,7 +8,9 @@ import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
 import jcuda.Pointer;
 
 /**
@@ -28,6 +30,7 @@ public final class CudaBackend implements Backend {
   private static final int MAX_BLOCKS = 65535;
 
   private final Map<Integer, CudaRuntime> runtimes = new HashMap<>();
+  private final List<String> fusedFallbacks = new CopyOnWriteArrayList<>();
   private volatile Boolean available;
   private volatile String unavailable = "";
 
@@ -109,6 +112,11 @@ public final class CudaBackend implements Backend {
     return a.stats().liveBytes();
   }
 
+  /** The shapes for which cuDNN's fused convolution failed, with its status (unfused since). */
+  public List<String> fusedFallbacks() {
+    return List.copyOf(fusedFallbacks);
+  }
+
   /** How many times GPU {@code ordinal}'s allocator reached cuMemAlloc. */
   public long deviceAllocations(int ordinal) {
     return runtime(ordinal).allocator.stats().deviceAllocations();
@@ -120,8 +128,11 @@ public final class CudaBackend implements Backend {
     return (CudaStorage) t.storage();
   }
 
+  /** The runtime of t's GPU, its context current on this thread (cuDNN and cuBLAS need it). */
   private static CudaRuntime rt(Tensor t) {
-    return storage(t).runtime;
+    CudaRuntime r = storage(t).runtime;
+    r.driver.bind();
+    return r;
   }
 
   /** The device address of a tensor's first element, or 0 for null (a kernel's optional input). */
@@ -425,10 +436,10 @@ public final class CudaBackend implements Backend {
         if (status == Cudnn.STATUS_SUCCESS) {
           return;
         }
-        if (status / 1000 != CUDNN_STATUS_NOT_SUPPORTED / 1000) {
-          r.cudnn.checkBiasActivation(status);
-        }
+        // cuDNN declines some shapes (NOT_SUPPORTED) and some algorithm choices: this shape takes
+        // the unfused path from now on, and the status is kept for the GPU check's log.
         p.fusedUnsupported = true;
+        fusedFallbacks.add(g + ": " + r.cudnn.errorString(status));
       }
       r.cudnn.convolutionForward(
           r.cudnnHandle(),
@@ -445,9 +456,6 @@ public final class CudaBackend implements Backend {
     }
     epilogue(g, bias, residual, relu, y);
   }
-
-  /** cuDNN 9's CUDNN_STATUS_NOT_SUPPORTED; its sub-codes are 3001 to 3999. */
-  private static final int CUDNN_STATUS_NOT_SUPPORTED = 3000;
 
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {

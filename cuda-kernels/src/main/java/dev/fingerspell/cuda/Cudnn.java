@@ -557,11 +557,6 @@ final class Cudnn {
         Native.pointer(y));
   }
 
-  /** Throws for a status {@link #convolutionBiasActivationForward} returned. */
-  void checkBiasActivation(int status) {
-    check(status, "cudnnConvolutionBiasActivationForward");
-  }
-
   /** dx = conv_transpose(dy, w), overwriting dx. */
   void convolutionBackwardData(
       MemorySegment handle,

@@ -1,6 +1,7 @@
 package dev.fingerspell.resnet;
 
 import dev.fingerspell.tensor.ConvGeometry;
+import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Tensor;
@@ -179,7 +180,8 @@ public final class FrozenResNet18 {
    */
   private Tensor stemAndPool(Tensor images) {
     int n = images.size(0);
-    int chunk = Math.min(n, STEM_CHUNK);
+    // A GPU wants the whole batch in one call; the memory argument is the CPU's.
+    int chunk = images.device().type() == Device.Type.CPU ? Math.min(n, STEM_CHUNK) : n;
     Tensor pooled = null;
     for (int first = 0; first < n; first += chunk) {
       Tensor part = images.narrowRows(first, Math.min(n, first + chunk));

@@ -113,7 +113,7 @@ class ResNetParityTest {
     }
   }
 
-  private static double[] doubles(JsonNode a) {
+  static double[] doubles(JsonNode a) {
     double[] d = new double[a.size()];
     for (int i = 0; i < d.length; i++) {
       d[i] = a.get(i).asDouble();

@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -28,6 +29,8 @@ final class EvaluateCommand implements Callable<Integer> {
 
   @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
   Path model;
+
+  @Mixin DeviceOption device = new DeviceOption();
 
   @Option(
       names = "--data",
@@ -58,6 +61,7 @@ final class EvaluateCommand implements Callable<Integer> {
       throw new IllegalArgumentException(
           "--split must be test, val, train or all, not '" + split + "'");
     }
+    device.apply();
     AslClassifier classifier = AslClassifier.load(model);
     Evaluation.Result r;
     if (PreparedData.isPrepared(data)) {

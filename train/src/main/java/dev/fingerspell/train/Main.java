@@ -126,6 +126,9 @@ public final class Main implements Callable<Integer> {
             b.isAvailable() ? "available" : "unavailable",
             b.priority(),
             b.deviceType() == def && b.isAvailable() ? "  (default)" : "");
+        if (!b.isAvailable()) {
+          out.println("       " + b.unavailableReason());
+        }
       }
       return 0;
     }

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
@@ -36,6 +37,8 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
   Path model;
 
+  @Mixin DeviceOption device = new DeviceOption();
+
   @Parameters(paramLabel = "IMAGE", arity = "1..*", description = "JPEG or PNG images")
   List<Path> images;
 
@@ -55,6 +58,7 @@ final class PredictCommand implements Callable<Integer> {
     if (topK < 1) {
       throw new IllegalArgumentException("--top-k must be at least 1");
     }
+    device.apply();
     AslClassifier classifier = AslClassifier.load(model);
     ObjectMapper mapper = new ObjectMapper();
     boolean failed = false;

@@ -1,7 +1,5 @@
 package dev.fingerspell.train;
 
-import dev.fingerspell.tensor.Backends;
-import dev.fingerspell.tensor.Device;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.training.Trainer;
 import java.nio.file.Path;
@@ -90,8 +88,6 @@ final class TrainCommand implements Callable<Integer> {
     if (threads > 0) {
       System.setProperty("fingerspell.cpu.threads", Integer.toString(threads));
     }
-    if (cfg.string("runtime.device").equals("cuda")) {
-      Backends.forDevice(new Device(Device.Type.CUDA, 0)); // a clear error when none answers
-    }
+    DeviceOption.use(cfg.string("runtime.device")); // a GPU that does not answer says why
   }
 }

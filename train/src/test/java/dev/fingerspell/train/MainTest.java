@@ -2,6 +2,7 @@ package dev.fingerspell.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import org.junit.jupiter.api.Test;
 
@@ -32,6 +33,37 @@ class MainTest {
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().contains("cpu"), r.out());
     assertTrue(r.out().contains("(default)"), r.out());
+  }
+
+  /** Where no GPU answers, asking for one names what is missing, on one line, and runs nothing. */
+  @Test
+  void aGpuThatDoesNotAnswerIsOneLineSayingWhy() {
+    assumeFalse(gpuAnswers(), "a GPU answers here");
+    CliRun backends = run("backends");
+    assertTrue(backends.out().contains("cuda   unavailable"), backends.out());
+    assertTrue(backends.out().contains("libcuda.so.1"), backends.out());
+    CliRun r = run("predict", "--model", "missing.safetensors", "--device", "cuda", "x.jpg");
+    assertEquals(1, r.status());
+    assertTrue(r.err().startsWith("fingerspell: device cuda:0 is not available: "), r.err());
+    assertTrue(r.err().contains("FINGERSPELL_CUDA_LIBS"), r.err());
+    assertEquals(1, r.err().strip().lines().count(), r.err());
+    dev.fingerspell.tensor.Backends.useDevice(null);
+  }
+
+  @Test
+  void anUnknownDeviceIsNamed() {
+    CliRun r = run("evaluate", "--model", "m.safetensors", "--data", "d", "--device", "tpu");
+    assertEquals(1, r.status(), r.err());
+    assertTrue(r.err().contains("unknown device 'tpu': use cpu, cuda or cuda:N"), r.err());
+  }
+
+  private static boolean gpuAnswers() {
+    for (dev.fingerspell.tensor.Backend b : dev.fingerspell.tensor.Backends.all()) {
+      if (b.deviceType() == dev.fingerspell.tensor.Device.Type.CUDA && b.isAvailable()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   @Test

@@ -1,0 +1,161 @@
+package dev.fingerspell.resnet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.cuda.CudaBackend;
+import dev.fingerspell.tensor.Backend;
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
+import dev.fingerspell.tensor.GradCheck;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.tensor.optim.AdamW;
+import java.io.IOException;
+import java.io.InputStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * ResNet18 on a GPU: logits against the PyTorch golden within 1e-4 (TF32 off), the frozen network
+ * (folded batch norm, cuDNN's fused epilogues) against the live one, no device memory kept after
+ * 1,000 forward passes, and head-training steps that end where the CPU's do. Skipped, each test,
+ * where no GPU answers.
+ */
+class ResNet18GpuTest {
+  private static final Device GPU = new Device(Device.Type.CUDA, 0);
+
+  @BeforeEach
+  void onTheGpu() {
+    boolean answers = false;
+    for (Backend b : Backends.all()) {
+      answers |= b.deviceType() == Device.Type.CUDA && b.isAvailable();
+    }
+    assumeTrue(answers, "no CUDA GPU here");
+    Backends.useDevice(GPU); // tensors made without a device go to the GPU
+  }
+
+  @AfterEach
+  void backToAuto() {
+    Backends.useDevice(null);
+  }
+
+  private static JsonNode golden() throws IOException {
+    try (InputStream in = ResNet18GpuTest.class.getResourceAsStream("/goldens/resnet18.json")) {
+      return new ObjectMapper().readTree(in);
+    }
+  }
+
+  private static ResNet18 seeded(JsonNode golden) {
+    ResNet18 model = new ResNet18(golden.get("classes").asInt(), new Rng(0));
+    SeededWeights.fill(model, golden.get("weight_seed").asLong());
+    model.eval();
+    return model;
+  }
+
+  @Test
+  void logitsMatchPyTorchOnTheGpu() throws IOException {
+    JsonNode golden = golden();
+    ResNet18 model = seeded(golden);
+    FrozenResNet18 frozen = FrozenResNet18.of(model);
+    assertEquals(GPU, model.fc().weight().device());
+    Rng images = new Rng(golden.get("image_seed").asLong());
+    Preprocess pre = Preprocess.imagenet();
+    for (JsonNode c : golden.get("cases")) {
+      int h = c.get("height").asInt();
+      int w = c.get("width").asInt();
+      Tensor x =
+          Tensor.of(pre.fromRgb(SeededWeights.bytes(images, 3 * h * w), h, w), 1, 3, 224, 224);
+      double[] want = ResNetParityTest.doubles(c.get("logits"));
+      float[] live;
+      try (GradMode g = GradMode.noGrad()) {
+        live = model.forward(x).toFloatArray();
+      }
+      double err = GradCheck.relError(live, want);
+      double frozenErr = GradCheck.relError(frozen.forward(x).toFloatArray(), want);
+      System.out.printf(
+          "gpu resnet18 parity %s: live %.2e, frozen %.2e%n",
+          c.get("name").asText(), err, frozenErr);
+      assertTrue(err < 1e-4, c.get("name").asText() + ": logits relative error " + err);
+      assertTrue(frozenErr < 1e-4, c.get("name").asText() + " frozen: " + frozenErr);
+    }
+    CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
+    System.out.println(
+        "gpu " + cuda.describe() + "; fused convolutions cuDNN declined: " + cuda.fusedFallbacks());
+  }
+
+  @Test
+  void noDeviceMemoryIsKeptAfter1000ForwardPasses() throws IOException {
+    FrozenResNet18 frozen = FrozenResNet18.of(seeded(golden()));
+    CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
+    float[] image = new float[3 * 224 * 224];
+    Rng rng = new Rng(4);
+    for (int i = 0; i < image.length; i++) {
+      image[i] = (float) rng.nextGaussian();
+    }
+    Runnable pass = () -> frozen.forward(Tensor.of(image, 1, 3, 224, 224)).toFloatArray();
+    for (int i = 0; i < 10; i++) {
+      pass.run();
+    }
+    long before = cuda.liveBytes(0);
+    long allocations = cuda.deviceAllocations(0);
+    long start = System.nanoTime();
+    for (int i = 0; i < 1000; i++) {
+      pass.run();
+    }
+    double ms = (System.nanoTime() - start) / 1e6 / 1000;
+    long after = cuda.liveBytes(0);
+    System.out.printf(
+        "gpu resnet18 1000 passes at batch 1: %.2f ms each; allocator %s%n",
+        ms, cuda.memoryStats(0));
+    assertEquals(before, after, "live device bytes after 1000 passes");
+    assertTrue(
+        cuda.deviceAllocations(0) - allocations <= 8,
+        "cuMemAlloc calls during 1000 passes: " + (cuda.deviceAllocations(0) - allocations));
+  }
+
+  /** Twenty AdamW steps of the 29-class head on the same features end at the same weights. */
+  @Test
+  void headTrainingStepsMatchTheCpu() {
+    float[][] weights = new float[2][];
+    for (int run = 0; run < 2; run++) {
+      Backends.useDevice(run == 0 ? Device.CPU : GPU);
+      ResNet18 model = new ResNet18(29, null);
+      model.resetClassifier(29, new Rng(3));
+      model.setTrainable(ResNet18.Trainable.HEAD);
+      AdamW opt = new AdamW(model.trainableParameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
+      Tensor features = Tensor.uniform(new Rng(4), 0f, 4f, 256, ResNet18.FEATURES);
+      long[] labels = new long[256];
+      for (int i = 0; i < labels.length; i++) {
+        labels[i] = i % 29;
+      }
+      for (int step = 0; step < 20; step++) {
+        int[] rows = new int[64];
+        for (int i = 0; i < rows.length; i++) {
+          rows[i] = (step * 64 + i * 7) % 256;
+        }
+        Tensor batch = Ops.gatherRows(features, rows);
+        long[] batchLabels = new long[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+          batchLabels[i] = labels[rows[i]];
+        }
+        Tensor loss =
+            Ops.crossEntropy(model.forwardHead(batch), Tensor.ofLongs(batchLabels, 64), 0.1f);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+      }
+      assertEquals(run == 0 ? Device.CPU : GPU, model.fc().weight().device());
+      weights[run] = model.fc().weight().toFloatArray();
+    }
+    double err = GradCheck.relError(weights[1], GradCheck.toDouble(weights[0]));
+    System.out.printf("gpu head training, 20 steps: weights relative error %.2e%n", err);
+    assertTrue(err < 1e-5, "head weights after 20 steps: relative error " + err);
+  }
+}
