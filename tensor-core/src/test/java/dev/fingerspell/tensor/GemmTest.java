@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 class GemmTest {
   @Test
   void allTransposesAlphaBetaAndTails() {
-    Backend be = Backends.forDevice(Device.CPU);
+    Backend be = Backends.forDevice(Backends.defaultDevice()); // the GPU in the GPU check
     Rng rng = new Rng(99);
     // Small shapes take the serial path; the last three are large enough to split over the
     // workers, by panels of columns (many columns) and by slivers of rows (few, tall panels).
@@ -59,7 +59,7 @@ class GemmTest {
 
   @Test
   void betaZeroDoesNotReadNaN() {
-    Backend be = Backends.forDevice(Device.CPU);
+    Backend be = Backends.forDevice(Backends.defaultDevice()); // the GPU in the GPU check
     Tensor c = Tensor.full(Float.NaN, 2, 2);
     be.gemm(false, false, 2, 2, 1, 1f, Tensor.ones(2, 1), Tensor.ones(1, 2), 0f, c);
     for (float v : c.toFloatArray()) {
