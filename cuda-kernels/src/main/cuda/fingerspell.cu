@@ -354,12 +354,13 @@ extern "C" __global__ void adamw_step_f32(float* p, const float* g, float* m, fl
 
 // ---- input ---------------------------------------------------------------------------------
 
-// A batch crosses the bus as bytes: x = (u8 / 255 - mean[c]) / std[c] for [n, c, hw] images.
+// A batch crosses the bus as bytes: x = (u8 / 255 - mean[c]) / std[c] for [n, c, hw] images,
+// meanStd holding the c means then the c deviations. The same float operations as the CPU's.
 extern "C" __global__ void normalize_u8_f32(const unsigned char* src, float* dst,
-                                            const float* mean, const float* std, int c, int hw,
+                                            const float* meanStd, int c, int hw,
                                             long long total) {
   GRID_STRIDE(i, total) {
     int ch = (int)((i / hw) % c);
-    dst[i] = (src[i] / 255.f - mean[ch]) / std[ch];
+    dst[i] = (src[i] / 255.f - meanStd[ch]) / meanStd[c + ch];
   }
 }

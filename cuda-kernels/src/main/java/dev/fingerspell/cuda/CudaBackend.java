@@ -239,6 +239,31 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
+    int c = out.size(1);
+    CudaRuntime runtime = rt(out);
+    CudaStorage src =
+        runtime.allocator.allocate(runtime, out.device(), DType.FLOAT32, (bytes.length + 3) / 4);
+    runtime.driver.copyToDevice(src.pointer, 0, Pointer.to(bytes), bytes.length);
+    float[] meanStd = new float[2 * c];
+    System.arraycopy(mean, 0, meanStd, 0, c);
+    System.arraycopy(std, 0, meanStd, c, c);
+    CudaStorage stats = (CudaStorage) upload(out.device(), meanStd);
+    launch(
+        out,
+        "normalize_u8_f32",
+        bytes.length,
+        src.address,
+        at(out),
+        stats.address,
+        c,
+        (int) (out.numel() / out.size(0) / c),
+        (long) bytes.length);
+    java.lang.ref.Reference.reachabilityFence(src);
+    java.lang.ref.Reference.reachabilityFence(stats);
+  }
+
+  @Override
   public void synchronize() {
     for (CudaRuntime r : runtimes.values()) {
       r.driver.synchronize();

@@ -275,6 +275,23 @@ class CudaBackendGpuTest {
     assertArrayEquals(new long[] {7, 5}, picked.toLongArray());
   }
 
+  /** Images sent as bytes and normalised on the device: the same floats as on the host. */
+  @Test
+  void bytesNormalisedOnTheDeviceAsOnTheHost() {
+    byte[] bytes = new byte[2 * 3 * 7 * 5];
+    new java.util.Random(23).nextBytes(bytes);
+    float[] mean = {0.485f, 0.456f, 0.406f};
+    float[] std = {0.229f, 0.224f, 0.225f};
+    float[][] outs = new float[2][];
+    int i = 0;
+    for (Device d : new Device[] {Device.CPU, GPU}) {
+      Tensor out = Tensor.zeros(d, dev.fingerspell.tensor.DType.FLOAT32, 2, 3, 7, 5);
+      out.backend().normalizeImages(bytes, mean, std, out);
+      outs[i++] = out.toFloatArray();
+    }
+    assertArrayEquals(outs[0], outs[1]);
+  }
+
   /** Ten optimizer steps on both devices end at the same parameters. */
   @Test
   void sgdAndAdamwStepsMatchTheCpu() {

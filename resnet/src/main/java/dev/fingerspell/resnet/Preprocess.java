@@ -1,5 +1,7 @@
 package dev.fingerspell.resnet;
 
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Tensor;
 import java.awt.image.BufferedImage;
 import java.util.List;
@@ -48,6 +50,30 @@ public record Preprocess(int size, float[] mean, float[] std) {
       System.arraycopy(pixels(images.get(i)), 0, all, i * per, per);
     }
     return Tensor.of(all, images.size(), 3, size, size);
+  }
+
+  /**
+   * A {@code [N, 3, size, size]} batch on the default device from 8-bit planar RGB images {@code
+   * [3, h, w]}. Images already at the model's size go to the device as bytes and are normalised
+   * there ({@link dev.fingerspell.tensor.Backend#normalizeImages}); others are resized first.
+   */
+  public Tensor batchFromRgb(List<byte[]> images, int h, int w) {
+    int per = 3 * size * size;
+    if (h != size || w != size) {
+      float[] all = new float[images.size() * per];
+      for (int i = 0; i < images.size(); i++) {
+        System.arraycopy(fromRgb(images.get(i), h, w), 0, all, i * per, per);
+      }
+      return Tensor.of(all, images.size(), 3, size, size);
+    }
+    byte[] bytes = new byte[images.size() * per];
+    for (int i = 0; i < images.size(); i++) {
+      System.arraycopy(images.get(i), 0, bytes, i * per, per);
+    }
+    Tensor out =
+        Tensor.zeros(Backends.defaultDevice(), DType.FLOAT32, images.size(), 3, size, size);
+    out.backend().normalizeImages(bytes, mean, std, out);
+    return out;
   }
 
   /** One image's normalised {@code [3, size, size]} values. */

@@ -26,4 +26,24 @@ class PreprocessTest {
         Preprocess.planarRgb(argb.getSubimage(2, 1, 5, 4)),
         Preprocess.planarRgb(bgr.getSubimage(2, 1, 5, 4)));
   }
+
+  /** A batch of 8-bit images, at the model's size (bytes path) or not (resized), as fromRgb. */
+  @Test
+  void batchFromRgbIsEachImageFromRgb() {
+    Preprocess pre = new Preprocess(8, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
+    Random rng = new Random(5);
+    for (int side : new int[] {8, 11}) {
+      java.util.List<byte[]> images = new java.util.ArrayList<>();
+      float[] want = new float[3 * 3 * 8 * 8];
+      for (int i = 0; i < 3; i++) {
+        byte[] chw = new byte[3 * side * side];
+        rng.nextBytes(chw);
+        images.add(chw);
+        System.arraycopy(pre.fromRgb(chw, side, side), 0, want, i * 3 * 64, 3 * 64);
+      }
+      dev.fingerspell.tensor.Tensor batch = pre.batchFromRgb(images, side, side);
+      assertArrayEquals(new int[] {3, 3, 8, 8}, batch.shape());
+      assertArrayEquals(want, batch.toFloatArray(), "side " + side);
+    }
+  }
 }

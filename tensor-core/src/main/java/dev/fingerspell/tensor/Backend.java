@@ -68,6 +68,27 @@ public interface Backend {
     }
   }
 
+  /**
+   * {@code out = (bytes / 255 - mean[ch]) / std[ch]} for 8-bit planar images {@code [n, c, hw]}
+   * ({@code out}'s shape), in float32 as written. A GPU backend sends the bytes, a quarter of the
+   * floats, and normalises on the device; this default normalises on the host and copies.
+   */
+  default void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
+    copy(Tensor.of(out.device(), normalizeOnHost(bytes, mean, std, out.shape()), out.shape()), out);
+  }
+
+  /** The arithmetic of {@link #normalizeImages} on the host. */
+  static float[] normalizeOnHost(byte[] bytes, float[] mean, float[] std, int[] shape) {
+    int c = shape[1];
+    int hw = (int) (Shape.numel(shape) / shape[0] / c);
+    float[] x = new float[bytes.length];
+    for (int i = 0; i < x.length; i++) {
+      int ch = i / hw % c;
+      x[i] = ((bytes[i] & 0xff) / 255f - mean[ch]) / std[ch];
+    }
+    return x;
+  }
+
   /** Waits for every kernel queued so far. */
   void synchronize();
 

@@ -100,6 +100,12 @@ public final class CpuBackend implements Backend {
     }
   }
 
+  @Override
+  public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
+    float[] x = Backend.normalizeOnHost(bytes, mean, std, out.shape());
+    System.arraycopy(x, 0, f(out), off(out), x.length);
+  }
+
   // ---- element-wise ---------------------------------------------------------------------------
 
   @Override

@@ -3,6 +3,7 @@ package dev.fingerspell.train.training;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /** Model inputs from stored 8-bit images: augmentation (optional), then preprocessing. */
@@ -11,13 +12,14 @@ final class Batches {
 
   /** A {@code [N, 3, S, S]} batch; {@code augment} is null for none. */
   static Tensor of(List<byte[]> images, int storedSize, Preprocess pre, Rng augment) {
-    int per = 3 * pre.size() * pre.size();
-    float[] all = new float[images.size() * per];
-    for (int i = 0; i < images.size(); i++) {
-      byte[] img = augment == null ? images.get(i) : augment(images.get(i), storedSize, augment);
-      System.arraycopy(pre.fromRgb(img, storedSize, storedSize), 0, all, i * per, per);
+    List<byte[]> batch = images;
+    if (augment != null) {
+      batch = new ArrayList<>(images.size());
+      for (byte[] img : images) {
+        batch.add(augment(img, storedSize, augment));
+      }
     }
-    return Tensor.of(all, images.size(), 3, pre.size(), pre.size());
+    return pre.batchFromRgb(batch, storedSize, storedSize);
   }
 
   /**
