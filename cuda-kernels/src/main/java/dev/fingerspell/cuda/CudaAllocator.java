@@ -38,7 +38,7 @@ final class CudaAllocator {
   private static final long SMALL_ROUND = 512;
   private static final long LARGE_ROUND = 2 << 20;
 
-  private final CudaDriver driver;
+  private final DeviceMemory driver;
   private final long softLimit;
   private final ReferenceQueue<CudaStorage> released = new ReferenceQueue<>();
   private final Map<Block, Boolean> live = new IdentityHashMap<>();
@@ -62,7 +62,7 @@ final class CudaAllocator {
     }
   }
 
-  CudaAllocator(CudaDriver driver, long softLimit) {
+  CudaAllocator(DeviceMemory driver, long softLimit) {
     this.driver = driver;
     this.softLimit = softLimit;
   }

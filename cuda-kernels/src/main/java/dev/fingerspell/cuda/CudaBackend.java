@@ -75,7 +75,7 @@ public final class CudaBackend implements Backend {
     return isAvailable() ? "" : unavailable;
   }
 
-  /** What this backend runs on, for logs; empty when unavailable. */
+  @Override
   public String describe() {
     return isAvailable() ? runtime(0).describe() : "";
   }

@@ -42,7 +42,7 @@ import jcuda.driver.CUresult;
  * long long}, {@link Integer} for {@code int}, {@link Float} for {@code float}, and {@code long[]}
  * or {@code int[]} for a struct of 64-bit or 32-bit fields passed by value.
  */
-public final class CudaDriver {
+public final class CudaDriver implements DeviceMemory {
   private static final String FATBIN = "/dev/fingerspell/cuda/fingerspell.fatbin";
 
   private final int ordinal;
@@ -118,8 +118,8 @@ public final class CudaDriver {
     }
   }
 
-  /** {@code bytes} of device memory, or null when the device has none left. */
-  DevicePointer tryAlloc(long bytes) {
+  @Override
+  public DevicePointer tryAlloc(long bytes) {
     bind();
     DevicePointer p = new DevicePointer();
     int r = cuMemAlloc(p, Math.max(1, bytes));
@@ -130,13 +130,13 @@ public final class CudaDriver {
     return p;
   }
 
-  /** Returns memory to the device. */
-  void free(CUdeviceptr p) {
+  @Override
+  public void free(DevicePointer p) {
     bind();
     check(cuMemFree(p), "cuMemFree");
   }
 
-  /** {free, total} bytes of device memory. */
+  @Override
   public long[] memoryInfo() {
     bind();
     long[] free = new long[1];

@@ -7,7 +7,15 @@ import jcuda.driver.CUdeviceptr;
  * and cuBLAS through {@code java.lang.foreign} and to our kernels as a 64-bit argument.
  */
 final class DevicePointer extends CUdeviceptr {
-  /** The device address cuMemAlloc wrote into this pointer. */
+  /** An empty pointer for cuMemAlloc to fill in. */
+  DevicePointer() {}
+
+  /** A pointer to a known address (JCuda adds the byte offset to a null base). */
+  DevicePointer(long address) {
+    super(new CUdeviceptr(), address);
+  }
+
+  /** The device address. */
   long address() {
     return getNativePointer() + getByteOffset();
   }

@@ -35,6 +35,13 @@ public interface Backend {
     return "";
   }
 
+  /**
+   * What it runs on, for {@code fingerspell backends} and logs (a GPU's name, library versions).
+   */
+  default String describe() {
+    return "";
+  }
+
   /** Higher wins when several are available and none was asked for. */
   int priority();
 

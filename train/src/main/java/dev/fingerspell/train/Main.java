@@ -126,8 +126,9 @@ public final class Main implements Callable<Integer> {
             b.isAvailable() ? "available" : "unavailable",
             b.priority(),
             b.deviceType() == def && b.isAvailable() ? "  (default)" : "");
-        if (!b.isAvailable()) {
-          out.println("       " + b.unavailableReason());
+        String detail = b.isAvailable() ? b.describe() : b.unavailableReason();
+        if (!detail.isEmpty()) {
+          out.println("       " + detail);
         }
       }
       return 0;
