@@ -5,11 +5,13 @@
 #   2. the GPU tests: every CUDA-module test (each op forward and backward against the CPU,
 #      allocator reuse) and ResNet18GpuTest (logits against the PyTorch golden within 1e-4 with
 #      TF32 off, no device memory kept after 1,000 passes, head steps against the CPU);
-#   3. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
-#      (every op against float64 references and finite differences, the PyTorch goldens);
-#   4. the benchmark, each side twice, alternating: ResNet18 forward at batch 32 and 256 (fp32,
+#   3. the benchmark, each side twice, alternating: ResNet18 forward at batch 32 and 256 (fp32,
 #      224x224) in images/s and one head epoch on 87,000 cached features, against the PyTorch on
-#      that machine (TF32 off on both sides).
+#      that machine (TF32 off on both sides);
+#   4. `fingerspell demo` on the GPU (train and evaluate end to end; reported, not gating: it also
+#      needs fonts for its synthetic images and plots);
+#   5. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
+#      (every op against float64 references and finite differences, the PyTorch goldens).
 # Full log in $OUT/gpu-check.log, JUnit XML under $OUT/junit*, the table last.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -68,14 +70,6 @@ if [[ $probe == 0 && ${skipped:-1} != 0 ]]; then
   gpu_tests=1
 fi
 
-stamp "== sweep: tensor-core and resnet suites on the GPU"
-(cd "$root/tensor-core" && junit "$out/junit-sweep-tensor" 180 -Dfingerspell.device=cuda -- \
-  --select-package dev.fingerspell.tensor)
-sweep_tensor=$?
-(cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
-  --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
-sweep_resnet=$?
-
 stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
 measure() { # SIDE WHAT A B C -> value
   if [[ $1 == fingerspell ]]; then
@@ -97,6 +91,19 @@ for spec in "forward 32 224 3" "forward 256 224 3" "head 87000 64 2"; do
   rows+=("$spec|${f[*]}|${p[*]}")
 done
 
+stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
+timeout 240 java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
+  demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
+demo=$?
+
+stamp "== sweep: tensor-core and resnet suites on the GPU"
+(cd "$root/tensor-core" && junit "$out/junit-sweep-tensor" 180 -Dfingerspell.device=cuda -- \
+  --select-package dev.fingerspell.tensor)
+sweep_tensor=$?
+(cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
+  --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
+sweep_resnet=$?
+
 stamp "== summary ($device)"
 printf '%-22s %-22s %-22s %s\n' measure fingerspell pytorch "ratio (F/P; for seconds P/F)"
 for r in "${rows[@]}"; do
@@ -116,5 +123,6 @@ done
 printf '%-22s %s\n' probe "$([[ $probe == 0 ]] && echo ok || echo "exit $probe")" \
   "GPU tests" "$([[ $gpu_tests == 0 ]] && echo ok || echo "exit $gpu_tests")" \
   "sweep tensor-core" "$([[ $sweep_tensor == 0 ]] && echo ok || echo "exit $sweep_tensor")" \
-  "sweep resnet" "$([[ $sweep_resnet == 0 ]] && echo ok || echo "exit $sweep_resnet")"
+  "sweep resnet" "$([[ $sweep_resnet == 0 ]] && echo ok || echo "exit $sweep_resnet")" \
+  "demo (not gating)" "$([[ $demo == 0 ]] && echo ok || echo "exit $demo")"
 [[ $probe == 0 && $gpu_tests == 0 && $sweep_tensor == 0 && $sweep_resnet == 0 ]]

@@ -120,6 +120,48 @@ class ResNet18GpuTest {
         "cuMemAlloc calls during 1000 passes: " + (cuda.deviceAllocations(0) - allocations));
   }
 
+  /**
+   * Two SGD steps of the whole network in training mode (batch norm on batch statistics, every
+   * convolution's backward) end at the same weights as on the CPU: the stem's weights, whose
+   * gradient has come back through every layer, and the classifier's.
+   */
+  @Test
+  void trainingStepsOfTheWholeNetworkMatchTheCpu() {
+    float[][] stem = new float[2][];
+    float[][] fc = new float[2][];
+    float[] losses = new float[2];
+    for (int run = 0; run < 2; run++) {
+      Backends.useDevice(run == 0 ? Device.CPU : GPU);
+      ResNet18 model = new ResNet18(29, new Rng(0));
+      SeededWeights.fill(model, 7L);
+      model.setTrainable(ResNet18.Trainable.ALL);
+      model.train(true);
+      dev.fingerspell.tensor.optim.Sgd opt =
+          new dev.fingerspell.tensor.optim.Sgd(
+              model.trainableParameters(), 0.05, 0.9, 0, 1e-4, false);
+      Tensor x = Tensor.randn(new Rng(8), 4, 3, 64, 64);
+      Tensor y = Tensor.ofLongs(new long[] {0, 5, 9, 28}, 4);
+      for (int step = 0; step < 2; step++) {
+        Tensor loss = Ops.crossEntropy(model.forward(x), y, 0f);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+        losses[run] = loss.item();
+      }
+      assertEquals(run == 0 ? Device.CPU : GPU, model.conv1().weight().device());
+      stem[run] = model.conv1().weight().toFloatArray();
+      fc[run] = model.fc().weight().toFloatArray();
+    }
+    double stemErr = GradCheck.relError(stem[1], GradCheck.toDouble(stem[0]));
+    double fcErr = GradCheck.relError(fc[1], GradCheck.toDouble(fc[0]));
+    System.out.printf(
+        "gpu whole-network training, 2 steps: loss %.6f vs %.6f, stem %.2e, fc %.2e%n",
+        losses[1], losses[0], stemErr, fcErr);
+    assertEquals(losses[0], losses[1], 1e-4 * Math.abs(losses[0]), "loss of the second step");
+    assertTrue(stemErr < 1e-4, "stem weights: relative error " + stemErr);
+    assertTrue(fcErr < 1e-4, "fc weights: relative error " + fcErr);
+  }
+
   /** Twenty AdamW steps of the 29-class head on the same features end at the same weights. */
   @Test
   void headTrainingStepsMatchTheCpu() {
