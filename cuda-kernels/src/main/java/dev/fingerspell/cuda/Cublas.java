@@ -5,7 +5,6 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 
@@ -28,20 +27,16 @@ final class Cublas {
 
   Cublas(CudaLibraries.Opened lib) {
     from = lib.from();
-    create = Native.function(lib, "cublasCreate_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS));
-    setMathMode =
-        Native.function(
-            lib, "cublasSetMathMode", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    getProperty =
-        Native.function(
-            lib, "cublasGetProperty", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    create = Native.function(lib, "cublasCreate_v2", Native.prototype("*handle"));
+    setMathMode = Native.function(lib, "cublasSetMathMode", Native.prototype("handle mode:int"));
+    getProperty = Native.function(lib, "cublasGetProperty", Native.prototype("type:int *value"));
     sgemm =
         Native.function(
             lib,
             "cublasSgemm_v2",
-            FunctionDescriptor.of(
-                JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS,
-                ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+            Native.prototype(
+                "handle transa:int transb:int m:int n:int k:int *alpha A lda:int B ldb:int *beta C"
+                    + " ldc:int"));
   }
 
   private static void check(int status, String call) {

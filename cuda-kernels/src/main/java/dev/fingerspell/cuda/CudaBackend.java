@@ -175,17 +175,18 @@ public final class CudaBackend implements Backend {
 
   @Override
   public Storage upload(Device device, float[] data) {
-    CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.FLOAT32, data.length);
-    runtime.driver.copyToDevice(s.pointer, 0, Pointer.to(data), s.bytes());
-    return s;
+    return upload(device, DType.FLOAT32, data.length, Pointer.to(data));
   }
 
   @Override
   public Storage upload(Device device, long[] data) {
+    return upload(device, DType.INT64, data.length, Pointer.to(data));
+  }
+
+  private CudaStorage upload(Device device, DType dtype, int numel, Pointer host) {
     CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.INT64, data.length);
-    runtime.driver.copyToDevice(s.pointer, 0, Pointer.to(data), s.bytes());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, dtype, numel);
+    runtime.driver.copyToDevice(s.pointer, 0, host, s.bytes());
     return s;
   }
 
@@ -376,39 +377,36 @@ public final class CudaBackend implements Backend {
 
   // ---- convolution ---------------------------------------------------------------------------
 
-  /** The forward algorithm of a shape, chosen on first use. */
-  private static CudaRuntime.ConvPlan forwardPlan(CudaRuntime r, ConvGeometry g) {
-    CudaRuntime.ConvPlan p = r.plan(g);
-    if (p.forwardAlgo < 0) {
-      long[] c =
-          CudaRuntime.choose(
-              r.cudnn.forwardAlgorithms(r.cudnnHandle(), p.x, p.w, p.conv, p.y), "forward");
-      p.forwardBytes =
-          Math.max(
-              c[1], r.cudnn.forwardWorkspace(r.cudnnHandle(), p.x, p.w, p.conv, p.y, (int) c[0]));
-      p.forwardAlgo = (int) c[0];
+  /**
+   * One cuDNN convolution pass: forward (x, w) into y, backward-data (w, dy) into dx,
+   * backward-filter (x, dy) into dw; the algorithm is chosen on the shape's first use.
+   */
+  private static void convolve(
+      CudaRuntime r, ConvGeometry g, Cudnn.Pass pass, Tensor a, Tensor b, Tensor out) {
+    synchronized (r) {
+      CudaRuntime.ConvPlan p = r.plan(g);
+      r.chooseAlgorithm(p, pass);
+      int k = pass.ordinal();
+      MemorySegment[] d = CudaRuntime.operands(p, pass);
+      r.cudnn.convolution(
+          pass,
+          r.cudnnHandle(),
+          d[0],
+          at(a),
+          d[1],
+          at(b),
+          p.conv,
+          p.algo[k],
+          r.workspace(p.workspaceBytes[k]),
+          p.workspaceBytes[k],
+          d[2],
+          at(out));
     }
-    return p;
   }
 
   @Override
   public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
-    CudaRuntime r = rt(y);
-    synchronized (r) {
-      CudaRuntime.ConvPlan p = forwardPlan(r, g);
-      r.cudnn.convolutionForward(
-          r.cudnnHandle(),
-          p.x,
-          at(x),
-          p.w,
-          at(w),
-          p.conv,
-          p.forwardAlgo,
-          r.workspace(p.forwardBytes),
-          p.forwardBytes,
-          p.y,
-          at(y));
-    }
+    convolve(rt(y), g, Cudnn.Pass.FORWARD, x, w, y);
     if (bias != null) {
       epilogue(g, bias, null, false, y);
     }
@@ -437,112 +435,56 @@ public final class CudaBackend implements Backend {
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
     CudaRuntime r = rt(y);
-    synchronized (r) {
-      CudaRuntime.ConvPlan p = forwardPlan(r, g);
-      if (relu && bias != null && !p.fusedUnsupported) {
-        int status =
-            r.cudnn.convolutionBiasActivationForward(
-                r.cudnnHandle(),
-                p.x,
-                at(x),
-                p.w,
-                at(w),
-                p.conv,
-                p.forwardAlgo,
-                r.workspace(p.forwardBytes),
-                p.forwardBytes,
-                residual != null ? at(residual) : at(y),
-                residual != null,
-                p.bias,
-                at(bias),
-                r.reluActivation(),
-                p.y,
-                at(y));
-        if (status == Cudnn.STATUS_SUCCESS) {
-          return;
+    if (relu && bias != null) {
+      synchronized (r) {
+        CudaRuntime.ConvPlan p = r.plan(g);
+        if (!p.fusedUnsupported) {
+          r.chooseAlgorithm(p, Cudnn.Pass.FORWARD);
+          long bytes = p.workspaceBytes[0];
+          int status =
+              r.cudnn.convolutionBiasActivationForward(
+                  r.cudnnHandle(),
+                  p.x,
+                  at(x),
+                  p.w,
+                  at(w),
+                  p.conv,
+                  p.algo[0],
+                  r.workspace(bytes),
+                  bytes,
+                  residual != null ? at(residual) : at(y),
+                  residual != null,
+                  p.bias,
+                  at(bias),
+                  r.reluActivation(),
+                  p.y,
+                  at(y));
+          if (status == Cudnn.STATUS_SUCCESS) {
+            return;
+          }
+          // cuDNN declines some shapes (NOT_SUPPORTED) and some algorithm choices: this shape
+          // takes the unfused path from now on, and the status is kept for the GPU check's log.
+          p.fusedUnsupported = true;
+          fusedFallbacks.add(g + ": " + r.cudnn.errorString(status));
         }
-        // cuDNN declines some shapes (NOT_SUPPORTED) and some algorithm choices: this shape takes
-        // the unfused path from now on, and the status is kept for the GPU check's log.
-        p.fusedUnsupported = true;
-        fusedFallbacks.add(g + ": " + r.cudnn.errorString(status));
       }
-      r.cudnn.convolutionForward(
-          r.cudnnHandle(),
-          p.x,
-          at(x),
-          p.w,
-          at(w),
-          p.conv,
-          p.forwardAlgo,
-          r.workspace(p.forwardBytes),
-          p.forwardBytes,
-          p.y,
-          at(y));
     }
+    convolve(r, g, Cudnn.Pass.FORWARD, x, w, y);
     epilogue(g, bias, residual, relu, y);
   }
 
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
-    CudaRuntime r = rt(dx);
-    synchronized (r) {
-      CudaRuntime.ConvPlan p = r.plan(g);
-      if (p.backwardDataAlgo < 0) {
-        long[] c =
-            CudaRuntime.choose(
-                r.cudnn.backwardDataAlgorithms(r.cudnnHandle(), p.w, p.y, p.conv, p.x),
-                "backward-data");
-        p.backwardDataBytes =
-            Math.max(
-                c[1],
-                r.cudnn.backwardDataWorkspace(r.cudnnHandle(), p.w, p.y, p.conv, p.x, (int) c[0]));
-        p.backwardDataAlgo = (int) c[0];
-      }
-      r.cudnn.convolutionBackwardData(
-          r.cudnnHandle(),
-          p.w,
-          at(w),
-          p.y,
-          at(dy),
-          p.conv,
-          p.backwardDataAlgo,
-          r.workspace(p.backwardDataBytes),
-          p.backwardDataBytes,
-          p.x,
-          at(dx));
-    }
+    convolve(rt(dx), g, Cudnn.Pass.BACKWARD_DATA, w, dy, dx);
   }
 
   @Override
   public void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias) {
     CudaRuntime r = rt(dw);
-    synchronized (r) {
-      CudaRuntime.ConvPlan p = r.plan(g);
-      if (p.backwardFilterAlgo < 0) {
-        long[] c =
-            CudaRuntime.choose(
-                r.cudnn.backwardFilterAlgorithms(r.cudnnHandle(), p.x, p.y, p.conv, p.w),
-                "backward-filter");
-        p.backwardFilterBytes =
-            Math.max(
-                c[1],
-                r.cudnn.backwardFilterWorkspace(
-                    r.cudnnHandle(), p.x, p.y, p.conv, p.w, (int) c[0]));
-        p.backwardFilterAlgo = (int) c[0];
-      }
-      r.cudnn.convolutionBackwardFilter(
-          r.cudnnHandle(),
-          p.x,
-          at(x),
-          p.y,
-          at(dy),
-          p.conv,
-          p.backwardFilterAlgo,
-          r.workspace(p.backwardFilterBytes),
-          p.backwardFilterBytes,
-          p.w,
-          at(dw));
-      if (dbias != null) {
+    convolve(r, g, Cudnn.Pass.BACKWARD_FILTER, x, dy, dw);
+    if (dbias != null) {
+      synchronized (r) {
+        CudaRuntime.ConvPlan p = r.plan(g);
         r.cudnn.convolutionBackwardBias(r.cudnnHandle(), p.y, at(dy), p.bias, at(dbias));
       }
     }

@@ -38,13 +38,12 @@ final class CudaRuntime {
     final MemorySegment y;
     final MemorySegment conv;
     final MemorySegment bias;
-    int forwardAlgo = -1;
-    long forwardBytes;
+
+    /** Per {@link Cudnn.Pass}: the chosen algorithm (-1 until chosen) and its workspace. */
+    final int[] algo = {-1, -1, -1};
+
+    final long[] workspaceBytes = new long[3];
     boolean fusedUnsupported;
-    int backwardDataAlgo = -1;
-    long backwardDataBytes;
-    int backwardFilterAlgo = -1;
-    long backwardFilterBytes;
 
     ConvPlan(Cudnn cudnn, ConvGeometry g, int mathType) {
       x = cudnn.tensor(g.batch(), g.inChannels(), g.inHeight(), g.inWidth());
@@ -58,6 +57,29 @@ final class CudaRuntime {
             "cuDNN computes output " + java.util.Arrays.toString(out) + " for " + g);
       }
     }
+  }
+
+  /** A pass's operand descriptors in {@link Cudnn#convolution}'s order: {a, b, out}. */
+  static MemorySegment[] operands(ConvPlan p, Cudnn.Pass pass) {
+    return switch (pass) {
+      case FORWARD -> new MemorySegment[] {p.x, p.w, p.y};
+      case BACKWARD_DATA -> new MemorySegment[] {p.w, p.y, p.x};
+      case BACKWARD_FILTER -> new MemorySegment[] {p.x, p.y, p.w};
+    };
+  }
+
+  /** Chooses a pass's algorithm for a shape on first use; call with the lock held. */
+  void chooseAlgorithm(ConvPlan p, Cudnn.Pass pass) {
+    int k = pass.ordinal();
+    if (p.algo[k] >= 0) {
+      return;
+    }
+    MemorySegment[] d = operands(p, pass);
+    long[] c = choose(cudnn.algorithms(pass, cudnnHandle, d[0], d[1], p.conv, d[2]), pass.name());
+    p.workspaceBytes[k] =
+        Math.max(
+            c[1], cudnn.workspaceBytes(pass, cudnnHandle, d[0], d[1], p.conv, d[2], (int) c[0]));
+    p.algo[k] = (int) c[0];
   }
 
   CudaRuntime(int ordinal, CudaLibraries.Opened cudnnLib, CudaLibraries.Opened cublasLib) {

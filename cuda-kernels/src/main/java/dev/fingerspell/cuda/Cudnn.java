@@ -1,14 +1,12 @@
 package dev.fingerspell.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
@@ -93,170 +91,69 @@ final class Cudnn {
     getVersion = Native.function(lib, "cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG));
     getErrorString =
         Native.function(lib, "cudnnGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-    create = Native.function(lib, "cudnnCreate", status(ADDRESS));
-    createTensor = Native.function(lib, "cudnnCreateTensorDescriptor", status(ADDRESS));
+    create = bind(lib, "cudnnCreate", "*handle");
+    createTensor = bind(lib, "cudnnCreateTensorDescriptor", "*desc");
     setTensor4d =
-        Native.function(
-            lib,
-            "cudnnSetTensor4dDescriptor",
-            status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    createFilter = Native.function(lib, "cudnnCreateFilterDescriptor", status(ADDRESS));
+        bind(lib, "cudnnSetTensor4dDescriptor", "desc format:int type:int n:int c:int h:int w:int");
+    createFilter = bind(lib, "cudnnCreateFilterDescriptor", "*desc");
     setFilter4d =
-        Native.function(
-            lib,
-            "cudnnSetFilter4dDescriptor",
-            status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
-    createConvolution = Native.function(lib, "cudnnCreateConvolutionDescriptor", status(ADDRESS));
+        bind(lib, "cudnnSetFilter4dDescriptor", "desc type:int format:int k:int c:int h:int w:int");
+    createConvolution = bind(lib, "cudnnCreateConvolutionDescriptor", "*desc");
     setConvolution2d =
-        Native.function(
+        bind(
             lib,
             "cudnnSetConvolution2dDescriptor",
-            status(
-                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_INT));
-    setConvolutionMathType =
-        Native.function(lib, "cudnnSetConvolutionMathType", status(ADDRESS, JAVA_INT));
+            "desc padH:int padW:int u:int v:int dilationH:int dilationW:int mode:int type:int");
+    setConvolutionMathType = bind(lib, "cudnnSetConvolutionMathType", "desc mathType:int");
     convolutionOutputDim =
-        Native.function(
-            lib,
-            "cudnnGetConvolution2dForwardOutputDim",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    createActivation = Native.function(lib, "cudnnCreateActivationDescriptor", status(ADDRESS));
+        bind(lib, "cudnnGetConvolution2dForwardOutputDim", "conv xDesc wDesc *n *c *h *w");
+    createActivation = bind(lib, "cudnnCreateActivationDescriptor", "*desc");
     setActivation =
-        Native.function(
-            lib, "cudnnSetActivationDescriptor", status(ADDRESS, JAVA_INT, JAVA_INT, JAVA_DOUBLE));
-    forwardAlgorithms =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionForwardAlgorithm_v7",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-    forwardWorkspace =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionForwardWorkspaceSize",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
-    forward =
-        Native.function(
-            lib,
-            "cudnnConvolutionForward",
-            status(
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
-                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+        bind(lib, "cudnnSetActivationDescriptor", "desc mode:int nanOpt:int coef:double");
+    String query = "handle aDesc bDesc conv outDesc requested:int *returned *perfResults";
+    String workspaceQuery = "handle aDesc bDesc conv outDesc algo:int *bytes";
+    String pass =
+        "handle *alpha aDesc a bDesc b conv algo:int workspace bytes:long *beta outDesc out";
+    forwardAlgorithms = bind(lib, "cudnnGetConvolutionForwardAlgorithm_v7", query);
+    forwardWorkspace = bind(lib, "cudnnGetConvolutionForwardWorkspaceSize", workspaceQuery);
+    forward = bind(lib, "cudnnConvolutionForward", pass);
+    backwardDataAlgorithms = bind(lib, "cudnnGetConvolutionBackwardDataAlgorithm_v7", query);
+    backwardDataWorkspace =
+        bind(lib, "cudnnGetConvolutionBackwardDataWorkspaceSize", workspaceQuery);
+    backwardData = bind(lib, "cudnnConvolutionBackwardData", pass);
+    backwardFilterAlgorithms = bind(lib, "cudnnGetConvolutionBackwardFilterAlgorithm_v7", query);
+    backwardFilterWorkspace =
+        bind(lib, "cudnnGetConvolutionBackwardFilterWorkspaceSize", workspaceQuery);
+    backwardFilter = bind(lib, "cudnnConvolutionBackwardFilter", pass);
     biasActivationForward =
-        Native.function(
+        bind(
             lib,
             "cudnnConvolutionBiasActivationForward",
-            status(
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
-                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    backwardDataAlgorithms =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionBackwardDataAlgorithm_v7",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-    backwardDataWorkspace =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionBackwardDataWorkspaceSize",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
-    backwardData =
-        Native.function(
-            lib,
-            "cudnnConvolutionBackwardData",
-            status(
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
-                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
-    backwardFilterAlgorithms =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-    backwardFilterWorkspace =
-        Native.function(
-            lib,
-            "cudnnGetConvolutionBackwardFilterWorkspaceSize",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
-    backwardFilter =
-        Native.function(
-            lib,
-            "cudnnConvolutionBackwardFilter",
-            status(
-                ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS,
-                JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+            "handle *alpha1 xDesc x wDesc w conv algo:int workspace bytes:long *alpha2 zDesc z"
+                + " biasDesc bias activation yDesc y");
     backwardBias =
-        Native.function(
-            lib,
-            "cudnnConvolutionBackwardBias",
-            status(ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+        bind(lib, "cudnnConvolutionBackwardBias", "handle *alpha dyDesc dy *beta dbDesc db");
     bnForwardTraining =
-        Native.function(
+        bind(
             lib,
             "cudnnBatchNormalizationForwardTraining",
-            status(
-                ADDRESS,
-                JAVA_INT,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                JAVA_DOUBLE,
-                ADDRESS,
-                ADDRESS,
-                JAVA_DOUBLE,
-                ADDRESS,
-                ADDRESS));
+            "handle mode:int *alpha *beta xDesc x yDesc y bnDesc scale bias factor:double"
+                + " runningMean runningVar eps:double saveMean saveInvVar");
     bnForwardInference =
-        Native.function(
+        bind(
             lib,
             "cudnnBatchNormalizationForwardInference",
-            status(
-                ADDRESS,
-                JAVA_INT,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                JAVA_DOUBLE));
+            "handle mode:int *alpha *beta xDesc x yDesc y bnDesc scale bias mean var eps:double");
     bnBackward =
-        Native.function(
+        bind(
             lib,
             "cudnnBatchNormalizationBackward",
-            status(
-                ADDRESS,
-                JAVA_INT,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                ADDRESS,
-                JAVA_DOUBLE,
-                ADDRESS,
-                ADDRESS));
+            "handle mode:int *alphaData *betaData *alphaParam *betaParam xDesc x dyDesc dy dxDesc"
+                + " dx bnDesc scale dScale dBias eps:double saveMean saveInvVar");
   }
 
-  private static FunctionDescriptor status(MemoryLayout... args) {
-    return FunctionDescriptor.of(JAVA_INT, args);
+  private static MethodHandle bind(CudaLibraries.Opened lib, String name, String parameters) {
+    return Native.function(lib, name, Native.prototype(parameters));
   }
 
   /** cuDNN's version as major.minor.patch. */
@@ -392,126 +289,114 @@ final class Cudnn {
     }
   }
 
-  /** cuDNN's heuristic ranking of forward algorithms, best first. */
-  List<Perf> forwardAlgorithms(
-      MemorySegment handle, MemorySegment x, MemorySegment w, MemorySegment conv, MemorySegment y) {
-    return perfs(
-        forwardAlgorithms, "cudnnGetConvolutionForwardAlgorithm_v7", handle, x, w, conv, y);
+  /**
+   * cuDNN's heuristic ranking of algorithms for a pass, best first; the operands' descriptors in
+   * the order of {@link #convolution}: (a, b, conv, out).
+   */
+  List<Perf> algorithms(
+      Pass pass,
+      MemorySegment handle,
+      MemorySegment a,
+      MemorySegment b,
+      MemorySegment conv,
+      MemorySegment out) {
+    return switch (pass) {
+      case FORWARD ->
+          perfs(
+              forwardAlgorithms, "cudnnGetConvolutionForwardAlgorithm_v7", handle, a, b, conv, out);
+      case BACKWARD_DATA ->
+          perfs(
+              backwardDataAlgorithms,
+              "cudnnGetConvolutionBackwardDataAlgorithm_v7",
+              handle,
+              a,
+              b,
+              conv,
+              out);
+      case BACKWARD_FILTER ->
+          perfs(
+              backwardFilterAlgorithms,
+              "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
+              handle,
+              a,
+              b,
+              conv,
+              out);
+    };
   }
 
-  long forwardWorkspace(
+  /** The workspace an algorithm needs for a pass, operands as for {@link #algorithms}. */
+  long workspaceBytes(
+      Pass pass,
       MemorySegment handle,
-      MemorySegment x,
-      MemorySegment w,
+      MemorySegment a,
+      MemorySegment b,
       MemorySegment conv,
-      MemorySegment y,
+      MemorySegment out,
       int algo) {
-    return workspace(
-        forwardWorkspace, "cudnnGetConvolutionForwardWorkspaceSize", handle, x, w, conv, y, algo);
-  }
-
-  /** cuDNN's heuristic ranking of backward-data algorithms, best first. */
-  List<Perf> backwardDataAlgorithms(
-      MemorySegment handle,
-      MemorySegment w,
-      MemorySegment dy,
-      MemorySegment conv,
-      MemorySegment dx) {
-    return perfs(
-        backwardDataAlgorithms,
-        "cudnnGetConvolutionBackwardDataAlgorithm_v7",
-        handle,
-        w,
-        dy,
-        conv,
-        dx);
-  }
-
-  long backwardDataWorkspace(
-      MemorySegment handle,
-      MemorySegment w,
-      MemorySegment dy,
-      MemorySegment conv,
-      MemorySegment dx,
-      int algo) {
-    return workspace(
-        backwardDataWorkspace,
-        "cudnnGetConvolutionBackwardDataWorkspaceSize",
-        handle,
-        w,
-        dy,
-        conv,
-        dx,
-        algo);
-  }
-
-  /** cuDNN's heuristic ranking of backward-filter algorithms, best first. */
-  List<Perf> backwardFilterAlgorithms(
-      MemorySegment handle,
-      MemorySegment x,
-      MemorySegment dy,
-      MemorySegment conv,
-      MemorySegment dw) {
-    return perfs(
-        backwardFilterAlgorithms,
-        "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
-        handle,
-        x,
-        dy,
-        conv,
-        dw);
-  }
-
-  long backwardFilterWorkspace(
-      MemorySegment handle,
-      MemorySegment x,
-      MemorySegment dy,
-      MemorySegment conv,
-      MemorySegment dw,
-      int algo) {
-    return workspace(
-        backwardFilterWorkspace,
-        "cudnnGetConvolutionBackwardFilterWorkspaceSize",
-        handle,
-        x,
-        dy,
-        conv,
-        dw,
-        algo);
+    MethodHandle fn =
+        switch (pass) {
+          case FORWARD -> forwardWorkspace;
+          case BACKWARD_DATA -> backwardDataWorkspace;
+          case BACKWARD_FILTER -> backwardFilterWorkspace;
+        };
+    return workspace(fn, "workspace size of " + pass, handle, a, b, conv, out, algo);
   }
 
   // ---- compute (device addresses) --------------------------------------------------------------
 
-  /** y = conv(x, w), overwriting y. */
-  void convolutionForward(
+  /** The forward, backward-data and backward-filter calls: {@code out = op(a, b)}, overwritten. */
+  enum Pass {
+    FORWARD,
+    BACKWARD_DATA,
+    BACKWARD_FILTER
+  }
+
+  /**
+   * One convolution pass: forward takes (x, w) into y, backward-data (w, dy) into dx,
+   * backward-filter (x, dy) into dw, each with the descriptors of its operands, in that order.
+   */
+  void convolution(
+      Pass pass,
       MemorySegment handle,
-      MemorySegment xDesc,
-      long x,
-      MemorySegment wDesc,
-      long w,
+      MemorySegment aDesc,
+      long a,
+      MemorySegment bDesc,
+      long b,
       MemorySegment conv,
       int algo,
       long workspace,
       long workspaceBytes,
-      MemorySegment yDesc,
-      long y) {
+      MemorySegment outDesc,
+      long out) {
+    MethodHandle fn =
+        switch (pass) {
+          case FORWARD -> forward;
+          case BACKWARD_DATA -> backwardData;
+          case BACKWARD_FILTER -> backwardFilter;
+        };
     check(
         Native.status(
-            forward,
+            fn,
             handle,
             ONE,
-            xDesc,
-            Native.pointer(x),
-            wDesc,
-            Native.pointer(w),
+            aDesc,
+            Native.pointer(a),
+            bDesc,
+            Native.pointer(b),
             conv,
             algo,
             Native.pointer(workspace),
             workspaceBytes,
             ZERO,
-            yDesc,
-            Native.pointer(y)),
-        "cudnnConvolutionForward");
+            outDesc,
+            Native.pointer(out)),
+        "cudnnConvolution"
+            + switch (pass) {
+              case FORWARD -> "Forward";
+              case BACKWARD_DATA -> "BackwardData";
+              case BACKWARD_FILTER -> "BackwardFilter";
+            });
   }
 
   /**
@@ -555,70 +440,6 @@ final class Cudnn {
         activation,
         yDesc,
         Native.pointer(y));
-  }
-
-  /** dx = conv_transpose(dy, w), overwriting dx. */
-  void convolutionBackwardData(
-      MemorySegment handle,
-      MemorySegment wDesc,
-      long w,
-      MemorySegment dyDesc,
-      long dy,
-      MemorySegment conv,
-      int algo,
-      long workspace,
-      long workspaceBytes,
-      MemorySegment dxDesc,
-      long dx) {
-    check(
-        Native.status(
-            backwardData,
-            handle,
-            ONE,
-            wDesc,
-            Native.pointer(w),
-            dyDesc,
-            Native.pointer(dy),
-            conv,
-            algo,
-            Native.pointer(workspace),
-            workspaceBytes,
-            ZERO,
-            dxDesc,
-            Native.pointer(dx)),
-        "cudnnConvolutionBackwardData");
-  }
-
-  /** dw = x (*) dy, overwriting dw. */
-  void convolutionBackwardFilter(
-      MemorySegment handle,
-      MemorySegment xDesc,
-      long x,
-      MemorySegment dyDesc,
-      long dy,
-      MemorySegment conv,
-      int algo,
-      long workspace,
-      long workspaceBytes,
-      MemorySegment dwDesc,
-      long dw) {
-    check(
-        Native.status(
-            backwardFilter,
-            handle,
-            ONE,
-            xDesc,
-            Native.pointer(x),
-            dyDesc,
-            Native.pointer(dy),
-            conv,
-            algo,
-            Native.pointer(workspace),
-            workspaceBytes,
-            ZERO,
-            dwDesc,
-            Native.pointer(dw)),
-        "cudnnConvolutionBackwardFilter");
   }
 
   /** dbias = sum of dy over n, h, w, overwriting dbias. */

@@ -2,8 +2,10 @@ package dev.fingerspell.cuda;
 
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /** Downcall handles into an opened NVIDIA library, and calls that turn a bad status into text. */
@@ -29,6 +31,26 @@ final class Native {
                     new CudaLibraries.NotFound(
                         from + " has no " + name + ": it is older than this backend needs"));
     return LINKER.downcallHandle(symbol, descriptor);
+  }
+
+  /**
+   * A status-returning C function's parameters written as in its header: space-separated names,
+   * each a pointer unless it says {@code :int}, {@code :long} ({@code size_t}) or {@code :double};
+   * for example {@code "handle mode:int alpha x eps:double"}.
+   */
+  static FunctionDescriptor prototype(String parameters) {
+    String[] names = parameters.trim().split("\\s+");
+    MemoryLayout[] layouts = new MemoryLayout[names.length];
+    for (int i = 0; i < names.length; i++) {
+      String n = names[i];
+      layouts[i] =
+          n.endsWith(":int")
+              ? ValueLayout.JAVA_INT
+              : n.endsWith(":long")
+                  ? ValueLayout.JAVA_LONG
+                  : n.endsWith(":double") ? ValueLayout.JAVA_DOUBLE : ValueLayout.ADDRESS;
+    }
+    return FunctionDescriptor.of(ValueLayout.JAVA_INT, layouts);
   }
 
   /** Calls a function returning a status code. */

@@ -34,7 +34,8 @@ class CudaLibrariesTest {
   /** A file under the right name that is some other library (here zlib) is named, not taken. */
   @Test
   void aWrongLibraryIsNamedInTheMessage(@TempDir Path tmp) throws IOException {
-    assumeTrue(systemLacks(CudaLibraries.Library.CUDNN), "this machine has a real cuDNN");
+    // The search below is tmp, then the system loader: that must not find a real one.
+    assumeTrue(loaderLacks(CudaLibraries.Library.CUDNN), "the system loader finds a real cuDNN");
     Path zlib = Path.of("/usr/lib/x86_64-linux-gnu/libz.so.1");
     assumeTrue(Files.exists(zlib), "no zlib to stand in");
     Files.copy(zlib, tmp.resolve("libcudnn.so.9"));
@@ -69,6 +70,15 @@ class CudaLibrariesTest {
           p.lines().stream()
               .anyMatch(l -> l.startsWith("the NVIDIA driver: libcuda.so.1 not found")),
           String.join("\n", p.lines()));
+    }
+  }
+
+  private static boolean loaderLacks(CudaLibraries.Library lib) {
+    try (Arena arena = Arena.ofConfined()) {
+      CudaLibraries.open(lib, List.of(), arena);
+      return false;
+    } catch (CudaLibraries.NotFound e) {
+      return true;
     }
   }
 
