@@ -17,9 +17,11 @@ import java.util.Map;
  * allocator no more.
  *
  * <p>A block comes back when the garbage collector finds its {@link CudaStorage} unreachable (a
- * phantom reference, collected on each allocation). The collector does not see device memory, so
- * when the blocks held would pass a soft limit, or the device is full, the allocator asks for a
- * collection first, then frees its cache, and only then reports that memory ran out.
+ * phantom reference, collected on each allocation). The collector does not see device memory and
+ * the Java heap hardly grows with device tensors, so the allocator asks for a collection itself:
+ * when its cache is dry after {@link #COLLECT_EVERY} allocations or an eighth of the soft limit in
+ * bytes; and when the device is full, after which it frees its cache, and only then reports that
+ * memory ran out.
  *
  * <p>Reuse is safe without events because everything runs on one stream (see {@link CudaDriver}):
  * work queued on a block before it was dropped finishes before work queued after it is reused.
@@ -32,11 +34,15 @@ final class CudaAllocator {
       long cachedBytes,
       long peakLiveBytes,
       long deviceAllocations,
-      long reuses) {}
+      long reuses,
+      long collections) {}
 
   private static final long SMALL = 1 << 20;
   private static final long SMALL_ROUND = 512;
   private static final long LARGE_ROUND = 2 << 20;
+
+  /** Allocations between collections, at most (when the cache runs dry). */
+  static final int COLLECT_EVERY = Integer.getInteger("fingerspell.cuda.collectEvery", 1024);
 
   private final DeviceMemory driver;
   private final long softLimit;
@@ -48,7 +54,9 @@ final class CudaAllocator {
   private long peakLiveBytes;
   private long deviceAllocations;
   private long reuses;
+  private long collections;
   private long allocatedSinceCollection;
+  private long allocationsSinceCollection;
 
   /** A block in use: freed into the cache when its storage is collected. */
   private static final class Block extends PhantomReference<CudaStorage> {
@@ -79,9 +87,11 @@ final class CudaAllocator {
     collectReleased();
     DevicePointer p = takeCached(size);
     if (p == null
-        && liveBytes + cachedBytes + size > softLimit
-        && allocatedSinceCollection > softLimit / 8) {
-      // Over the soft limit with much allocated since the last look: dropped tensors are likely.
+        && (allocationsSinceCollection >= COLLECT_EVERY
+            || allocatedSinceCollection > softLimit / 8)) {
+      // The cache is dry and much was handed out since the last collection: most of it has been
+      // dropped by now. Collecting every so many allocations keeps the set of blocks as large as
+      // one such period needs, after which a pass's allocations are all served from the cache.
       collectGarbage();
       p = takeCached(size);
     }
@@ -92,6 +102,7 @@ final class CudaAllocator {
     live.put(new Block(storage, released, size), Boolean.TRUE);
     liveBytes += size;
     allocatedSinceCollection += size;
+    allocationsSinceCollection++;
     peakLiveBytes = Math.max(peakLiveBytes, liveBytes);
     return storage;
   }
@@ -149,11 +160,13 @@ final class CudaAllocator {
   /** Asks for a collection and takes back what it released. */
   synchronized void collectGarbage() {
     allocatedSinceCollection = 0;
+    allocationsSinceCollection = 0;
+    collections++;
     System.gc();
     // Phantom references are queued by the reference handler thread shortly after the collection.
     try {
       for (int i = 0; i < 20; i++) {
-        Reference<? extends CudaStorage> r = released.remove(i == 0 ? 50 : 5);
+        Reference<? extends CudaStorage> r = released.remove(i == 0 ? 20 : 2);
         if (r == null) {
           break;
         }
@@ -179,6 +192,7 @@ final class CudaAllocator {
 
   synchronized Stats stats() {
     collectReleased();
-    return new Stats(liveBytes, live.size(), cachedBytes, peakLiveBytes, deviceAllocations, reuses);
+    return new Stats(
+        liveBytes, live.size(), cachedBytes, peakLiveBytes, deviceAllocations, reuses, collections);
   }
 }

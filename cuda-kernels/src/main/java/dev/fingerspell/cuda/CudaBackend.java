@@ -11,7 +11,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
-import jcuda.Pointer;
 
 /**
  * The CUDA backend: convolution and batch norm through cuDNN, matrix products through cuBLAS, the
@@ -83,6 +82,11 @@ public final class CudaBackend implements Backend {
   /** The runtime of GPU {@code ordinal}, started on first use. */
   synchronized CudaRuntime runtime(int ordinal) {
     CudaRuntime rt = runtimes.get(ordinal);
+    String emulator = System.getProperty("fingerspell.cuda.emulator");
+    if (rt == null && emulator != null) { // our kernels compiled for the host, for tests
+      rt = new CudaRuntime(new HostEmulator(java.nio.file.Path.of(emulator)), null, null, false);
+      runtimes.put(ordinal, rt);
+    }
     if (rt == null) {
       CudaProbe probe = CudaProbe.run();
       if (!probe.complete()) {
@@ -91,7 +95,7 @@ public final class CudaBackend implements Backend {
       }
       java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
       rt =
-          new CudaRuntime(
+          CudaRuntime.open(
               ordinal,
               CudaLibraries.open(CudaLibraries.Library.CUDNN, global),
               CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
@@ -131,7 +135,7 @@ public final class CudaBackend implements Backend {
   /** The runtime of t's GPU, its context current on this thread (cuDNN and cuBLAS need it). */
   private static CudaRuntime rt(Tensor t) {
     CudaRuntime r = storage(t).runtime;
-    r.driver.bind();
+    r.device.bind();
     return r;
   }
 
@@ -149,7 +153,7 @@ public final class CudaBackend implements Backend {
   }
 
   private static void launch(Tensor on, String kernel, long n, Object... args) {
-    rt(on).driver.launch(kernel, blocks(n), THREADS, args);
+    rt(on).device.launch(kernel, blocks(n), THREADS, args);
   }
 
   private static void requireFloat(Tensor t, String op) {
@@ -169,47 +173,44 @@ public final class CudaBackend implements Backend {
   public Storage allocate(Device device, DType dtype, long numel) {
     CudaRuntime runtime = runtime(device.index());
     CudaStorage s = runtime.allocator.allocate(runtime, device, dtype, numel);
-    runtime.driver.zero(s.pointer, 0, s.bytes());
+    runtime.device.zero(s.pointer, 0, s.bytes());
     return s;
   }
 
   @Override
   public Storage upload(Device device, float[] data) {
-    return upload(device, DType.FLOAT32, data.length, Pointer.to(data));
+    CudaRuntime runtime = runtime(device.index());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.FLOAT32, data.length);
+    runtime.device.upload(s.pointer, 0, data);
+    return s;
   }
 
   @Override
   public Storage upload(Device device, long[] data) {
-    return upload(device, DType.INT64, data.length, Pointer.to(data));
-  }
-
-  private CudaStorage upload(Device device, DType dtype, int numel, Pointer host) {
     CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, dtype, numel);
-    runtime.driver.copyToDevice(s.pointer, 0, host, s.bytes());
+    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.INT64, data.length);
+    runtime.device.upload(s.pointer, 0, data);
     return s;
   }
 
   @Override
   public void download(Storage src, long offset, float[] dst, int dstOffset, int count) {
     CudaStorage s = (CudaStorage) src;
-    s.runtime.driver.copyToHost(
-        Pointer.to(dst).withByteOffset(4L * dstOffset), s.pointer, 4 * offset, 4L * count);
+    s.runtime.device.download(dst, dstOffset, s.pointer, 4 * offset, count);
   }
 
   @Override
   public void download(Storage src, long offset, long[] dst, int dstOffset, int count) {
     CudaStorage s = (CudaStorage) src;
-    s.runtime.driver.copyToHost(
-        Pointer.to(dst).withByteOffset(8L * dstOffset), s.pointer, 8 * offset, 8L * count);
+    s.runtime.device.download(dst, dstOffset, s.pointer, 8 * offset, count);
   }
 
   @Override
   public void copy(Tensor src, Tensor dst) {
     int size = src.dtype().byteSize();
     rt(dst)
-        .driver
-        .copyOnDevice(
+        .device
+        .copy(
             storage(dst).pointer,
             dst.offset() * size,
             storage(src).pointer,
@@ -226,7 +227,7 @@ public final class CudaBackend implements Backend {
     CudaRuntime runtime = rt(dst);
     CudaStorage index =
         runtime.allocator.allocate(runtime, dst.device(), DType.FLOAT32, rows.length);
-    runtime.driver.copyToDevice(index.pointer, 0, Pointer.to(rows), 4L * rows.length);
+    runtime.device.upload(index.pointer, 0, rows);
     launch(
         dst,
         "gather_rows_u32",
@@ -245,7 +246,7 @@ public final class CudaBackend implements Backend {
     CudaRuntime runtime = rt(out);
     CudaStorage src =
         runtime.allocator.allocate(runtime, out.device(), DType.FLOAT32, (bytes.length + 3) / 4);
-    runtime.driver.copyToDevice(src.pointer, 0, Pointer.to(bytes), bytes.length);
+    runtime.device.upload(src.pointer, 0, bytes);
     float[] meanStd = new float[2 * c];
     System.arraycopy(mean, 0, meanStd, 0, c);
     System.arraycopy(std, 0, meanStd, c, c);
@@ -267,7 +268,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void synchronize() {
     for (CudaRuntime r : runtimes.values()) {
-      r.driver.synchronize();
+      r.device.synchronize();
     }
   }
 
@@ -347,7 +348,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void sum(Tensor x, Tensor out) {
-    rt(out).driver.launch("sum_f32", 1, 512, at(x), at(out), x.numel());
+    rt(out).device.launch("sum_f32", 1, 512, at(x), at(out), x.numel());
   }
 
   // ---- matrix product ------------------------------------------------------------------------
@@ -365,6 +366,7 @@ public final class CudaBackend implements Backend {
       float beta,
       Tensor c) {
     CudaRuntime r = rt(c);
+    r.requireLibraries("gemm");
     if (k == 0) { // cuBLAS leaves C alone when k is 0; the contract says C = beta * C
       axpby(0f, c, beta, c);
       return;
@@ -383,6 +385,7 @@ public final class CudaBackend implements Backend {
    */
   private static void convolve(
       CudaRuntime r, ConvGeometry g, Cudnn.Pass pass, Tensor a, Tensor b, Tensor out) {
+    r.requireLibraries("convolution");
     synchronized (r) {
       CudaRuntime.ConvPlan p = r.plan(g);
       r.chooseAlgorithm(p, pass);
@@ -435,6 +438,7 @@ public final class CudaBackend implements Backend {
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
     CudaRuntime r = rt(y);
+    r.requireLibraries("convolution");
     if (relu && bias != null) {
       synchronized (r) {
         CudaRuntime.ConvPlan p = r.plan(g);
@@ -516,6 +520,7 @@ public final class CudaBackend implements Backend {
       Tensor saveInvStd) {
     requireEps(eps);
     CudaRuntime r = rt(y);
+    r.requireLibraries("batch norm");
     synchronized (r) {
       MemorySegment[] d = r.normDescriptors(n, c, hw);
       r.cudnn.batchNormForwardTraining(
@@ -549,6 +554,7 @@ public final class CudaBackend implements Backend {
       Tensor y) {
     requireEps(eps);
     CudaRuntime r = rt(y);
+    r.requireLibraries("batch norm");
     synchronized (r) {
       MemorySegment[] d = r.normDescriptors(n, c, hw);
       r.cudnn.batchNormForwardInference(
@@ -574,6 +580,7 @@ public final class CudaBackend implements Backend {
     Tensor dwOut = dweight != null ? dweight : scratch(x, c);
     Tensor dbOut = dbias != null ? dbias : scratch(x, c);
     CudaRuntime r = rt(x);
+    r.requireLibraries("batch norm");
     synchronized (r) {
       MemorySegment[] d = r.normDescriptors(n, c, hw);
       r.cudnn.batchNormBackward(
@@ -607,7 +614,7 @@ public final class CudaBackend implements Backend {
       Tensor dweight,
       Tensor dbias) {
     rt(x)
-        .driver
+        .device
         .launch(
             "batchnorm_backward_inference_f32",
             c,
@@ -652,14 +659,14 @@ public final class CudaBackend implements Backend {
   @Override
   public void maxPool2dBackward(ConvGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) {
     CudaRuntime r = rt(dx);
-    r.driver.zero(storage(dx).pointer, dx.offset() * 4, dx.numel() * 4);
+    r.device.zero(storage(dx).pointer, dx.offset() * 4, dx.numel() * 4);
     int nc = g.batch() * g.inChannels();
     launch(dx, "maxpool2d_backward_f32", y.numel(), at(x), at(y), at(dy), at(dx), nc, pool(g));
   }
 
   @Override
   public void globalAvgPoolForward(int nc, int hw, Tensor x, Tensor y) {
-    rt(y).driver.launch("global_avgpool_forward_f32", nc, THREADS, at(x), at(y), hw);
+    rt(y).device.launch("global_avgpool_forward_f32", nc, THREADS, at(x), at(y), hw);
   }
 
   @Override
@@ -675,25 +682,25 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void softmax(int rows, int cols, Tensor x, Tensor y) {
-    rt(y).driver.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 0);
+    rt(y).device.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 0);
   }
 
   @Override
   public void logSoftmax(int rows, int cols, Tensor x, Tensor y) {
-    rt(y).driver.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 1);
+    rt(y).device.launch("softmax_rows_f32", rows, rowThreads(cols), at(x), at(y), cols, 1);
   }
 
   @Override
   public void softmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx) {
     rt(dx)
-        .driver
+        .device
         .launch("softmax_backward_f32", rows, rowThreads(cols), at(y), at(dy), at(dx), cols);
   }
 
   @Override
   public void logSoftmaxBackward(int rows, int cols, Tensor y, Tensor dy, Tensor dx) {
     rt(dx)
-        .driver
+        .device
         .launch("log_softmax_backward_f32", rows, rowThreads(cols), at(y), at(dy), at(dx), cols);
   }
 
@@ -714,7 +721,7 @@ public final class CudaBackend implements Backend {
   public void nllLoss(int rows, int cols, Tensor logp, Tensor labels, float smoothing, Tensor out) {
     checkLabels(labels, rows, cols);
     rt(out)
-        .driver
+        .device
         .launch("nll_loss_f32", 1, THREADS, at(logp), at(labels), smoothing, at(out), rows, cols);
   }
 

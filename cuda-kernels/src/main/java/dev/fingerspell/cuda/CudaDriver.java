@@ -25,7 +25,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
-import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
@@ -36,13 +35,10 @@ import jcuda.driver.CUresult;
  *
  * <p>Everything runs on the legacy default stream, so kernels, cuDNN, cuBLAS and copies are ordered
  * one after another; a copy to the host therefore waits for the work that produced its data, and a
- * block freed and handed out again is never written while an earlier kernel still reads it.
- *
- * <p>Kernel arguments are given as they are declared: {@link Long} for device addresses and {@code
- * long long}, {@link Integer} for {@code int}, {@link Float} for {@code float}, and {@code long[]}
- * or {@code int[]} for a struct of 64-bit or 32-bit fields passed by value.
+ * block freed and handed out again is never written while an earlier kernel still reads it. Kernel
+ * arguments as {@link DeviceApi} describes them.
  */
-public final class CudaDriver implements DeviceMemory {
+public final class CudaDriver implements DeviceApi {
   private static final String FATBIN = "/dev/fingerspell/cuda/fingerspell.fatbin";
 
   private final int ordinal;
@@ -100,17 +96,17 @@ public final class CudaDriver implements DeviceMemory {
     }
   }
 
-  /** The GPU's ordinal. */
+  @Override
   public int ordinal() {
     return ordinal;
   }
 
-  /** The GPU's name, as the driver gives it. */
+  @Override
   public String name() {
     return name;
   }
 
-  /** Makes the context current on the calling thread (once per thread). */
+  @Override
   public void bind() {
     if (bound.get() == null) {
       check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
@@ -145,45 +141,69 @@ public final class CudaDriver implements DeviceMemory {
     return new long[] {free[0], total[0]};
   }
 
-  /** Zeroes {@code bytes} at {@code p + byteOffset}. */
-  void zero(CUdeviceptr p, long byteOffset, long bytes) {
+  @Override
+  public void zero(DevicePointer p, long offset, long bytes) {
     bind();
-    check(cuMemsetD8(p.withByteOffset(byteOffset), (byte) 0, bytes), "cuMemsetD8");
+    check(cuMemsetD8(p.withByteOffset(offset), (byte) 0, bytes), "cuMemsetD8");
   }
 
-  /** Host to device: {@code bytes} from {@code src} to {@code dst + dstOffset}. */
-  void copyToDevice(CUdeviceptr dst, long dstOffset, Pointer src, long bytes) {
+  private void copyToDevice(DevicePointer dst, long offset, Pointer src, long bytes) {
     bind();
-    check(cuMemcpyHtoD(dst.withByteOffset(dstOffset), src, bytes), "cuMemcpyHtoD");
+    check(cuMemcpyHtoD(dst.withByteOffset(offset), src, bytes), "cuMemcpyHtoD");
   }
 
-  /** Device to host; waits for the work queued before it. */
-  void copyToHost(Pointer dst, CUdeviceptr src, long srcOffset, long bytes) {
-    bind();
-    check(cuMemcpyDtoH(dst, src.withByteOffset(srcOffset), bytes), "cuMemcpyDtoH");
+  @Override
+  public void upload(DevicePointer dst, long offset, float[] src) {
+    copyToDevice(dst, offset, Pointer.to(src), 4L * src.length);
   }
 
-  /** Device to device. */
-  void copyOnDevice(CUdeviceptr dst, long dstOffset, CUdeviceptr src, long srcOffset, long bytes) {
+  @Override
+  public void upload(DevicePointer dst, long offset, long[] src) {
+    copyToDevice(dst, offset, Pointer.to(src), 8L * src.length);
+  }
+
+  @Override
+  public void upload(DevicePointer dst, long offset, int[] src) {
+    copyToDevice(dst, offset, Pointer.to(src), 4L * src.length);
+  }
+
+  @Override
+  public void upload(DevicePointer dst, long offset, byte[] src) {
+    copyToDevice(dst, offset, Pointer.to(src), src.length);
+  }
+
+  private void copyToHost(Pointer dst, DevicePointer src, long offset, long bytes) {
+    bind();
+    check(cuMemcpyDtoH(dst, src.withByteOffset(offset), bytes), "cuMemcpyDtoH");
+  }
+
+  @Override
+  public void download(float[] dst, int dstIndex, DevicePointer src, long offset, int count) {
+    copyToHost(Pointer.to(dst).withByteOffset(4L * dstIndex), src, offset, 4L * count);
+  }
+
+  @Override
+  public void download(long[] dst, int dstIndex, DevicePointer src, long offset, int count) {
+    copyToHost(Pointer.to(dst).withByteOffset(8L * dstIndex), src, offset, 8L * count);
+  }
+
+  @Override
+  public void copy(
+      DevicePointer dst, long dstOffset, DevicePointer src, long srcOffset, long bytes) {
     bind();
     check(
         cuMemcpyDtoD(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes),
         "cuMemcpyDtoD");
   }
 
-  /** Waits for every kernel queued so far; a kernel's fault surfaces here at the latest. */
+  @Override
   public void synchronize() {
     bind();
     check(cuCtxSynchronize(), "cuCtxSynchronize");
   }
 
-  /** Launches {@code kernel} over {@code blocks × threads} with the given arguments, in order. */
+  @Override
   public void launch(String kernel, int blocks, int threads, Object... args) {
-    launch(kernel, blocks, threads, 0, args);
-  }
-
-  /** As {@link #launch(String, int, int, Object...)} with dynamic shared memory. */
-  public void launch(String kernel, int blocks, int threads, int sharedBytes, Object... args) {
     bind();
     CUfunction f =
         functions.computeIfAbsent(
@@ -208,7 +228,7 @@ public final class CudaDriver implements DeviceMemory {
           };
     }
     check(
-        cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, sharedBytes, null, Pointer.to(params), null),
+        cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, null, Pointer.to(params), null),
         "cuLaunchKernel(" + kernel + ")");
   }
 }

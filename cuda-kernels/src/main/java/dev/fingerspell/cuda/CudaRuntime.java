@@ -18,7 +18,7 @@ final class CudaRuntime {
   /** Workspace cuDNN may use for one convolution: algorithms asking more are passed over. */
   private static final long WORKSPACE_LIMIT = 1L << 30;
 
-  final CudaDriver driver;
+  final DeviceApi device;
   final CudaAllocator allocator;
   final Cudnn cudnn;
   final Cublas cublas;
@@ -82,31 +82,46 @@ final class CudaRuntime {
     p.algo[k] = (int) c[0];
   }
 
-  CudaRuntime(int ordinal, CudaLibraries.Opened cudnnLib, CudaLibraries.Opened cublasLib) {
-    driver = CudaDriver.open(ordinal);
-    long[] memory = driver.memoryInfo();
+  /** GPU {@code ordinal} with cuDNN and cuBLAS. */
+  static CudaRuntime open(
+      int ordinal, CudaLibraries.Opened cudnnLib, CudaLibraries.Opened cublasLib) {
+    CudaDriver driver = CudaDriver.open(ordinal);
+    boolean tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
+    return new CudaRuntime(driver, new Cudnn(cudnnLib), new Cublas(cublasLib), tf32);
+  }
+
+  /** A runtime on {@code device}; cuDNN and cuBLAS may be null (the host emulator has neither). */
+  CudaRuntime(DeviceApi device, Cudnn cudnn, Cublas cublas, boolean tf32) {
+    this.device = device;
+    long[] memory = device.memoryInfo();
     long softLimit =
         Long.getLong(
             "fingerspell.cuda.softLimitBytes", (long) (Math.min(memory[0], memory[1]) * 0.8));
-    allocator = new CudaAllocator(driver, softLimit);
-    tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
-    cudnn = new Cudnn(cudnnLib);
-    cublas = new Cublas(cublasLib);
-    cudnnHandle = cudnn.createHandle();
-    cublasHandle = cublas.createHandle(tf32);
-    relu = cudnn.activation(Cudnn.ACTIVATION_RELU);
+    allocator = new CudaAllocator(device, softLimit);
+    this.tf32 = tf32;
+    this.cudnn = cudnn;
+    this.cublas = cublas;
+    cudnnHandle = cudnn == null ? null : cudnn.createHandle();
+    cublasHandle = cublas == null ? null : cublas.createHandle(tf32);
+    relu = cudnn == null ? null : cudnn.activation(Cudnn.ACTIVATION_RELU);
+  }
+
+  /** Fails for the calls that need cuDNN or cuBLAS where they are absent (the host emulator). */
+  void requireLibraries(String op) {
+    if (cudnn == null || cublas == null) {
+      throw new UnsupportedOperationException(
+          op + " needs cuDNN and cuBLAS, which " + device.name() + " does not have");
+    }
   }
 
   /** One line for `fingerspell backends` and logs. */
   String describe() {
     return "cuda:"
-        + driver.ordinal()
+        + device.ordinal()
         + " "
-        + driver.name()
-        + ", cuDNN "
-        + cudnn.version()
-        + ", cuBLAS "
-        + cublas.version()
+        + device.name()
+        + (cudnn == null ? "" : ", cuDNN " + cudnn.version())
+        + (cublas == null ? "" : ", cuBLAS " + cublas.version())
         + (tf32 ? ", TF32 on" : ", TF32 off");
   }
 
@@ -152,16 +167,16 @@ final class CudaRuntime {
   long workspace(long bytes) {
     if (bytes > workspaceBytes) {
       if (workspace != null) {
-        driver.synchronize(); // the old one may still be in use by queued work
-        driver.free(workspace);
+        device.synchronize(); // the old one may still be in use by queued work
+        device.free(workspace);
         workspace = null;
         workspaceBytes = 0;
       }
-      DevicePointer p = driver.tryAlloc(bytes);
+      DevicePointer p = device.tryAlloc(bytes);
       if (p == null) {
         allocator.collectGarbage();
         allocator.emptyCache();
-        p = driver.tryAlloc(bytes);
+        p = device.tryAlloc(bytes);
       }
       if (p == null) {
         throw new CudaException(

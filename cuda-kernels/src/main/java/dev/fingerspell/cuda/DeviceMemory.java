@@ -1,6 +1,6 @@
 package dev.fingerspell.cuda;
 
-/** What the caching allocator needs of a GPU: raw blocks and how full it is. */
+/** What the caching allocator needs of a device: raw blocks and how full it is. */
 interface DeviceMemory {
   /** {@code bytes} of device memory, or null when the device has none left. */
   DevicePointer tryAlloc(long bytes);

@@ -332,7 +332,7 @@ class CudaBackendGpuTest {
             Ops.relu(Ops.conv2d(Tensor.of(GPU, image, 1, 3, 64, 64), w, null, 1, 1)).sum().item();
           }
         };
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 300; i++) { // past the allocator's first collection period
       pass.run();
     }
     long before = cuda.liveBytes(0);
@@ -343,8 +343,8 @@ class CudaBackendGpuTest {
     long after = cuda.liveBytes(0);
     System.out.println("allocator after 1000 passes: " + cuda.memoryStats(0));
     assertEquals(before, after, "live bytes after 1000 passes");
-    assertTrue(
-        cuda.deviceAllocations(0) - allocations <= 4,
-        "cuMemAlloc calls in 1000 passes: " + (cuda.deviceAllocations(0) - allocations));
+    long fresh = cuda.deviceAllocations(0) - allocations;
+    // About 4 allocations a pass: nearly all must come from the cache.
+    assertTrue(fresh <= 50, "cuMemAlloc calls in 1000 passes: " + fresh);
   }
 }
