@@ -169,27 +169,30 @@ public final class CudaBackend implements Backend {
 
   // ---- memory ---------------------------------------------------------------------------------
 
+  /** A block for {@code numel} elements, its contents left as they were. */
+  private CudaStorage uninitialised(Device device, DType dtype, long numel) {
+    CudaRuntime runtime = runtime(device.index());
+    return runtime.allocator.allocate(runtime, device, dtype, numel);
+  }
+
   @Override
   public Storage allocate(Device device, DType dtype, long numel) {
-    CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, dtype, numel);
-    runtime.device.zero(s.pointer, 0, s.bytes());
+    CudaStorage s = uninitialised(device, dtype, numel);
+    s.runtime.device.zero(s.pointer, 0, s.bytes());
     return s;
   }
 
   @Override
   public Storage upload(Device device, float[] data) {
-    CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.FLOAT32, data.length);
-    runtime.device.upload(s.pointer, 0, data);
+    CudaStorage s = uninitialised(device, DType.FLOAT32, data.length);
+    s.runtime.device.upload(s.pointer, 0, data);
     return s;
   }
 
   @Override
   public Storage upload(Device device, long[] data) {
-    CudaRuntime runtime = runtime(device.index());
-    CudaStorage s = runtime.allocator.allocate(runtime, device, DType.INT64, data.length);
-    runtime.device.upload(s.pointer, 0, data);
+    CudaStorage s = uninitialised(device, DType.INT64, data.length);
+    s.runtime.device.upload(s.pointer, 0, data);
     return s;
   }
 
@@ -224,10 +227,8 @@ public final class CudaBackend implements Backend {
       return;
     }
     long words = src.numel() / src.size(0) * src.dtype().byteSize() / 4;
-    CudaRuntime runtime = rt(dst);
-    CudaStorage index =
-        runtime.allocator.allocate(runtime, dst.device(), DType.FLOAT32, rows.length);
-    runtime.device.upload(index.pointer, 0, rows);
+    CudaStorage index = uninitialised(dst.device(), DType.FLOAT32, rows.length); // ints
+    index.runtime.device.upload(index.pointer, 0, rows);
     launch(
         dst,
         "gather_rows_u32",
@@ -243,10 +244,8 @@ public final class CudaBackend implements Backend {
   @Override
   public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
     int c = out.size(1);
-    CudaRuntime runtime = rt(out);
-    CudaStorage src =
-        runtime.allocator.allocate(runtime, out.device(), DType.FLOAT32, (bytes.length + 3) / 4);
-    runtime.device.upload(src.pointer, 0, bytes);
+    CudaStorage src = uninitialised(out.device(), DType.FLOAT32, (bytes.length + 3) / 4); // bytes
+    src.runtime.device.upload(src.pointer, 0, bytes);
     float[] meanStd = new float[2 * c];
     System.arraycopy(mean, 0, meanStd, 0, c);
     System.arraycopy(std, 0, meanStd, c, c);

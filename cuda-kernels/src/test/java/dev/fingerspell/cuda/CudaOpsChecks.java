@@ -1,0 +1,295 @@
+package dev.fingerspell.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.fingerspell.tensor.Backend;
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.DType;
+import dev.fingerspell.tensor.Device;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Ops;
+import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.tensor.optim.AdamW;
+import dev.fingerspell.tensor.optim.Optimizer;
+import dev.fingerspell.tensor.optim.Sgd;
+import java.util.List;
+import java.util.function.Function;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CUDA backend's own ops (our kernels, the allocator, copies and views: everything but cuDNN
+ * and cuBLAS) against the CPU backend on the same values. Each op runs through {@link Ops} on both
+ * devices; outputs and the gradients of {@code sum(out * r)} for a random {@code r} are compared.
+ * {@link CudaBackendGpuTest} runs these on a GPU, {@link EmulatedKernelsTest} on the host emulator.
+ */
+abstract class CudaOpsChecks {
+  static final Device GPU = new Device(Device.Type.CUDA, 0);
+
+  static float[] random(Rng rng, int n) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) rng.nextGaussian();
+    }
+    return v;
+  }
+
+  static double relError(float[] got, float[] want) {
+    assertEquals(want.length, got.length, "length");
+    double num = 0;
+    double den = 0;
+    for (int i = 0; i < got.length; i++) {
+      double d = (double) got[i] - want[i];
+      num += d * d;
+      den += (double) want[i] * want[i];
+    }
+    return den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
+  }
+
+  static void close(String what, float[] got, float[] want, double tol) {
+    double err = relError(got, want);
+    assertTrue(err <= tol, what + ": relative error " + err + " > " + tol);
+  }
+
+  /**
+   * Runs {@code op} on both devices over inputs of the given shapes (the first {@code withGrad} of
+   * them requiring grad), compares the outputs, then the input gradients of sum(out * r).
+   */
+  static void compare(
+      String name,
+      long seed,
+      double tol,
+      int withGrad,
+      Function<Tensor[], Tensor> op,
+      int[]... shapes) {
+    Rng rng = new Rng(seed);
+    float[][] values = new float[shapes.length][];
+    for (int i = 0; i < shapes.length; i++) {
+      values[i] = random(rng, (int) dev.fingerspell.tensor.Shape.numel(shapes[i]));
+    }
+    Tensor[] cpu = new Tensor[shapes.length];
+    Tensor[] gpu = new Tensor[shapes.length];
+    for (int i = 0; i < shapes.length; i++) {
+      cpu[i] = Tensor.of(Device.CPU, values[i], shapes[i]).requiresGrad(i < withGrad);
+      gpu[i] = Tensor.of(GPU, values[i], shapes[i]).requiresGrad(i < withGrad);
+    }
+    Tensor outCpu = op.apply(cpu);
+    Tensor outGpu = op.apply(gpu);
+    assertEquals(GPU, outGpu.device(), name + " ran on the GPU");
+    close(name + " forward", outGpu.toFloatArray(), outCpu.toFloatArray(), tol);
+    if (withGrad == 0) {
+      return;
+    }
+    float[] r = random(rng, (int) outCpu.numel());
+    outCpu.backward(Tensor.of(Device.CPU, r, outCpu.shape()));
+    outGpu.backward(Tensor.of(GPU, r, outGpu.shape()));
+    for (int i = 0; i < withGrad; i++) {
+      close(name + " grad " + i, gpu[i].grad().toFloatArray(), cpu[i].grad().toFloatArray(), tol);
+    }
+  }
+
+  @Test
+  void elementWiseAndBroadcast() {
+    compare("add", 1, 1e-6, 2, t -> Ops.add(t[0], t[1]), new int[] {4, 5}, new int[] {4, 5});
+    compare(
+        "add broadcast rows",
+        2,
+        1e-6,
+        2,
+        t -> Ops.add(t[0], t[1]),
+        new int[] {6, 7},
+        new int[] {7});
+    compare(
+        "add broadcast 4-d",
+        3,
+        1e-6,
+        2,
+        t -> Ops.add(t[0], t[1]),
+        new int[] {2, 3, 4, 5},
+        new int[] {3, 1, 1});
+    compare(
+        "add broadcast both ways",
+        4,
+        1e-6,
+        2,
+        t -> Ops.add(t[0], t[1]),
+        new int[] {3, 1, 5},
+        new int[] {4, 1});
+    compare("relu", 5, 1e-6, 1, t -> Ops.relu(t[0]), new int[] {1000});
+    compare("mul", 6, 1e-6, 1, t -> Ops.mul(t[0], -0.5f), new int[] {33});
+    compare("sum", 7, 1e-6, 1, t -> Ops.sum(t[0]), new int[] {10_003});
+    compare("mean", 8, 1e-6, 1, t -> Ops.mean(t[0]), new int[] {17, 19});
+  }
+
+  @Test
+  void poolingSoftmaxAndLoss() {
+    compare("max pool", 14, 1e-6, 1, t -> Ops.maxPool2d(t[0], 3, 2, 1), new int[] {2, 3, 15, 14});
+    compare("max pool 2/2", 15, 1e-6, 1, t -> Ops.maxPool2d(t[0], 2, 2, 0), new int[] {1, 2, 6, 6});
+    compare("global avg pool", 16, 1e-6, 1, t -> Ops.globalAvgPool(t[0]), new int[] {3, 5, 7, 7});
+    compare("softmax", 17, 1e-6, 1, t -> Ops.softmax(t[0]), new int[] {9, 29});
+    compare("log softmax", 18, 1e-6, 1, t -> Ops.logSoftmax(t[0]), new int[] {9, 1500});
+    long[] labels = {0, 28, 5, 5, 17, 3, 9, 1, 27};
+    for (float smoothing : new float[] {0f, 0.1f}) {
+      compare(
+          "cross entropy, smoothing " + smoothing,
+          19,
+          1e-6,
+          1,
+          t -> Ops.crossEntropy(t[0], Tensor.ofLongs(t[0].device(), labels, 9), smoothing),
+          new int[] {9, 29});
+    }
+  }
+
+  @Test
+  void badLabelsAreRefusedBeforeTheKernel() {
+    Tensor logits = Tensor.of(GPU, new float[6], 2, 3);
+    Tensor labels = Tensor.ofLongs(GPU, new long[] {0, 3}, 2);
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> Ops.crossEntropy(logits, labels, 0f));
+    assertEquals("label 3 of row 1 is outside [0, 3)", e.getMessage());
+  }
+
+  /** A view (an offset into its storage) reads and writes where it should. */
+  @Test
+  void viewsGatherAndCopies() {
+    float[] x = random(new Rng(20), 10 * 6);
+    int[] rows = {9, 0, 3, 3};
+    Tensor gpu = Tensor.of(GPU, x, 10, 6);
+    assertArrayEquals(
+        Ops.gatherRows(Tensor.of(Device.CPU, x, 10, 6), rows).toFloatArray(),
+        Ops.gatherRows(gpu, rows).toFloatArray());
+    Tensor middle = gpu.narrowRows(2, 5);
+    float[] want = new float[18];
+    System.arraycopy(x, 12, want, 0, 18);
+    assertArrayEquals(want, middle.toFloatArray());
+    assertArrayEquals(want, middle.copy().toFloatArray());
+    Tensor relu = Ops.relu(middle);
+    for (int i = 0; i < 18; i++) {
+      assertEquals(Math.max(0f, want[i]), relu.toFloatArray()[i]);
+    }
+    Tensor labels = Tensor.ofLongs(GPU, new long[] {5, 6, 7}, 3);
+    Tensor picked = labels.newZeros(DType.INT64, 2);
+    labels.backend().gatherRows(labels, new int[] {2, 0}, picked);
+    assertArrayEquals(new long[] {7, 5}, picked.toLongArray());
+  }
+
+  @Test
+  void bytesNormalisedOnTheDeviceAsOnTheHost() {
+    byte[] bytes = new byte[2 * 3 * 7 * 5];
+    new java.util.Random(23).nextBytes(bytes);
+    float[][] outs = new float[2][];
+    int i = 0;
+    for (Device d : new Device[] {Device.CPU, GPU}) {
+      Tensor out = Tensor.zeros(d, DType.FLOAT32, 2, 3, 7, 5);
+      out.backend()
+          .normalizeImages(
+              bytes,
+              new float[] {0.485f, 0.456f, 0.406f},
+              new float[] {0.229f, 0.224f, 0.225f},
+              out);
+      outs[i++] = out.toFloatArray();
+    }
+    assertArrayEquals(outs[0], outs[1]);
+  }
+
+  /** Evaluation-mode batch-norm backward is our kernel (cuDNN has none). */
+  @Test
+  void batchNormBackwardInEvaluationMode() {
+    Rng rng = new Rng(21);
+    int n = 3;
+    int c = 4;
+    int hw = 10;
+    float[] x = random(rng, n * c * hw);
+    float[] dy = random(rng, n * c * hw);
+    float[] w = random(rng, c);
+    float[] mean = random(rng, c);
+    float[] var = {0.5f, 1f, 2f, 3f};
+    float[][] dx = new float[2][];
+    float[][] dw = new float[2][];
+    float[][] db = new float[2][];
+    int i = 0;
+    for (Device d : new Device[] {Device.CPU, GPU}) {
+      Backend be = Backends.forDevice(d);
+      Tensor dxT = Tensor.zeros(d, DType.FLOAT32, n, c, hw);
+      Tensor dwT = Tensor.zeros(d, DType.FLOAT32, c);
+      Tensor dbT = Tensor.zeros(d, DType.FLOAT32, c);
+      be.batchNormBackwardInference(
+          n,
+          c,
+          hw,
+          Tensor.of(d, x, n, c, hw),
+          Tensor.of(d, dy, n, c, hw),
+          Tensor.of(d, w, c),
+          Tensor.of(d, mean, c),
+          Tensor.of(d, var, c),
+          1e-5f,
+          dxT,
+          dwT,
+          dbT);
+      dx[i] = dxT.toFloatArray();
+      dw[i] = dwT.toFloatArray();
+      db[i++] = dbT.toFloatArray();
+    }
+    close("dx", dx[1], dx[0], 1e-6);
+    close("dweight", dw[1], dw[0], 1e-6);
+    close("dbias", db[1], db[0], 1e-6);
+  }
+
+  /** Ten optimizer steps from the same gradients end at the same parameters. */
+  @Test
+  void sgdAndAdamwSteps() {
+    for (String kind : List.of("sgd", "sgd nesterov", "adamw")) {
+      float[][] finals = new float[2][];
+      int i = 0;
+      for (Device d : new Device[] {Device.CPU, GPU}) {
+        Rng rng = new Rng(22);
+        Tensor w = Tensor.of(d, random(rng, 300), 300).requiresGrad(true);
+        Optimizer opt =
+            switch (kind) {
+              case "sgd" -> new Sgd(List.of(w), 0.1, 0.9, 0.1, 1e-4, false);
+              case "sgd nesterov" -> new Sgd(List.of(w), 0.1, 0.9, 0, 1e-4, true);
+              default -> new AdamW(List.of(w), 1e-2);
+            };
+        for (int step = 0; step < 10; step++) {
+          w.setGrad(Tensor.of(d, random(rng, 300), 300));
+          opt.step();
+        }
+        finals[i++] = w.toFloatArray();
+      }
+      close(kind + " after 10 steps", finals[1], finals[0], 1e-6);
+    }
+  }
+
+  /**
+   * A thousand passes of kernel-only ops keep no memory and reach the allocator's device rarely.
+   */
+  @Test
+  void allocatorHoldsSteadyOverAThousandPasses() {
+    CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
+    float[] image = random(new Rng(23), 3 * 32 * 32);
+    Runnable pass =
+        () -> {
+          try (GradMode g = GradMode.noGrad()) {
+            Tensor x = Tensor.of(GPU, image, 1, 3, 32, 32);
+            Ops.sum(Ops.globalAvgPool(Ops.relu(Ops.maxPool2d(x, 3, 2, 1)))).item();
+          }
+        };
+    for (int i = 0; i < 300; i++) { // past the allocator's first collection period
+      pass.run();
+    }
+    long before = cuda.liveBytes(0);
+    long allocations = cuda.deviceAllocations(0);
+    for (int i = 0; i < 1000; i++) {
+      pass.run();
+    }
+    assertEquals(before, cuda.liveBytes(0), "live bytes after 1000 passes");
+    long fresh = cuda.deviceAllocations(0) - allocations;
+    System.out.println(
+        "emulated allocator after 1000 passes: " + fresh + " new blocks; " + cuda.memoryStats(0));
+    // About 5 allocations a pass: nearly all must come from the cache.
+    assertTrue(fresh <= 50, "device allocations in 1000 passes: " + fresh);
+  }
+}
