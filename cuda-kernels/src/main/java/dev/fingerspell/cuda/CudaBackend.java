@@ -414,8 +414,7 @@ public final class CudaBackend implements Backend {
     }
   }
 
-  private static void epilogue(
-      ConvGeometry g, Tensor bias, Tensor residual, boolean relu, Tensor y) {
+  static void epilogue(ConvGeometry g, Tensor bias, Tensor residual, boolean relu, Tensor y) {
     launch(
         y,
         "bias_residual_act_f32",
