@@ -178,6 +178,23 @@ final class CudaAllocator {
     collectReleased();
   }
 
+  /**
+   * Collects until two readings of the live bytes agree (the references of one collection arrive
+   * over some milliseconds), for statistics that hold still: tests and leak checks.
+   */
+  synchronized Stats collectUntilSettled() {
+    long previous = -1;
+    for (int i = 0; i < 10; i++) {
+      collectGarbage();
+      long now = liveBytes;
+      if (now == previous) {
+        break;
+      }
+      previous = now;
+    }
+    return stats();
+  }
+
   /** Returns every cached block to the device. */
   synchronized void emptyCache() {
     collectReleased();

@@ -109,11 +109,12 @@ public final class CudaBackend implements Backend {
     return runtime(ordinal).allocator.stats().toString();
   }
 
-  /** Live bytes held by tensors on GPU {@code ordinal}, after taking back what was dropped. */
+  /**
+   * Live bytes held by tensors on GPU {@code ordinal}, after taking back what was dropped: collects
+   * until two readings agree, since the references of one collection arrive over some milliseconds.
+   */
   public long liveBytes(int ordinal) {
-    CudaAllocator a = runtime(ordinal).allocator;
-    a.collectGarbage();
-    return a.stats().liveBytes();
+    return runtime(ordinal).allocator.collectUntilSettled().liveBytes();
   }
 
   /** The shapes for which cuDNN's fused convolution failed, with its status (unfused since). */
