@@ -6,11 +6,9 @@ import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The CUDA backend: convolution and batch norm through cuDNN, matrix products through cuBLAS, the
@@ -29,7 +27,6 @@ public final class CudaBackend implements Backend {
   private static final int MAX_BLOCKS = 65535;
 
   private final Map<Integer, CudaRuntime> runtimes = new HashMap<>();
-  private final List<String> fusedFallbacks = new CopyOnWriteArrayList<>();
   private volatile Boolean available;
   private volatile String unavailable = "";
 
@@ -84,7 +81,7 @@ public final class CudaBackend implements Backend {
     CudaRuntime rt = runtimes.get(ordinal);
     String emulator = System.getProperty("fingerspell.cuda.emulator");
     if (rt == null && emulator != null) { // our kernels compiled for the host, for tests
-      rt = new CudaRuntime(new HostEmulator(java.nio.file.Path.of(emulator)), null, null, false);
+      rt = CudaRuntime.emulated(java.nio.file.Path.of(emulator));
       runtimes.put(ordinal, rt);
     }
     if (rt == null) {
@@ -119,7 +116,7 @@ public final class CudaBackend implements Backend {
 
   /** The shapes for which cuDNN's fused convolution failed, with its status (unfused since). */
   public List<String> fusedFallbacks() {
-    return List.copyOf(fusedFallbacks);
+    return runtime(0).libraries.declined();
   }
 
   /** How many times GPU {@code ordinal}'s allocator reached cuMemAlloc. */
@@ -365,56 +362,24 @@ public final class CudaBackend implements Backend {
       Tensor b,
       float beta,
       Tensor c) {
-    CudaRuntime r = rt(c);
-    r.requireLibraries("gemm");
     if (k == 0) { // cuBLAS leaves C alone when k is 0; the contract says C = beta * C
       axpby(0f, c, beta, c);
       return;
     }
-    synchronized (r) {
-      r.cublas.gemmRowMajor(
-          r.cublasHandle(), transA, transB, m, n, k, alpha, at(a), at(b), beta, at(c));
-    }
+    rt(c).libraries.gemm(transA, transB, m, n, k, alpha, at(a), at(b), beta, at(c));
   }
 
   // ---- convolution ---------------------------------------------------------------------------
 
-  /**
-   * One cuDNN convolution pass: forward (x, w) into y, backward-data (w, dy) into dx,
-   * backward-filter (x, dy) into dw; the algorithm is chosen on the shape's first use.
-   */
-  private static void convolve(
-      CudaRuntime r, ConvGeometry g, Cudnn.Pass pass, Tensor a, Tensor b, Tensor out) {
-    r.requireLibraries("convolution");
-    synchronized (r) {
-      CudaRuntime.ConvPlan p = r.plan(g);
-      r.chooseAlgorithm(p, pass);
-      int k = pass.ordinal();
-      MemorySegment[] d = CudaRuntime.operands(p, pass);
-      r.cudnn.convolution(
-          pass,
-          r.cudnnHandle(),
-          d[0],
-          at(a),
-          d[1],
-          at(b),
-          p.conv,
-          p.algo[k],
-          r.workspace(p.workspaceBytes[k]),
-          p.workspaceBytes[k],
-          d[2],
-          at(out));
-    }
-  }
-
   @Override
   public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
-    convolve(rt(y), g, Cudnn.Pass.FORWARD, x, w, y);
+    rt(y).libraries.convolution(Cudnn.Pass.FORWARD, g, at(x), at(w), at(y));
     if (bias != null) {
       epilogue(g, bias, null, false, y);
     }
   }
 
+  /** y = act(y + bias + residual) by our kernel; bias and residual may be null. */
   static void epilogue(ConvGeometry g, Tensor bias, Tensor residual, boolean relu, Tensor y) {
     launch(
         y,
@@ -430,77 +395,37 @@ public final class CudaBackend implements Backend {
   }
 
   /**
-   * cuDNN's fused convolution + bias (+ residual) + ReLU in one call where it supports the shape,
-   * else the convolution and our epilogue kernel.
+   * cuDNN's fused convolution + bias (+ residual) + ReLU in one call where it takes the shape, else
+   * the convolution and our epilogue kernel.
    */
   @Override
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
-    CudaRuntime r = rt(y);
-    r.requireLibraries("convolution");
-    if (relu && bias != null) {
-      synchronized (r) {
-        CudaRuntime.ConvPlan p = r.plan(g);
-        if (!p.fusedUnsupported) {
-          r.chooseAlgorithm(p, Cudnn.Pass.FORWARD);
-          long bytes = p.workspaceBytes[0];
-          int status =
-              r.cudnn.convolutionBiasActivationForward(
-                  r.cudnnHandle(),
-                  p.x,
-                  at(x),
-                  p.w,
-                  at(w),
-                  p.conv,
-                  p.algo[0],
-                  r.workspace(bytes),
-                  bytes,
-                  residual != null ? at(residual) : at(y),
-                  residual != null,
-                  p.bias,
-                  at(bias),
-                  r.reluActivation(),
-                  p.y,
-                  at(y));
-          if (status == Cudnn.STATUS_SUCCESS) {
-            return;
-          }
-          // cuDNN declines some shapes (NOT_SUPPORTED) and some algorithm choices: this shape
-          // takes the unfused path from now on, and the status is kept for the GPU check's log.
-          p.fusedUnsupported = true;
-          fusedFallbacks.add(g + ": " + r.cudnn.errorString(status));
-        }
-      }
+    Libraries libs = rt(y).libraries;
+    if (relu
+        && bias != null
+        && libs.convolutionBiasRelu(g, at(x), at(w), at(bias), at(residual), at(y))) {
+      return;
     }
-    convolve(r, g, Cudnn.Pass.FORWARD, x, w, y);
+    libs.convolution(Cudnn.Pass.FORWARD, g, at(x), at(w), at(y));
     epilogue(g, bias, residual, relu, y);
   }
 
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
-    convolve(rt(dx), g, Cudnn.Pass.BACKWARD_DATA, w, dy, dx);
+    rt(dx).libraries.convolution(Cudnn.Pass.BACKWARD_DATA, g, at(w), at(dy), at(dx));
   }
 
   @Override
   public void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias) {
-    CudaRuntime r = rt(dw);
-    convolve(r, g, Cudnn.Pass.BACKWARD_FILTER, x, dy, dw);
+    Libraries libs = rt(dw).libraries;
+    libs.convolution(Cudnn.Pass.BACKWARD_FILTER, g, at(x), at(dy), at(dw));
     if (dbias != null) {
-      synchronized (r) {
-        CudaRuntime.ConvPlan p = r.plan(g);
-        r.cudnn.convolutionBackwardBias(r.cudnnHandle(), p.y, at(dy), p.bias, at(dbias));
-      }
+      libs.convolutionBiasBackward(g, at(dy), at(dbias));
     }
   }
 
   // ---- batch normalisation -------------------------------------------------------------------
-
-  private static void requireEps(float eps) {
-    if (eps < Cudnn.BN_MIN_EPSILON) {
-      throw new IllegalArgumentException(
-          "batch norm eps " + eps + " is below cuDNN's minimum 1e-5; use eps >= 1e-5 on the GPU");
-    }
-  }
 
   @Override
   public void batchNormForwardTraining(
@@ -517,26 +442,22 @@ public final class CudaBackend implements Backend {
       Tensor y,
       Tensor saveMean,
       Tensor saveInvStd) {
-    requireEps(eps);
-    CudaRuntime r = rt(y);
-    r.requireLibraries("batch norm");
-    synchronized (r) {
-      MemorySegment[] d = r.normDescriptors(n, c, hw);
-      r.cudnn.batchNormForwardTraining(
-          r.cudnnHandle(),
-          d[0],
-          at(x),
-          at(y),
-          d[1],
-          at(weight),
-          at(bias),
-          momentum,
-          at(runningMean),
-          at(runningVar),
-          eps,
-          at(saveMean),
-          at(saveInvStd));
-    }
+    rt(y)
+        .libraries
+        .batchNormForwardTraining(
+            n,
+            c,
+            hw,
+            at(x),
+            at(y),
+            at(weight),
+            at(bias),
+            momentum,
+            at(runningMean),
+            at(runningVar),
+            eps,
+            at(saveMean),
+            at(saveInvStd));
   }
 
   @Override
@@ -551,14 +472,10 @@ public final class CudaBackend implements Backend {
       Tensor var,
       float eps,
       Tensor y) {
-    requireEps(eps);
-    CudaRuntime r = rt(y);
-    r.requireLibraries("batch norm");
-    synchronized (r) {
-      MemorySegment[] d = r.normDescriptors(n, c, hw);
-      r.cudnn.batchNormForwardInference(
-          r.cudnnHandle(), d[0], at(x), at(y), d[1], at(weight), at(bias), at(mean), at(var), eps);
-    }
+    rt(y)
+        .libraries
+        .batchNormForwardInference(
+            n, c, hw, at(x), at(y), at(weight), at(bias), at(mean), at(var), eps);
   }
 
   @Override
@@ -574,28 +491,24 @@ public final class CudaBackend implements Backend {
       Tensor dx,
       Tensor dweight,
       Tensor dbias) {
-    // cuDNN writes all three; unwanted ones go to scratch.
+    // The library writes all three; unwanted ones go to scratch.
     Tensor dxOut = dx != null ? dx : scratch(x, Math.toIntExact(x.numel()));
     Tensor dwOut = dweight != null ? dweight : scratch(x, c);
     Tensor dbOut = dbias != null ? dbias : scratch(x, c);
-    CudaRuntime r = rt(x);
-    r.requireLibraries("batch norm");
-    synchronized (r) {
-      MemorySegment[] d = r.normDescriptors(n, c, hw);
-      r.cudnn.batchNormBackward(
-          r.cudnnHandle(),
-          d[0],
-          at(x),
-          at(dy),
-          at(dxOut),
-          d[1],
-          at(weight),
-          at(dwOut),
-          at(dbOut),
-          Cudnn.BN_MIN_EPSILON, // unused: the saved inverse std already holds eps
-          at(saveMean),
-          at(saveInvStd));
-    }
+    rt(x)
+        .libraries
+        .batchNormBackward(
+            n,
+            c,
+            hw,
+            at(x),
+            at(dy),
+            at(dxOut),
+            at(weight),
+            at(dwOut),
+            at(dbOut),
+            at(saveMean),
+            at(saveInvStd));
   }
 
   @Override
