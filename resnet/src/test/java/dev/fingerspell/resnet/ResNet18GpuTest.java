@@ -111,6 +111,7 @@ class ResNet18GpuTest {
     }
     double ms = (System.nanoTime() - start) / 1e6 / 1000;
     long after = cuda.liveBytes(0);
+    java.lang.ref.Reference.reachabilityFence(frozen); // its weights count in both readings
     System.out.printf(
         "gpu resnet18 1000 passes at batch 1: %.2f ms each; allocator %s%n",
         ms, cuda.memoryStats(0));
