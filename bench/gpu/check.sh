@@ -71,9 +71,10 @@ if [[ $probe == 0 && ${skipped:-1} != 0 ]]; then
 fi
 
 stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
-measure() { # SIDE WHAT A B C -> value
-  if [[ $1 == fingerspell ]]; then
+measure() { # SIDE WHAT A B C -> value; SIDE fingerspell-unfused: conv and our epilogue kernel
+  if [[ $1 == fingerspell* ]]; then
     timeout 120 java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
+      -Dfingerspell.cuda.fused=$([[ $1 == fingerspell ]] && echo true || echo false) \
       -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
   else
     timeout 120 "$python" "$root/bench/python/measure.py" --device cuda --warm-up 2 4 "${@:2}"
@@ -89,7 +90,12 @@ for spec in "forward 32 224 3" "forward 256 224 3" "head 87000 64 2"; do
     stamp "$spec round $round: fingerspell ${f[-1]:-failed}, pytorch ${p[-1]:-failed}"
   done
   rows+=("$spec|${f[*]}|${p[*]}")
+  [[ $spec == "forward 256 224 3" ]] && p256="${p[*]}"
 done
+# The same batch-256 forward without cuDNN's fused call (convolution, then our epilogue kernel).
+unfused=$(measure fingerspell-unfused forward 256 224 3)
+stamp "forward 256 unfused: fingerspell ${unfused:-failed}"
+rows+=("forward 256 224 unfused|${unfused}|${p256:-}")
 
 stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
 timeout 240 java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \

@@ -17,6 +17,14 @@ final class GpuLibraries implements Libraries {
   /** Workspace cuDNN may use for one convolution: algorithms asking more are passed over. */
   private static final long WORKSPACE_LIMIT = 1L << 30;
 
+  /**
+   * Whether the frozen network's conv + bias (+ residual) + ReLU is one cuDNN call; {@code
+   * -Dfingerspell.cuda.fused=false} runs the convolution and our epilogue kernel instead (the GPU
+   * check measures both).
+   */
+  private static final boolean FUSED =
+      Boolean.parseBoolean(System.getProperty("fingerspell.cuda.fused", "true"));
+
   private final DeviceApi device;
   private final CudaAllocator allocator;
   final Cudnn cudnn;
@@ -181,7 +189,7 @@ final class GpuLibraries implements Libraries {
   public synchronized boolean convolutionBiasRelu(
       ConvGeometry g, long x, long w, long bias, long residual, long y) {
     ConvPlan p = plan(g);
-    if (p.fusedUnsupported) {
+    if (p.fusedUnsupported || !FUSED) {
       return false;
     }
     chooseAlgorithm(p, Cudnn.Pass.FORWARD);
