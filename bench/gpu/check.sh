@@ -21,6 +21,14 @@ log=$out/gpu-check.log
 exec > >(tee "$log") 2>&1
 start=$(date +%s)
 stamp() { echo "[$(($(date +%s) - start)) s] $*"; }
+# Every stage gets at most its own limit and what is left of CHECK_SECONDS (default 500, inside the
+# device call's 600), so a hang costs one stage and the table still comes out.
+deadline=$((start + ${CHECK_SECONDS:-500}))
+limit() { # SECONDS -> the smaller of it and the time left (at least 1)
+  local left=$((deadline - $(date +%s)))
+  ((left < 1)) && left=1
+  echo $(($1 < left ? $1 : left))
+}
 if ! command -v java >/dev/null || ! java -version 2>&1 | grep -q '"25'; then
   tar xzf "$root/.device/jre.tgz" -C /tmp && export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
 fi
@@ -46,7 +54,7 @@ junit() { # REPORTS_DIR SECONDS [java options --] selectors...
   local jopts=()
   while [[ $# -gt 0 && $1 != -- ]]; do jopts+=("$1"); shift; done
   shift
-  timeout "$seconds" java "${flags[@]}" "${jopts[@]}" -jar "$console" execute --class-path "$cp" \
+  timeout "$(limit "$seconds")" java "${flags[@]}" "${jopts[@]}" -jar "$console" execute --class-path "$cp" \
     --details=tree --disable-banner --fail-if-no-tests --reports-dir "$reports" "$@"
 }
 
@@ -73,11 +81,11 @@ fi
 stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
 measure() { # SIDE WHAT A B C -> value; SIDE fingerspell-unfused: conv and our epilogue kernel
   if [[ $1 == fingerspell* ]]; then
-    timeout 120 java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
+    timeout "$(limit 60)" java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
       -Dfingerspell.cuda.fused=$([[ $1 == fingerspell ]] && echo true || echo false) \
       -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
   else
-    timeout 120 "$python" "$root/bench/python/measure.py" --device cuda --warm-up 2 4 "${@:2}"
+    timeout "$(limit 60)" "$python" "$root/bench/python/measure.py" --device cuda --warm-up 2 4 "${@:2}"
   fi | tee -a "$out/bench.txt" | sed -n 's/.*value=//p' | tail -1
 }
 rows=()
@@ -98,7 +106,7 @@ stamp "forward 256 unfused: fingerspell ${unfused:-failed}"
 rows+=("forward 256 224 unfused|${unfused}|${p256:-}")
 
 stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
-timeout 240 java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
+timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
   demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
 demo=$?
 
