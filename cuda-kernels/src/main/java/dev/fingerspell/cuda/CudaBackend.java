@@ -6,9 +6,9 @@ import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The CUDA backend: convolution and batch norm through cuDNN, matrix products through cuBLAS, the
@@ -26,7 +26,7 @@ public final class CudaBackend implements Backend {
   private static final int THREADS = 256;
   private static final int MAX_BLOCKS = 65535;
 
-  private final Map<Integer, CudaRuntime> runtimes = new HashMap<>();
+  private final Map<Integer, CudaRuntime> runtimes = new ConcurrentHashMap<>();
   private volatile Boolean available;
   private volatile String unavailable = "";
 

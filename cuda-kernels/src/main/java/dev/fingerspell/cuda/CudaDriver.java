@@ -46,7 +46,9 @@ public final class CudaDriver implements DeviceApi {
   private final CUcontext context = new CUcontext();
   private final CUmodule module = new CUmodule();
   private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
-  private final ThreadLocal<Boolean> bound = new ThreadLocal<>();
+
+  /** The GPU whose context is current on each thread. */
+  private static final ThreadLocal<CudaDriver> CURRENT = new ThreadLocal<>();
 
   private CudaDriver(int ordinal) {
     this.ordinal = ordinal;
@@ -108,9 +110,9 @@ public final class CudaDriver implements DeviceApi {
 
   @Override
   public void bind() {
-    if (bound.get() == null) {
+    if (CURRENT.get() != this) { // a thread may use several GPUs: switch when it changes
       check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-      bound.set(Boolean.TRUE);
+      CURRENT.set(this);
     }
   }
 
