@@ -77,7 +77,12 @@ public final class CudaBackend implements Backend {
   }
 
   /** The runtime of GPU {@code ordinal}, started on first use. */
-  synchronized CudaRuntime runtime(int ordinal) {
+  CudaRuntime runtime(int ordinal) {
+    CudaRuntime rt = runtimes.get(ordinal); // every allocation asks: no lock once started
+    return rt != null ? rt : start(ordinal);
+  }
+
+  private synchronized CudaRuntime start(int ordinal) {
     CudaRuntime rt = runtimes.get(ordinal);
     String emulator = System.getProperty("fingerspell.cuda.emulator");
     if (rt == null && emulator != null) { // our kernels compiled for the host, for tests
