@@ -124,6 +124,11 @@ public final class CudaBackend implements Backend {
     return runtime(0).libraries.declined();
   }
 
+  /** The algorithms cuDNN was asked to use on GPU 0, a line per convolution shape. */
+  public List<String> convolutionPlans() {
+    return runtime(0).libraries.plans();
+  }
+
   /** How many times GPU {@code ordinal}'s allocator reached cuMemAlloc. */
   public long deviceAllocations(int ordinal) {
     return runtime(ordinal).allocator.stats().deviceAllocations();

@@ -228,6 +228,25 @@ final class GpuLibraries implements Libraries {
   }
 
   @Override
+  public List<String> plans() {
+    List<String> lines = new java.util.ArrayList<>();
+    convPlans.forEach(
+        (g, p) -> {
+          StringBuilder line = new StringBuilder(g.toString());
+          for (Cudnn.Pass pass : Cudnn.Pass.values()) {
+            int k = pass.ordinal();
+            if (p.algo[k] >= 0) {
+              line.append(
+                  String.format(
+                      " %s algo %d (%.1f MiB)", pass, p.algo[k], p.workspaceBytes[k] / 1048576.0));
+            }
+          }
+          lines.add(line.append(p.fusedUnsupported ? " unfused" : "").toString());
+        });
+    return lines;
+  }
+
+  @Override
   public synchronized void convolutionBiasBackward(ConvGeometry g, long dy, long dbias) {
     ConvPlan p = plan(g);
     cudnn.convolutionBackwardBias(cudnnHandle, p.y, dy, p.bias, dbias);

@@ -27,6 +27,11 @@ interface Libraries {
   /** The shapes a fused convolution was declined for, with the library's reason. */
   List<String> declined();
 
+  /** One line per convolution shape seen: the algorithm chosen for each pass and its workspace. */
+  default List<String> plans() {
+    return List.of();
+  }
+
   /** {@code dbias[c] = sum of dy over n, h, w}. */
   void convolutionBiasBackward(ConvGeometry g, long dy, long dbias);
 

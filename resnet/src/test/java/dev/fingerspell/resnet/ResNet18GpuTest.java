@@ -88,6 +88,7 @@ class ResNet18GpuTest {
     CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
     System.out.println(
         "gpu " + cuda.describe() + "; fused convolutions cuDNN declined: " + cuda.fusedFallbacks());
+    cuda.convolutionPlans().forEach(line -> System.out.println("gpu plan " + line));
   }
 
   @Test
