@@ -32,7 +32,7 @@ limit() { # SECONDS -> the smaller of it and the time left (at least 1)
 if ! command -v java >/dev/null || ! java -version 2>&1 | grep -q '"25'; then
   tar xzf "$root/.device/jre.tgz" -C /tmp && export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
 fi
-python=$(command -v python3 || echo /usr/bin/python3)
+python=${CHECK_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
 # pip's cuDNN and cuBLAS live in site-packages/nvidia/*/lib.
 libs=$("$python" -c 'import glob, site; print(":".join(sorted(set(d for s in site.getsitepackages() for d in glob.glob(s + "/nvidia/*/lib")))))' 2>/dev/null || true)
 export FINGERSPELL_CUDA_LIBS=$libs LD_LIBRARY_PATH=${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -43,6 +43,19 @@ java -version 2>&1 | head -1
 cp=$(ls "$root"/.device/lib/*.jar | grep -v console-standalone | paste -sd:)
 console=$(ls "$root"/.device/lib/junit-platform-console-standalone-*.jar)
 flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g)
+# A dry run without a GPU, to try this script before spending device time on it:
+#   CHECK_EMULATOR=cuda-kernels/target/emulator/libfingerspell_host.so CHECK_PYTHON=/usr/bin/python3 \
+#   CHECK_SPECS="forward 2 64 1;head 3000 64 1" CHECK_SECONDS=1200 CHECK_GPU_TESTS_SECONDS=600 \
+#   bash bench/gpu/check.sh
+# runs every stage on the host emulator (PyTorch on the CPU); its numbers mean nothing, and the
+# GPU tests take minutes there (1,000 ResNet18 passes at ~0.1 s).
+torch_device=cuda
+if [[ -n ${CHECK_EMULATOR:-} ]]; then
+  flags+=("-Dfingerspell.cuda.emulator=$(realpath "$CHECK_EMULATOR")")
+  torch_device=cpu
+  echo "DRY RUN on the host emulator: the numbers below mean nothing"
+fi
+IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 32 224 3;forward 256 224 3;head 87000 64 2}"
 
 stamp "== probe"
 java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
@@ -59,7 +72,8 @@ junit() { # REPORTS_DIR SECONDS [java options --] selectors...
 }
 
 stamp "== GPU tests"
-(cd "$root/cuda-kernels" && junit "$out/junit-gpu" 240 -- --select-package dev.fingerspell.cuda \
+(cd "$root/cuda-kernels" && junit "$out/junit-gpu" "${CHECK_GPU_TESTS_SECONDS:-240}" -- \
+  --select-package dev.fingerspell.cuda \
   --select-class dev.fingerspell.resnet.ResNet18GpuTest)
 gpu_tests=$?
 # A GPU answered, so no *GpuTest may have been skipped.
@@ -85,11 +99,12 @@ measure() { # SIDE WHAT A B C -> value; SIDE fingerspell-unfused: conv and our e
       -Dfingerspell.cuda.fused=$([[ $1 == fingerspell ]] && echo true || echo false) \
       -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
   else
-    timeout "$(limit 60)" "$python" "$root/bench/python/measure.py" --device cuda --warm-up 2 4 "${@:2}"
+    timeout "$(limit 60)" "$python" "$root/bench/python/measure.py" --device "$torch_device" \
+      --warm-up 2 4 "${@:2}"
   fi | tee -a "$out/bench.txt" | sed -n 's/.*value=//p' | tail -1
 }
 rows=()
-for spec in "forward 32 224 3" "forward 256 224 3" "head 87000 64 2"; do
+for spec in "${specs[@]}"; do
   f=() p=()
   for round in 1 2; do
     # shellcheck disable=SC2086 # spec is words
@@ -98,12 +113,15 @@ for spec in "forward 32 224 3" "forward 256 224 3" "head 87000 64 2"; do
     stamp "$spec round $round: fingerspell ${f[-1]:-failed}, pytorch ${p[-1]:-failed}"
   done
   rows+=("$spec|${f[*]}|${p[*]}")
-  [[ $spec == "forward 256 224 3" ]] && p256="${p[*]}"
+  [[ $spec == forward* ]] && last_forward=$spec last_forward_torch="${p[*]}"
 done
-# The same batch-256 forward without cuDNN's fused call (convolution, then our epilogue kernel).
-unfused=$(measure fingerspell-unfused forward 256 224 3)
-stamp "forward 256 unfused: fingerspell ${unfused:-failed}"
-rows+=("forward 256 224 unfused|${unfused}|${p256:-}")
+# The largest batch's forward again without cuDNN's fused call (convolution, then our epilogue).
+if [[ -n ${last_forward:-} ]]; then
+  # shellcheck disable=SC2086 # the spec is words
+  unfused=$(measure fingerspell-unfused $last_forward)
+  stamp "$last_forward unfused: fingerspell ${unfused:-failed}"
+  rows+=("${last_forward% *} unfused|${unfused}|${last_forward_torch}")
+fi
 
 stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
 timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
