@@ -19,14 +19,12 @@ final class Cublas {
   static final int DEFAULT_MATH = 0;
   static final int TF32_TENSOR_OP_MATH = 3;
 
-  private final String from;
   private final MethodHandle create;
   private final MethodHandle setMathMode;
   private final MethodHandle getProperty;
   private final MethodHandle sgemm;
 
   Cublas(CudaLibraries.Opened lib) {
-    from = lib.from();
     create = Native.function(lib, "cublasCreate_v2", Native.prototype("*handle"));
     setMathMode = Native.function(lib, "cublasSetMathMode", Native.prototype("handle mode:int"));
     getProperty = Native.function(lib, "cublasGetProperty", Native.prototype("type:int *value"));
@@ -45,13 +43,17 @@ final class Cublas {
     }
   }
 
-  /** Where the library was loaded from. */
-  String from() {
-    return from;
-  }
-
   /** The version as major.minor.patch (needs no GPU). */
   String version() {
+    return version(getProperty);
+  }
+
+  /** The version of an opened cuBLAS, without binding the rest (the probe asks this). */
+  static String version(CudaLibraries.Opened lib) {
+    return version(Native.function(lib, "cublasGetProperty", Native.prototype("type:int *value")));
+  }
+
+  private static String version(MethodHandle getProperty) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment out = arena.allocate(JAVA_INT);
       StringBuilder v = new StringBuilder();

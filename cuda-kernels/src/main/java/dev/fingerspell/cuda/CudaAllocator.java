@@ -6,9 +6,11 @@ import java.lang.ref.PhantomReference;
 import java.lang.ref.Reference;
 import java.lang.ref.ReferenceQueue;
 import java.util.ArrayDeque;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * A caching allocator for one GPU. cuMemAlloc and cuMemFree are slow and synchronise the device, so
@@ -47,7 +49,7 @@ final class CudaAllocator {
   private final DeviceMemory driver;
   private final long softLimit;
   private final ReferenceQueue<CudaStorage> released = new ReferenceQueue<>();
-  private final Map<Block, Boolean> live = new IdentityHashMap<>();
+  private final Set<Block> live = Collections.newSetFromMap(new IdentityHashMap<>());
   private final Map<Long, ArrayDeque<DevicePointer>> cached = new HashMap<>();
   private long liveBytes;
   private long cachedBytes;
@@ -99,7 +101,7 @@ final class CudaAllocator {
       p = allocateOnDevice(size);
     }
     CudaStorage storage = new CudaStorage(runtime, p, device, dtype, numel);
-    live.put(new Block(storage, released, size), Boolean.TRUE);
+    live.add(new Block(storage, released, size));
     liveBytes += size;
     allocatedSinceCollection += size;
     allocationsSinceCollection++;
@@ -150,7 +152,7 @@ final class CudaAllocator {
   }
 
   private void release(Block b) {
-    if (live.remove(b) != null) {
+    if (live.remove(b)) {
       liveBytes -= b.size;
       cachedBytes += b.size;
       cached.computeIfAbsent(b.size, k -> new ArrayDeque<>()).push(b.pointer);

@@ -95,12 +95,7 @@ public final class CudaBackend implements Backend {
         throw new CudaLibraries.NotFound(
             "the CUDA backend cannot run here: " + String.join("; ", probe.lines()));
       }
-      java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
-      rt =
-          CudaRuntime.open(
-              ordinal,
-              CudaLibraries.open(CudaLibraries.Library.CUDNN, global),
-              CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
+      rt = CudaRuntime.open(ordinal, probe);
       runtimes.put(ordinal, rt);
     }
     return rt;

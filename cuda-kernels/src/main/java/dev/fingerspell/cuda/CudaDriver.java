@@ -68,10 +68,10 @@ public final class CudaDriver implements DeviceApi {
   }
 
   /**
-   * GPU {@code ordinal} with our kernels loaded; else {@link CudaLibraries.NotFound} saying why.
+   * GPU {@code ordinal} with our kernels loaded; else {@link CudaLibraries.NotFound} saying why, in
+   * the words of {@code probe} (run once by the caller).
    */
-  public static CudaDriver open(int ordinal) {
-    CudaProbe probe = CudaProbe.run();
+  public static CudaDriver open(int ordinal, CudaProbe probe) {
     if (probe.devices() <= ordinal) {
       throw new CudaLibraries.NotFound(
           "no CUDA GPU " + ordinal + ": " + String.join("; ", probe.lines()));

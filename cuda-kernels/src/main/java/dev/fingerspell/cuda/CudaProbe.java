@@ -1,15 +1,9 @@
 package dev.fingerspell.cuda;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SymbolLookup;
-import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -25,8 +19,6 @@ import java.util.List;
  */
 @SuppressWarnings("restricted") // native libraries and calls are this class's purpose
 public record CudaProbe(List<String> lines, int devices, boolean complete) {
-  private static final Linker LINKER = Linker.nativeLinker();
-
   /** Asks the driver, cuDNN and cuBLAS. */
   public static CudaProbe run() {
     List<String> lines = new ArrayList<>();
@@ -36,19 +28,21 @@ public record CudaProbe(List<String> lines, int devices, boolean complete) {
       try {
         CudaLibraries.Opened cuda = CudaLibraries.open(CudaLibraries.Library.DRIVER, arena);
         MemorySegment out = arena.allocate(JAVA_INT);
-        check(call(cuda.symbols(), "cuDriverGetVersion", out), "cuDriverGetVersion");
+        check(call(cuda, "cuDriverGetVersion", "*version", out), "cuDriverGetVersion");
         int v = out.get(JAVA_INT, 0);
         lines.add("driver: CUDA " + v / 1000 + "." + v % 1000 / 10 + " from " + cuda.from());
-        int init = call(cuda.symbols(), "cuInit", 0);
+        int init = call(cuda, "cuInit", "flags:int", 0);
         if (init != 0) {
           lines.add("driver: cuInit failed with CUresult " + init + " (no usable GPU?)");
           complete = false;
         } else {
-          check(call(cuda.symbols(), "cuDeviceGetCount", out), "cuDeviceGetCount");
+          check(call(cuda, "cuDeviceGetCount", "*count", out), "cuDeviceGetCount");
           devices = out.get(JAVA_INT, 0);
           MemorySegment name = arena.allocate(256);
           for (int d = 0; d < devices; d++) {
-            check(call(cuda.symbols(), "cuDeviceGetName", name, 256, d), "cuDeviceGetName");
+            check(
+                call(cuda, "cuDeviceGetName", "*name len:int dev:int", name, 256, d),
+                "cuDeviceGetName");
             lines.add("gpu " + d + ": " + name.getString(0));
           }
           if (devices == 0) {
@@ -62,34 +56,14 @@ public record CudaProbe(List<String> lines, int devices, boolean complete) {
       }
       try {
         CudaLibraries.Opened cudnn = CudaLibraries.open(CudaLibraries.Library.CUDNN, arena);
-        MethodHandle h =
-            LINKER.downcallHandle(
-                cudnn.symbols().find("cudnnGetVersion").orElseThrow(),
-                FunctionDescriptor.of(JAVA_LONG));
-        long v = (long) h.invokeExact();
-        lines.add(
-            "cudnn: "
-                + v / 10000
-                + "."
-                + v % 10000 / 100
-                + "."
-                + v % 100
-                + " from "
-                + cudnn.from());
+        lines.add("cudnn: " + Cudnn.version(cudnn) + " from " + cudnn.from());
       } catch (CudaLibraries.NotFound e) {
         lines.add(e.getMessage());
         complete = false;
       }
       try {
         CudaLibraries.Opened cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, arena);
-        MemorySegment out = arena.allocate(JAVA_INT);
-        int[] parts = new int[3];
-        for (int p = 0; p < 3; p++) { // MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
-          check(call(cublas.symbols(), "cublasGetProperty", p, out), "cublasGetProperty");
-          parts[p] = out.get(JAVA_INT, 0);
-        }
-        lines.add(
-            "cublas: " + parts[0] + "." + parts[1] + "." + parts[2] + " from " + cublas.from());
+        lines.add("cublas: " + Cublas.version(cublas) + " from " + cublas.from());
       } catch (CudaLibraries.NotFound e) {
         lines.add(e.getMessage());
         complete = false;
@@ -101,20 +75,10 @@ public record CudaProbe(List<String> lines, int devices, boolean complete) {
     return new CudaProbe(List.copyOf(lines), devices, complete && devices > 0);
   }
 
-  /** Calls {@code name(args)} returning int, each argument an int or a segment. */
-  private static int call(SymbolLookup lib, String name, Object... args) throws Throwable {
-    MemorySegment fn =
-        lib.find(name).orElseThrow(() -> new IllegalStateException(name + " is missing"));
-    List<java.lang.foreign.MemoryLayout> layouts = new ArrayList<>();
-    for (Object a : args) {
-      layouts.add(a instanceof MemorySegment ? ADDRESS : JAVA_INT);
-    }
-    MethodHandle h =
-        LINKER.downcallHandle(
-            fn,
-            FunctionDescriptor.of(
-                JAVA_INT, layouts.toArray(new java.lang.foreign.MemoryLayout[0])));
-    return (int) h.invokeWithArguments(args);
+  /** Calls the status-returning {@code name(parameters)} of an opened library. */
+  private static int call(
+      CudaLibraries.Opened lib, String name, String parameters, Object... args) {
+    return Native.status(Native.function(lib, name, Native.prototype(parameters)), args);
   }
 
   private static void check(int status, String what) {

@@ -20,13 +20,13 @@ final class CudaRuntime {
     libraries = libs.apply(allocator);
   }
 
-  /** GPU {@code ordinal} with cuDNN and cuBLAS. */
-  static CudaRuntime open(
-      int ordinal, CudaLibraries.Opened cudnnLib, CudaLibraries.Opened cublasLib) {
-    CudaDriver driver = CudaDriver.open(ordinal);
+  /** GPU {@code ordinal} with cuDNN and cuBLAS, as {@code probe} found them. */
+  static CudaRuntime open(int ordinal, CudaProbe probe) {
+    CudaDriver driver = CudaDriver.open(ordinal, probe);
     boolean tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
-    Cudnn cudnn = new Cudnn(cudnnLib);
-    Cublas cublas = new Cublas(cublasLib);
+    java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
+    Cudnn cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, global));
+    Cublas cublas = new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
     return new CudaRuntime(driver, a -> new GpuLibraries(driver, a, cudnn, cublas, tf32));
   }
 

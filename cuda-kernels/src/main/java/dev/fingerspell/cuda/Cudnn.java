@@ -10,7 +10,9 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * cuDNN 9 through {@code java.lang.foreign}: the legacy-API calls the CUDA backend makes
@@ -29,18 +31,15 @@ final class Cudnn {
   static final int TENSOR_NCHW = 0;
   static final int CROSS_CORRELATION = 1;
   static final int DEFAULT_MATH = 0;
-  static final int TENSOR_OP_MATH = 1;
-  static final int TENSOR_OP_MATH_ALLOW_CONVERSION = 2;
   static final int FMA_MATH = 3;
   static final int ACTIVATION_RELU = 1;
-  static final int ACTIVATION_IDENTITY = 5;
   static final int PROPAGATE_NAN = 1;
   static final int BATCHNORM_SPATIAL = 1;
   static final double BN_MIN_EPSILON = 1e-5;
   static final int STATUS_SUCCESS = 0;
 
   /** One row of an algorithm query (cudnnConvolution*AlgoPerf_t): all three kinds share it. */
-  record Perf(int algo, int status, long memory, int mathType) {}
+  record Perf(int algo, int status, long memory) {}
 
   // cudnnConvolutionFwdAlgoPerf_t: algo, status, time (float), pad, memory (size_t),
   // determinism, mathType, reserved[3] -> 48 bytes.
@@ -57,7 +56,6 @@ final class Cudnn {
     ZERO = constants.asSlice(4, 4);
   }
 
-  private final String from;
   private final MethodHandle getVersion;
   private final MethodHandle getErrorString;
   private final MethodHandle create;
@@ -71,23 +69,16 @@ final class Cudnn {
   private final MethodHandle convolutionOutputDim;
   private final MethodHandle createActivation;
   private final MethodHandle setActivation;
-  private final MethodHandle forwardAlgorithms;
-  private final MethodHandle forwardWorkspace;
-  private final MethodHandle forward;
+  private final Map<Pass, MethodHandle> passes = new EnumMap<>(Pass.class);
+  private final Map<Pass, MethodHandle> algorithmQueries = new EnumMap<>(Pass.class);
+  private final Map<Pass, MethodHandle> workspaceQueries = new EnumMap<>(Pass.class);
   private final MethodHandle biasActivationForward;
-  private final MethodHandle backwardDataAlgorithms;
-  private final MethodHandle backwardDataWorkspace;
-  private final MethodHandle backwardData;
-  private final MethodHandle backwardFilterAlgorithms;
-  private final MethodHandle backwardFilterWorkspace;
-  private final MethodHandle backwardFilter;
   private final MethodHandle backwardBias;
   private final MethodHandle bnForwardTraining;
   private final MethodHandle bnForwardInference;
   private final MethodHandle bnBackward;
 
   Cudnn(CudaLibraries.Opened lib) {
-    from = lib.from();
     getVersion = Native.function(lib, "cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG));
     getErrorString =
         Native.function(lib, "cudnnGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
@@ -114,17 +105,11 @@ final class Cudnn {
     String workspaceQuery = "handle aDesc bDesc conv outDesc algo:int *bytes";
     String pass =
         "handle *alpha aDesc a bDesc b conv algo:int workspace bytes:long *beta outDesc out";
-    forwardAlgorithms = bind(lib, "cudnnGetConvolutionForwardAlgorithm_v7", query);
-    forwardWorkspace = bind(lib, "cudnnGetConvolutionForwardWorkspaceSize", workspaceQuery);
-    forward = bind(lib, "cudnnConvolutionForward", pass);
-    backwardDataAlgorithms = bind(lib, "cudnnGetConvolutionBackwardDataAlgorithm_v7", query);
-    backwardDataWorkspace =
-        bind(lib, "cudnnGetConvolutionBackwardDataWorkspaceSize", workspaceQuery);
-    backwardData = bind(lib, "cudnnConvolutionBackwardData", pass);
-    backwardFilterAlgorithms = bind(lib, "cudnnGetConvolutionBackwardFilterAlgorithm_v7", query);
-    backwardFilterWorkspace =
-        bind(lib, "cudnnGetConvolutionBackwardFilterWorkspaceSize", workspaceQuery);
-    backwardFilter = bind(lib, "cudnnConvolutionBackwardFilter", pass);
+    for (Pass p : Pass.values()) {
+      passes.put(p, bind(lib, p.call(), pass));
+      algorithmQueries.put(p, bind(lib, p.algorithmQuery(), query));
+      workspaceQueries.put(p, bind(lib, p.workspaceQuery(), workspaceQuery));
+    }
     biasActivationForward =
         bind(
             lib,
@@ -158,13 +143,17 @@ final class Cudnn {
 
   /** cuDNN's version as major.minor.patch. */
   String version() {
-    long v = (long) Native.value(getVersion);
-    return v / 10000 + "." + v % 10000 / 100 + "." + v % 100;
+    return version(getVersion);
   }
 
-  /** Where the library was loaded from. */
-  String from() {
-    return from;
+  /** The version of an opened cuDNN, without binding the rest (the probe asks this). */
+  static String version(CudaLibraries.Opened lib) {
+    return version(Native.function(lib, "cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG)));
+  }
+
+  private static String version(MethodHandle getVersion) {
+    long v = (long) Native.value(getVersion);
+    return v / 10000 + "." + v % 10000 / 100 + "." + v % 100;
   }
 
   /** cuDNN's name for a status code. */
@@ -272,8 +261,7 @@ final class Cudnn {
             new Perf(
                 results.get(JAVA_INT, o),
                 results.get(JAVA_INT, o + 4),
-                results.get(JAVA_LONG, o + 16),
-                results.get(JAVA_INT, o + 28)));
+                results.get(JAVA_LONG, o + 16)));
       }
       return out;
     }
@@ -300,29 +288,7 @@ final class Cudnn {
       MemorySegment b,
       MemorySegment conv,
       MemorySegment out) {
-    return switch (pass) {
-      case FORWARD ->
-          perfs(
-              forwardAlgorithms, "cudnnGetConvolutionForwardAlgorithm_v7", handle, a, b, conv, out);
-      case BACKWARD_DATA ->
-          perfs(
-              backwardDataAlgorithms,
-              "cudnnGetConvolutionBackwardDataAlgorithm_v7",
-              handle,
-              a,
-              b,
-              conv,
-              out);
-      case BACKWARD_FILTER ->
-          perfs(
-              backwardFilterAlgorithms,
-              "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
-              handle,
-              a,
-              b,
-              conv,
-              out);
-    };
+    return perfs(algorithmQueries.get(pass), pass.algorithmQuery(), handle, a, b, conv, out);
   }
 
   /** The workspace an algorithm needs for a pass, operands as for {@link #algorithms}. */
@@ -334,22 +300,38 @@ final class Cudnn {
       MemorySegment conv,
       MemorySegment out,
       int algo) {
-    MethodHandle fn =
-        switch (pass) {
-          case FORWARD -> forwardWorkspace;
-          case BACKWARD_DATA -> backwardDataWorkspace;
-          case BACKWARD_FILTER -> backwardFilterWorkspace;
-        };
-    return workspace(fn, "workspace size of " + pass, handle, a, b, conv, out, algo);
+    return workspace(
+        workspaceQueries.get(pass), pass.workspaceQuery(), handle, a, b, conv, out, algo);
   }
 
   // ---- compute (device addresses) --------------------------------------------------------------
 
-  /** The forward, backward-data and backward-filter calls: {@code out = op(a, b)}, overwritten. */
+  /**
+   * The forward, backward-data and backward-filter calls: {@code out = op(a, b)}, overwritten. Each
+   * has its call, its algorithm query and its workspace query, named alike in cuDNN.
+   */
   enum Pass {
-    FORWARD,
-    BACKWARD_DATA,
-    BACKWARD_FILTER
+    FORWARD("Forward"),
+    BACKWARD_DATA("BackwardData"),
+    BACKWARD_FILTER("BackwardFilter");
+
+    private final String name;
+
+    Pass(String name) {
+      this.name = name;
+    }
+
+    String call() {
+      return "cudnnConvolution" + name;
+    }
+
+    String algorithmQuery() {
+      return "cudnnGetConvolution" + name + "Algorithm_v7";
+    }
+
+    String workspaceQuery() {
+      return "cudnnGetConvolution" + name + "WorkspaceSize";
+    }
   }
 
   /**
@@ -369,15 +351,9 @@ final class Cudnn {
       long workspaceBytes,
       MemorySegment outDesc,
       long out) {
-    MethodHandle fn =
-        switch (pass) {
-          case FORWARD -> forward;
-          case BACKWARD_DATA -> backwardData;
-          case BACKWARD_FILTER -> backwardFilter;
-        };
     check(
         Native.status(
-            fn,
+            passes.get(pass),
             handle,
             ONE,
             aDesc,
@@ -391,12 +367,7 @@ final class Cudnn {
             ZERO,
             outDesc,
             Native.pointer(out)),
-        "cudnnConvolution"
-            + switch (pass) {
-              case FORWARD -> "Forward";
-              case BACKWARD_DATA -> "BackwardData";
-              case BACKWARD_FILTER -> "BackwardFilter";
-            });
+        pass.call());
   }
 
   /**

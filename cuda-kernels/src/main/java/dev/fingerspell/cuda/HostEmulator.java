@@ -139,10 +139,11 @@ final class HostEmulator implements DeviceApi {
   @Override
   public synchronized void launch(String kernel, int blocks, int threads, Object... args) {
     MethodHandle fn = functions.computeIfAbsent(kernel, k -> handle(k, args));
+    Object[] values = arguments(args);
     try {
       for (int b = 0; b < blocks; b++) {
         launchBlock.invokeExact(b, blocks);
-        fn.invokeWithArguments(arguments(args));
+        fn.invokeWithArguments(values);
       }
     } catch (RuntimeException | Error e) {
       throw e;
@@ -160,15 +161,15 @@ final class HostEmulator implements DeviceApi {
                 JAVA_LONG; // pointers are 64-bit integers in the x86-64 calling convention
             case Integer v -> JAVA_INT;
             case Float v -> JAVA_FLOAT;
-            case long[] struct -> MemoryLayout.sequenceLayout(struct.length, JAVA_LONG);
-            case int[] struct -> MemoryLayout.sequenceLayout(struct.length, JAVA_INT);
+            // structs passed by value
+            case long[] struct ->
+                MemoryLayout.structLayout(MemoryLayout.sequenceLayout(struct.length, JAVA_LONG));
+            case int[] struct ->
+                MemoryLayout.structLayout(MemoryLayout.sequenceLayout(struct.length, JAVA_INT));
             default ->
                 throw new IllegalArgumentException(
                     kernel + ": argument " + i + " is a " + args[i].getClass().getSimpleName());
           };
-      if (layouts[i] instanceof java.lang.foreign.SequenceLayout seq) {
-        layouts[i] = MemoryLayout.structLayout(seq); // a struct passed by value
-      }
     }
     MemorySegment symbol =
         kernels

@@ -55,13 +55,7 @@ final class Native {
 
   /** Calls a function returning a status code. */
   static int status(MethodHandle fn, Object... args) {
-    try {
-      return (int) fn.invokeWithArguments(args);
-    } catch (RuntimeException | Error e) {
-      throw e;
-    } catch (Throwable t) {
-      throw new IllegalStateException(t);
-    }
+    return (int) value(fn, args);
   }
 
   /** Calls a function returning something other than a status (a version, a string). */

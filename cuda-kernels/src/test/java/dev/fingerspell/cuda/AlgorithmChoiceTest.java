@@ -13,10 +13,10 @@ class AlgorithmChoiceTest {
   void theFirstRankedThatSucceededAndFitsTheWorkspaceLimit() {
     List<Cudnn.Perf> ranked =
         List.of(
-            new Cudnn.Perf(7, 3000, 0, Cudnn.FMA_MATH), // not supported for this shape
-            new Cudnn.Perf(5, Cudnn.STATUS_SUCCESS, 4L << 30, Cudnn.FMA_MATH), // 4 GiB: too much
-            new Cudnn.Perf(1, Cudnn.STATUS_SUCCESS, 1 << 20, Cudnn.FMA_MATH),
-            new Cudnn.Perf(0, Cudnn.STATUS_SUCCESS, 0, Cudnn.FMA_MATH));
+            new Cudnn.Perf(7, 3000, 0), // not supported for this shape
+            new Cudnn.Perf(5, Cudnn.STATUS_SUCCESS, 4L << 30), // 4 GiB: too much
+            new Cudnn.Perf(1, Cudnn.STATUS_SUCCESS, 1 << 20),
+            new Cudnn.Perf(0, Cudnn.STATUS_SUCCESS, 0));
     assertArrayEquals(new long[] {1, 1 << 20}, GpuLibraries.choose(ranked, "FORWARD"));
   }
 
@@ -25,7 +25,7 @@ class AlgorithmChoiceTest {
     CudaException e =
         assertThrows(
             CudaException.class,
-            () -> GpuLibraries.choose(List.of(new Cudnn.Perf(0, 3000, 0, 0)), "BACKWARD_DATA"));
+            () -> GpuLibraries.choose(List.of(new Cudnn.Perf(0, 3000, 0)), "BACKWARD_DATA"));
     assertTrue(e.getMessage().contains("no BACKWARD_DATA algorithm"), e.getMessage());
   }
 }

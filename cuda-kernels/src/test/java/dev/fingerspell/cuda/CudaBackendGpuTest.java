@@ -2,7 +2,6 @@ package dev.fingerspell.cuda;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.fingerspell.tensor.Backend;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Ops;
@@ -17,15 +16,6 @@ import org.junit.jupiter.api.BeforeEach;
 class CudaBackendGpuTest extends CudaOpsChecks {
   @BeforeEach
   void requireGpu() {
-    assumeTrue(gpuAnswers(), "no CUDA GPU here");
-  }
-
-  static boolean gpuAnswers() {
-    for (Backend b : Backends.all()) {
-      if (b.deviceType() == Device.Type.CUDA && b.isAvailable()) {
-        return true;
-      }
-    }
-    return false;
+    assumeTrue(Backends.isAvailable(Device.Type.CUDA), "no CUDA GPU here");
   }
 }

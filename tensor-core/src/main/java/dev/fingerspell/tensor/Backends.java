@@ -35,6 +35,16 @@ public final class Backends {
     return l;
   }
 
+  /** Whether some backend can serve devices of {@code type} here (a GPU answers, say). */
+  public static boolean isAvailable(Device.Type type) {
+    for (Backend b : all()) {
+      if (b.deviceType() == type && b.isAvailable()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The available backend serving {@code device}'s type, or an error saying what is missing. */
   public static Backend forDevice(Device device) {
     String why = "";

@@ -109,10 +109,8 @@ class TensorTest {
     assertThrows(IllegalArgumentException.class, () -> Device.parse("tpu"));
     assertThrows(IllegalArgumentException.class, () -> Device.parse("cuda:x"));
     assertEquals("cpu", Backends.forDevice(Device.CPU).name());
-    boolean gpu =
-        Backends.all().stream()
-            .anyMatch(b -> b.deviceType() == Device.Type.CUDA && b.isAvailable());
-    if (!gpu) { // here: the CPU is the default, and asking for a GPU says what to do
+    if (!Backends.isAvailable(
+        Device.Type.CUDA)) { // here: the CPU is the default, and asking for a GPU says what to do
       assertEquals(Device.CPU, Backends.defaultDevice());
       IllegalStateException e =
           assertThrows(

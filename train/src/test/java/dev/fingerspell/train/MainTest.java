@@ -38,7 +38,9 @@ class MainTest {
   /** Where no GPU answers, asking for one names what is missing, on one line, and runs nothing. */
   @Test
   void aGpuThatDoesNotAnswerIsOneLineSayingWhy() {
-    assumeFalse(gpuAnswers(), "a GPU answers here");
+    assumeFalse(
+        dev.fingerspell.tensor.Backends.isAvailable(dev.fingerspell.tensor.Device.Type.CUDA),
+        "a GPU answers here");
     CliRun backends = run("backends");
     assertTrue(backends.out().contains("cuda   unavailable"), backends.out());
     assertTrue(backends.out().contains("libcuda.so.1"), backends.out());
@@ -55,15 +57,6 @@ class MainTest {
     CliRun r = run("evaluate", "--model", "m.safetensors", "--data", "d", "--device", "tpu");
     assertEquals(1, r.status(), r.err());
     assertTrue(r.err().contains("unknown device 'tpu': use cpu, cuda or cuda:N"), r.err());
-  }
-
-  private static boolean gpuAnswers() {
-    for (dev.fingerspell.tensor.Backend b : dev.fingerspell.tensor.Backends.all()) {
-      if (b.deviceType() == dev.fingerspell.tensor.Device.Type.CUDA && b.isAvailable()) {
-        return true;
-      }
-    }
-    return false;
   }
 
   @Test
