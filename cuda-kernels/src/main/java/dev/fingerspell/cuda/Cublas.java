@@ -21,12 +21,14 @@ final class Cublas {
 
   private final MethodHandle create;
   private final MethodHandle setMathMode;
+  private final MethodHandle setStream;
   private final MethodHandle getProperty;
   private final MethodHandle sgemm;
 
   Cublas(CudaLibraries.Opened lib) {
     create = Native.function(lib, "cublasCreate_v2", Native.prototype("*handle"));
     setMathMode = Native.function(lib, "cublasSetMathMode", Native.prototype("handle mode:int"));
+    setStream = Native.function(lib, "cublasSetStream_v2", Native.prototype("handle stream"));
     getProperty = Native.function(lib, "cublasGetProperty", Native.prototype("type:int *value"));
     sgemm =
         Native.function(
@@ -65,8 +67,11 @@ final class Cublas {
     }
   }
 
-  /** A handle on the current context, full float32 unless {@code tf32} (needs a GPU). */
-  MemorySegment createHandle(boolean tf32) {
+  /**
+   * A handle on the current context, full float32 unless {@code tf32}, its calls queued on {@code
+   * stream} (needs a GPU).
+   */
+  MemorySegment createHandle(boolean tf32, long stream) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment out = arena.allocate(ADDRESS);
       check(Native.status(create, out), "cublasCreate");
@@ -74,8 +79,14 @@ final class Cublas {
       check(
           Native.status(setMathMode, handle, tf32 ? TF32_TENSOR_OP_MATH : DEFAULT_MATH),
           "cublasSetMathMode");
+      setStream(handle, stream);
       return handle;
     }
+  }
+
+  /** Puts a handle's calls on {@code stream}, a {@code cudaStream_t}. */
+  void setStream(MemorySegment handle, long stream) {
+    check(Native.status(setStream, handle, Native.pointer(stream)), "cublasSetStream");
   }
 
   /**

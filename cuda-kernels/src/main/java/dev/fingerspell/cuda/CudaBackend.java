@@ -6,6 +6,7 @@ import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -188,27 +189,29 @@ public final class CudaBackend implements Backend {
   @Override
   public Storage upload(Device device, float[] data) {
     CudaStorage s = uninitialised(device, DType.FLOAT32, data.length);
-    s.runtime.device.upload(s.pointer, 0, data);
+    s.runtime.transfers.upload(s.pointer, 0, MemorySegment.ofArray(data));
     return s;
   }
 
   @Override
   public Storage upload(Device device, long[] data) {
     CudaStorage s = uninitialised(device, DType.INT64, data.length);
-    s.runtime.device.upload(s.pointer, 0, data);
+    s.runtime.transfers.upload(s.pointer, 0, MemorySegment.ofArray(data));
     return s;
   }
 
   @Override
   public void download(Storage src, long offset, float[] dst, int dstOffset, int count) {
     CudaStorage s = (CudaStorage) src;
-    s.runtime.device.download(dst, dstOffset, s.pointer, 4 * offset, count);
+    s.runtime.transfers.download(
+        MemorySegment.ofArray(dst).asSlice(4L * dstOffset, 4L * count), s.pointer, 4 * offset);
   }
 
   @Override
   public void download(Storage src, long offset, long[] dst, int dstOffset, int count) {
     CudaStorage s = (CudaStorage) src;
-    s.runtime.device.download(dst, dstOffset, s.pointer, 8 * offset, count);
+    s.runtime.transfers.download(
+        MemorySegment.ofArray(dst).asSlice(8L * dstOffset, 8L * count), s.pointer, 8 * offset);
   }
 
   @Override
@@ -231,7 +234,7 @@ public final class CudaBackend implements Backend {
     }
     long words = src.numel() / src.size(0) * src.dtype().byteSize() / 4;
     CudaStorage index = uninitialised(dst.device(), DType.FLOAT32, rows.length); // ints
-    index.runtime.device.upload(index.pointer, 0, rows);
+    index.runtime.transfers.upload(index.pointer, 0, MemorySegment.ofArray(rows));
     launch(
         dst,
         "gather_rows_u32",
@@ -248,7 +251,7 @@ public final class CudaBackend implements Backend {
   public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
     int c = out.size(1);
     CudaStorage src = uninitialised(out.device(), DType.FLOAT32, (bytes.length + 3) / 4); // bytes
-    src.runtime.device.upload(src.pointer, 0, bytes);
+    src.runtime.transfers.upload(src.pointer, 0, MemorySegment.ofArray(bytes));
     float[] meanStd = new float[2 * c];
     System.arraycopy(mean, 0, meanStd, 0, c);
     System.arraycopy(std, 0, meanStd, c, c);

@@ -1,42 +1,54 @@
 package dev.fingerspell.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
-import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
-import static jcuda.driver.JCudaDriver.cuMemsetD8;
+import static jcuda.driver.JCudaDriver.cuMemHostRegister;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
 
 /**
  * The driver-API layer on JCuda: one GPU's primary context (the one cuDNN and cuBLAS use too), our
  * kernels' module loaded from the kept fatbin, device memory, copies and launches.
  *
- * <p>Everything runs on the legacy default stream, so kernels, cuDNN, cuBLAS and copies are ordered
- * one after another; a copy to the host therefore waits for the work that produced its data, and a
- * block freed and handed out again is never written while an earlier kernel still reads it. Kernel
- * arguments as {@link DeviceApi} describes them.
+ * <p>Everything runs on one stream of ours, cuDNN and cuBLAS included, so kernels, library calls
+ * and copies run one after another in the order queued: a copy to the host waits for the work that
+ * produced its data, and a block freed and handed out again is never written while an earlier
+ * kernel still reads it. Nothing here waits for the device but {@link #synchronize}, {@link
+ * Event#await} and {@link #free}. Kernel arguments as {@link DeviceApi} describes them.
  */
 public final class CudaDriver implements DeviceApi {
   private static final String FATBIN = "/dev/fingerspell/cuda/fingerspell.fatbin";
@@ -45,7 +57,22 @@ public final class CudaDriver implements DeviceApi {
   private final String name;
   private final CUcontext context = new CUcontext();
   private final CUmodule module = new CUmodule();
+  private final Stream stream = new Stream();
   private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
+
+  /** A CUDA stream that tells its address, for cuDNN and cuBLAS to be put on it. */
+  private static final class Stream extends CUstream {
+    long address() {
+      return getNativePointer();
+    }
+  }
+
+  /** A host address as JCuda's pointer; the memory is pinned, so async copies may use it. */
+  private static final class HostPointer extends Pointer {
+    HostPointer(MemorySegment memory) {
+      super(memory.address());
+    }
+  }
 
   /** The GPU whose context is current on each thread. */
   private static final ThreadLocal<CudaDriver> CURRENT = new ThreadLocal<>();
@@ -64,6 +91,8 @@ public final class CudaDriver implements DeviceApi {
     name = new String(nameBytes, 0, len, java.nio.charset.StandardCharsets.UTF_8);
     check(cuDevicePrimaryCtxRetain(context, dev), "cuDevicePrimaryCtxRetain");
     bind();
+    // a blocking stream: work another library queues on the legacy default stream stays ordered
+    check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
     check(cuModuleLoadData(module, fatbin()), "cuModuleLoadData(fingerspell.fatbin)");
   }
 
@@ -98,6 +127,11 @@ public final class CudaDriver implements DeviceApi {
     }
   }
 
+  /** The stream everything runs on, as the {@code cudaStream_t} cuDNN and cuBLAS take. */
+  long streamAddress() {
+    return stream.address();
+  }
+
   @Override
   public int ordinal() {
     return ordinal;
@@ -130,7 +164,7 @@ public final class CudaDriver implements DeviceApi {
 
   @Override
   public void free(DevicePointer p) {
-    bind();
+    synchronize(); // queued work may still use the block (the allocator frees only to trim)
     check(cuMemFree(p), "cuMemFree");
   }
 
@@ -146,47 +180,52 @@ public final class CudaDriver implements DeviceApi {
   @Override
   public void zero(DevicePointer p, long offset, long bytes) {
     bind();
-    check(cuMemsetD8(p.withByteOffset(offset), (byte) 0, bytes), "cuMemsetD8");
+    check(cuMemsetD8Async(p.withByteOffset(offset), (byte) 0, bytes, stream), "cuMemsetD8Async");
   }
 
-  private void copyToDevice(DevicePointer dst, long offset, Pointer src, long bytes) {
+  @Override
+  public MemorySegment allocatePinned(long bytes) {
     bind();
-    check(cuMemcpyHtoD(dst.withByteOffset(offset), src, bytes), "cuMemcpyHtoD");
+    // Java's memory, page-locked by the driver: the address is ours to copy to with FFM
+    MemorySegment pinned = Arena.global().allocate(bytes, 4096);
+    check(cuMemHostRegister(new HostPointer(pinned), bytes, 0), "cuMemHostRegister");
+    return pinned;
   }
 
   @Override
-  public void upload(DevicePointer dst, long offset, float[] src) {
-    copyToDevice(dst, offset, Pointer.to(src), 4L * src.length);
-  }
-
-  @Override
-  public void upload(DevicePointer dst, long offset, long[] src) {
-    copyToDevice(dst, offset, Pointer.to(src), 8L * src.length);
-  }
-
-  @Override
-  public void upload(DevicePointer dst, long offset, int[] src) {
-    copyToDevice(dst, offset, Pointer.to(src), 4L * src.length);
-  }
-
-  @Override
-  public void upload(DevicePointer dst, long offset, byte[] src) {
-    copyToDevice(dst, offset, Pointer.to(src), src.length);
-  }
-
-  private void copyToHost(Pointer dst, DevicePointer src, long offset, long bytes) {
+  public void copyToDevice(DevicePointer dst, long offset, MemorySegment src) {
     bind();
-    check(cuMemcpyDtoH(dst, src.withByteOffset(offset), bytes), "cuMemcpyDtoH");
+    check(
+        cuMemcpyHtoDAsync(dst.withByteOffset(offset), new HostPointer(src), src.byteSize(), stream),
+        "cuMemcpyHtoDAsync");
   }
 
   @Override
-  public void download(float[] dst, int dstIndex, DevicePointer src, long offset, int count) {
-    copyToHost(Pointer.to(dst).withByteOffset(4L * dstIndex), src, offset, 4L * count);
+  public void copyToHost(MemorySegment dst, DevicePointer src, long offset) {
+    bind();
+    check(
+        cuMemcpyDtoHAsync(new HostPointer(dst), src.withByteOffset(offset), dst.byteSize(), stream),
+        "cuMemcpyDtoHAsync");
   }
 
   @Override
-  public void download(long[] dst, int dstIndex, DevicePointer src, long offset, int count) {
-    copyToHost(Pointer.to(dst).withByteOffset(8L * dstIndex), src, offset, 8L * count);
+  public Event newEvent() {
+    bind();
+    CUevent event = new CUevent();
+    check(cuEventCreate(event, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+    return new Event() {
+      @Override
+      public void record() {
+        bind();
+        check(cuEventRecord(event, stream), "cuEventRecord");
+      }
+
+      @Override
+      public void await() {
+        bind();
+        check(cuEventSynchronize(event), "cuEventSynchronize");
+      }
+    };
   }
 
   @Override
@@ -194,14 +233,15 @@ public final class CudaDriver implements DeviceApi {
       DevicePointer dst, long dstOffset, DevicePointer src, long srcOffset, long bytes) {
     bind();
     check(
-        cuMemcpyDtoD(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes),
-        "cuMemcpyDtoD");
+        cuMemcpyDtoDAsync(
+            dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes, stream),
+        "cuMemcpyDtoDAsync");
   }
 
   @Override
   public void synchronize() {
     bind();
-    check(cuCtxSynchronize(), "cuCtxSynchronize");
+    check(cuStreamSynchronize(stream), "cuStreamSynchronize");
   }
 
   @Override
@@ -230,7 +270,7 @@ public final class CudaDriver implements DeviceApi {
           };
     }
     check(
-        cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, null, Pointer.to(params), null),
+        cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, stream, Pointer.to(params), null),
         "cuLaunchKernel(" + kernel + ")");
   }
 }

@@ -2,12 +2,13 @@ package dev.fingerspell.cuda;
 
 /**
  * One GPU as the backend uses it: the device (our kernels, memory, copies), the caching allocator,
- * and the libraries for convolution, batch norm and GEMM.
+ * the libraries for convolution, batch norm and GEMM, and the pinned buffers copies go through.
  */
 final class CudaRuntime {
   final DeviceApi device;
   final CudaAllocator allocator;
   final Libraries libraries;
+  final Transfers transfers;
 
   private CudaRuntime(
       DeviceApi device, java.util.function.Function<CudaAllocator, Libraries> libs) {
@@ -18,6 +19,7 @@ final class CudaRuntime {
             "fingerspell.cuda.softLimitBytes", (long) (Math.min(memory[0], memory[1]) * 0.8));
     allocator = new CudaAllocator(device, softLimit);
     libraries = libs.apply(allocator);
+    transfers = new Transfers(device);
   }
 
   /** GPU {@code ordinal} with cuDNN and cuBLAS, as {@code probe} found them. */
@@ -27,13 +29,14 @@ final class CudaRuntime {
     java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
     Cudnn cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, global));
     Cublas cublas = new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
-    return new CudaRuntime(driver, a -> new GpuLibraries(driver, a, cudnn, cublas, tf32));
+    return new CudaRuntime(
+        driver, a -> new GpuLibraries(driver, driver.streamAddress(), a, cudnn, cublas, tf32));
   }
 
   /** Our kernels compiled for the host, with the CPU backend's kernels for the libraries. */
   static CudaRuntime emulated(java.nio.file.Path kernels) {
     HostEmulator emulator = new HostEmulator(kernels);
-    return new CudaRuntime(emulator, a -> new HostLibraries());
+    return new CudaRuntime(emulator, a -> new HostLibraries(emulator));
   }
 
   /** One line for `fingerspell backends` and logs. */

@@ -59,6 +59,7 @@ final class Cudnn {
   private final MethodHandle getVersion;
   private final MethodHandle getErrorString;
   private final MethodHandle create;
+  private final MethodHandle setStream;
   private final MethodHandle createTensor;
   private final MethodHandle setTensor4d;
   private final MethodHandle createFilter;
@@ -83,6 +84,7 @@ final class Cudnn {
     getErrorString =
         Native.function(lib, "cudnnGetErrorString", FunctionDescriptor.of(ADDRESS, JAVA_INT));
     create = bind(lib, "cudnnCreate", "*handle");
+    setStream = bind(lib, "cudnnSetStream", "handle stream");
     createTensor = bind(lib, "cudnnCreateTensorDescriptor", "*desc");
     setTensor4d =
         bind(lib, "cudnnSetTensor4dDescriptor", "desc format:int type:int n:int c:int h:int w:int");
@@ -180,9 +182,16 @@ final class Cudnn {
 
   // ---- handle and descriptors (host only but for the handle) ---------------------------------
 
-  /** A cuDNN handle on the current context (needs a GPU). */
-  MemorySegment createHandle() {
-    return created(create, "cudnnCreate");
+  /** A cuDNN handle on the current context whose calls queue on {@code stream} (needs a GPU). */
+  MemorySegment createHandle(long stream) {
+    MemorySegment handle = created(create, "cudnnCreate");
+    setStream(handle, stream);
+    return handle;
+  }
+
+  /** Puts a handle's calls on {@code stream}, a {@code cudaStream_t}. */
+  void setStream(MemorySegment handle, long stream) {
+    check(Native.status(setStream, handle, Native.pointer(stream)), "cudnnSetStream");
   }
 
   /** An NCHW float tensor descriptor. */

@@ -1,9 +1,12 @@
 package dev.fingerspell.cuda;
 
+import java.lang.foreign.MemorySegment;
+
 /**
- * What the CUDA backend needs of a device: memory, copies to and from Java arrays, and kernel
- * launches by name. {@link CudaDriver} is the GPU; {@link HostEmulator} runs the same kernels
- * compiled for the host, so that the backend's own code can be tested without one.
+ * What the CUDA backend needs of a device: memory, copies, events, and kernel launches by name, all
+ * queued in order on one stream and run by the device in that order. {@link CudaDriver} is the GPU;
+ * {@link HostEmulator} runs the same kernels compiled for the host, so that the backend's own code
+ * can be tested without one.
  *
  * <p>Offsets are in bytes. Kernel arguments are given as they are declared: {@link Long} for device
  * addresses and {@code long long}, {@link Integer} for {@code int}, {@link Float} for {@code
@@ -20,33 +23,46 @@ interface DeviceApi extends DeviceMemory {
   /** Makes the device current on the calling thread (once per thread). */
   void bind();
 
-  /** Zeroes {@code bytes} at {@code p + offset}. */
+  /** Queues zeroing {@code bytes} at {@code p + offset}. */
   void zero(DevicePointer p, long offset, long bytes);
 
-  /** Copies all of {@code src} to {@code dst + offset}. */
-  void upload(DevicePointer dst, long offset, float[] src);
+  /**
+   * {@code bytes} of page-locked host memory: the device copies to and from it on its own, at the
+   * bus's full speed, while the host goes on ({@link Transfers} stages array copies through it).
+   * Kept until the process ends.
+   */
+  MemorySegment allocatePinned(long bytes);
 
-  /** Copies all of {@code src} to {@code dst + offset}. */
-  void upload(DevicePointer dst, long offset, long[] src);
+  /**
+   * Queues a copy of pinned {@code src} to {@code dst + offset} behind the work queued before, and
+   * returns at once; {@code src} must stay as it is until an event recorded after it has passed.
+   */
+  void copyToDevice(DevicePointer dst, long offset, MemorySegment src);
 
-  /** Copies all of {@code src} to {@code dst + offset}. */
-  void upload(DevicePointer dst, long offset, int[] src);
+  /**
+   * Queues a copy from {@code src + offset} into pinned {@code dst} behind the work queued before,
+   * and returns at once; read {@code dst} after an event recorded after it has passed.
+   */
+  void copyToHost(MemorySegment dst, DevicePointer src, long offset);
 
-  /** Copies all of {@code src} to {@code dst + offset}. */
-  void upload(DevicePointer dst, long offset, byte[] src);
+  /** A marker in the device's stream. */
+  interface Event {
+    /** Places the marker behind the work queued so far. */
+    void record();
 
-  /** Copies {@code count} floats from {@code src + offset}; waits for the work queued before. */
-  void download(float[] dst, int dstIndex, DevicePointer src, long offset, int count);
+    /** Waits until the device has passed the marker (at once if it was never recorded). */
+    void await();
+  }
 
-  /** Copies {@code count} longs from {@code src + offset}; waits for the work queued before. */
-  void download(long[] dst, int dstIndex, DevicePointer src, long offset, int count);
+  /** A new event, not yet recorded. */
+  Event newEvent();
 
-  /** Device to device. */
+  /** Queues a copy from device to device. */
   void copy(DevicePointer dst, long dstOffset, DevicePointer src, long srcOffset, long bytes);
 
   /** Waits for everything queued; a kernel's fault surfaces here at the latest. */
   void synchronize();
 
-  /** Launches {@code kernel} over {@code blocks × threads} with the given arguments, in order. */
+  /** Queues {@code kernel} over {@code blocks × threads} with the given arguments, in order. */
   void launch(String kernel, int blocks, int threads, Object... args);
 }

@@ -67,15 +67,21 @@ final class GpuLibraries implements Libraries {
     }
   }
 
+  /** The libraries on {@code device}, their calls queued on {@code stream} with our kernels. */
   GpuLibraries(
-      DeviceApi device, CudaAllocator allocator, Cudnn cudnn, Cublas cublas, boolean tf32) {
+      DeviceApi device,
+      long stream,
+      CudaAllocator allocator,
+      Cudnn cudnn,
+      Cublas cublas,
+      boolean tf32) {
     this.device = device;
     this.allocator = allocator;
     this.cudnn = cudnn;
     this.cublas = cublas;
     this.tf32 = tf32;
-    cudnnHandle = cudnn.createHandle();
-    cublasHandle = cublas.createHandle(tf32);
+    cudnnHandle = cudnn.createHandle(stream);
+    cublasHandle = cublas.createHandle(tf32, stream);
     relu = cudnn.activation(Cudnn.ACTIVATION_RELU);
   }
 

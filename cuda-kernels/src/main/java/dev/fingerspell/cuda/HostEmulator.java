@@ -1,6 +1,5 @@
 package dev.fingerspell.cuda;
 
-import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -13,14 +12,16 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
  * Our kernels compiled for the host ({@code src/test/emulator/cuda_host.h} says how) standing in
- * for a GPU: "device" memory is native host memory, and a launch calls the kernel's C function once
- * per block, each block a single thread. The CUDA backend runs on it unchanged but for cuDNN and
- * cuBLAS, which it does not have; {@code -Dfingerspell.cuda.emulator=LIBRARY} selects it. For tests
+ * for a GPU: "device" memory is native host memory, a launch calls the kernel's C function once per
+ * block, each block a single thread, and copies between pinned and device memory wait in a queue as
+ * they would on a stream. The CUDA backend runs on it unchanged but for cuDNN and cuBLAS, which it
+ * does not have; {@code -Dfingerspell.cuda.emulator=LIBRARY} selects it. For tests
  * (EmulatedKernelsTest) and for debugging a kernel with host tools; it says nothing about speed.
  */
 @SuppressWarnings("restricted") // loading the compiled kernels and calling them is the point
@@ -32,6 +33,8 @@ final class HostEmulator implements DeviceApi {
   private final MethodHandle launchBlock;
   private final Map<Long, Block> blocks = new HashMap<>();
   private final Map<String, MethodHandle> functions = new HashMap<>();
+  private final ArrayDeque<Runnable> transfers = new ArrayDeque<>();
+  private long transfersRun; // run so far, counting from the first ever queued
   private long used;
 
   /** A block of native memory and the arena that frees it. */
@@ -74,6 +77,7 @@ final class HostEmulator implements DeviceApi {
 
   @Override
   public synchronized void free(DevicePointer p) {
+    drain();
     Block block = blocks.remove(p.address());
     if (block == null) {
       throw new IllegalStateException("free of an address never allocated: " + p.address());
@@ -93,51 +97,80 @@ final class HostEmulator implements DeviceApi {
 
   @Override
   public void zero(DevicePointer p, long offset, long bytes) {
+    drain();
     at(p, offset, bytes).fill((byte) 0);
   }
 
   @Override
-  public void upload(DevicePointer dst, long offset, float[] src) {
-    MemorySegment.copy(src, 0, at(dst, offset, 4L * src.length), JAVA_FLOAT, 0, src.length);
+  public MemorySegment allocatePinned(long bytes) {
+    return Arena.global().allocate(bytes, 4096);
+  }
+
+  /**
+   * Queued, not done: a copy between pinned and device memory runs only when something waits for
+   * it, or before the next thing that is not such a copy. So a buffer reused before its event has
+   * passed shows as wrong data here, as it might on a GPU.
+   */
+  @Override
+  public synchronized void copyToDevice(DevicePointer dst, long offset, MemorySegment src) {
+    long bytes = src.byteSize();
+    transfers.add(() -> MemorySegment.copy(src, 0, at(dst, offset, bytes), 0, bytes));
   }
 
   @Override
-  public void upload(DevicePointer dst, long offset, long[] src) {
-    MemorySegment.copy(src, 0, at(dst, offset, 8L * src.length), JAVA_LONG, 0, src.length);
+  public synchronized void copyToHost(MemorySegment dst, DevicePointer src, long offset) {
+    long bytes = dst.byteSize();
+    transfers.add(() -> MemorySegment.copy(at(src, offset, bytes), 0, dst, 0, bytes));
   }
 
   @Override
-  public void upload(DevicePointer dst, long offset, int[] src) {
-    MemorySegment.copy(src, 0, at(dst, offset, 4L * src.length), JAVA_INT, 0, src.length);
+  public Event newEvent() {
+    return new Event() {
+      private long mark;
+
+      @Override
+      public void record() {
+        synchronized (HostEmulator.this) {
+          mark = transfersRun + transfers.size();
+        }
+      }
+
+      @Override
+      public void await() {
+        runTransfers(mark);
+      }
+    };
   }
 
-  @Override
-  public void upload(DevicePointer dst, long offset, byte[] src) {
-    MemorySegment.copy(src, 0, at(dst, offset, src.length), JAVA_BYTE, 0, src.length);
+  /** Runs the queued transfers up to the {@code upTo}-th ever queued. */
+  private synchronized void runTransfers(long upTo) {
+    while (transfersRun < upTo && !transfers.isEmpty()) {
+      transfers.removeFirst().run();
+      transfersRun++;
+    }
   }
 
-  @Override
-  public void download(float[] dst, int dstIndex, DevicePointer src, long offset, int count) {
-    MemorySegment.copy(at(src, offset, 4L * count), JAVA_FLOAT, 0, dst, dstIndex, count);
-  }
-
-  @Override
-  public void download(long[] dst, int dstIndex, DevicePointer src, long offset, int count) {
-    MemorySegment.copy(at(src, offset, 8L * count), JAVA_LONG, 0, dst, dstIndex, count);
+  /** Runs every queued transfer: what comes next is ordered after them. */
+  private void drain() {
+    runTransfers(Long.MAX_VALUE);
   }
 
   @Override
   public void copy(
       DevicePointer dst, long dstOffset, DevicePointer src, long srcOffset, long bytes) {
+    drain();
     MemorySegment.copy(at(src, srcOffset, bytes), 0, at(dst, dstOffset, bytes), 0, bytes);
   }
 
   @Override
-  public void synchronize() {}
+  public void synchronize() {
+    drain();
+  }
 
   /** Runs the kernel's blocks one after another, each as one thread. */
   @Override
   public synchronized void launch(String kernel, int blocks, int threads, Object... args) {
+    drain();
     MethodHandle fn = functions.computeIfAbsent(kernel, k -> handle(k, args));
     Object[] values = arguments(args);
     try {

@@ -20,18 +20,25 @@ import java.util.List;
 @SuppressWarnings("restricted") // the emulator's device addresses are host memory
 final class HostLibraries implements Libraries {
   private final Backend cpu = Backends.forDevice(Device.CPU);
+  private final DeviceApi emulator;
+
+  HostLibraries(DeviceApi emulator) {
+    this.emulator = emulator;
+  }
 
   @Override
   public String describe() {
     return "the CPU backend standing in for cuDNN and cuBLAS";
   }
 
-  private static MemorySegment at(long address, long floats) {
+  /** The floats at {@code address}, once the copies queued before have landed. */
+  private MemorySegment at(long address, long floats) {
+    emulator.synchronize();
     return MemorySegment.ofAddress(address).reinterpret(4 * floats);
   }
 
   /** A CPU tensor holding the floats at {@code address}. */
-  private static Tensor read(long address, int... shape) {
+  private Tensor read(long address, int... shape) {
     long n = 1;
     for (int d : shape) {
       n *= d;
@@ -44,7 +51,7 @@ final class HostLibraries implements Libraries {
   }
 
   /** Writes a CPU tensor's floats to {@code address}. */
-  private static void write(Tensor t, long address) {
+  private void write(Tensor t, long address) {
     float[] v = t.toFloatArray();
     MemorySegment.copy(v, 0, at(address, v.length), JAVA_FLOAT, 0, v.length);
   }

@@ -102,11 +102,11 @@ class CudnnHostTest {
   @Test
   void handleWithoutAGpuFailsWithCudnnsWords() {
     assumeTrue(CudaProbe.run().devices() == 0, "a GPU answers here");
-    CudaException e = assertThrows(CudaException.class, cudnn::createHandle);
+    CudaException e = assertThrows(CudaException.class, () -> cudnn.createHandle(0));
     assertTrue(
         e.getMessage().startsWith("cuDNN cudnnCreate failed: CUDNN_STATUS_"), e.getMessage());
     if (cublas != null) {
-      assertThrows(CudaException.class, () -> cublas.createHandle(false));
+      assertThrows(CudaException.class, () -> cublas.createHandle(false, 0));
     }
   }
 
@@ -129,12 +129,14 @@ class CudnnHostTest {
       calls.add(() -> cudnn.workspaceBytes(p, none, x, w, conv, y, 0));
       calls.add(() -> cudnn.convolution(p, none, x, 0, w, 0, conv, 0, 0, 0, y, 0));
     }
+    calls.add(() -> cudnn.setStream(none, 0));
     calls.add(() -> cudnn.convolutionBackwardBias(none, y, 0, bias, 0));
     calls.add(
         () -> cudnn.batchNormForwardTraining(none, x, 0, 0, bias, 0, 0, 0.1, 0, 0, 1e-5, 0, 0));
     calls.add(() -> cudnn.batchNormForwardInference(none, x, 0, 0, bias, 0, 0, 0, 0, 1e-5));
     calls.add(() -> cudnn.batchNormBackward(none, x, 0, 0, 0, bias, 0, 0, 0, 1e-5, 0, 0));
     if (cublas != null) {
+      calls.add(() -> cublas.setStream(none, 0));
       calls.add(() -> cublas.gemmRowMajor(none, false, true, 2, 3, 4, 1f, 0, 0, 0f, 0));
     }
     for (Executable call : calls) {
