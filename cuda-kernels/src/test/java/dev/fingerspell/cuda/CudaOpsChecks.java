@@ -155,6 +155,16 @@ abstract class CudaOpsChecks {
     assertEquals("label 3 of row 1 is outside [0, 3)", e.getMessage());
   }
 
+  /** The loss backward only compares labels with columns: a bad one matches none, reads nothing. */
+  @Test
+  void lossBackwardOnlyComparesLabels() {
+    Tensor labels = Tensor.ofLongs(GPU, new long[] {0, 3}, 2);
+    Tensor dlogp = Tensor.zeros(GPU, DType.FLOAT32, 2, 3);
+    Backends.forDevice(GPU)
+        .nllLossBackward(2, 3, labels, 0f, Tensor.of(GPU, new float[] {1f}, 1), dlogp);
+    assertArrayEquals(new float[] {-0.5f, 0, 0, 0, 0, 0}, dlogp.toFloatArray(), 0f);
+  }
+
   /** A view (an offset into its storage) reads and writes where it should. */
   @Test
   void viewsGatherAndCopies() {
