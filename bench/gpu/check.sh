@@ -6,8 +6,9 @@
 #      allocator reuse) and ResNet18GpuTest (logits against the PyTorch golden within 1e-4 with
 #      TF32 off, no device memory kept after 1,000 passes, head steps against the CPU);
 #   3. the benchmark, each side twice, alternating: ResNet18 forward at batch 32 and 256 (fp32,
-#      224x224) in images/s and one head epoch on 87,000 cached features, against the PyTorch on
-#      that machine (TF32 off on both sides);
+#      224x224) in images/s, one head epoch on 87,000 cached features, and the feature cache's pass
+#      (8-bit images in host memory to features in host memory, transfers included, batch 256),
+#      against the PyTorch on that machine (TF32 off on both sides);
 #   4. `fingerspell demo` on the GPU (train and evaluate end to end; reported, not gating: it also
 #      needs fonts for its synthetic images and plots);
 #   5. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
@@ -55,7 +56,7 @@ if [[ -n ${CHECK_EMULATOR:-} ]]; then
   torch_device=cpu
   echo "DRY RUN on the host emulator: the numbers below mean nothing"
 fi
-IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 32 224 3;forward 256 224 3;head 87000 64 2}"
+IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 32 224 3;forward 256 224 3;head 87000 64 2;features 256 224 3}"
 
 stamp "== probe"
 java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe

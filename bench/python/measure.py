@@ -7,6 +7,7 @@ line ending in `value=X`.
     /usr/bin/python3 bench/python/measure.py THREADS eval    BATCH SIZE SECONDS   images/s (same)
     /usr/bin/python3 bench/python/measure.py THREADS train   BATCH SIZE SECONDS   images/s
     /usr/bin/python3 bench/python/measure.py THREADS head    COUNT BATCH EPOCHS   seconds
+    /usr/bin/python3 bench/python/measure.py THREADS features BATCH SIZE SECONDS  images/s
 
 Options before THREADS: --device cuda (TF32 off, as Fingerspell; the output is copied back each
 pass, as Fingerspell's is) and --warm-up SECONDS (default 5).
@@ -60,6 +61,25 @@ def inference(batch, size, seconds):
     x = torch.randn(batch, 3, size, size).to(DEVICE)
     with torch.no_grad():
         return images_per_second(batch, seconds, lambda: sync(model(x)))
+
+
+def features(batch, size, seconds):
+    """The feature cache's pass as PyTorch does it well: 8-bit images in pinned host memory, copied
+    without blocking, normalised on the device, the backbone without its head, features back."""
+    model = resnet18().eval().to(DEVICE)
+    model.fc = torch.nn.Identity()
+    images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8)
+    if DEVICE != "cpu":
+        images = images.pin_memory()
+    mean = torch.tensor([0.485, 0.456, 0.406], device=DEVICE).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=DEVICE).view(1, 3, 1, 1)
+
+    def step():
+        x = images.to(DEVICE, non_blocking=True).float().div_(255).sub_(mean).div_(std)
+        model(x).cpu()
+
+    with torch.no_grad():
+        return images_per_second(batch, seconds, step)
 
 
 def training(batch, size, seconds):
@@ -121,6 +141,8 @@ def main(argv):
         value = inference(a, b, float(c))
     elif what == "train":
         value = training(a, b, float(c))
+    elif what == "features":
+        value = features(a, b, float(c))
     elif what == "head":
         value = head_epoch(a, b, int(c))
     else:

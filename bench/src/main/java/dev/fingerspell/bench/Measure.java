@@ -1,6 +1,7 @@
 package dev.fingerspell.bench;
 
 import dev.fingerspell.resnet.FrozenResNet18;
+import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
@@ -8,7 +9,9 @@ import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.optim.AdamW;
 import dev.fingerspell.train.training.HeadEpoch;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.function.UnaryOperator;
 
@@ -22,6 +25,8 @@ import java.util.function.UnaryOperator;
  *   eval    BATCH SIZE SECONDS   the trainable model in evaluation mode           images/s
  *   train   BATCH SIZE SECONDS   one training step, every layer trains, AdamW     images/s
  *   head    COUNT BATCH EPOCHS   one epoch of the 29-class head on cached features  seconds
+ *   features BATCH SIZE SECONDS  the feature cache's pass: 8-bit images in host memory to
+ *                                normalised inputs on the device, backbone, features back   images/s
  * </pre>
  *
  * <p>It runs on the default device: {@code -Dfingerspell.device=cuda} measures the GPU.
@@ -40,6 +45,7 @@ public final class Measure {
           case "forward", "eval" -> inference(what.equals("forward"), n[0], n[1], seconds(args));
           case "train" -> training(n[0], n[1], seconds(args));
           case "head" -> headEpoch(n[0], n[1], Integer.parseInt(args[3]));
+          case "features" -> features(n[0], n[1], seconds(args));
           default -> throw new IllegalArgumentException("unknown measurement " + what);
         };
     System.out.printf(
@@ -60,6 +66,33 @@ public final class Measure {
     Tensor x = Tensor.randn(new Rng(2), batch, 3, size, size);
     try (GradMode g = GradMode.noGrad()) {
       return imagesPerSecond(batch, seconds, () -> net.apply(x).toFloatArray());
+    }
+  }
+
+  /**
+   * Images per second from 8-bit planar RGB in Java memory to 512 features each in Java memory,
+   * through {@link Preprocess#batchFromRgb} (bytes cross to the device, which normalises them) and
+   * the frozen backbone: what computing the feature cache costs, transfers included.
+   */
+  private static double features(int batch, int size, double seconds) {
+    ResNet18 model = new ResNet18(CLASSES, new Rng(1));
+    model.eval();
+    FrozenResNet18 backbone = FrozenResNet18.of(model);
+    Preprocess pre = new Preprocess(size, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
+    Rng rng = new Rng(2);
+    List<byte[]> images = new ArrayList<>();
+    for (int i = 0; i < batch; i++) {
+      byte[] img = new byte[3 * size * size];
+      for (int j = 0; j < img.length; j++) {
+        img[j] = (byte) rng.nextInt(256);
+      }
+      images.add(img);
+    }
+    try (GradMode g = GradMode.noGrad()) {
+      return imagesPerSecond(
+          batch,
+          seconds,
+          () -> backbone.forwardFeatures(pre.batchFromRgb(images, size, size)).toFloatArray());
     }
   }
 

@@ -1,6 +1,8 @@
 package dev.fingerspell.train.training;
 
 import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import java.util.ArrayList;
@@ -9,6 +11,15 @@ import java.util.List;
 /** Model inputs from stored 8-bit images: augmentation (optional), then preprocessing. */
 final class Batches {
   private Batches() {}
+
+  /**
+   * Images per forward pass where nothing trains (feature cache, evaluation): on the CPU 32, since
+   * a 224×224 batch of 64 alone needs over 1 GB of activations and a larger one runs no faster; on
+   * a GPU 256, which a small batch leaves mostly idle between kernel launches.
+   */
+  static int inferenceBatch() {
+    return Backends.defaultDevice().type() == Device.Type.CPU ? 32 : 256;
+  }
 
   /** A {@code [N, 3, S, S]} batch; {@code augment} is null for none. */
   static Tensor of(List<byte[]> images, int storedSize, Preprocess pre, Rng augment) {

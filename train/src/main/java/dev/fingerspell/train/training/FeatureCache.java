@@ -110,8 +110,7 @@ final class FeatureCache {
     int done = 0;
     model.eval();
     FrozenResNet18 backbone = FrozenResNet18.of(model); // the backbone does not train here
-    int batch = 32; // activations of a 224×224 batch of 64 alone take over 1 GB
-    for (PreparedData.Batch b : data.batches(split, batch)) {
+    for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
       int n = b.labels().length;
       System.arraycopy(b.labels(), 0, labels, done, n);
       Tensor f = backbone.forwardFeatures(Batches.of(b.images(), b.size(), pre, augment));

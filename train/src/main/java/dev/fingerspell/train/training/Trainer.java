@@ -456,8 +456,7 @@ public final class Trainer {
     model.eval();
     double lossSum = 0;
     int count = 0;
-    int batch = 64;
-    for (PreparedData.Batch b : data.batches(split, batch)) {
+    for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
       try (GradMode g = GradMode.noGrad()) {
         Tensor logits = model.forward(Batches.of(b.images(), b.size(), pre, null));
         lossSum += score(logits, b.labels(), smoothing, confusion) * b.labels().length;
