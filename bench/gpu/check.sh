@@ -46,7 +46,7 @@ console=$(ls "$root"/.device/lib/junit-platform-console-standalone-*.jar)
 flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g)
 # A dry run without a GPU, to try this script before spending device time on it:
 #   CHECK_EMULATOR=cuda-kernels/target/emulator/libfingerspell_host.so CHECK_PYTHON=/usr/bin/python3 \
-#   CHECK_SPECS="forward 2 64 1;head 3000 64 1" CHECK_SECONDS=1200 CHECK_GPU_TESTS_SECONDS=600 \
+#   CHECK_SPECS="forward 2 64 1;head 3000 64 1;features 2 64 1" CHECK_SECONDS=1200 CHECK_GPU_TESTS_SECONDS=600 \
 #   bash bench/gpu/check.sh
 # runs every stage on the host emulator (PyTorch on the CPU); its numbers mean nothing, and the
 # GPU tests take minutes there (1,000 ResNet18 passes at ~0.1 s).

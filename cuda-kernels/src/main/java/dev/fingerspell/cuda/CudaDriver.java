@@ -58,6 +58,7 @@ public final class CudaDriver implements DeviceApi {
   private final CUcontext context = new CUcontext();
   private final CUmodule module = new CUmodule();
   private final Stream stream = new Stream();
+  private volatile String unpinned; // why cuMemHostRegister refused, if it did
   private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
 
   /** A CUDA stream that tells its address, for cuDNN and cuBLAS to be put on it. */
@@ -139,7 +140,8 @@ public final class CudaDriver implements DeviceApi {
 
   @Override
   public String name() {
-    return name;
+    String why = unpinned;
+    return why == null ? name : name + " (copies not pinned: " + why + ")";
   }
 
   @Override
@@ -183,12 +185,19 @@ public final class CudaDriver implements DeviceApi {
     check(cuMemsetD8Async(p.withByteOffset(offset), (byte) 0, bytes, stream), "cuMemsetD8Async");
   }
 
+  /**
+   * Java's memory, page-locked by the driver: the address is ours to copy to with FFM. Where the
+   * driver refuses, the memory stays pageable: async copies from it are still correct, only slower,
+   * and {@link #name} says so.
+   */
   @Override
   public MemorySegment allocatePinned(long bytes) {
     bind();
-    // Java's memory, page-locked by the driver: the address is ours to copy to with FFM
     MemorySegment pinned = Arena.global().allocate(bytes, 4096);
-    check(cuMemHostRegister(new HostPointer(pinned), bytes, 0), "cuMemHostRegister");
+    int r = cuMemHostRegister(new HostPointer(pinned), bytes, 0);
+    if (r != CUresult.CUDA_SUCCESS) {
+      unpinned = CUresult.stringFor(r);
+    }
     return pinned;
   }
 
