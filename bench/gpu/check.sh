@@ -124,6 +124,9 @@ if [[ -n ${last_forward:-} ]]; then
   rows+=("${last_forward% *} unfused|${unfused}|${last_forward_torch}")
 fi
 
+# Where the time went (device against wall clock per pass) and cuDNN's algorithm per shape.
+grep -h '^gpu ' "$out/bench.txt" 2>/dev/null | sort -u | head -80
+
 stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
 timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
   demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2

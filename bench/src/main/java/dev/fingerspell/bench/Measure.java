@@ -1,8 +1,10 @@
 package dev.fingerspell.bench;
 
+import dev.fingerspell.cuda.CudaBackend;
 import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
@@ -14,6 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.UnaryOperator;
+import java.util.stream.IntStream;
 
 /**
  * Fingerspell's side of {@code bench/compare}: one measurement, timed after warm-up, printed as one
@@ -65,8 +68,35 @@ public final class Measure {
     UnaryOperator<Tensor> net = network(frozen);
     Tensor x = Tensor.randn(new Rng(2), batch, 3, size, size);
     try (GradMode g = GradMode.noGrad()) {
-      return imagesPerSecond(batch, seconds, () -> net.apply(x).toFloatArray());
+      Runnable pass = () -> net.apply(x).toFloatArray();
+      double value = imagesPerSecond(batch, seconds, pass);
+      describeGpu(pass);
+      return value;
     }
+  }
+
+  /**
+   * On a GPU, where a pass's time goes: the device's time for its queued work against the wall
+   * time, and the algorithm cuDNN was asked to use for each convolution shape.
+   */
+  private static void describeGpu(Runnable pass) {
+    if (!(Backends.forDevice(Backends.defaultDevice()) instanceof CudaBackend cuda)) {
+      return;
+    }
+    int passes = 5;
+    int ordinal = Backends.defaultDevice().index();
+    long start = System.nanoTime();
+    double device =
+        cuda.deviceMillis(ordinal, () -> IntStream.range(0, passes).forEach(i -> pass.run()));
+    double wall = (System.nanoTime() - start) / 1e6;
+    System.out.printf(
+        Locale.ROOT,
+        "gpu %s: %.2f ms a pass on the device, %.2f ms on the wall clock%n",
+        cuda.describe(),
+        device / passes,
+        wall / passes);
+    cuda.convolutionPlans().forEach(line -> System.out.println("gpu plan " + line));
+    cuda.fusedFallbacks().forEach(line -> System.out.println("gpu unfused " + line));
   }
 
   /**
@@ -89,10 +119,11 @@ public final class Measure {
       images.add(img);
     }
     try (GradMode g = GradMode.noGrad()) {
-      return imagesPerSecond(
-          batch,
-          seconds,
-          () -> backbone.forwardFeatures(pre.batchFromRgb(images, size, size)).toFloatArray());
+      Runnable pass =
+          () -> backbone.forwardFeatures(pre.batchFromRgb(images, size, size)).toFloatArray();
+      double value = imagesPerSecond(batch, seconds, pass);
+      describeGpu(pass);
+      return value;
     }
   }
 

@@ -125,6 +125,15 @@ public final class CudaBackend implements Backend {
     return runtime(0).libraries.plans();
   }
 
+  /**
+   * Milliseconds GPU {@code ordinal} spent from the start of {@code work}'s queued work to its end
+   * (events around it; waits for the end). Against the wall time of the same work it says whether
+   * the GPU or the host sets the pace. Not to be nested.
+   */
+  public double deviceMillis(int ordinal, Runnable work) {
+    return runtime(ordinal).deviceMillis(work);
+  }
+
   /** How many times GPU {@code ordinal}'s allocator reached cuMemAlloc. */
   public long deviceAllocations(int ordinal) {
     return runtime(ordinal).allocator.stats().deviceAllocations();

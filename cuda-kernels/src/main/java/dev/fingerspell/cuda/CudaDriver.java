@@ -5,6 +5,7 @@ import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
@@ -218,23 +219,40 @@ public final class CudaDriver implements DeviceApi {
   }
 
   @Override
-  public Event newEvent() {
+  public Event newEvent(boolean timed) {
     bind();
     CUevent event = new CUevent();
-    check(cuEventCreate(event, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
-    return new Event() {
-      @Override
-      public void record() {
-        bind();
-        check(cuEventRecord(event, stream), "cuEventRecord");
-      }
+    int flags = timed ? CUevent_flags.CU_EVENT_DEFAULT : CUevent_flags.CU_EVENT_DISABLE_TIMING;
+    check(cuEventCreate(event, flags), "cuEventCreate");
+    return new DriverEvent(event);
+  }
 
-      @Override
-      public void await() {
-        bind();
-        check(cuEventSynchronize(event), "cuEventSynchronize");
-      }
-    };
+  /** A CUDA event on this driver's stream. */
+  private final class DriverEvent implements Event {
+    final CUevent event;
+
+    DriverEvent(CUevent event) {
+      this.event = event;
+    }
+
+    @Override
+    public void record() {
+      bind();
+      check(cuEventRecord(event, stream), "cuEventRecord");
+    }
+
+    @Override
+    public void await() {
+      bind();
+      check(cuEventSynchronize(event), "cuEventSynchronize");
+    }
+
+    @Override
+    public float millisSince(Event start) {
+      float[] ms = new float[1];
+      check(cuEventElapsedTime(ms, ((DriverEvent) start).event, event), "cuEventElapsedTime");
+      return ms[0];
+    }
   }
 
   @Override

@@ -9,6 +9,7 @@ final class CudaRuntime {
   final CudaAllocator allocator;
   final Libraries libraries;
   final Transfers transfers;
+  private DeviceApi.Event[] clock; // start and end, for deviceMillis
 
   private CudaRuntime(
       DeviceApi device, java.util.function.Function<CudaAllocator, Libraries> libs) {
@@ -37,6 +38,19 @@ final class CudaRuntime {
   static CudaRuntime emulated(java.nio.file.Path kernels) {
     HostEmulator emulator = new HostEmulator(kernels);
     return new CudaRuntime(emulator, a -> new HostLibraries(emulator));
+  }
+
+  /** Device milliseconds from the start of {@code work}'s queued work to its end. */
+  synchronized double deviceMillis(Runnable work) {
+    device.bind();
+    if (clock == null) { // made once: events are a driver resource
+      clock = new DeviceApi.Event[] {device.newEvent(true), device.newEvent(true)};
+    }
+    clock[0].record();
+    work.run();
+    clock[1].record();
+    clock[1].await();
+    return clock[1].millisSince(clock[0]);
   }
 
   /** One line for `fingerspell backends` and logs. */

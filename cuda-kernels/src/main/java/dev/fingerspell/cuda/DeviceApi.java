@@ -52,10 +52,16 @@ interface DeviceApi extends DeviceMemory {
 
     /** Waits until the device has passed the marker (at once if it was never recorded). */
     void await();
+
+    /**
+     * Device milliseconds from {@code start}'s marker to this one's, both events timed and
+     * recorded, this one passed.
+     */
+    float millisSince(Event start);
   }
 
-  /** A new event, not yet recorded. */
-  Event newEvent();
+  /** A new event, not yet recorded; {@code timed} if it is to measure time (else cheaper). */
+  Event newEvent(boolean timed);
 
   /** Queues a copy from device to device. */
   void copy(DevicePointer dst, long dstOffset, DevicePointer src, long srcOffset, long bytes);

@@ -124,22 +124,32 @@ final class HostEmulator implements DeviceApi {
   }
 
   @Override
-  public Event newEvent() {
-    return new Event() {
-      private long mark;
+  public Event newEvent(boolean timed) {
+    return new EmulatedEvent();
+  }
 
-      @Override
-      public void record() {
-        synchronized (HostEmulator.this) {
-          mark = transfersRun + transfers.size();
-        }
-      }
+  /** How many transfers had been queued when recorded, and when (host time: no device clock). */
+  private final class EmulatedEvent implements Event {
+    private long mark;
+    private long nanos;
 
-      @Override
-      public void await() {
-        runTransfers(mark);
+    @Override
+    public void record() {
+      synchronized (HostEmulator.this) {
+        mark = transfersRun + transfers.size();
+        nanos = System.nanoTime();
       }
-    };
+    }
+
+    @Override
+    public void await() {
+      runTransfers(mark);
+    }
+
+    @Override
+    public float millisSince(Event start) {
+      return (nanos - ((EmulatedEvent) start).nanos) / 1e6f;
+    }
   }
 
   /** Runs the queued transfers up to the {@code upTo}-th ever queued. */

@@ -51,7 +51,7 @@ final class Transfers {
     if (ring == null) {
       ring = new Slot[slots];
       for (int i = 0; i < slots; i++) {
-        ring[i] = new Slot(device.allocatePinned(chunkBytes), device.newEvent());
+        ring[i] = new Slot(device.allocatePinned(chunkBytes), device.newEvent(false));
       }
     }
     Slot s = ring[next];

@@ -165,6 +165,25 @@ abstract class CudaOpsChecks {
     assertArrayEquals(new float[] {-0.5f, 0, 0, 0, 0, 0}, dlogp.toFloatArray(), 0f);
   }
 
+  /** Events around queued work time it on the device: some time, no more than the wall clock's. */
+  @Test
+  void deviceMillisTimesTheWorkQueuedInside() {
+    CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
+    Tensor x = Tensor.zeros(GPU, DType.FLOAT32, 1 << 22);
+    long start = System.nanoTime();
+    double ms =
+        cuda.deviceMillis(
+            0,
+            () -> {
+              for (int i = 1; i <= 10; i++) {
+                cuda.fill(x, i);
+              }
+            });
+    double wall = (System.nanoTime() - start) / 1e6;
+    assertTrue(ms > 0 && ms <= wall, "device " + ms + " ms, wall " + wall + " ms");
+    assertEquals(10f, x.toFloatArray()[12345]);
+  }
+
   /** A view (an offset into its storage) reads and writes where it should. */
   @Test
   void viewsGatherAndCopies() {

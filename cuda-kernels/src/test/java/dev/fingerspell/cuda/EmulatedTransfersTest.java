@@ -49,7 +49,7 @@ class EmulatedTransfersTest {
     emulator.zero(block, 0, 8);
     MemorySegment pinned = emulator.allocatePinned(8);
     pinned.copyFrom(MemorySegment.ofArray(pattern(8, 1)));
-    DeviceApi.Event event = emulator.newEvent();
+    DeviceApi.Event event = emulator.newEvent(false);
     emulator.copyToDevice(block, 0, pinned);
     event.record();
     assertArrayEquals(new byte[8], deviceBytes(block, 8), "ran before anything waited for it");
@@ -64,7 +64,7 @@ class EmulatedTransfersTest {
     emulator.zero(block, 0, 16);
     MemorySegment pinned = emulator.allocatePinned(16);
     pinned.copyFrom(MemorySegment.ofArray(pattern(16, 2)));
-    DeviceApi.Event first = emulator.newEvent();
+    DeviceApi.Event first = emulator.newEvent(false);
     emulator.copyToDevice(block, 0, pinned.asSlice(0, 8));
     first.record();
     emulator.copyToDevice(block, 8, pinned.asSlice(8, 8));
