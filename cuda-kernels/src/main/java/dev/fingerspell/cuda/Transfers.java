@@ -17,11 +17,15 @@ import java.util.ArrayDeque;
  * after its event has passed. The ring is shared by every thread using the device.
  */
 final class Transfers {
-  /** Buffers in the ring. */
-  static final int SLOTS = 4;
+  /**
+   * Buffers in the ring: 64 MiB in all holds a whole batch of 256 images at 224×224 (38 MB), so
+   * that it can be sent while the previous batch still runs (its transfers queue behind that work,
+   * and a smaller ring would wait for their buffers).
+   */
+  static final int SLOTS = 8;
 
-  /** Bytes per buffer, the largest chunk: 4 MiB moves at full speed, 16 MiB pinned in all. */
-  static final long CHUNK_BYTES = 4L << 20;
+  /** Bytes per buffer, the largest chunk: 8 MiB moves at the bus's full speed. */
+  static final long CHUNK_BYTES = 8L << 20;
 
   private final DeviceApi device;
   private final int slots;

@@ -110,15 +110,32 @@ final class FeatureCache {
     int done = 0;
     model.eval();
     FrozenResNet18 backbone = FrozenResNet18.of(model); // the backbone does not train here
+    // On a GPU the work is queued and runs while the host goes on: the next batch is read and
+    // sent before the previous one's features are read back, so the two overlap.
+    Pass previous = null;
     for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
-      int n = b.labels().length;
-      System.arraycopy(b.labels(), 0, labels, done, n);
-      Tensor f = backbone.forwardFeatures(Batches.of(b.images(), b.size(), pre, augment));
-      System.arraycopy(
-          f.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
-      done += n;
-      progress.accept(n);
+      Tensor input = Batches.of(b.images(), b.size(), pre, augment);
+      if (previous != null) {
+        done = previous.collect(values, labels, done, progress);
+      }
+      previous = new Pass(backbone.forwardFeatures(input), b.labels());
+    }
+    if (previous != null) {
+      done = previous.collect(values, labels, done, progress);
     }
     return new Features(values, labels, done);
+  }
+
+  /** A batch's features, perhaps still being computed, and its labels. */
+  private record Pass(Tensor features, long[] labels) {
+    /** Copies them after the first {@code done} rows; returns the new count. */
+    int collect(float[] values, long[] allLabels, int done, IntConsumer progress) {
+      int n = labels.length;
+      System.arraycopy(labels, 0, allLabels, done, n);
+      System.arraycopy(
+          features.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
+      progress.accept(n);
+      return done + n;
+    }
   }
 }
