@@ -36,6 +36,18 @@ class EmulatedTransfersTest {
     return b;
   }
 
+  private DevicePointer zeroedBlock(int n) {
+    DevicePointer block = emulator.tryAlloc(n);
+    emulator.zero(block, 0, n);
+    return block;
+  }
+
+  private MemorySegment pinnedPattern(int n, int seed) {
+    MemorySegment pinned = emulator.allocatePinned(n);
+    pinned.copyFrom(MemorySegment.ofArray(pattern(n, seed)));
+    return pinned;
+  }
+
   private static byte[] deviceBytes(DevicePointer p, int n) {
     return MemorySegment.ofAddress(p.address()).reinterpret(n).toArray(JAVA_BYTE);
   }
@@ -45,10 +57,8 @@ class EmulatedTransfersTest {
    */
   @Test
   void copiesWaitInTheQueueUntilTheirEventPasses() {
-    DevicePointer block = emulator.tryAlloc(8);
-    emulator.zero(block, 0, 8);
-    MemorySegment pinned = emulator.allocatePinned(8);
-    pinned.copyFrom(MemorySegment.ofArray(pattern(8, 1)));
+    DevicePointer block = zeroedBlock(8);
+    MemorySegment pinned = pinnedPattern(8, 1);
     DeviceApi.Event event = emulator.newEvent(false);
     emulator.copyToDevice(block, 0, pinned);
     event.record();
@@ -60,10 +70,8 @@ class EmulatedTransfersTest {
   /** An event waits for the copies queued before its record, not those after. */
   @Test
   void anEventRunsOnlyTheCopiesQueuedBeforeIt() {
-    DevicePointer block = emulator.tryAlloc(16);
-    emulator.zero(block, 0, 16);
-    MemorySegment pinned = emulator.allocatePinned(16);
-    pinned.copyFrom(MemorySegment.ofArray(pattern(16, 2)));
+    DevicePointer block = zeroedBlock(16);
+    MemorySegment pinned = pinnedPattern(16, 2);
     DeviceApi.Event first = emulator.newEvent(false);
     emulator.copyToDevice(block, 0, pinned.asSlice(0, 8));
     first.record();
