@@ -34,6 +34,16 @@ final class CudaRuntime {
         driver, a -> new GpuLibraries(driver, driver.streamAddress(), a, cudnn, cublas, tf32));
   }
 
+  /**
+   * For tests: GPU {@code ordinal} through the driver, with the CPU backend's kernels for the
+   * libraries, which read device addresses as host memory: only right on the stub driver ({@code
+   * src/test/emulator/stub_driver.cpp}), whose device memory is host memory.
+   */
+  static CudaRuntime withHostLibraries(int ordinal, CudaProbe probe) {
+    CudaDriver driver = CudaDriver.open(ordinal, probe);
+    return new CudaRuntime(driver, a -> new HostLibraries(driver));
+  }
+
   /** Our kernels compiled for the host, with the CPU backend's kernels for the libraries. */
   static CudaRuntime emulated(java.nio.file.Path kernels) {
     HostEmulator emulator = new HostEmulator(kernels);

@@ -1,0 +1,93 @@
+package dev.fingerspell.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link CudaDriver} itself, through JCuda, on a stub of the NVIDIA driver ({@code
+ * src/test/emulator/stub_driver.cpp}: one pretend GPU whose memory is host memory and whose kernels
+ * are ours compiled for the host), with the CPU standing in for cuDNN and cuBLAS: every op check of
+ * {@link CudaOpsChecks}, so that JCuda's argument passing, pointer offsets, kernel parameters, the
+ * stream, events and pinned copies have run before a GPU ever sees them. Runs in its own JVM (the
+ * surefire execution {@code stub-driver}), where the stub is libcuda.so.1.
+ */
+@SuppressWarnings("restricted") // reads the stub's counters
+class StubDriverTest extends CudaOpsChecks {
+  @BeforeEach
+  void requireStub() {
+    String stub = System.getProperty("fingerspell.cuda.stub");
+    assumeTrue(stub != null && Files.exists(Path.of(stub)), "the stub driver is absent");
+    assertTrue(Backends.forDevice(GPU).describe().contains("stub GPU"), "the stub is the GPU");
+  }
+
+  /**
+   * {launches, async host copies, calls not on the backend's stream, async copies with unpinned
+   * host memory, device ranges outside any allocation}.
+   */
+  private static long[] counters() {
+    MemorySegment fn =
+        SymbolLookup.libraryLookup(
+                Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
+            .find("stub_counters")
+            .orElseThrow();
+    MethodHandle counters =
+        Linker.nativeLinker().downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS));
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment out = arena.allocate(JAVA_LONG, 5);
+      counters.invokeExact(out);
+      return out.toArray(JAVA_LONG);
+    } catch (Throwable t) {
+      throw new IllegalStateException(t);
+    }
+  }
+
+  /**
+   * What a real driver would reject or slow down, never seen: every launch, copy, memset and event
+   * on the stream the backend created; every async copy through pinned memory; every device range
+   * inside an allocation. And the work did reach the driver: launches and copies were counted.
+   */
+  @Test
+  void everythingRunsOnTheBackendsStreamThroughPinnedMemory() {
+    long[] before = counters();
+    Tensor x = Tensor.of(GPU, new float[] {1, -2, 3, -4, 5, -6}, 2, 3);
+    float[] y = dev.fingerspell.tensor.Ops.relu(x).toFloatArray();
+    assertArrayEquals(new float[] {1, 0, 3, 0, 5, 0}, y);
+    long[] after = counters();
+    assertTrue(after[0] > before[0], "no launch reached the driver");
+    assertTrue(after[1] >= before[1] + 2, "no upload and download reached the driver");
+    assertEquals(0, after[2], "calls on a stream other than the backend's");
+    assertEquals(0, after[3], "async copies with unpinned host memory");
+    assertEquals(0, after[4], "device ranges outside any allocation");
+  }
+
+  /** 20 MB each way: three chunks through the pinned ring, at the right offsets on both sides. */
+  @Test
+  void largeCopiesGoInChunksAndComeBackWhole() {
+    float[] values = new float[5_000_000];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = i * 0.5f;
+    }
+    Tensor x = Tensor.of(GPU, values, values.length);
+    assertArrayEquals(values, x.toFloatArray());
+    float[] tail = new float[1000];
+    System.arraycopy(values, values.length - 1000, tail, 0, 1000);
+    assertArrayEquals(tail, x.narrowRows(values.length - 1000, values.length).toFloatArray());
+  }
+}
