@@ -230,6 +230,9 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
   return SUCCESS;
 }
 
+// The stream the backend created, to check the address it hands cuDNN and cuBLAS.
+void* stub_stream() { return created; }
+
 // {launches, async host copies, calls not on the created stream, async copies from or to
 // unpinned host memory, device ranges outside any allocation}
 void stub_counters(long long* out) {

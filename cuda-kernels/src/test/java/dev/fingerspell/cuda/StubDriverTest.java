@@ -37,18 +37,34 @@ class StubDriverTest extends CudaOpsChecks {
     assertTrue(Backends.forDevice(GPU).describe().contains("stub GPU"), "the stub is the GPU");
   }
 
+  private static MemorySegment stubFunction(String name) {
+    return SymbolLookup.libraryLookup(
+            Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
+        .find(name)
+        .orElseThrow();
+  }
+
+  /** The stream address cuDNN and cuBLAS are put on is the stream the driver created. */
+  @Test
+  void theLibrariesStreamIsTheDriversStream() throws Throwable {
+    CudaDriver driver =
+        (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
+    MethodHandle stream =
+        Linker.nativeLinker()
+            .downcallHandle(stubFunction("stub_stream"), FunctionDescriptor.of(ADDRESS));
+    long created = ((MemorySegment) stream.invokeExact()).address();
+    assertTrue(created != 0, "no stream was created");
+    assertEquals(created, driver.streamAddress());
+  }
+
   /**
    * {launches, async host copies, calls not on the backend's stream, async copies with unpinned
    * host memory, device ranges outside any allocation}.
    */
   private static long[] counters() {
-    MemorySegment fn =
-        SymbolLookup.libraryLookup(
-                Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
-            .find("stub_counters")
-            .orElseThrow();
     MethodHandle counters =
-        Linker.nativeLinker().downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS));
+        Linker.nativeLinker()
+            .downcallHandle(stubFunction("stub_counters"), FunctionDescriptor.ofVoid(ADDRESS));
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment out = arena.allocate(JAVA_LONG, 5);
       counters.invokeExact(out);
