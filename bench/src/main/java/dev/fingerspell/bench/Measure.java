@@ -70,7 +70,7 @@ public final class Measure {
     try (GradMode g = GradMode.noGrad()) {
       Runnable pass = () -> net.apply(x).toFloatArray();
       double value = imagesPerSecond(batch, seconds, pass);
-      describeGpu(pass);
+      describeGpu(pass, 5);
       return value;
     }
   }
@@ -79,10 +79,6 @@ public final class Measure {
    * On a GPU, where a pass's time goes: the device's time for its queued work against the wall
    * time, and the algorithm cuDNN was asked to use for each convolution shape.
    */
-  private static void describeGpu(Runnable pass) {
-    describeGpu(pass, 5);
-  }
-
   private static void describeGpu(Runnable pass, int passes) {
     if (!(Backends.forDevice(Backends.defaultDevice()) instanceof CudaBackend cuda)) {
       return;
@@ -125,7 +121,7 @@ public final class Measure {
       Runnable pass =
           () -> backbone.forwardFeatures(pre.batchFromRgb(images, size, size)).toFloatArray();
       double value = imagesPerSecond(batch, seconds, pass);
-      describeGpu(pass);
+      describeGpu(pass, 5);
       return value;
     }
   }

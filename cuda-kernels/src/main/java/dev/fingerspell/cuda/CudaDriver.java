@@ -167,7 +167,7 @@ public final class CudaDriver implements DeviceApi {
 
   @Override
   public void free(DevicePointer p) {
-    synchronize(); // queued work may still use the block (the allocator frees only to trim)
+    synchronize(); // as DeviceMemory says: queued work may still use the block
     check(cuMemFree(p), "cuMemFree");
   }
 

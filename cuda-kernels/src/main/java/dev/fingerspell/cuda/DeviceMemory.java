@@ -5,7 +5,7 @@ interface DeviceMemory {
   /** {@code bytes} of device memory, or null when the device has none left. */
   DevicePointer tryAlloc(long bytes);
 
-  /** Returns a block to the device. */
+  /** Returns a block to the device, once the work queued before has run (it may use the block). */
   void free(DevicePointer p);
 
   /** {free, total} bytes of device memory. */

@@ -147,8 +147,7 @@ final class GpuLibraries implements Libraries {
   long workspace(long bytes) {
     if (bytes > workspaceBytes) {
       if (workspace != null) {
-        device.synchronize(); // the old one may still be in use by queued work
-        device.free(workspace);
+        device.free(workspace); // waits for the queued work that may still use it
         workspace = null;
         workspaceBytes = 0;
       }
