@@ -24,8 +24,9 @@ final class DataCommand {
       mixinStandardHelpOptions = true,
       description = {
         "Decode a Kaggle ASL Alphabet zip or folder into verified shards.",
-        "Writes OUT/processed/: train/val/test safetensors shards of uint8 [N,3,S,S] images and",
-        "int64 labels, and manifest.json (classes, counts, sha256 of every shard, source hash)."
+        "Writes OUT/processed/: train/val/test safetensors shards of uint8 [N,3,S,S] images and"
+            + " int64 labels, and manifest.json (classes, counts, sha256 of every shard, source"
+            + " hash)."
       })
   static final class Prepare implements Callable<Integer> {
     @ParentCommand DataCommand parent;

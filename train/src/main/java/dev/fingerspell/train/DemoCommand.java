@@ -23,9 +23,10 @@ import picocli.CommandLine.ParentCommand;
     name = "demo",
     mixinStandardHelpOptions = true,
     description = {
-      "Synthesise a small ASL-like set, prepare it, train, evaluate, and print where the report",
-      "is. Offline. With pretrained weights in the cache it trains the head on them; without, the",
-      "whole network learns at 64x64 (experiment=demo)."
+      "Synthesise a small ASL-like set, prepare it, train, evaluate, and print where the report"
+          + " is.",
+      "Offline. With pretrained weights in the cache it trains the head on them; without, the"
+          + " whole network learns at 64x64 (experiment=demo)."
     })
 final class DemoCommand implements Callable<Integer> {
   private static final String PRETRAINED = "hf://timm/resnet18.a1_in1k";

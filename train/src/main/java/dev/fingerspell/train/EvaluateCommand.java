@@ -20,10 +20,9 @@ import picocli.CommandLine.ParentCommand;
 @Command(
     name = "evaluate",
     mixinStandardHelpOptions = true,
-    description = {
-      "Score a model on a prepared set or a raw folder: accuracy, per-class precision, recall",
-      "and F1, and a confusion-matrix PNG."
-    })
+    description =
+        "Score a model on a prepared set or a raw folder: accuracy, per-class precision, recall"
+            + " and F1, and a confusion-matrix PNG.")
 final class EvaluateCommand implements Callable<Integer> {
   @ParentCommand Main main;
 

@@ -15,10 +15,9 @@ import picocli.CommandLine.Command;
     name = "fingerspell",
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
-    description = {
-      "Train and serve an American Sign Language alphabet classifier (ResNet18) on a",
-      "deep-learning engine written in Java."
-    },
+    description =
+        "Train, evaluate and use an American Sign Language alphabet classifier (ResNet18) on a"
+            + " deep-learning engine written in Java.",
     subcommands = {
       DemoCommand.class,
       DataCommand.class,

@@ -25,9 +25,9 @@ import picocli.CommandLine.ParentCommand;
     mixinStandardHelpOptions = true,
     description = {
       "Classify images with a model file.",
-      "The model is a safetensors file with timm's names and any number of classes; labels come",
-      "from its metadata, else the 29 ASL labels, else class indices. An unreadable image is",
-      "reported and skipped, and the exit status is then 1."
+      "The model is a safetensors file with timm's names and any number of classes; labels come"
+          + " from its metadata, else the 29 ASL labels, else class indices. An unreadable image"
+          + " is reported and skipped, and the exit status is then 1."
     })
 final class PredictCommand implements Callable<Integer> {
   private static final int BATCH = 16;

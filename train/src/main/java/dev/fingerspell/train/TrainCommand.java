@@ -17,8 +17,8 @@ import picocli.CommandLine.ParentCommand;
     mixinStandardHelpOptions = true,
     description = {
       "Train the classifier on a prepared data set.",
-      "Configuration: shipped defaults, then --config FILE, then experiment=NAME",
-      "(configs/experiment/NAME.yaml), then key=value overrides such as train.lr=0.001.",
+      "Configuration: shipped defaults, then --config FILE, then experiment=NAME"
+          + " (configs/experiment/NAME.yaml), then key=value overrides such as train.lr=0.001.",
       "--show-config prints the resolved configuration and its keys without training."
     })
 final class TrainCommand implements Callable<Integer> {

@@ -112,8 +112,9 @@ final class WeightsCommand {
       name = "fetch",
       mixinStandardHelpOptions = true,
       description = {
-        "Download hf://OWNER/NAME (the Hugging Face Hub file model.safetensors) into the cache",
-        "(FINGERSPELL_HOME, default ~/.cache/fingerspell); HF_ENDPOINT overrides the hub."
+        "Download hf://OWNER/NAME (the Hugging Face Hub file model.safetensors) into the cache.",
+        "The cache is FINGERSPELL_HOME (default ~/.cache/fingerspell); HF_ENDPOINT overrides the"
+            + " hub."
       })
   static final class Fetch implements Callable<Integer> {
     @ParentCommand WeightsCommand parent;

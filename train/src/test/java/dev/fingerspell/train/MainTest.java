@@ -27,6 +27,25 @@ class MainTest {
     assertTrue(r.out().contains("backends"), r.out());
   }
 
+  /**
+   * A command list shows only the first line of each description, so that line must be a whole
+   * sentence, for every command and subcommand.
+   */
+  @Test
+  void everyCommandsSummaryIsAWholeSentence() {
+    java.util.List<picocli.CommandLine> commands = new java.util.ArrayList<>();
+    commands.add(new picocli.CommandLine(new Main()));
+    for (int i = 0; i < commands.size(); i++) {
+      picocli.CommandLine c = commands.get(i);
+      commands.addAll(c.getSubcommands().values());
+      String[] description = c.getCommandSpec().usageMessage().description();
+      String[] header = c.getCommandSpec().usageMessage().header();
+      String summary = header.length > 0 ? header[0] : description.length > 0 ? description[0] : "";
+      assertTrue(summary.endsWith("."), c.getCommandName() + ": '" + summary + "'");
+    }
+    assertTrue(commands.size() > 10, "commands found: " + commands.size());
+  }
+
   @Test
   void backendsListsTheCpuAsDefault() {
     CliRun r = run("backends");
