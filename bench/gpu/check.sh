@@ -14,6 +14,9 @@
 #   5. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
 #      (every op against float64 references and finite differences, the PyTorch goldens).
 # Full log in $OUT/gpu-check.log, JUnit XML under $OUT/junit*, the table last.
+# CHECK_STAGES picks stages (default "tests bench demo sweep"; the probe always runs), so that one
+# device session can run "tests bench" first and, only when they pass, "demo sweep" in a second
+# call, or rerun a fixed stage alone; a stage not run is "not run" in the table and does not gate.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -65,6 +68,9 @@ if [[ -n ${CHECK_EMULATOR:-} ]]; then
   torch_device=cpu
   echo "DRY RUN on the host emulator: the numbers below mean nothing"
 fi
+stages=" ${CHECK_STAGES:-tests bench demo sweep} "
+want() { [[ $stages == *" $1 "* ]]; }
+gpu_tests=- demo=- sweep_tensor=- sweep_resnet=- # "-": not run
 IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 32 224 3;forward 256 224 3;head 87000 64 2;features 256 224 3}"
 
 stamp "== probe"
@@ -81,13 +87,14 @@ junit() { # REPORTS_DIR SECONDS [java options --] selectors...
     --details=tree --disable-banner --fail-if-no-tests --reports-dir "$reports" "$@"
 }
 
-stamp "== GPU tests"
-(cd "$root/cuda-kernels" && junit "$out/junit-gpu" "${CHECK_GPU_TESTS_SECONDS:-240}" -- \
-  --select-package dev.fingerspell.cuda \
-  --select-class dev.fingerspell.resnet.ResNet18GpuTest)
-gpu_tests=$?
-# A GPU answered, so no *GpuTest may have been skipped.
-skipped=$("$python" - "$out/junit-gpu" <<'PY'
+stage_tests() {
+  stamp "== GPU tests"
+  (cd "$root/cuda-kernels" && junit "$out/junit-gpu" "${CHECK_GPU_TESTS_SECONDS:-240}" -- \
+    --select-package dev.fingerspell.cuda \
+    --select-class dev.fingerspell.resnet.ResNet18GpuTest)
+  gpu_tests=$?
+  # A GPU answered, so no *GpuTest may have been skipped.
+  skipped=$("$python" - "$out/junit-gpu" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 n = 0
 for f in glob.glob(sys.argv[1] + "/*.xml"):
@@ -96,58 +103,70 @@ for f in glob.glob(sys.argv[1] + "/*.xml"):
             n += 1
 print(n)
 PY
-)
-if [[ ($probe == 0 || -n ${CHECK_STUB:-}) && ${skipped:-1} != 0 ]]; then
-  echo "a GPU answered, yet $skipped GPU tests were skipped"
-  gpu_tests=1
-fi
-
-stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
-measure() { # SIDE WHAT A B C -> value; SIDE fingerspell-unfused: conv and our epilogue kernel
-  if [[ $1 == fingerspell* ]]; then
-    timeout "$(limit 60)" java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
-      -Dfingerspell.cuda.fused=$([[ $1 == fingerspell ]] && echo true || echo false) \
-      -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
-  else
-    timeout "$(limit 60)" "$python" "$root/bench/python/measure.py" --device "$torch_device" \
-      --warm-up 2 4 "${@:2}"
-  fi | tee -a "$out/bench.txt" | sed -n 's/.*value=//p' | tail -1
+  )
+  if [[ ($probe == 0 || -n ${CHECK_STUB:-}) && ${skipped:-1} != 0 ]]; then
+    echo "a GPU answered, yet $skipped GPU tests were skipped"
+    gpu_tests=1
+  fi
 }
-rows=()
-for spec in "${specs[@]}"; do
-  f=() p=()
-  for round in 1 2; do
-    # shellcheck disable=SC2086 # spec is words
-    f+=("$(measure fingerspell $spec)")
-    p+=("$(measure pytorch $spec)")
-    stamp "$spec round $round: fingerspell ${f[-1]:-failed}, pytorch ${p[-1]:-failed}"
+
+stage_bench() {
+  stamp "== benchmark (Fingerspell and PyTorch alternately, on the GPU)"
+  measure() { # SIDE WHAT A B C -> value; SIDE fingerspell-unfused: conv and our epilogue kernel
+    if [[ $1 == fingerspell* ]]; then
+      timeout "$(limit 60)" java "${flags[@]}" -Dfingerspell.device=cuda -Dfingerspell.bench.warmUpSeconds=2 \
+        -Dfingerspell.cuda.fused=$([[ $1 == fingerspell ]] && echo true || echo false) \
+        -cp "$cp" dev.fingerspell.bench.Measure "${@:2}"
+    else
+      timeout "$(limit 60)" "$python" "$root/bench/python/measure.py" --device "$torch_device" \
+        --warm-up 2 4 "${@:2}"
+    fi | tee -a "$out/bench.txt" | sed -n 's/.*value=//p' | tail -1
+  }
+  for spec in "${specs[@]}"; do
+    f=() p=()
+    for round in 1 2; do
+      # shellcheck disable=SC2086 # spec is words
+      f+=("$(measure fingerspell $spec)")
+      p+=("$(measure pytorch $spec)")
+      stamp "$spec round $round: fingerspell ${f[-1]:-failed}, pytorch ${p[-1]:-failed}"
+    done
+    rows+=("$spec|${f[*]}|${p[*]}")
+    [[ $spec == forward* ]] && last_forward=$spec last_forward_torch="${p[*]}"
   done
-  rows+=("$spec|${f[*]}|${p[*]}")
-  [[ $spec == forward* ]] && last_forward=$spec last_forward_torch="${p[*]}"
-done
-# The largest batch's forward again without cuDNN's fused call (convolution, then our epilogue).
-if [[ -n ${last_forward:-} ]]; then
-  # shellcheck disable=SC2086 # the spec is words
-  unfused=$(measure fingerspell-unfused $last_forward)
-  stamp "$last_forward unfused: fingerspell ${unfused:-failed}"
-  rows+=("${last_forward% *} unfused|${unfused}|${last_forward_torch}")
-fi
+  # The largest batch's forward again without cuDNN's fused call (convolution, then our epilogue).
+  if [[ -n ${last_forward:-} ]]; then
+    # shellcheck disable=SC2086 # the spec is words
+    unfused=$(measure fingerspell-unfused $last_forward)
+    stamp "$last_forward unfused: fingerspell ${unfused:-failed}"
+    rows+=("${last_forward% *} unfused|${unfused}|${last_forward_torch}")
+  fi
 
-# Where the time went (device against wall clock per pass) and cuDNN's algorithm per shape.
-grep -h '^gpu ' "$out/bench.txt" 2>/dev/null | sort -u | head -80
+  # Where the time went (device against wall clock per pass) and cuDNN's algorithm per shape.
+  grep -h '^gpu ' "$out/bench.txt" 2>/dev/null | sort -u | head -80
+}
 
-stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
-timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
-  demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
-demo=$?
+stage_demo() {
+  stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
+  timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
+    demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
+  demo=$?
+}
 
-stamp "== sweep: tensor-core and resnet suites on the GPU"
-(cd "$root/tensor-core" && junit "$out/junit-sweep-tensor" 180 -Dfingerspell.device=cuda -- \
-  --select-package dev.fingerspell.tensor)
-sweep_tensor=$?
-(cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
-  --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
-sweep_resnet=$?
+stage_sweep() {
+  stamp "== sweep: tensor-core and resnet suites on the GPU"
+  (cd "$root/tensor-core" && junit "$out/junit-sweep-tensor" 180 -Dfingerspell.device=cuda -- \
+    --select-package dev.fingerspell.tensor)
+  sweep_tensor=$?
+  (cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
+    --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
+  sweep_resnet=$?
+}
+
+rows=()
+want tests && stage_tests
+want bench && stage_bench
+want demo && stage_demo
+want sweep && stage_sweep
 
 stamp "== summary ($device)"
 printf '%-22s %-22s %-22s %s\n' measure fingerspell pytorch "ratio (F/P; for seconds P/F)"
@@ -165,9 +184,11 @@ except Exception as e:
     print(f"{spec:<22} {' '.join(f) or 'failed':<22} {' '.join(p) or 'failed':<22} -")
 PY
 done
-printf '%-22s %s\n' probe "$([[ $probe == 0 ]] && echo ok || echo "exit $probe")" \
-  "GPU tests" "$([[ $gpu_tests == 0 ]] && echo ok || echo "exit $gpu_tests")" \
-  "sweep tensor-core" "$([[ $sweep_tensor == 0 ]] && echo ok || echo "exit $sweep_tensor")" \
-  "sweep resnet" "$([[ $sweep_resnet == 0 ]] && echo ok || echo "exit $sweep_resnet")" \
-  "demo (not gating)" "$([[ $demo == 0 ]] && echo ok || echo "exit $demo")"
-[[ $probe == 0 && $gpu_tests == 0 && $sweep_tensor == 0 && $sweep_resnet == 0 ]]
+said() { # STATUS -> ok, not run, or exit N
+  case $1 in 0) echo ok ;; -) echo "not run" ;; *) echo "exit $1" ;; esac
+}
+printf '%-22s %s\n' probe "$(said $probe)" "GPU tests" "$(said $gpu_tests)" \
+  "sweep tensor-core" "$(said $sweep_tensor)" "sweep resnet" "$(said $sweep_resnet)" \
+  "demo (not gating)" "$(said $demo)"
+passed() { [[ $1 == 0 || $1 == - ]]; }
+[[ $probe == 0 ]] && passed $gpu_tests && passed $sweep_tensor && passed $sweep_resnet
