@@ -141,8 +141,9 @@ stage_bench() {
     rows+=("${last_forward% *} unfused|${unfused}|${last_forward_torch}")
   fi
 
-  # Where the time went (device against wall clock per pass) and cuDNN's algorithm per shape.
-  grep -h '^gpu ' "$out/bench.txt" 2>/dev/null | sort -u | head -80
+  # Where the time went (device against wall clock, per measurement and round) and cuDNN's
+  # algorithm per shape; lines repeated by later rounds are left out.
+  grep -h '^gpu ' "$out/bench.txt" 2>/dev/null | awk '!seen[$0]++' | head -80
 }
 
 stage_demo() {

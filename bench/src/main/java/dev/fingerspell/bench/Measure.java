@@ -10,6 +10,7 @@ import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.optim.AdamW;
+import dev.fingerspell.train.training.FeaturePass;
 import dev.fingerspell.train.training.HeadEpoch;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -42,6 +43,9 @@ public final class Measure {
   /** Runs the measurement named by the first argument. */
   public static void main(String[] args) {
     String what = args[0];
+    label =
+        String.join(" ", args)
+            + ("false".equals(System.getProperty("fingerspell.cuda.fused")) ? " unfused" : "");
     int[] n = Arrays.stream(args, 1, 3).mapToInt(Integer::parseInt).toArray();
     double value =
         switch (what) {
@@ -70,16 +74,20 @@ public final class Measure {
     try (GradMode g = GradMode.noGrad()) {
       Runnable pass = () -> net.apply(x).toFloatArray();
       double value = imagesPerSecond(batch, seconds, pass);
-      describeGpu(pass, 5);
+      describeGpu(pass, 5, "a batch", 1);
       return value;
     }
   }
 
+  /** The measurement and its arguments, as typed: the label of its {@code gpu} lines. */
+  private static String label = "";
+
   /**
-   * On a GPU, where a pass's time goes: the device's time for its queued work against the wall
-   * time, and the algorithm cuDNN was asked to use for each convolution shape.
+   * On a GPU, where the time goes: the device's time for the queued work of {@code passes} runs of
+   * {@code pass} against the wall time, per {@code unit} ({@code units} of them in a pass), and the
+   * algorithm cuDNN was asked to use for each convolution shape.
    */
-  private static void describeGpu(Runnable pass, int passes) {
+  private static void describeGpu(Runnable pass, int passes, String unit, int units) {
     if (!(Backends.forDevice(Backends.defaultDevice()) instanceof CudaBackend cuda)) {
       return;
     }
@@ -90,18 +98,23 @@ public final class Measure {
     double wall = (System.nanoTime() - start) / 1e6;
     System.out.printf(
         Locale.ROOT,
-        "gpu %s: %.2f ms a pass on the device, %.2f ms on the wall clock%n",
-        cuda.describe(),
-        device / passes,
-        wall / passes);
+        "gpu %s: %.2f ms %s on the device, %.2f ms on the wall clock (%s)%n",
+        label,
+        device / passes / units,
+        unit,
+        wall / passes / units,
+        cuda.describe());
     cuda.convolutionPlans().forEach(line -> System.out.println("gpu plan " + line));
     cuda.fusedFallbacks().forEach(line -> System.out.println("gpu unfused " + line));
   }
 
   /**
    * Images per second from 8-bit planar RGB in Java memory to 512 features each in Java memory,
-   * through {@link Preprocess#batchFromRgb} (bytes cross to the device, which normalises them) and
-   * the frozen backbone: what computing the feature cache costs, transfers included.
+   * through the feature cache's own loop ({@link FeaturePass}: the next batch is sent before the
+   * previous one's features are read back) and {@link Preprocess#batchFromRgb} (bytes cross to the
+   * device, which normalises them): what computing the feature cache costs, transfers included. A
+   * pass is {@value #FEATURE_BATCHES} batches, so the pipeline's start and end count as in a run of
+   * a few batches, not of the 340 of the real set.
    */
   private static double features(int batch, int size, double seconds) {
     ResNet18 model = new ResNet18(CLASSES, new Rng(1));
@@ -117,14 +130,18 @@ public final class Measure {
       }
       images.add(img);
     }
-    try (GradMode g = GradMode.noGrad()) {
-      Runnable pass =
-          () -> backbone.forwardFeatures(pre.batchFromRgb(images, size, size)).toFloatArray();
-      double value = imagesPerSecond(batch, seconds, pass);
-      describeGpu(pass, 5);
-      return value;
-    }
+    List<List<byte[]>> batches = java.util.Collections.nCopies(FEATURE_BATCHES, images);
+    Runnable pass =
+        () ->
+            FeaturePass.run(
+                backbone, batches, b -> pre.batchFromRgb(b, size, size), (b, features) -> {});
+    double value = imagesPerSecond(FEATURE_BATCHES * batch, seconds, pass);
+    describeGpu(pass, 2, "a batch", FEATURE_BATCHES);
+    return value;
   }
+
+  /** Batches in one timed pass of {@link #features}. */
+  private static final int FEATURE_BATCHES = 8;
 
   /** The network; frozen, only the folded copy stays reachable, as in AslClassifier. */
   private static UnaryOperator<Tensor> network(boolean frozen) {
@@ -181,7 +198,7 @@ public final class Measure {
         best = Math.min(best, s);
       }
     }
-    describeGpu(epoch, 1); // thousands of small steps: is the GPU or the host busy?
+    describeGpu(epoch, 1, "an epoch", 1); // thousands of small steps: is the GPU or the host busy?
     return best;
   }
 

@@ -4,7 +4,6 @@ import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Rng;
-import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.Sha256;
 import dev.fingerspell.weights.SafetensorsException;
@@ -107,35 +106,19 @@ final class FeatureCache {
     int total = data.count(split);
     float[] values = new float[total * ResNet18.FEATURES];
     long[] labels = new long[total];
-    int done = 0;
+    int[] done = {0};
     model.eval();
-    FrozenResNet18 backbone = FrozenResNet18.of(model); // the backbone does not train here
-    // On a GPU the work is queued and runs while the host goes on: the next batch is read and
-    // sent before the previous one's features are read back, so the two overlap.
-    Pass previous = null;
-    for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
-      Tensor input = Batches.of(b.images(), b.size(), pre, augment);
-      if (previous != null) {
-        done = previous.collect(values, labels, done, progress);
-      }
-      previous = new Pass(backbone.forwardFeatures(input), b.labels());
-    }
-    if (previous != null) {
-      done = previous.collect(values, labels, done, progress);
-    }
-    return new Features(values, labels, done);
-  }
-
-  /** A batch's features, perhaps still being computed, and its labels. */
-  private record Pass(Tensor features, long[] labels) {
-    /** Copies them after the first {@code done} rows; returns the new count. */
-    int collect(float[] values, long[] allLabels, int done, IntConsumer progress) {
-      int n = labels.length;
-      System.arraycopy(labels, 0, allLabels, done, n);
-      System.arraycopy(
-          features.toFloatArray(), 0, values, done * ResNet18.FEATURES, n * ResNet18.FEATURES);
-      progress.accept(n);
-      return done + n;
-    }
+    FeaturePass.run(
+        FrozenResNet18.of(model), // the backbone does not train here
+        data.batches(split, Batches.inferenceBatch()),
+        b -> Batches.of(b.images(), b.size(), pre, augment),
+        (b, features) -> {
+          int n = b.labels().length;
+          System.arraycopy(b.labels(), 0, labels, done[0], n);
+          System.arraycopy(features, 0, values, done[0] * ResNet18.FEATURES, n * ResNet18.FEATURES);
+          done[0] += n;
+          progress.accept(n);
+        });
+    return new Features(values, labels, done[0]);
   }
 }

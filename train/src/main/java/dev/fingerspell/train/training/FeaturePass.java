@@ -1,0 +1,43 @@
+package dev.fingerspell.train.training;
+
+import dev.fingerspell.resnet.FrozenResNet18;
+import dev.fingerspell.tensor.GradMode;
+import dev.fingerspell.tensor.Tensor;
+import java.util.function.BiConsumer;
+import java.util.function.Function;
+
+/**
+ * The frozen backbone over a stream of batches, features back in order: what the feature cache
+ * runs. Public so that the benchmarks time this very loop.
+ */
+public final class FeaturePass {
+  private FeaturePass() {}
+
+  /**
+   * Hands {@code sink} each batch with its {@code [n, 512]} features, in order. {@code input} makes
+   * a batch's model input on the default device. On a GPU the work is queued and runs while the
+   * host goes on: the next batch is read and sent before the previous one's features are read back,
+   * so reading and copying on the host overlap the device's work.
+   */
+  public static <B> void run(
+      FrozenResNet18 backbone,
+      Iterable<B> batches,
+      Function<B, Tensor> input,
+      BiConsumer<B, float[]> sink) {
+    try (GradMode g = GradMode.noGrad()) {
+      B previous = null;
+      Tensor features = null;
+      for (B batch : batches) {
+        Tensor x = input.apply(batch);
+        if (previous != null) {
+          sink.accept(previous, features.toFloatArray());
+        }
+        features = backbone.forwardFeatures(x);
+        previous = batch;
+      }
+      if (previous != null) {
+        sink.accept(previous, features.toFloatArray());
+      }
+    }
+  }
+}
