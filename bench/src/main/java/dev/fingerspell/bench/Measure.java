@@ -14,6 +14,7 @@ import dev.fingerspell.train.training.FeaturePass;
 import dev.fingerspell.train.training.HeadEpoch;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.UnaryOperator;
@@ -43,9 +44,7 @@ public final class Measure {
   /** Runs the measurement named by the first argument. */
   public static void main(String[] args) {
     String what = args[0];
-    label =
-        String.join(" ", args)
-            + ("false".equals(System.getProperty("fingerspell.cuda.fused")) ? " unfused" : "");
+    label = String.join(" ", args);
     int[] n = Arrays.stream(args, 1, 3).mapToInt(Integer::parseInt).toArray();
     double value =
         switch (what) {
@@ -130,7 +129,7 @@ public final class Measure {
       }
       images.add(img);
     }
-    List<List<byte[]>> batches = java.util.Collections.nCopies(FEATURE_BATCHES, images);
+    List<List<byte[]>> batches = Collections.nCopies(FEATURE_BATCHES, images);
     Runnable pass =
         () ->
             FeaturePass.run(

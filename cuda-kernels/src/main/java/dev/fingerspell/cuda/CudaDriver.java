@@ -276,17 +276,14 @@ public final class CudaDriver implements DeviceApi {
   @Override
   public void launch(String kernel, int blocks, int threads, Object... args) {
     bind();
-    CUfunction f = functions.get(kernel);
-    if (f == null) {
-      f =
-          functions.computeIfAbsent(
-              kernel,
-              n -> {
-                CUfunction fn = new CUfunction();
-                check(cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
-                return fn;
-              });
-    }
+    CUfunction f =
+        functions.computeIfAbsent(
+            kernel,
+            n -> {
+              CUfunction fn = new CUfunction();
+              check(cuModuleGetFunction(fn, module, n), "cuModuleGetFunction(" + n + ")");
+              return fn;
+            });
     Pointer params = LaunchArguments.CURRENT.get().write(kernel, args);
     check(
         cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, stream, params, null),

@@ -91,7 +91,8 @@ final class GpuLibraries implements Libraries {
         + cudnn.version()
         + ", cuBLAS "
         + cublas.version()
-        + (tf32 ? ", TF32 on" : ", TF32 off");
+        + (tf32 ? ", TF32 on" : ", TF32 off")
+        + (FUSED ? "" : ", conv + bias + ReLU unfused");
   }
 
   /** A pass's operand descriptors in {@link Cudnn#convolution}'s order: {a, b, out}. */
