@@ -12,7 +12,7 @@ import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.optim.AdamW;
 import dev.fingerspell.train.training.FeaturePass;
 import dev.fingerspell.train.training.HeadEpoch;
-import java.util.ArrayList;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
@@ -121,19 +121,20 @@ public final class Measure {
     FrozenResNet18 backbone = FrozenResNet18.of(model);
     Preprocess pre = new Preprocess(size, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
     Rng rng = new Rng(2);
-    List<byte[]> images = new ArrayList<>();
-    for (int i = 0; i < batch; i++) {
-      byte[] img = new byte[3 * size * size];
-      for (int j = 0; j < img.length; j++) {
-        img[j] = (byte) rng.nextInt(256);
-      }
-      images.add(img);
+    // a stored shard's batch: the images one after another in one array, read where they lie
+    byte[] images = new byte[batch * 3 * size * size];
+    for (int j = 0; j < images.length; j++) {
+      images[j] = (byte) rng.nextInt(256);
     }
-    List<List<byte[]>> batches = Collections.nCopies(FEATURE_BATCHES, images);
+    List<MemorySegment> batches =
+        Collections.nCopies(FEATURE_BATCHES, MemorySegment.ofArray(images));
     Runnable pass =
         () ->
             FeaturePass.run(
-                backbone, batches, b -> pre.batchFromRgb(b, size, size), (b, features) -> {});
+                backbone,
+                batches,
+                b -> pre.batchFromRgb(b, batch, size, size),
+                (b, features) -> {});
     double value = imagesPerSecond(FEATURE_BATCHES * batch, seconds, pass);
     describeGpu(pass, 2, "a batch", FEATURE_BATCHES);
     return value;

@@ -263,10 +263,14 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
+  public void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
+    if (bytes.byteSize() != out.numel()) {
+      throw new IllegalArgumentException(
+          bytes.byteSize() + " bytes for " + out.numel() + " values");
+    }
     int c = out.size(1);
-    CudaStorage src = uninitialised(out.device(), DType.FLOAT32, (bytes.length + 3) / 4); // bytes
-    src.runtime.transfers.upload(src.pointer, 0, MemorySegment.ofArray(bytes));
+    CudaStorage src = uninitialised(out.device(), DType.FLOAT32, (out.numel() + 3) / 4); // bytes
+    src.runtime.transfers.upload(src.pointer, 0, bytes);
     float[] meanStd = new float[2 * c];
     System.arraycopy(mean, 0, meanStd, 0, c);
     System.arraycopy(std, 0, meanStd, c, c);
@@ -274,13 +278,13 @@ public final class CudaBackend implements Backend {
     launch(
         out,
         "normalize_u8_f32",
-        bytes.length,
+        out.numel(),
         src.address,
         at(out),
         stats.address,
         c,
         (int) (out.numel() / out.size(0) / c),
-        (long) bytes.length);
+        out.numel());
     java.lang.ref.Reference.reachabilityFence(src);
     java.lang.ref.Reference.reachabilityFence(stats);
   }

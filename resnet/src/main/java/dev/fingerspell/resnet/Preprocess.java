@@ -4,6 +4,8 @@ import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Tensor;
 import java.awt.image.BufferedImage;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 
 /**
@@ -58,21 +60,36 @@ public record Preprocess(int size, float[] mean, float[] std) {
    * there ({@link dev.fingerspell.tensor.Backend#normalizeImages}); others are resized first.
    */
   public Tensor batchFromRgb(List<byte[]> images, int h, int w) {
-    int per = 3 * size * size;
-    if (h != size || w != size) {
-      float[] all = new float[images.size() * per];
-      for (int i = 0; i < images.size(); i++) {
-        System.arraycopy(fromRgb(images.get(i), h, w), 0, all, i * per, per);
-      }
-      return Tensor.of(all, images.size(), 3, size, size);
-    }
+    int per = 3 * h * w;
     byte[] bytes = new byte[images.size() * per];
     for (int i = 0; i < images.size(); i++) {
       System.arraycopy(images.get(i), 0, bytes, i * per, per);
     }
-    Tensor out =
-        Tensor.zeros(Backends.defaultDevice(), DType.FLOAT32, images.size(), 3, size, size);
-    out.backend().normalizeImages(bytes, mean, std, out);
+    return batchFromRgb(MemorySegment.ofArray(bytes), images.size(), h, w);
+  }
+
+  /**
+   * The same from {@code n} images stored one after another in {@code images} (a slice of a stored
+   * shard, say): at the model's size they are read from there, with no copy of the batch on the
+   * host before the device's own.
+   */
+  public Tensor batchFromRgb(MemorySegment images, int n, int h, int w) {
+    long per = 3L * h * w;
+    if (images.byteSize() != n * per) {
+      throw new IllegalArgumentException(
+          images.byteSize() + " bytes are not " + n + " images of 3×" + h + "×" + w);
+    }
+    if (h != size || w != size) {
+      int out = 3 * size * size;
+      float[] all = new float[n * out];
+      for (int i = 0; i < n; i++) {
+        byte[] chw = images.asSlice(i * per, per).toArray(ValueLayout.JAVA_BYTE);
+        System.arraycopy(fromRgb(chw, h, w), 0, all, i * out, out);
+      }
+      return Tensor.of(all, n, 3, size, size);
+    }
+    Tensor out = Tensor.zeros(Backends.defaultDevice(), DType.FLOAT32, n, 3, size, size);
+    out.backend().normalizeImages(images, mean, std, out);
     return out;
   }
 

@@ -1,6 +1,7 @@
 package dev.fingerspell.resnet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.awt.image.BufferedImage;
 import java.util.Random;
@@ -44,6 +45,18 @@ class PreprocessTest {
       dev.fingerspell.tensor.Tensor batch = pre.batchFromRgb(images, side, side);
       assertArrayEquals(new int[] {3, 3, 8, 8}, batch.shape());
       assertArrayEquals(want, batch.toFloatArray(), "side " + side);
+      // the same images as a slice of a longer store, one other image before them
+      int per = 3 * side * side;
+      byte[] store = new byte[5 * per];
+      rng.nextBytes(store);
+      for (int i = 0; i < 3; i++) {
+        System.arraycopy(images.get(i), 0, store, (i + 1) * per, per);
+      }
+      java.lang.foreign.MemorySegment slice =
+          java.lang.foreign.MemorySegment.ofArray(store).asSlice(per, 3L * per);
+      assertArrayEquals(
+          want, pre.batchFromRgb(slice, 3, side, side).toFloatArray(), "slice, side " + side);
+      assertThrows(IllegalArgumentException.class, () -> pre.batchFromRgb(slice, 2, side, side));
     }
   }
 }

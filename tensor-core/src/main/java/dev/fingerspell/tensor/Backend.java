@@ -1,5 +1,8 @@
 package dev.fingerspell.tensor;
 
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
 /**
  * The kernels every op reaches its device through. One implementation per device type is found with
  * {@link java.util.ServiceLoader}; {@code Ops} holds the math of each op (forward and backward side
@@ -77,23 +80,37 @@ public interface Backend {
 
   /**
    * {@code out = (bytes / 255 - mean[ch]) / std[ch]} for 8-bit planar images {@code [n, c, hw]}
-   * ({@code out}'s shape), in float32 as written. A GPU backend sends the bytes, a quarter of the
-   * floats, and normalises on the device; this default normalises on the host and copies.
+   * ({@code out}'s shape), in float32 as written. {@code bytes} is read where it lies (a slice of a
+   * stored shard, say), so a batch is not first gathered into an array of its own. A GPU backend
+   * sends the bytes, a quarter of the floats, and normalises on the device; this default normalises
+   * on the host and copies.
    */
-  default void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
-    copy(Tensor.of(out.device(), normalizeOnHost(bytes, mean, std, out.shape()), out.shape()), out);
+  default void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
+    float[] x = new float[Math.toIntExact(out.numel())];
+    normalizeOnHost(bytes, mean, std, out.shape(), x, 0);
+    copy(Tensor.of(out.device(), x, out.shape()), out);
   }
 
-  /** The arithmetic of {@link #normalizeImages} on the host. */
-  static float[] normalizeOnHost(byte[] bytes, float[] mean, float[] std, int[] shape) {
+  /**
+   * The arithmetic of {@link #normalizeImages} on the host, into {@code x} from {@code at}: a plane
+   * at a time, so that each plane's scale and shift are two constants.
+   */
+  static void normalizeOnHost(
+      MemorySegment bytes, float[] mean, float[] std, int[] shape, float[] x, int at) {
     int c = shape[1];
     int hw = (int) (Shape.numel(shape) / shape[0] / c);
-    float[] x = new float[bytes.length];
-    for (int i = 0; i < x.length; i++) {
-      int ch = i / hw % c;
-      x[i] = ((bytes[i] & 0xff) / 255f - mean[ch]) / std[ch];
+    if (bytes.byteSize() != Shape.numel(shape)) {
+      throw new IllegalArgumentException(
+          bytes.byteSize() + " bytes for images of shape " + java.util.Arrays.toString(shape));
     }
-    return x;
+    for (int plane = 0; plane < shape[0] * c; plane++) {
+      int ch = plane % c;
+      long from = (long) plane * hw;
+      for (int i = 0; i < hw; i++) {
+        int v = bytes.get(ValueLayout.JAVA_BYTE, from + i) & 0xff;
+        x[at + (int) from + i] = (v / 255f - mean[ch]) / std[ch];
+      }
+    }
   }
 
   /** Waits for every kernel queued so far. */

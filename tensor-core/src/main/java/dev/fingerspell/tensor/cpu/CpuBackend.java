@@ -10,6 +10,7 @@ import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Storage;
 import dev.fingerspell.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -101,9 +102,28 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void normalizeImages(byte[] bytes, float[] mean, float[] std, Tensor out) {
-    float[] x = Backend.normalizeOnHost(bytes, mean, std, out.shape());
-    System.arraycopy(x, 0, f(out), off(out), x.length);
+  public void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
+    int[] shape = out.shape();
+    int n = shape[0];
+    int per = (int) (out.numel() / n);
+    if (bytes.byteSize() != out.numel()) {
+      throw new IllegalArgumentException(
+          bytes.byteSize() + " bytes for " + out.numel() + " values");
+    }
+    int[] one = shape.clone();
+    one[0] = 1;
+    float[] x = f(out);
+    int o = off(out);
+    // straight into the output, an image per task
+    Parallel.forRange(
+        n,
+        1,
+        (lo, hi) -> {
+          for (int i = lo; i < hi; i++) {
+            Backend.normalizeOnHost(
+                bytes.asSlice((long) i * per, per), mean, std, one, x, o + i * per);
+          }
+        });
   }
 
   // ---- element-wise ---------------------------------------------------------------------------

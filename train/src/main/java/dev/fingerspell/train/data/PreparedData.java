@@ -6,6 +6,8 @@ import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,6 +33,24 @@ public final class PreparedData {
       int n = 3 * size * size;
       byte[] out = new byte[n];
       System.arraycopy(images, i * n, out, 0, n);
+      return out;
+    }
+
+    /** Images {@code from} to {@code to} (exclusive) where the shard holds them: no copy. */
+    public MemorySegment slice(int from, int to) {
+      long per = 3L * size * size;
+      return MemorySegment.ofArray(images).asSlice(from * per, (to - from) * per);
+    }
+
+    /**
+     * Images {@code order[from]} to {@code order[from + n - 1]}, one after another in one array.
+     */
+    public byte[] gather(int[] order, int from, int n) {
+      int per = 3 * size * size;
+      byte[] out = new byte[n * per];
+      for (int i = 0; i < n; i++) {
+        System.arraycopy(images, order[from + i] * per, out, i * per, per);
+      }
       return out;
     }
   }
@@ -161,11 +181,27 @@ public final class PreparedData {
   /**
    * Consecutive images of a split, shard after shard.
    *
-   * @param images planar RGB {@code [3, size, size]} each
+   * @param bytes the images' planar RGB {@code [3, size, size]} bytes one after another, where
+   *     their shard holds them (not a copy)
    * @param labels their class indices
    * @param size the stored image side
    */
-  public record Batch(List<byte[]> images, long[] labels, int size) {}
+  public record Batch(MemorySegment bytes, long[] labels, int size) {
+    /** Images in the batch. */
+    public int count() {
+      return labels.length;
+    }
+
+    /** Each image as an array of its own (a copy). */
+    public List<byte[]> images() {
+      long per = 3L * size * size;
+      List<byte[]> out = new ArrayList<>(count());
+      for (int i = 0; i < count(); i++) {
+        out.add(bytes.asSlice(i * per, per).toArray(ValueLayout.JAVA_BYTE));
+      }
+      return out;
+    }
+  }
 
   /**
    * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards),
@@ -194,13 +230,11 @@ public final class PreparedData {
               throw new java.util.NoSuchElementException();
             }
             int to = Math.min(shard.count(), from + batchSize);
-            List<byte[]> images = new ArrayList<>(to - from);
-            for (int i = from; i < to; i++) {
-              images.add(shard.image(i));
-            }
             Batch b =
                 new Batch(
-                    images, java.util.Arrays.copyOfRange(shard.labels(), from, to), shard.size());
+                    shard.slice(from, to),
+                    java.util.Arrays.copyOfRange(shard.labels(), from, to),
+                    shard.size());
             from = to;
             return b;
           }

@@ -5,8 +5,9 @@ import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
-import java.util.ArrayList;
-import java.util.List;
+import dev.fingerspell.train.data.PreparedData;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /** Model inputs from stored 8-bit images: augmentation (optional), then preprocessing. */
 final class Batches {
@@ -21,42 +22,53 @@ final class Batches {
     return Backends.defaultDevice().type() == Device.Type.CPU ? 32 : 256;
   }
 
-  /** A {@code [N, 3, S, S]} batch; {@code augment} is null for none. */
-  static Tensor of(List<byte[]> images, int storedSize, Preprocess pre, Rng augment) {
-    List<byte[]> batch = images;
+  /**
+   * A {@code [N, 3, S, S]} batch from {@code n} stored images one after another (a shard's slice or
+   * a gathered array), read where they lie unless augmented; {@code augment} is null for none.
+   */
+  static Tensor of(MemorySegment images, int n, int storedSize, Preprocess pre, Rng augment) {
+    MemorySegment batch = images;
     if (augment != null) {
-      batch = new ArrayList<>(images.size());
-      for (byte[] img : images) {
-        batch.add(augment(img, storedSize, augment));
+      int per = 3 * storedSize * storedSize;
+      byte[] out = new byte[n * per];
+      for (int i = 0; i < n; i++) {
+        augment(images, (long) i * per, storedSize, augment, out, i * per);
       }
+      batch = MemorySegment.ofArray(out);
     }
-    return pre.batchFromRgb(batch, storedSize, storedSize);
+    return pre.batchFromRgb(batch, n, storedSize, storedSize);
+  }
+
+  /** {@link #of(MemorySegment, int, int, Preprocess, Rng)} for a stored batch. */
+  static Tensor of(PreparedData.Batch b, Preprocess pre, Rng augment) {
+    return of(b.bytes(), b.count(), b.size(), pre, augment);
   }
 
   /**
    * A random shift of up to 1/16 of the side (edges repeated) and a brightness and contrast change
-   * of up to ±20%: variations a hand photo has anyway, none that changes the sign.
+   * of up to ±20%: variations a hand photo has anyway, none that changes the sign. Reads the image
+   * at byte {@code from} of {@code src}, writes it at {@code at} of {@code out}.
    */
-  static byte[] augment(byte[] chw, int size, Rng rng) {
+  static void augment(MemorySegment src, long from, int size, Rng rng, byte[] out, int at) {
     int max = Math.max(1, size / 16);
     int dx = rng.nextInt(2 * max + 1) - max;
     int dy = rng.nextInt(2 * max + 1) - max;
     float brightness = 0.8f + 0.4f * rng.nextFloat();
     float contrast = 0.8f + 0.4f * rng.nextFloat();
-    byte[] out = new byte[chw.length];
     int plane = size * size;
     for (int c = 0; c < 3; c++) {
       for (int y = 0; y < size; y++) {
         int sy = Math.min(size - 1, Math.max(0, y - dy));
         for (int x = 0; x < size; x++) {
           int sx = Math.min(size - 1, Math.max(0, x - dx));
-          float v = (chw[c * plane + sy * size + sx] & 0xff) / 255f;
+          int stored = src.get(ValueLayout.JAVA_BYTE, from + c * plane + sy * size + sx) & 0xff;
+          float v = stored / 255f;
           v = ((v - 0.5f) * contrast + 0.5f) * brightness;
-          out[c * plane + y * size + x] = (byte) Math.round(Math.max(0f, Math.min(1f, v)) * 255f);
+          out[at + c * plane + y * size + x] =
+              (byte) Math.round(Math.max(0f, Math.min(1f, v)) * 255f);
         }
       }
     }
-    return out;
   }
 
   /** A permutation of {@code [0, n)} drawn from {@code rng} (Fisher-Yates). */

@@ -57,7 +57,7 @@ public final class Evaluation {
         for (int i = 0; i < truth.length; i++) {
           truth[i] = toModel[(int) b.labels()[i]];
         }
-        addPredictions(model, Batches.of(b.images(), b.size(), pre, null), truth, c);
+        addPredictions(model, Batches.of(b, pre, null), truth, c);
       }
     }
     return new Result(split, c, List.of());

@@ -111,7 +111,7 @@ final class FeatureCache {
     FeaturePass.run(
         FrozenResNet18.of(model), // the backbone does not train here
         data.batches(split, Batches.inferenceBatch()),
-        b -> Batches.of(b.images(), b.size(), pre, augment),
+        b -> Batches.of(b, pre, augment),
         (b, features) -> {
           int n = b.labels().length;
           System.arraycopy(b.labels(), 0, labels, done[0], n);

@@ -22,6 +22,7 @@ import dev.fingerspell.weights.AtomicFiles;
 import dev.fingerspell.weights.WeightFetch;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -391,14 +392,13 @@ public final class Trainer {
           if (n < 2) {
             continue; // batch norm needs two samples to estimate batch statistics
           }
-          List<byte[]> imgs = new ArrayList<>(n);
           long[] y = new long[n];
           for (int i = 0; i < n; i++) {
-            imgs.add(shard.image(perm[from + i]));
             y[i] = shard.labels()[perm[from + i]];
           }
-          double[] r =
-              step(model.forward(Batches.of(imgs, shard.size(), pre, augment)), y, opt, smoothing);
+          MemorySegment images = MemorySegment.ofArray(shard.gather(perm, from, n));
+          Tensor x = Batches.of(images, n, shard.size(), pre, augment);
+          double[] r = step(model.forward(x), y, opt, smoothing);
           lossSum += r[0] * n;
           correct += (long) r[1];
           seen += n;
@@ -458,7 +458,7 @@ public final class Trainer {
     int count = 0;
     for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
       try (GradMode g = GradMode.noGrad()) {
-        Tensor logits = model.forward(Batches.of(b.images(), b.size(), pre, null));
+        Tensor logits = model.forward(Batches.of(b, pre, null));
         lossSum += score(logits, b.labels(), smoothing, confusion) * b.labels().length;
       }
       count += b.labels().length;
