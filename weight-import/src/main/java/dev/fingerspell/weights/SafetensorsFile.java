@@ -43,7 +43,7 @@ public final class SafetensorsFile implements AutoCloseable {
       ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   private final Path path;
-  private final Arena arena;
+  private final Arena arena; // null when the caller owns the mapping's arena
   private final MemorySegment data; // the data buffer, after the header
   private final Map<String, TensorInfo> tensors;
   private final Map<String, String> metadata;
@@ -64,24 +64,40 @@ public final class SafetensorsFile implements AutoCloseable {
     this.headerLength = headerLength;
   }
 
-  /** Maps and validates {@code path}. */
+  /** Maps and validates {@code path}; {@link #close} unmaps it. */
   public static SafetensorsFile open(Path path) {
-    Arena arena = Arena.ofShared();
+    return open(path, Arena.ofShared(), true);
+  }
+
+  /**
+   * Maps and validates {@code path} into {@code arena}, which the caller owns: the mapping, and the
+   * segments {@link #bytes} hands out, live as long as the arena, not until {@link #close}.
+   */
+  public static SafetensorsFile open(Path path, Arena arena) {
+    return open(path, arena, false);
+  }
+
+  private static SafetensorsFile open(Path path, Arena arena, boolean owned) {
     try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
       long size = ch.size();
       MemorySegment file =
           size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-      SafetensorsFile f = parse(path, file, size, arena);
-      return f;
+      return parse(path, file, size, owned ? arena : null);
     } catch (NoSuchFileException e) {
-      arena.close();
+      closeIfOwned(arena, owned);
       throw new SafetensorsException(path + ": no such file");
     } catch (IOException e) {
-      arena.close();
+      closeIfOwned(arena, owned);
       throw new SafetensorsException(path + ": cannot read: " + e.getMessage(), e);
     } catch (RuntimeException e) {
-      arena.close();
+      closeIfOwned(arena, owned);
       throw e;
+    }
+  }
+
+  private static void closeIfOwned(Arena arena, boolean owned) {
+    if (owned) {
+      arena.close();
     }
   }
 
@@ -375,13 +391,20 @@ public final class SafetensorsFile implements AutoCloseable {
 
   /** The raw bytes of a tensor (little-endian, as stored). */
   public byte[] readBytes(String name) {
-    TensorInfo t = info(name);
-    return data.asSlice(t.begin(), t.end() - t.begin()).toArray(ValueLayout.JAVA_BYTE);
+    return bytes(name).toArray(ValueLayout.JAVA_BYTE);
   }
 
-  /** Unmaps the file. */
+  /** The raw bytes of a tensor where the file holds them: no copy, read-only. */
+  public MemorySegment bytes(String name) {
+    TensorInfo t = info(name);
+    return data.asSlice(t.begin(), t.end() - t.begin()).asReadOnly();
+  }
+
+  /** Unmaps the file, unless it was mapped into an arena the caller owns. */
   @Override
   public void close() {
-    arena.close();
+    if (arena != null) {
+      arena.close();
+    }
   }
 }

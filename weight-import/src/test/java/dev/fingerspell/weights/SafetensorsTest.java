@@ -183,6 +183,35 @@ class SafetensorsTest {
     }
   }
 
+  /**
+   * {@code bytes} is the mapped file itself: it outlives {@code close} when the caller owns the
+   * arena, and is unreadable after {@code close} otherwise (an exception, never a crash).
+   */
+  @Test
+  void bytesAreTheMappingAndLiveAsLongAsItsArena() {
+    Path p = dir.resolve("u8.safetensors");
+    byte[] values = {1, 2, (byte) 200, 4, 5, 6};
+    SafetensorsWriter.write(
+        p, List.of(new Entry("img", SafeDType.U8, new long[] {2, 3}, values)), Map.of());
+    java.lang.foreign.MemorySegment kept;
+    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+      try (SafetensorsFile f = SafetensorsFile.open(p, arena)) {
+        kept = f.bytes("img");
+        assertTrue(kept.isMapped() && kept.isReadOnly());
+      }
+      assertArrayEquals(values, kept.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+    }
+    assertThrows(
+        IllegalStateException.class, () -> kept.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
+    java.lang.foreign.MemorySegment owned;
+    try (SafetensorsFile f = SafetensorsFile.open(p)) {
+      owned = f.bytes("img");
+      assertArrayEquals(values, f.readBytes("img"));
+    }
+    assertThrows(
+        IllegalStateException.class, () -> owned.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0));
+  }
+
   // ---- the writer -------------------------------------------------------------------------------
 
   @Test

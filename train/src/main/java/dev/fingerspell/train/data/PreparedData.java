@@ -6,14 +6,18 @@ import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import java.io.IOException;
 import java.io.InputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 
 /**
  * A folder written by {@code data prepare}, read through its manifest. Before a split's shards are
@@ -24,22 +28,22 @@ public final class PreparedData {
   private final Path dir;
   private final JsonNode manifest;
   private final List<String> classes;
-  private final Set<String> verified = new LinkedHashSet<>();
+  private final Set<String> verified = ConcurrentHashMap.newKeySet();
 
-  /** One shard in memory: {@code count} images of {@code 3 × size × size} bytes, and labels. */
-  public record Shard(byte[] images, long[] labels, int count, int size) {
-    /** The planar RGB bytes of image {@code i}. */
+  /**
+   * One shard: {@code count} images of {@code 3 × size × size} bytes where the shard's file maps
+   * them (not copied onto the Java heap; unmapped once nothing refers to them), and labels.
+   */
+  public record Shard(MemorySegment images, long[] labels, int count, int size) {
+    /** The planar RGB bytes of image {@code i}, copied into an array. */
     public byte[] image(int i) {
-      int n = 3 * size * size;
-      byte[] out = new byte[n];
-      System.arraycopy(images, i * n, out, 0, n);
-      return out;
+      return slice(i, i + 1).toArray(ValueLayout.JAVA_BYTE);
     }
 
     /** Images {@code from} to {@code to} (exclusive) where the shard holds them: no copy. */
     public MemorySegment slice(int from, int to) {
       long per = 3L * size * size;
-      return MemorySegment.ofArray(images).asSlice(from * per, (to - from) * per);
+      return images.asSlice(from * per, (to - from) * per);
     }
 
     /**
@@ -49,7 +53,8 @@ public final class PreparedData {
       int per = 3 * size * size;
       byte[] out = new byte[n * per];
       for (int i = 0; i < n; i++) {
-        System.arraycopy(images, order[from + i] * per, out, i * per, per);
+        MemorySegment.copy(
+            images, ValueLayout.JAVA_BYTE, (long) order[from + i] * per, out, i * per, per);
       }
       return out;
     }
@@ -149,7 +154,12 @@ public final class PreparedData {
     return out;
   }
 
-  /** Checks every shard of {@code split} against the manifest (once per split). */
+  /**
+   * Checks every shard of {@code split} against the manifest (once per split). The shards are
+   * hashed in parallel, since the real training split is 13 GB and hashing it on one core takes
+   * longer than the GPU's whole feature pass; a mismatch is reported for the first shard in the
+   * manifest's order, as a serial check would.
+   */
   public void verify(String split) {
     if (verified.contains(split)) {
       return;
@@ -158,20 +168,26 @@ public final class PreparedData {
     if (s == null) {
       throw new DataException(dir + " has no '" + split + "' split");
     }
+    List<Path> files = new ArrayList<>();
+    List<String> expected = new ArrayList<>();
     for (JsonNode shard : s.get("shards")) {
       Path f = dir.resolve(shard.get("file").asText());
       if (!Files.isRegularFile(f)) {
         throw new DataException("shard " + f + " is missing: run fingerspell data prepare again");
       }
-      String actual = sha256(f);
-      if (!actual.equals(shard.get("sha256").asText())) {
+      files.add(f);
+      expected.add(shard.get("sha256").asText());
+    }
+    List<String> actual = files.parallelStream().map(PreparedData::sha256).toList();
+    for (int i = 0; i < files.size(); i++) {
+      if (!actual.get(i).equals(expected.get(i))) {
         throw new DataException(
             "shard "
-                + f
+                + files.get(i)
                 + " changed since it was prepared (sha256 "
-                + actual.substring(0, 12)
+                + actual.get(i).substring(0, 12)
                 + "…, manifest "
-                + shard.get("sha256").asText().substring(0, 12)
+                + expected.get(i).substring(0, 12)
                 + "…): run fingerspell data prepare again");
       }
     }
@@ -204,21 +220,34 @@ public final class PreparedData {
   }
 
   /**
-   * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards),
-   * loading one shard at a time.
+   * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards).
+   * While one shard's batches are used, the next shard is read on another thread, so that on a GPU
+   * reading the disk overlaps the device's work instead of stalling it once a shard. One shard is
+   * read ahead, never more.
    */
   public Iterable<Batch> batches(String split, int batchSize) {
+    verify(split); // here, on the caller's thread: a changed shard fails before the first batch
     int shards = shardFiles(split).size();
     return () ->
         new java.util.Iterator<>() {
           private int next; // index of the next shard to load
+          private CompletableFuture<Shard> ahead = readAhead();
           private Shard shard;
           private int from;
 
+          private CompletableFuture<Shard> readAhead() {
+            if (next >= shards) {
+              return null;
+            }
+            int i = next++;
+            return CompletableFuture.supplyAsync(() -> load(split, i), READER);
+          }
+
           @Override
           public boolean hasNext() {
-            while ((shard == null || from >= shard.count()) && next < shards) {
-              shard = shard(split, next++);
+            while ((shard == null || from >= shard.count()) && ahead != null) {
+              shard = await(ahead);
+              ahead = readAhead();
               from = 0;
             }
             return shard != null && from < shard.count();
@@ -241,16 +270,59 @@ public final class PreparedData {
         };
   }
 
-  /** Loads shard {@code i} of a verified split. */
+  /** Runs each read-ahead on a virtual thread of its own. */
+  private static final Executor READER = r -> Thread.ofVirtual().name("shard-reader").start(r);
+
+  /** A read-ahead's shard, its failure rethrown as it was thrown (a DataException, say). */
+  private static Shard await(CompletableFuture<Shard> f) {
+    try {
+      return f.join();
+    } catch (CompletionException e) {
+      if (e.getCause() instanceof RuntimeException r) {
+        throw r;
+      }
+      if (e.getCause() instanceof Error err) {
+        throw err;
+      }
+      throw e;
+    }
+  }
+
+  /** Loads shard {@code i} of a split, checked first. */
   public Shard shard(String split, int i) {
     verify(split);
+    return load(split, i);
+  }
+
+  /**
+   * Loads shard {@code i} of a split already checked: maps it and reads its pages in, so that on
+   * the read-ahead thread the disk is read there and not where the batch is copied.
+   */
+  private Shard load(String split, int i) {
     Path f = dir.resolve(shardFiles(split).get(i));
-    try (SafetensorsFile file = SafetensorsFile.open(f)) {
+    int size = imageSize();
+    try (SafetensorsFile file = SafetensorsFile.open(f, Arena.ofAuto())) {
       long[] labels = file.readLongs("labels");
-      byte[] images = file.readBytes("images");
-      return new Shard(images, labels, labels.length, imageSize());
+      MemorySegment images = file.bytes("images");
+      if (images.byteSize() != 3L * size * size * labels.length) {
+        throw new DataException(
+            "shard "
+                + f
+                + " holds "
+                + images.byteSize()
+                + " image bytes for "
+                + labels.length
+                + " labels of "
+                + size
+                + "×"
+                + size
+                + " images: run fingerspell data prepare again");
+      }
+      images.load();
+      return new Shard(images, labels, labels.length, size);
     } catch (SafetensorsException e) {
-      throw new DataException("shard " + f + ": " + e.getMessage(), e);
+      String why = e.getMessage(); // the reader's messages mostly name the file already
+      throw new DataException("shard " + (why.startsWith(f.toString()) ? why : f + ": " + why), e);
     }
   }
 

@@ -116,6 +116,67 @@ class DataTest {
     assertTrue(Files.isDirectory(dir.resolve("z1/interim/asl_alphabet_train/A")));
   }
 
+  /**
+   * Batches come shard after shard in order, each a slice of its shard with its own labels, while
+   * the next shard is read ahead; batch sizes that divide a shard and ones that do not.
+   */
+  @Test
+  void batchesAreEveryShardsImagesInOrder() {
+    prepare(raw, "b1", 42);
+    PreparedData data = PreparedData.open(dir.resolve("b1"));
+    int per = 3 * 32 * 32;
+    for (int batchSize : new int[] {1, 7, 50, 64}) {
+      int shard = 0;
+      int at = 0;
+      int batches = 0;
+      PreparedData.Shard s = data.shard("train", 0);
+      for (PreparedData.Batch b : data.batches("train", batchSize)) {
+        if (at == s.count()) {
+          s = data.shard("train", ++shard);
+          at = 0;
+        }
+        assertTrue(b.count() <= batchSize && b.count() > 0);
+        assertEquals(b.count() * (long) per, b.bytes().byteSize());
+        for (int i = 0; i < b.count(); i++) {
+          assertEquals(s.labels()[at + i], b.labels()[i], "label, batch size " + batchSize);
+          assertTrue(
+              java.util.Arrays.equals(s.image(at + i), b.images().get(i)),
+              "image " + (at + i) + " of shard " + shard + ", batch size " + batchSize);
+        }
+        at += b.count();
+        batches++;
+      }
+      assertEquals(2, shard, "every shard");
+      assertEquals(s.count(), at, "to the end of the last shard");
+      assertTrue(batches >= 3);
+    }
+  }
+
+  /** A shard that breaks after the check fails its read-ahead with the one-line message. */
+  @Test
+  void aShardThatCannotBeReadAheadIsTheSameOneLineError() throws IOException {
+    Path processed = prepare(raw, "b2", 42);
+    PreparedData data = PreparedData.open(processed);
+    Iterable<PreparedData.Batch> batches = data.batches("train", 50); // checked here
+    Files.write(processed.resolve("train-00001.safetensors"), new byte[] {1, 2, 3});
+    int seen = 0;
+    DataException e = null;
+    try {
+      for (PreparedData.Batch b : batches) {
+        seen += b.count();
+      }
+    } catch (DataException thrown) {
+      e = thrown;
+    }
+    assertTrue(e != null, "the broken shard fails");
+    assertTrue(e.getMessage().contains("train-00001.safetensors"), e.getMessage());
+    assertEquals(
+        e.getMessage().indexOf("train-00001"),
+        e.getMessage().lastIndexOf("train-00001"),
+        "the file is named once: " + e.getMessage());
+    assertEquals(50, seen, "the first shard's images came before");
+  }
+
   @Test
   void aTamperedShardIsAnErrorThatNamesIt() throws IOException {
     Path processed = prepare(raw, "t1", 42);
