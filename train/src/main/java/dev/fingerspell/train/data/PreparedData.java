@@ -220,34 +220,60 @@ public final class PreparedData {
   }
 
   /**
-   * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards).
-   * While one shard's batches are used, the next shard is read on another thread, so that on a GPU
-   * reading the disk overlaps the device's work instead of stalling it once a shard. One shard is
-   * read ahead, never more.
+   * The shards of a split in {@code order}. While one is used, the next is read on another thread,
+   * so that on a GPU reading the disk overlaps the device's work instead of stalling it once a
+   * shard. One shard is read ahead, never more.
    */
-  public Iterable<Batch> batches(String split, int batchSize) {
-    verify(split); // here, on the caller's thread: a changed shard fails before the first batch
-    int shards = shardFiles(split).size();
+  public Iterable<Shard> shards(String split, int[] order) {
+    verify(split); // here, on the caller's thread: a changed shard fails before the first one
+    int[] shards = order.clone();
     return () ->
         new java.util.Iterator<>() {
-          private int next; // index of the next shard to load
+          private int next; // position in shards of the next one to read
           private CompletableFuture<Shard> ahead = readAhead();
-          private Shard shard;
-          private int from;
 
           private CompletableFuture<Shard> readAhead() {
-            if (next >= shards) {
+            if (next >= shards.length) {
               return null;
             }
-            int i = next++;
+            int i = shards[next++];
             return CompletableFuture.supplyAsync(() -> load(split, i), READER);
           }
 
           @Override
           public boolean hasNext() {
-            while ((shard == null || from >= shard.count()) && ahead != null) {
-              shard = await(ahead);
-              ahead = readAhead();
+            return ahead != null;
+          }
+
+          @Override
+          public Shard next() {
+            if (ahead == null) {
+              throw new java.util.NoSuchElementException();
+            }
+            Shard s = await(ahead);
+            ahead = readAhead();
+            return s;
+          }
+        };
+  }
+
+  /**
+   * The split in order, as batches of at most {@code batchSize} (a batch never spans two shards),
+   * the next shard read ahead ({@link #shards}).
+   */
+  public Iterable<Batch> batches(String split, int batchSize) {
+    Iterable<Shard> inOrder =
+        shards(split, java.util.stream.IntStream.range(0, shardFiles(split).size()).toArray());
+    return () ->
+        new java.util.Iterator<>() {
+          private final java.util.Iterator<Shard> shards = inOrder.iterator();
+          private Shard shard;
+          private int from;
+
+          @Override
+          public boolean hasNext() {
+            while ((shard == null || from >= shard.count()) && shards.hasNext()) {
+              shard = shards.next();
               from = 0;
             }
             return shard != null && from < shard.count();

@@ -381,8 +381,7 @@ public final class Trainer {
     long seen = 0;
     listener.phase("epoch " + epoch, data.count("train"));
     try {
-      for (int s : order) {
-        PreparedData.Shard shard = data.shard("train", s);
+      for (PreparedData.Shard shard : data.shards("train", order)) {
         int[] perm = Batches.permutation(shard.count(), rng);
         for (int from = 0; from < shard.count(); from += batchSize) {
           if (stopRequested) {

@@ -152,6 +152,22 @@ class DataTest {
     }
   }
 
+  /** Training's shuffled shard order, read ahead: each shard is the one asked for. */
+  @Test
+  void shardsComeInTheOrderAsked() {
+    prepare(raw, "b3", 42);
+    PreparedData data = PreparedData.open(dir.resolve("b3"));
+    int[] order = {2, 0, 1, 0};
+    int k = 0;
+    for (PreparedData.Shard s : data.shards("train", order)) {
+      PreparedData.Shard want = data.shard("train", order[k]);
+      assertTrue(java.util.Arrays.equals(want.labels(), s.labels()), "shard " + order[k]);
+      assertTrue(java.util.Arrays.equals(want.image(want.count() - 1), s.image(s.count() - 1)));
+      k++;
+    }
+    assertEquals(order.length, k);
+  }
+
   /** A shard that breaks after the check fails its read-ahead with the one-line message. */
   @Test
   void aShardThatCannotBeReadAheadIsTheSameOneLineError() throws IOException {
