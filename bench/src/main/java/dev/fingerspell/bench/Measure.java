@@ -83,7 +83,9 @@ public final class Measure {
 
   /**
    * On a GPU, where the time goes: the device's time for the queued work of {@code passes} runs of
-   * {@code pass} against the wall time, per {@code unit} ({@code units} of them in a pass), and the
+   * {@code pass} against the wall time, per {@code unit} ({@code units} of them in a pass); what
+   * the allocator cost on the way (cuMemAlloc calls, the collections it asked for, the JVM's time
+   * in its collector: the allocator gets dropped blocks back only through the collector); and the
    * algorithm cuDNN was asked to use for each convolution shape.
    */
   private static void describeGpu(Runnable pass, int passes, String unit, int units) {
@@ -91,18 +93,30 @@ public final class Measure {
       return;
     }
     int ordinal = Backends.defaultDevice().index();
+    long allocations = cuda.deviceAllocations(ordinal);
+    long collections = cuda.collectionsAsked(ordinal);
+    long collectorMillis = collectorMillis();
     long start = System.nanoTime();
     double device =
         cuda.deviceMillis(ordinal, () -> IntStream.range(0, passes).forEach(i -> pass.run()));
     double wall = (System.nanoTime() - start) / 1e6;
+    double per = passes * (double) units;
     System.out.printf(
         Locale.ROOT,
         "gpu %s: %.2f ms %s on the device, %.2f ms on the wall clock (%s)%n",
         label,
-        device / passes / units,
+        device / per,
         unit,
-        wall / passes / units,
+        wall / per,
         cuda.describe());
+    System.out.printf(
+        Locale.ROOT,
+        "gpu %s: %s: %.1f cuMemAlloc, %.2f collections asked, %.2f ms in the JVM's collector%n",
+        label,
+        unit,
+        (cuda.deviceAllocations(ordinal) - allocations) / per,
+        (cuda.collectionsAsked(ordinal) - collections) / per,
+        (collectorMillis() - collectorMillis) / per);
     cuda.convolutionPlans().forEach(line -> System.out.println("gpu plan " + line));
     cuda.fusedFallbacks().forEach(line -> System.out.println("gpu unfused " + line));
   }
@@ -138,6 +152,15 @@ public final class Measure {
     double value = imagesPerSecond(FEATURE_BATCHES * batch, seconds, pass);
     describeGpu(pass, 2, "a batch", FEATURE_BATCHES);
     return value;
+  }
+
+  /** Milliseconds the JVM has spent collecting, all collectors together. */
+  private static long collectorMillis() {
+    long sum = 0;
+    for (var gc : java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()) {
+      sum += Math.max(0, gc.getCollectionTime());
+    }
+    return sum;
   }
 
   /** Batches in one timed pass of {@link #features}. */

@@ -145,6 +145,11 @@ public final class CudaBackend implements Backend {
     return runtime(ordinal).allocator.stats().deviceAllocations();
   }
 
+  /** How many collections GPU {@code ordinal}'s allocator asked the JVM for (System.gc). */
+  public long collectionsAsked(int ordinal) {
+    return runtime(ordinal).allocator.stats().collections();
+  }
+
   // ---- helpers --------------------------------------------------------------------------------
 
   private static CudaStorage storage(Tensor t) {
