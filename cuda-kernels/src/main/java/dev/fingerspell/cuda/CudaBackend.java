@@ -269,10 +269,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
-    if (bytes.byteSize() != out.numel()) {
-      throw new IllegalArgumentException(
-          bytes.byteSize() + " bytes for " + out.numel() + " values");
-    }
+    Backend.requireImageBytes(bytes, out);
     int c = out.size(1);
     CudaStorage src = uninitialised(out.device(), DType.FLOAT32, (out.numel() + 3) / 4); // bytes
     src.runtime.transfers.upload(src.pointer, 0, bytes);

@@ -294,7 +294,7 @@ public final class CudaDriver implements DeviceApi {
    * A thread's kernel arguments in native memory, written in place at each launch: the driver
    * copies them when the launch is queued, so the next launch may overwrite them. JCuda converts a
    * Java array behind each argument on every call; of a direct buffer it only reads the address,
-   * which takes a launch from about 3 µs to about 1 µs of host time (measured on the stub driver).
+   * which took a launch from 2.0-2.7 µs to 1.2-1.7 µs of host time (stub driver, 200,000 launches).
    */
   private static final class LaunchArguments {
     static final ThreadLocal<LaunchArguments> CURRENT =

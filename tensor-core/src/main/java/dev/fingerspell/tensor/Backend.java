@@ -86,23 +86,31 @@ public interface Backend {
    * on the host and copies.
    */
   default void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
+    requireImageBytes(bytes, out);
     float[] x = new float[Math.toIntExact(out.numel())];
     normalizeOnHost(bytes, mean, std, out.shape(), x, 0);
     copy(Tensor.of(out.device(), x, out.shape()), out);
   }
 
+  /** What every {@link #normalizeImages} checks first: one byte for each value of {@code out}. */
+  static void requireImageBytes(MemorySegment bytes, Tensor out) {
+    if (bytes.byteSize() != out.numel()) {
+      throw new IllegalArgumentException(
+          bytes.byteSize()
+              + " bytes for images of shape "
+              + java.util.Arrays.toString(out.shape()));
+    }
+  }
+
   /**
-   * The arithmetic of {@link #normalizeImages} on the host, into {@code x} from {@code at}: a plane
-   * at a time, so that each plane's scale and shift are two constants.
+   * The arithmetic of {@link #normalizeImages} on the host, for the images {@code [n, c, h, w]} in
+   * {@code bytes} (sizes checked by the caller), into {@code x} from {@code at}: a plane at a time,
+   * so that each plane's scale and shift are two constants.
    */
   static void normalizeOnHost(
       MemorySegment bytes, float[] mean, float[] std, int[] shape, float[] x, int at) {
     int c = shape[1];
     int hw = (int) (Shape.numel(shape) / shape[0] / c);
-    if (bytes.byteSize() != Shape.numel(shape)) {
-      throw new IllegalArgumentException(
-          bytes.byteSize() + " bytes for images of shape " + java.util.Arrays.toString(shape));
-    }
     for (int plane = 0; plane < shape[0] * c; plane++) {
       int ch = plane % c;
       long from = (long) plane * hw;

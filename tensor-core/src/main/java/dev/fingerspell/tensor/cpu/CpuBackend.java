@@ -103,13 +103,10 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void normalizeImages(MemorySegment bytes, float[] mean, float[] std, Tensor out) {
+    Backend.requireImageBytes(bytes, out);
     int[] shape = out.shape();
     int n = shape[0];
     int per = (int) (out.numel() / n);
-    if (bytes.byteSize() != out.numel()) {
-      throw new IllegalArgumentException(
-          bytes.byteSize() + " bytes for " + out.numel() + " values");
-    }
     int[] one = shape.clone();
     one[0] = 1;
     float[] x = f(out);

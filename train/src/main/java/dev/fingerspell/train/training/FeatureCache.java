@@ -113,7 +113,7 @@ final class FeatureCache {
         data.batches(split, Batches.inferenceBatch()),
         b -> Batches.of(b, pre, augment),
         (b, features) -> {
-          int n = b.labels().length;
+          int n = b.count();
           System.arraycopy(b.labels(), 0, labels, done[0], n);
           System.arraycopy(features, 0, values, done[0] * ResNet18.FEATURES, n * ResNet18.FEATURES);
           done[0] += n;
