@@ -145,6 +145,28 @@ public final class CudaBackend implements Backend {
     return runtime(ordinal).allocator.stats().deviceAllocations();
   }
 
+  /**
+   * For tests that measure reuse and leaks: runs {@code pass} (about {@code allocationsPerPass}
+   * allocations) a collection period at a time until a whole period reaches cuMemAlloc at most 512
+   * times. Until then the cache is still growing to what one period needs, however the collector's
+   * own collections happened to feed it. Returns the periods it took; fails after 8.
+   */
+  public int settleAllocator(int ordinal, Runnable pass, int allocationsPerPass) {
+    int period = CudaAllocator.COLLECT_EVERY / allocationsPerPass + 1;
+    for (int round = 1; round <= 8; round++) {
+      long before = deviceAllocations(ordinal);
+      for (int i = 0; i < period; i++) {
+        pass.run();
+      }
+      if (deviceAllocations(ordinal) - before <= 512) {
+        return round;
+      }
+    }
+    throw new IllegalStateException(
+        "the allocator still reaches cuMemAlloc after 8 collection periods: "
+            + memoryStats(ordinal));
+  }
+
   /** How many collections GPU {@code ordinal}'s allocator asked the JVM for (System.gc). */
   public long collectionsAsked(int ordinal) {
     return runtime(ordinal).allocator.stats().collections();

@@ -315,15 +315,10 @@ abstract class CudaOpsChecks {
             Ops.sum(Ops.globalAvgPool(Ops.relu(Ops.maxPool2d(x, 3, 2, 1)))).item();
           }
         };
-    // past one of the allocator's collection periods: from then on the passes' blocks come back
-    // from its cache
-    long asked = cuda.collectionsAsked(0);
-    for (int i = 0; i < 300 || (cuda.collectionsAsked(0) == asked && i < 40_000); i++) {
-      pass.run();
-    }
+    int settled = cuda.settleAllocator(0, pass, 5); // from then on the cache serves the passes
     long before = cuda.liveBytes(0);
     long allocations = cuda.deviceAllocations(0);
-    asked = cuda.collectionsAsked(0);
+    long asked = cuda.collectionsAsked(0);
     int passes = 2 * CudaAllocator.COLLECT_EVERY / 5 + 100;
     for (int i = 0; i < passes; i++) {
       pass.run();
@@ -332,8 +327,9 @@ abstract class CudaOpsChecks {
     long fresh = cuda.deviceAllocations(0) - allocations;
     assertEquals(before, cuda.liveBytes(0), "live bytes after " + passes + " passes");
     System.out.printf(
-        "allocator, %d passes of 5 allocations: %d new blocks, %d collections asked; %s%n",
-        passes, fresh, collections, cuda.memoryStats(0));
+        "allocator, settled in %d periods, then %d passes of 5 allocations: %d new blocks, %d"
+            + " collections asked; %s%n",
+        settled, passes, fresh, collections, cuda.memoryStats(0));
     assertTrue(collections >= 1, "the passes span a collection period: " + collections);
     assertTrue(fresh <= 512, "device allocations in " + passes + " passes: " + fresh);
   }

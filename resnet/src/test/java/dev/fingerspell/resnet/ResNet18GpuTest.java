@@ -96,12 +96,7 @@ class ResNet18GpuTest {
       image[i] = (float) rng.nextGaussian();
     }
     Runnable pass = () -> frozen.forward(Tensor.of(image, 1, 3, 224, 224)).toFloatArray();
-    // past one of the allocator's collection periods, whatever its length: from then on the
-    // passes' blocks come back from its cache
-    long asked = cuda.collectionsAsked(0);
-    for (int i = 0; i < 300 || (cuda.collectionsAsked(0) == asked && i < 20_000); i++) {
-      pass.run();
-    }
+    cuda.settleAllocator(0, pass, 5); // from then on the cache serves the passes
     long before = cuda.liveBytes(0);
     long allocations = cuda.deviceAllocations(0);
     long start = System.nanoTime();
