@@ -56,8 +56,9 @@ flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xm
 # CHECK_STUB=cuda-kernels/target/stub-driver instead runs the driver layer itself (JCuda) on the stub
 # libcuda.so.1 (src/test/emulator/stub_driver.cpp), so the GPU tests run rather than skip.
 torch_device=cuda
-# The allocator tests warm up past one collection period: on a dry run (a ResNet18 pass takes
-# ~0.1 s there) the period is shortened to keep that to a few hundred passes.
+# The allocator tests warm up a collection period at a time until one reaches cuMemAlloc no more
+# (CudaBackend.settleAllocator): on a dry run, where a ResNet18 pass takes ~0.1 s, the period is
+# shortened to keep that to a few hundred passes.
 [[ -n ${CHECK_STUB:-}${CHECK_EMULATOR:-} ]] && flags+=(-Dfingerspell.cuda.collectEvery=1024)
 if [[ -n ${CHECK_STUB:-} ]]; then
   stub=$(realpath "$CHECK_STUB")
