@@ -96,8 +96,7 @@ public final class CudaBackend implements Backend {
       // cuDNN and cuBLAS (StubDriverTest); needs no libraries but the driver
       boolean hostLibraries = Boolean.getBoolean("fingerspell.cuda.hostLibraries");
       if (!(hostLibraries ? probe.devices() > ordinal : probe.complete())) {
-        throw new CudaLibraries.NotFound(
-            "the CUDA backend cannot run here: " + String.join("; ", probe.lines()));
+        throw new CudaLibraries.NotFound("the CUDA backend cannot run here: " + probe.summary());
       }
       rt =
           hostLibraries

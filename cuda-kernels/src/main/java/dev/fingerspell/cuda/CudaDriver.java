@@ -106,8 +106,7 @@ public final class CudaDriver implements DeviceApi {
    */
   public static CudaDriver open(int ordinal, CudaProbe probe) {
     if (probe.devices() <= ordinal) {
-      throw new CudaLibraries.NotFound(
-          "no CUDA GPU " + ordinal + ": " + String.join("; ", probe.lines()));
+      throw new CudaLibraries.NotFound("no CUDA GPU " + ordinal + ": " + probe.summary());
     }
     return new CudaDriver(ordinal);
   }

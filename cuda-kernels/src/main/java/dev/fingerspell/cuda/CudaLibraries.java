@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -16,9 +17,11 @@ import java.util.Set;
  * — the commonest complaint of every Java GPU stack is an error that does not.
  *
  * <p>Where it looks, in order: the directories of {@code FINGERSPELL_CUDA_LIBS} (a {@code :}-list),
- * the CUDA toolkit's {@code /usr/local/cuda/lib64}, the system's library directories, and the
- * {@code nvidia/*}{@code /lib} folders of Python's site-packages (where pip's PyTorch puts cuDNN
- * and cuBLAS); last, the system loader's own search ({@code LD_LIBRARY_PATH}, ld.so.cache).
+ * the CUDA toolkit's {@code /usr/local/cuda/lib64}, the system's library directories, conda's
+ * {@code lib}, and the {@code nvidia/*}{@code /lib} folders of Python's site-packages (where pip's
+ * PyTorch puts cuDNN and cuBLAS: the active virtual environment's or conda's, those of each {@code
+ * python3} on {@code PATH}, the system's and the user's); last, the system loader's own search
+ * ({@code LD_LIBRARY_PATH}, ld.so.cache).
  */
 @SuppressWarnings("restricted") // native libraries and calls are this class's purpose
 public final class CudaLibraries {
@@ -55,6 +58,11 @@ public final class CudaLibraries {
     public List<String> sonames() {
       return sonames;
     }
+
+    /** "libcublas.so.13 or libcublas.so.12". */
+    String describeSonames() {
+      return String.join(" or ", sonames);
+    }
   }
 
   /** An opened library: its symbols and where it came from. */
@@ -64,20 +72,81 @@ public final class CudaLibraries {
   public static final class NotFound extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** The library, or null for a message not about one library. */
+    private final transient Library library;
+
+    /** What was wrong with files of the right name ("X loads but has no cuInit"). */
+    private final transient List<String> rejected;
+
+    /** The folders searched before the system loader. */
+    private final transient List<Path> searched;
+
     NotFound(String message) {
       super(message);
+      library = null;
+      rejected = List.of();
+      searched = List.of();
     }
+
+    NotFound(Library library, List<String> rejected, List<Path> searched) {
+      super(
+          library.what()
+              + ": "
+              + library.describeSonames()
+              + " not found"
+              + (rejected.isEmpty() ? "" : "; " + String.join("; ", rejected))
+              + ". "
+              + lookedIn(searched));
+      this.library = library;
+      this.rejected = List.copyOf(rejected);
+      this.searched = List.copyOf(searched);
+    }
+
+    /** The library that is missing, or null. */
+    public Library library() {
+      return library;
+    }
+
+    /** What was wrong with the files of its name that were there (none when there were none). */
+    public List<String> rejected() {
+      return rejected;
+    }
+
+    /** The folders searched before the system loader's path. */
+    public List<Path> searched() {
+      return searched;
+    }
+  }
+
+  /** Where a search looked and what to do, as the end of a message. */
+  static String lookedIn(List<Path> dirs) {
+    return "Looked in "
+        + (dirs.isEmpty()
+            ? "nothing"
+            : String.join(", ", dirs.stream().map(Path::toString).toList()))
+        + " and the system loader's path; name the folder in FINGERSPELL_CUDA_LIBS.";
   }
 
   private CudaLibraries() {}
 
   /** The directories searched before the system loader's own search. */
   public static List<Path> searchDirs() {
-    return searchDirs(System.getenv("FINGERSPELL_CUDA_LIBS"), pythonSitePackages());
+    Map<String, String> env = System.getenv();
+    List<Path> condaLib =
+        env.containsKey("CONDA_PREFIX")
+            ? List.of(Path.of(env.get("CONDA_PREFIX"), "lib"))
+            : List.of();
+    return searchDirs(
+        env.get("FINGERSPELL_CUDA_LIBS"),
+        condaLib,
+        pythonSitePackages(pythonLibRoots(env, System.getProperty("user.home"))));
   }
 
-  /** {@link #searchDirs()} for a given {@code FINGERSPELL_CUDA_LIBS} value and site-packages. */
-  static List<Path> searchDirs(String envList, List<Path> sitePackages) {
+  /**
+   * {@link #searchDirs()} for a given {@code FINGERSPELL_CUDA_LIBS} value, other library folders
+   * (conda's, where its cuDNN and cuBLAS packages put them) and Python site-packages folders.
+   */
+  static List<Path> searchDirs(String envList, List<Path> libDirs, List<Path> sitePackages) {
     Set<Path> dirs = new LinkedHashSet<>();
     if (envList != null) {
       for (String d : envList.split(":")) {
@@ -89,15 +158,19 @@ public final class CudaLibraries {
     dirs.add(Path.of("/usr/local/cuda/lib64"));
     dirs.add(Path.of("/usr/lib/x86_64-linux-gnu"));
     dirs.add(Path.of("/usr/lib64"));
+    dirs.addAll(libDirs);
     for (Path site : sitePackages) {
       Path nvidia = site.resolve("nvidia");
       if (Files.isDirectory(nvidia)) {
         try (DirectoryStream<Path> parts = Files.newDirectoryStream(nvidia)) {
+          List<Path> libs = new ArrayList<>();
           for (Path part : parts) {
             if (Files.isDirectory(part.resolve("lib"))) {
-              dirs.add(part.resolve("lib"));
+              libs.add(part.resolve("lib"));
             }
           }
+          libs.sort(null); // the folder's order is the file system's: make the search repeatable
+          dirs.addAll(libs);
         } catch (IOException e) {
           // an unreadable folder is one place fewer to look
         }
@@ -106,17 +179,49 @@ public final class CudaLibraries {
     return List.copyOf(dirs);
   }
 
-  /** Python's site-packages folders that exist here (pip puts cuDNN and cuBLAS under them). */
-  static List<Path> pythonSitePackages() {
+  /**
+   * The {@code lib} folders under which Python keeps its {@code python3.X/site-packages}, most
+   * specific first: the active virtual environment's ({@code VIRTUAL_ENV}), conda's ({@code
+   * CONDA_PREFIX}), the environment of each {@code python3} on {@code PATH} (PyTorch is most often
+   * installed in a virtual environment, which need not be activated to be first on the path), then
+   * the system's and the user's.
+   */
+  static List<Path> pythonLibRoots(Map<String, String> env, String home) {
+    Set<Path> roots = new LinkedHashSet<>();
+    for (String prefix : List.of("VIRTUAL_ENV", "CONDA_PREFIX")) {
+      String dir = env.get(prefix);
+      if (dir != null && !dir.isBlank()) {
+        roots.add(Path.of(dir, "lib"));
+      }
+    }
+    String path = env.getOrDefault("PATH", "");
+    for (String dir : path.split(":")) {
+      // the folder on PATH, not where its python3 link points: a venv's python3 links to the
+      // system's interpreter, but its packages are under the venv
+      if (!dir.isBlank() && Files.isExecutable(Path.of(dir, "python3"))) {
+        roots.add(Path.of(dir).toAbsolutePath().resolveSibling("lib").normalize());
+      }
+    }
+    roots.add(Path.of("/usr/local/lib"));
+    roots.add(Path.of("/usr/lib"));
+    if (home != null) {
+      roots.add(Path.of(home, ".local", "lib"));
+    }
+    return List.copyOf(roots);
+  }
+
+  /** The site-packages folders under {@code roots} (pip puts cuDNN and cuBLAS under them). */
+  static List<Path> pythonSitePackages(List<Path> roots) {
     List<Path> found = new ArrayList<>();
-    for (String root :
-        List.of("/usr/local/lib", "/usr/lib", System.getProperty("user.home") + "/.local/lib")) {
-      Path dir = Path.of(root);
+    for (Path dir : roots) {
       if (!Files.isDirectory(dir)) {
         continue;
       }
       try (DirectoryStream<Path> pythons = Files.newDirectoryStream(dir, "python3*")) {
-        for (Path p : pythons) {
+        List<Path> versions = new ArrayList<>();
+        pythons.forEach(versions::add);
+        versions.sort(null);
+        for (Path p : versions) {
           for (String kind : List.of("site-packages", "dist-packages")) {
             if (Files.isDirectory(p.resolve(kind))) {
               found.add(p.resolve(kind));
@@ -167,15 +272,52 @@ public final class CudaLibraries {
         // not on LD_LIBRARY_PATH or in ld.so.cache either
       }
     }
-    throw new NotFound(
-        library.what()
-            + ": "
-            + String.join(" or ", library.sonames())
-            + " not found"
-            + (failures.isEmpty() ? "" : "; " + String.join("; ", failures))
-            + ". Looked in "
-            + dirs.stream().map(Path::toString).reduce((a, b) -> a + ", " + b).orElse("nothing")
-            + " and the system loader's path; name the folder in FINGERSPELL_CUDA_LIBS.");
+    failures.addAll(otherVersions(library, dirs));
+    throw new NotFound(library, failures, dirs);
+  }
+
+  /** At most this many other versions are named: enough to say what is there. */
+  private static final int OTHER_VERSIONS_NAMED = 4;
+
+  /**
+   * Files of the library's name with another version in {@code dirs} ("libcudnn.so.8", or the
+   * driver's "libcuda.so.580.95" without its "libcuda.so.1" link), each as a note for the message:
+   * a user with cuDNN 8 needs to hear that it was seen and is the wrong one.
+   */
+  static List<String> otherVersions(Library library, List<Path> dirs) {
+    Set<String> stems = new LinkedHashSet<>();
+    for (String soname : library.sonames()) {
+      stems.add(soname.substring(0, soname.indexOf(".so") + 3)); // libcublas.so.13 -> libcublas.so
+    }
+    List<String> notes = new ArrayList<>();
+    for (Path dir : dirs) {
+      if (!Files.isDirectory(dir)) {
+        continue;
+      }
+      try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "lib*.so*")) {
+        List<String> names = new ArrayList<>();
+        for (Path f : files) {
+          String name = f.getFileName().toString();
+          boolean sameLibrary =
+              stems.stream().anyMatch(stem -> name.equals(stem) || name.startsWith(stem + "."));
+          if (sameLibrary && !library.sonames().contains(name)) {
+            names.add(name);
+          }
+        }
+        names.sort(null);
+        for (String name : names) {
+          notes.add("found " + dir.resolve(name) + ", another version");
+        }
+      } catch (IOException e) {
+        // an unreadable folder: nothing to report from it
+      }
+    }
+    if (notes.size() > OTHER_VERSIONS_NAMED) {
+      int more = notes.size() - OTHER_VERSIONS_NAMED;
+      notes = new ArrayList<>(notes.subList(0, OTHER_VERSIONS_NAMED));
+      notes.add("and " + more + " more of other versions");
+    }
+    return notes;
   }
 
   private static String firstLine(Exception e) {

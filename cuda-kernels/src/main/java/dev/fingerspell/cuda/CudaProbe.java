@@ -16,25 +16,28 @@ import java.util.List;
  * @param lines the report, one line per library and per GPU
  * @param devices the number of GPUs the driver answers with (0 when it does not load)
  * @param complete whether the driver, a GPU, cuDNN and cuBLAS are all there
+ * @param summary the report as one line for an error message: what is missing, where it was looked
+ *     for (once, not once per library), what else is wrong, and what was found
  */
 @SuppressWarnings("restricted") // native libraries and calls are this class's purpose
-public record CudaProbe(List<String> lines, int devices, boolean complete) {
+public record CudaProbe(List<String> lines, int devices, boolean complete, String summary) {
   /** Asks the driver, cuDNN and cuBLAS. */
   public static CudaProbe run() {
     List<String> lines = new ArrayList<>();
+    List<CudaLibraries.NotFound> missing = new ArrayList<>();
+    List<String> problems = new ArrayList<>();
+    List<String> found = new ArrayList<>();
     int devices = 0;
-    boolean complete = true;
     try (Arena arena = Arena.ofConfined()) {
       try {
         CudaLibraries.Opened cuda = CudaLibraries.open(CudaLibraries.Library.DRIVER, arena);
         MemorySegment out = arena.allocate(JAVA_INT);
         check(call(cuda, "cuDriverGetVersion", "*version", out), "cuDriverGetVersion");
         int v = out.get(JAVA_INT, 0);
-        lines.add("driver: CUDA " + v / 1000 + "." + v % 1000 / 10 + " from " + cuda.from());
+        found.add("driver: CUDA " + v / 1000 + "." + v % 1000 / 10 + " from " + cuda.from());
         int init = call(cuda, "cuInit", "flags:int", 0);
         if (init != 0) {
-          lines.add("driver: cuInit failed with CUresult " + init + " (no usable GPU?)");
-          complete = false;
+          problems.add("driver: cuInit failed with CUresult " + init + " (no usable GPU?)");
         } else {
           check(call(cuda, "cuDeviceGetCount", "*count", out), "cuDeviceGetCount");
           devices = out.get(JAVA_INT, 0);
@@ -43,36 +46,76 @@ public record CudaProbe(List<String> lines, int devices, boolean complete) {
             check(
                 call(cuda, "cuDeviceGetName", "*name len:int dev:int", name, 256, d),
                 "cuDeviceGetName");
-            lines.add("gpu " + d + ": " + name.getString(0));
+            found.add("gpu " + d + ": " + name.getString(0));
           }
           if (devices == 0) {
-            lines.add("driver: no GPU");
-            complete = false;
+            problems.add("driver: no GPU");
           }
         }
       } catch (CudaLibraries.NotFound e) {
-        lines.add(e.getMessage());
-        complete = false;
+        missing.add(e);
       }
       try {
         CudaLibraries.Opened cudnn = CudaLibraries.open(CudaLibraries.Library.CUDNN, arena);
-        lines.add("cudnn: " + Cudnn.version(cudnn) + " from " + cudnn.from());
+        found.add("cudnn: " + Cudnn.version(cudnn) + " from " + cudnn.from());
       } catch (CudaLibraries.NotFound e) {
-        lines.add(e.getMessage());
-        complete = false;
+        missing.add(e);
       }
       try {
         CudaLibraries.Opened cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, arena);
-        lines.add("cublas: " + Cublas.version(cublas) + " from " + cublas.from());
+        found.add("cublas: " + Cublas.version(cublas) + " from " + cublas.from());
       } catch (CudaLibraries.NotFound e) {
-        lines.add(e.getMessage());
-        complete = false;
+        missing.add(e);
       }
     } catch (Throwable t) {
-      lines.add("probe failed: " + t);
-      complete = false;
+      problems.add("probe failed: " + t);
     }
-    return new CudaProbe(List.copyOf(lines), devices, complete && devices > 0);
+    // the report's order: the driver and its GPUs, cuDNN, cuBLAS, as they were asked
+    for (String line : found) {
+      lines.add(line);
+    }
+    missing.forEach(e -> lines.add(e.getMessage()));
+    lines.addAll(problems);
+    boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;
+    return new CudaProbe(List.copyOf(lines), devices, complete, summary(missing, problems, found));
+  }
+
+  /**
+   * One line: "missing cuDNN 9 (libcudnn.so.9) and cuBLAS (libcublas.so.13 or libcublas.so.12).
+   * Looked in ...; name the folder in FINGERSPELL_CUDA_LIBS. Found driver: CUDA 13.0 from ...".
+   */
+  static String summary(
+      List<CudaLibraries.NotFound> missing, List<String> problems, List<String> found) {
+    List<String> sentences = new ArrayList<>();
+    if (!missing.isEmpty()) {
+      List<String> what = new ArrayList<>();
+      for (CudaLibraries.NotFound e : missing) {
+        CudaLibraries.Library lib = e.library();
+        what.add(
+            lib == null
+                ? e.getMessage()
+                : lib.what()
+                    + " ("
+                    + lib.describeSonames()
+                    + (e.rejected().isEmpty() ? "" : "; " + String.join("; ", e.rejected()))
+                    + ")");
+      }
+      String list =
+          what.size() == 1
+              ? what.get(0)
+              : String.join(", ", what.subList(0, what.size() - 1))
+                  + " and "
+                  + what.get(what.size() - 1);
+      sentences.add("missing " + list + ".");
+      sentences.add(CudaLibraries.lookedIn(missing.get(0).searched()));
+    }
+    for (String p : problems) {
+      sentences.add(p + ".");
+    }
+    if (!found.isEmpty()) {
+      sentences.add("Found " + String.join(", ", found) + ".");
+    }
+    return String.join(" ", sentences);
   }
 
   /** Calls the status-returning {@code name(parameters)} of an opened library. */

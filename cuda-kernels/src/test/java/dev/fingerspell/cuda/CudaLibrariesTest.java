@@ -11,6 +11,7 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,13 +23,59 @@ class CudaLibrariesTest {
     Files.createDirectories(tmp.resolve("site/nvidia/cudnn/lib"));
     Files.createDirectories(tmp.resolve("site/nvidia/cublas/lib"));
     Files.createDirectories(tmp.resolve("site/nvidia/empty"));
-    List<Path> dirs = CudaLibraries.searchDirs("/opt/a: /opt/b:", List.of(tmp.resolve("site")));
+    List<Path> dirs =
+        CudaLibraries.searchDirs(
+            "/opt/a: /opt/b:", List.of(Path.of("/opt/conda/lib")), List.of(tmp.resolve("site")));
     assertEquals(Path.of("/opt/a"), dirs.get(0));
     assertEquals(Path.of("/opt/b"), dirs.get(1));
     assertEquals(Path.of("/usr/local/cuda/lib64"), dirs.get(2));
     assertTrue(dirs.contains(tmp.resolve("site/nvidia/cudnn/lib")));
     assertTrue(dirs.contains(tmp.resolve("site/nvidia/cublas/lib")));
     assertFalse(dirs.contains(tmp.resolve("site/nvidia/empty/lib")));
+    assertTrue(
+        dirs.indexOf(Path.of("/usr/lib64")) < dirs.indexOf(Path.of("/opt/conda/lib"))
+            && dirs.indexOf(Path.of("/opt/conda/lib"))
+                < dirs.indexOf(tmp.resolve("site/nvidia/cublas/lib")),
+        dirs.toString());
+  }
+
+  /**
+   * PyTorch in a virtual environment (as on the GPU machine, where python3 is
+   * /opt/torch/.venv/bin/python3): its pip folders are found from the python3 on PATH, activated or
+   * not, and before the system's.
+   */
+  @Test
+  void aVirtualEnvironmentsNvidiaFoldersAreFoundFromThePythonOnPath(@TempDir Path tmp)
+      throws IOException {
+    Path venv = tmp.resolve("torch/.venv");
+    Files.createDirectories(venv.resolve("bin"));
+    Path python = Files.createFile(venv.resolve("bin/python3"));
+    assumeTrue(python.toFile().setExecutable(true), "cannot mark a file executable here");
+    Path cu13 =
+        Files.createDirectories(venv.resolve("lib/python3.12/site-packages/nvidia/cu13/lib"));
+    Path cudnn =
+        Files.createDirectories(venv.resolve("lib/python3.12/site-packages/nvidia/cudnn/lib"));
+    Files.createDirectories(tmp.resolve("tools")); // on PATH, but no python3 in it
+
+    List<Path> roots =
+        CudaLibraries.pythonLibRoots(
+            Map.of(
+                "PATH", tmp.resolve("tools") + ":" + venv.resolve("bin") + "::/usr/bin",
+                "VIRTUAL_ENV", "/opt/active",
+                "CONDA_PREFIX", "/opt/conda"),
+            "/home/someone");
+    assertEquals(Path.of("/opt/active/lib"), roots.get(0));
+    assertEquals(Path.of("/opt/conda/lib"), roots.get(1));
+    assertEquals(venv.resolve("lib"), roots.get(2));
+    assertFalse(roots.contains(tmp.resolve("lib")), "a PATH folder without python3 adds nothing");
+    assertEquals(Path.of("/home/someone/.local/lib"), roots.get(roots.size() - 1));
+    assertTrue(roots.indexOf(venv.resolve("lib")) < roots.indexOf(Path.of("/usr/lib")));
+
+    List<Path> site = CudaLibraries.pythonSitePackages(roots);
+    assertEquals(venv.resolve("lib/python3.12/site-packages"), site.get(0));
+    List<Path> dirs = CudaLibraries.searchDirs(null, List.of(), site);
+    assertTrue(dirs.indexOf(cu13) < dirs.indexOf(cudnn), "nvidia's folders in name order");
+    assertTrue(dirs.contains(cu13) && dirs.contains(cudnn), dirs.toString());
   }
 
   /** A file under the right name that is some other library (here zlib) is named, not taken. */
@@ -52,6 +99,43 @@ class CudaLibrariesTest {
     }
   }
 
+  /** cuDNN 8 where cuDNN 9 is needed: the message says it saw cuDNN 8, not only "not found". */
+  @Test
+  void otherVersionsOfAMissingLibraryAreNamed(@TempDir Path tmp) throws IOException {
+    assumeTrue(loaderLacks(CudaLibraries.Library.CUDNN), "the system loader finds a real cuDNN");
+    for (String name :
+        List.of("libcudnn.so.8", "libcudnn.so.8.9.7", "libcudnn_ops.so.9", "libcublasLt.so.13")) {
+      Files.createFile(tmp.resolve(name));
+    }
+    Path missing = tmp.resolve("no-such-folder");
+    assertEquals(
+        List.of(
+            "found " + tmp.resolve("libcudnn.so.8") + ", another version",
+            "found " + tmp.resolve("libcudnn.so.8.9.7") + ", another version"),
+        CudaLibraries.otherVersions(CudaLibraries.Library.CUDNN, List.of(missing, tmp)));
+    assertEquals(
+        List.of(), CudaLibraries.otherVersions(CudaLibraries.Library.CUBLAS, List.of(tmp)));
+    try (Arena arena = Arena.ofConfined()) {
+      CudaLibraries.NotFound e =
+          assertThrows(
+              CudaLibraries.NotFound.class,
+              () -> CudaLibraries.open(CudaLibraries.Library.CUDNN, List.of(tmp), arena));
+      assertTrue(
+          e.getMessage()
+              .startsWith(
+                  "cuDNN 9: libcudnn.so.9 not found; found "
+                      + tmp.resolve("libcudnn.so.8")
+                      + ", another version;"),
+          e.getMessage());
+    }
+    for (int i = 0; i < 8; i++) { // 10 to 17: six others besides 12 and 13
+      Files.createFile(tmp.resolve("libcublas.so.1" + i));
+    }
+    List<String> many = CudaLibraries.otherVersions(CudaLibraries.Library.CUBLAS, List.of(tmp));
+    assertEquals(5, many.size(), many.toString());
+    assertEquals("and 2 more of other versions", many.get(4));
+  }
+
   @Test
   void cublasAcceptsCuda13ThenCuda12() {
     assertEquals(
@@ -70,7 +154,47 @@ class CudaLibrariesTest {
           p.lines().stream()
               .anyMatch(l -> l.startsWith("the NVIDIA driver: libcuda.so.1 not found")),
           String.join("\n", p.lines()));
+      String summary = p.summary();
+      assertTrue(summary.startsWith("missing the NVIDIA driver (libcuda.so.1)"), summary);
+      assertEquals(
+          1, count(summary, "Looked in "), "the folders once, not per library: " + summary);
+      assertEquals(1, count(summary, "FINGERSPELL_CUDA_LIBS"), summary);
+      assertFalse(summary.contains("\n"), summary);
     }
+  }
+
+  /** The message lists what is missing, says once where it looked, and what it did find. */
+  @Test
+  void theSummaryNamesEachMissingLibraryOnceAndWhatWasFound() {
+    List<Path> dirs = List.of(Path.of("/opt/cuda"), Path.of("/usr/lib64"));
+    CudaLibraries.NotFound cudnn =
+        new CudaLibraries.NotFound(CudaLibraries.Library.CUDNN, List.of(), dirs);
+    CudaLibraries.NotFound cublas =
+        new CudaLibraries.NotFound(
+            CudaLibraries.Library.CUBLAS,
+            List.of("/opt/cuda/libcublas.so.13 loads but has no cublasCreate_v2"),
+            dirs);
+    String summary =
+        CudaProbe.summary(
+            List.of(cudnn, cublas),
+            List.of(),
+            List.of("driver: CUDA 13.0 from libcuda.so.1 (system loader)", "gpu 0: NVIDIA H200"));
+    assertEquals(
+        "missing cuDNN 9 (libcudnn.so.9) and cuBLAS (libcublas.so.13 or libcublas.so.12;"
+            + " /opt/cuda/libcublas.so.13 loads but has no cublasCreate_v2)."
+            + " Looked in /opt/cuda, /usr/lib64 and the system loader's path;"
+            + " name the folder in FINGERSPELL_CUDA_LIBS."
+            + " Found driver: CUDA 13.0 from libcuda.so.1 (system loader), gpu 0: NVIDIA H200.",
+        summary);
+    assertEquals(
+        "driver: no GPU. Found driver: CUDA 13.0 from x.",
+        CudaProbe.summary(
+            List.of(), List.of("driver: no GPU"), List.of("driver: CUDA 13.0 from x")));
+    assertTrue(cudnn.getMessage().startsWith("cuDNN 9: libcudnn.so.9 not found. Looked in"));
+  }
+
+  private static int count(String text, String part) {
+    return text.split(java.util.regex.Pattern.quote(part), -1).length - 1;
   }
 
   private static boolean loaderLacks(CudaLibraries.Library lib) {

@@ -57,8 +57,10 @@ public final class Backends {
       }
     }
     if (!why.isEmpty()) {
+      // the reason may be several sentences: the way out goes last, as a sentence of its own
+      String sentence = why.endsWith(".") ? why : why + ".";
       throw new IllegalStateException(
-          "device " + device + " is not available: " + why + " (or use the cpu device)");
+          "device " + device + " is not available: " + sentence + " Or use the cpu device.");
     }
     throw new IllegalStateException(
         "no backend available for device "
