@@ -6,6 +6,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * What this machine offers the CUDA backend, asked through {@code java.lang.foreign} alone: the
@@ -28,13 +29,14 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
     List<String> problems = new ArrayList<>();
     List<String> found = new ArrayList<>();
     int devices = 0;
+    int driverVersion = 0; // CUDA's number for the newest CUDA the driver runs: 13000 for 13.0
     try (Arena arena = Arena.ofConfined()) {
       try {
         CudaLibraries.Opened cuda = CudaLibraries.open(CudaLibraries.Library.DRIVER, arena);
         MemorySegment out = arena.allocate(JAVA_INT);
         check(call(cuda, "cuDriverGetVersion", "*version", out), "cuDriverGetVersion");
-        int v = out.get(JAVA_INT, 0);
-        found.add("driver: CUDA " + v / 1000 + "." + v % 1000 / 10 + " from " + cuda.from());
+        driverVersion = out.get(JAVA_INT, 0);
+        found.add("driver: CUDA " + cudaVersion(driverVersion) + " from " + cuda.from());
         int init = call(cuda, "cuInit", "flags:int", 0);
         if (init != 0) {
           problems.add("driver: cuInit failed with CUresult " + init + " (no usable GPU?)");
@@ -57,13 +59,22 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
       }
       try {
         CudaLibraries.Opened cudnn = CudaLibraries.open(CudaLibraries.Library.CUDNN, arena);
-        found.add("cudnn: " + Cudnn.version(cudnn) + " from " + cudnn.from());
+        String version = Cudnn.version(cudnn);
+        int builtFor = (int) Cudnn.cudartVersion(cudnn);
+        found.add(
+            "cudnn: " + version + " for CUDA " + cudaVersion(builtFor) + " from " + cudnn.from());
+        tooNewForDriver("cuDNN " + version, builtFor / 1000, driverVersion)
+            .ifPresent(problems::add);
       } catch (CudaLibraries.NotFound e) {
         missing.add(e);
       }
       try {
         CudaLibraries.Opened cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, arena);
-        found.add("cublas: " + Cublas.version(cublas) + " from " + cublas.from());
+        String version = Cublas.version(cublas);
+        found.add("cublas: " + version + " from " + cublas.from());
+        // cuBLAS's major version is its CUDA's (cuBLAS 13 comes with CUDA 13)
+        int major = Integer.parseInt(version.substring(0, version.indexOf('.')));
+        tooNewForDriver("cuBLAS " + version, major, driverVersion).ifPresent(problems::add);
       } catch (CudaLibraries.NotFound e) {
         missing.add(e);
       }
@@ -78,6 +89,35 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
     lines.addAll(problems);
     boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;
     return new CudaProbe(List.copyOf(lines), devices, complete, summary(missing, problems, found));
+  }
+
+  /** CUDA's version number as "13.0". */
+  static String cudaVersion(int number) {
+    return number / 1000 + "." + number % 1000 / 10;
+  }
+
+  /**
+   * Why a library built for CUDA {@code cudaMajor} cannot run on a driver that runs CUDA up to
+   * {@code driverVersion} (0: unknown, nothing to say). Within a major version a library runs on
+   * any driver of that version or newer (CUDA's minor version compatibility), so only the major
+   * versions are compared. Found here rather than at the first call, where cuBLAS says only
+   * NOT_INITIALIZED.
+   */
+  static Optional<String> tooNewForDriver(String library, int cudaMajor, int driverVersion) {
+    if (driverVersion == 0 || cudaMajor <= driverVersion / 1000) {
+      return Optional.empty();
+    }
+    return Optional.of(
+        library
+            + " is built for CUDA "
+            + cudaMajor
+            + " but the driver runs CUDA "
+            + cudaVersion(driverVersion)
+            + " at most: update the NVIDIA driver, or use a "
+            + library.substring(0, library.indexOf(' '))
+            + " for CUDA "
+            + driverVersion / 1000
+            + " (name its folder in FINGERSPELL_CUDA_LIBS)");
   }
 
   /**

@@ -153,6 +153,16 @@ final class Cudnn {
     return version(Native.function(lib, "cudnnGetVersion", FunctionDescriptor.of(JAVA_LONG)));
   }
 
+  /**
+   * The CUDA runtime version this cuDNN was built for, as CUDA numbers it (12060 for 12.6): a
+   * driver older than its major version cannot run it.
+   */
+  static long cudartVersion(CudaLibraries.Opened lib) {
+    return (long)
+        Native.value(
+            Native.function(lib, "cudnnGetCudartVersion", FunctionDescriptor.of(JAVA_LONG)));
+  }
+
   private static String version(MethodHandle getVersion) {
     long v = (long) Native.value(getVersion);
     return v / 10000 + "." + v % 10000 / 100 + "." + v % 100;

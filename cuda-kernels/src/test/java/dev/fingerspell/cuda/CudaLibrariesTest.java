@@ -193,6 +193,21 @@ class CudaLibrariesTest {
     assertTrue(cudnn.getMessage().startsWith("cuDNN 9: libcudnn.so.9 not found. Looked in"));
   }
 
+  /** cuBLAS 13 on a driver for CUDA 12.4 is said before any call, with what to do. */
+  @Test
+  void aLibraryForANewerCudaThanTheDriversIsNamed() {
+    assertEquals(
+        java.util.Optional.of(
+            "cuBLAS 13.1.0 is built for CUDA 13 but the driver runs CUDA 12.4 at most: update the"
+                + " NVIDIA driver, or use a cuBLAS for CUDA 12 (name its folder in"
+                + " FINGERSPELL_CUDA_LIBS)"),
+        CudaProbe.tooNewForDriver("cuBLAS 13.1.0", 13, 12040));
+    assertTrue(CudaProbe.tooNewForDriver("cuDNN 9.19.0", 12, 13000).isEmpty(), "older is fine");
+    assertTrue(CudaProbe.tooNewForDriver("cuDNN 9.19.0", 13, 13020).isEmpty(), "same major");
+    assertTrue(CudaProbe.tooNewForDriver("cuBLAS 13.0.0", 13, 0).isEmpty(), "no driver: no say");
+    assertEquals("12.6", CudaProbe.cudaVersion(12060));
+  }
+
   private static int count(String text, String part) {
     return text.split(java.util.regex.Pattern.quote(part), -1).length - 1;
   }

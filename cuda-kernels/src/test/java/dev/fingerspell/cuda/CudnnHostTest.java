@@ -52,6 +52,9 @@ class CudnnHostTest {
     if (cublas != null) {
       assertTrue(cublas.version().matches("1[23]\\.\\d+\\.\\d+"), cublas.version());
     }
+    long builtFor =
+        Cudnn.cudartVersion(CudaLibraries.open(CudaLibraries.Library.CUDNN, Arena.global()));
+    assertTrue(builtFor >= 12000 && builtFor < 14000, "built for CUDA " + builtFor);
     assertEquals("CUDNN_STATUS_SUCCESS", cudnn.errorString(0));
     assertTrue(
         cudnn.errorString(2000).startsWith("CUDNN_STATUS_BAD_PARAM"), cudnn.errorString(2000));
