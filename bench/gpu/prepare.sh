@@ -19,6 +19,9 @@ for m in tensor-core resnet cuda-kernels; do
 done
 # the test-jar dependency duplicates the tests jar made above
 rm -f .device/lib/tensor-core-*-tests.jar .device/lib/*-sources.jar
+# JCuda's natives jar carries its PTX compiler and NVRTC bindings (24 MB unpacked, 8 MB packed),
+# which the backend never loads: only libJCudaDriver is (and libJCudaRuntime, kept, is small).
+zip -q -d .device/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*'
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 \
   -DoutputDirectory="$root/.device/lib"
 # JUnit's console launcher scans jars through the zip file system and writes XML reports; the
@@ -26,3 +29,13 @@ mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-s
 JRE_MODULES=java.base,java.logging,java.management,jdk.unsupported,jdk.incubator.vector,jdk.crypto.ec,java.net.http,jdk.zipfs,java.xml,java.desktop \
   "$root/../shared/device/make-jre.sh"
 du -sh .device .device/lib .device/jre.tgz
+# What a device call sends: the tracked and untracked-not-ignored files plus .device, 64 MiB at
+# most. Refused there, it would be found out only after the machine was asked for.
+tree=$(git ls-files -co --exclude-standard -z | xargs -0 -r du -cb 2>/dev/null | awk 'END {print $1}')
+carry=$(du -sb .device | cut -f1)
+total=$((tree + carry))
+echo "a device call sends $((total / 1048576)) MiB ($tree bytes of files, $carry of .device) of 64 MiB"
+if ((total > 64 * 1048576)); then
+  echo "prepare.sh: that is over the device call's 64 MiB: carry less (.device/lib) or ignore more" >&2
+  exit 1
+fi

@@ -123,13 +123,35 @@ def head_epoch(count, batch, epochs):
     return best
 
 
+def tf32_off():
+    """Full float32 in cuDNN's convolutions and cuBLAS's products, as Fingerspell by default.
+
+    PyTorch 2.9 and later have per-operator settings (torch.backends.cudnn.conv.fp32_precision,
+    whose default is "tf32"); there the legacy allow_tf32 flags are deprecated, and mixing the two
+    kinds of flag raises. Older versions have the legacy flags only. What was set is printed to
+    stderr, so a benchmark's log says how PyTorch ran.
+    """
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        print("pytorch tf32 off: cudnn.conv.fp32_precision=%s cuda.matmul.fp32_precision=%s"
+              % (torch.backends.cudnn.conv.fp32_precision,
+                 torch.backends.cuda.matmul.fp32_precision), file=sys.stderr)
+    else:
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        print("pytorch tf32 off: cudnn.allow_tf32=%s cuda.matmul.allow_tf32=%s"
+              % (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32),
+              file=sys.stderr)
+
+
 def main(argv):
     global DEVICE, WARM_UP_SECONDS
     while argv and argv[0].startswith("--"):
         if argv[0] == "--device":
             DEVICE = argv[1]
-            torch.backends.cudnn.allow_tf32 = False
-            torch.backends.cuda.matmul.allow_tf32 = False
+            tf32_off()
         elif argv[0] == "--warm-up":
             WARM_UP_SECONDS = float(argv[1])
         else:
