@@ -24,7 +24,7 @@ namespace {
 using CUresult = int;
 using CUdeviceptr = unsigned long long;
 constexpr CUresult SUCCESS = 0, INVALID_VALUE = 1, OUT_OF_MEMORY = 2, NOT_INITIALIZED = 3,
-                   INVALID_HANDLE = 400, NOT_FOUND = 500;
+                   INVALID_HANDLE = 400, NOT_FOUND = 500, NOT_SUPPORTED = 801;
 
 // A kernel called with its parameters as cuLaunchKernel gets them: an array of pointers to values.
 template <typename... A, std::size_t... I>
@@ -62,6 +62,9 @@ constexpr size_t CAPACITY = size_t(1) << 30;
 
 // Counters StubDriverTest reads: see stub_counters.
 long long launches = 0, copies = 0, offStream = 0, unpinnedCopies = 0, outOfBounds = 0;
+// Which ways of page-locking host memory the stub refuses (stub_refuse_pinning), as a sandbox
+// may: 1 cuMemAllocHost, 2 cuMemHostRegister, 3 both.
+int refusePinning = 0;
 
 bool isPinned(const void* p, size_t bytes) {
   auto c = static_cast<const char*>(p);
@@ -159,8 +162,16 @@ CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
   *total = CAPACITY;
   return SUCCESS;
 }
+CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
+  std::lock_guard<std::mutex> g(lock);
+  if (refusePinning & 1) return NOT_SUPPORTED;
+  *p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+  pinned[static_cast<const char*>(*p)] = bytes;
+  return SUCCESS;
+}
 CUresult cuMemHostRegister_v2(void* p, size_t bytes, unsigned) {
   std::lock_guard<std::mutex> g(lock);
+  if (refusePinning & 2) return NOT_SUPPORTED;
   pinned[static_cast<const char*>(p)] = bytes;
   return SUCCESS;
 }
@@ -228,6 +239,12 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
     reinterpret_cast<Launcher>(fn)(params);
   }
   return SUCCESS;
+}
+
+// For tests: refuse cuMemAllocHost (1), cuMemHostRegister (2) or both (3) from now on.
+void stub_refuse_pinning(int which) {
+  std::lock_guard<std::mutex> g(lock);
+  refusePinning = which;
 }
 
 // The stream the backend created, to check the address it hands cuDNN and cuBLAS.

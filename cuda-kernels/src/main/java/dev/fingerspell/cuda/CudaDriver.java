@@ -11,6 +11,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemAllocHost;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemHostRegister;
@@ -61,7 +62,7 @@ public final class CudaDriver implements DeviceApi {
   private final CUcontext context = new CUcontext();
   private final CUmodule module = new CUmodule();
   private final Stream stream = new Stream();
-  private volatile String unpinned; // why cuMemHostRegister refused, if it did
+  volatile String unpinned; // why the driver would not page-lock host memory, if it would not
   private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
 
   /** A CUDA stream that tells its address, for cuDNN and cuBLAS to be put on it. */
@@ -188,19 +189,38 @@ public final class CudaDriver implements DeviceApi {
   }
 
   /**
-   * Java's memory, page-locked by the driver: the address is ours to copy to with FFM. Where the
-   * driver refuses, the memory stays pageable: async copies from it are still correct, only slower,
-   * and {@link #name} says so.
+   * Host memory page-locked by the driver, as a segment to copy into with FFM: allocated by it
+   * ({@code cuMemAllocHost}, what PyTorch's pinned memory is), else Java's memory registered with
+   * it ({@code cuMemHostRegister}: some sandboxes, gVisor's among them, support one and not the
+   * other). Where the driver refuses both, the memory stays pageable: async copies from it are
+   * still correct, only slower, and {@link #name} says so.
    */
   @Override
+  @SuppressWarnings("restricted") // the driver's allocation, as long as it says
   public MemorySegment allocatePinned(long bytes) {
     bind();
-    MemorySegment pinned = Arena.global().allocate(bytes, 4096);
-    int r = cuMemHostRegister(new HostPointer(pinned), bytes, 0);
-    if (r != CUresult.CUDA_SUCCESS) {
-      unpinned = CUresult.stringFor(r);
+    HostAllocation allocated = new HostAllocation();
+    int r = cuMemAllocHost(allocated, bytes);
+    if (r == CUresult.CUDA_SUCCESS) {
+      return MemorySegment.ofAddress(allocated.address()).reinterpret(bytes);
     }
-    return pinned;
+    MemorySegment java = Arena.global().allocate(bytes, 4096);
+    int registered = cuMemHostRegister(new HostPointer(java), bytes, 0);
+    if (registered != CUresult.CUDA_SUCCESS) {
+      unpinned =
+          "cuMemAllocHost "
+              + CUresult.stringFor(r)
+              + ", cuMemHostRegister "
+              + CUresult.stringFor(registered);
+    }
+    return java;
+  }
+
+  /** Where cuMemAllocHost puts the address of the memory it allocated. */
+  private static final class HostAllocation extends Pointer {
+    long address() {
+      return getNativePointer();
+    }
   }
 
   @Override

@@ -1,6 +1,7 @@
 package dev.fingerspell.cuda;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -91,6 +92,52 @@ class StubDriverTest extends CudaOpsChecks {
     assertEquals(0, after[2], "calls on a stream other than the backend's");
     assertEquals(0, after[3], "async copies with unpinned host memory");
     assertEquals(0, after[4], "device ranges outside any allocation");
+  }
+
+  /**
+   * Staging memory is the driver's own where it allocates it, else Java's registered with it, else
+   * pageable, said in the device's name. No copy is made from the pageable one: the stub counts
+   * such copies for the whole run, and {@link
+   * #everythingRunsOnTheBackendsStreamThroughPinnedMemory} requires none.
+   */
+  @Test
+  void pinnedMemoryIsAllocatedElseRegisteredElseSaidToBePageable() throws Throwable {
+    CudaDriver driver =
+        (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
+    MethodHandle refuse =
+        Linker.nativeLinker()
+            .downcallHandle(
+                stubFunction("stub_refuse_pinning"), FunctionDescriptor.ofVoid(JAVA_INT));
+    long unpinnedBefore = counters()[3];
+    DevicePointer target = driver.tryAlloc(8192);
+    try {
+      MemorySegment allocated = driver.allocatePinned(8192);
+      refuse.invokeExact(1); // no cuMemAllocHost: Java's memory, registered
+      MemorySegment registered = driver.allocatePinned(8192);
+      for (MemorySegment staging : new MemorySegment[] {allocated, registered}) {
+        staging.fill((byte) 7);
+        driver.copyToDevice(target, 0, staging);
+      }
+      driver.synchronize();
+      assertEquals(unpinnedBefore, counters()[3], "a copy went from memory the stub saw unpinned");
+      assertEquals(8192, allocated.byteSize());
+      assertTrue(!driver.name().contains("not pinned"), driver.name());
+
+      refuse.invokeExact(3); // neither: pageable, and the name says why
+      MemorySegment pageable = driver.allocatePinned(8192);
+      assertEquals(8192, pageable.byteSize());
+      assertTrue(
+          driver
+              .name()
+              .endsWith(
+                  "(copies not pinned: cuMemAllocHost CUDA_ERROR_NOT_SUPPORTED,"
+                      + " cuMemHostRegister CUDA_ERROR_NOT_SUPPORTED)"),
+          driver.name());
+    } finally {
+      refuse.invokeExact(0);
+      driver.unpinned = null; // the ring the other tests use was pinned
+      driver.free(target);
+    }
   }
 
   /** 20 MB each way: three chunks through the pinned ring, at the right offsets on both sides. */
