@@ -24,7 +24,6 @@ import java.util.Optional;
 public record CudaProbe(List<String> lines, int devices, boolean complete, String summary) {
   /** Asks the driver, cuDNN and cuBLAS. */
   public static CudaProbe run() {
-    List<String> lines = new ArrayList<>();
     List<CudaLibraries.NotFound> missing = new ArrayList<>();
     List<String> problems = new ArrayList<>();
     List<String> found = new ArrayList<>();
@@ -81,10 +80,8 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
     } catch (Throwable t) {
       problems.add("probe failed: " + t);
     }
-    // the report's order: the driver and its GPUs, cuDNN, cuBLAS, as they were asked
-    for (String line : found) {
-      lines.add(line);
-    }
+    // what was found (in the order asked: driver, GPUs, cuDNN, cuBLAS), what is missing, what else
+    List<String> lines = new ArrayList<>(found);
     missing.forEach(e -> lines.add(e.getMessage()));
     lines.addAll(problems);
     boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;
