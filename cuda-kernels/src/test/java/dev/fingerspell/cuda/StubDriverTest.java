@@ -38,24 +38,28 @@ class StubDriverTest extends CudaOpsChecks {
     assertTrue(Backends.forDevice(GPU).describe().contains("stub GPU"), "the stub is the GPU");
   }
 
-  private static MemorySegment stubFunction(String name) {
-    return SymbolLookup.libraryLookup(
-            Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
-        .find(name)
-        .orElseThrow();
+  /** A function the stub exports for tests. */
+  private static MethodHandle stubFunction(String name, FunctionDescriptor signature) {
+    MemorySegment address =
+        SymbolLookup.libraryLookup(
+                Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
+            .find(name)
+            .orElseThrow();
+    return Linker.nativeLinker().downcallHandle(address, signature);
+  }
+
+  /** The driver under the backend's GPU: the stub, through JCuda. */
+  private static CudaDriver driver() {
+    return (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
   }
 
   /** The stream address cuDNN and cuBLAS are put on is the stream the driver created. */
   @Test
   void theLibrariesStreamIsTheDriversStream() throws Throwable {
-    CudaDriver driver =
-        (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
-    MethodHandle stream =
-        Linker.nativeLinker()
-            .downcallHandle(stubFunction("stub_stream"), FunctionDescriptor.of(ADDRESS));
+    MethodHandle stream = stubFunction("stub_stream", FunctionDescriptor.of(ADDRESS));
     long created = ((MemorySegment) stream.invokeExact()).address();
     assertTrue(created != 0, "no stream was created");
-    assertEquals(created, driver.streamAddress());
+    assertEquals(created, driver().streamAddress());
   }
 
   /**
@@ -63,9 +67,7 @@ class StubDriverTest extends CudaOpsChecks {
    * host memory, device ranges outside any allocation}.
    */
   private static long[] counters() {
-    MethodHandle counters =
-        Linker.nativeLinker()
-            .downcallHandle(stubFunction("stub_counters"), FunctionDescriptor.ofVoid(ADDRESS));
+    MethodHandle counters = stubFunction("stub_counters", FunctionDescriptor.ofVoid(ADDRESS));
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment out = arena.allocate(JAVA_LONG, 5);
       counters.invokeExact(out);
@@ -102,12 +104,8 @@ class StubDriverTest extends CudaOpsChecks {
    */
   @Test
   void pinnedMemoryIsAllocatedElseRegisteredElseSaidToBePageable() throws Throwable {
-    CudaDriver driver =
-        (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
-    MethodHandle refuse =
-        Linker.nativeLinker()
-            .downcallHandle(
-                stubFunction("stub_refuse_pinning"), FunctionDescriptor.ofVoid(JAVA_INT));
+    CudaDriver driver = driver();
+    MethodHandle refuse = stubFunction("stub_refuse_pinning", FunctionDescriptor.ofVoid(JAVA_INT));
     long unpinnedBefore = counters()[3];
     DevicePointer target = driver.tryAlloc(8192);
     try {
