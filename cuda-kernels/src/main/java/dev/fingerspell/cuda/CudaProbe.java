@@ -85,7 +85,37 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
     missing.forEach(e -> lines.add(e.getMessage()));
     lines.addAll(problems);
     boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;
-    return new CudaProbe(List.copyOf(lines), devices, complete, summary(missing, problems, found));
+    return new CudaProbe(
+        List.copyOf(lines), devices, complete, summary(missing, problems, found, driverVersion));
+  }
+
+  /**
+   * How to get the missing cuDNN and cuBLAS without a CUDA toolkit: NVIDIA's pip packages, for the
+   * CUDA the driver runs (their names changed with CUDA 13), land where the search looks. Said only
+   * where a driver answered: without one, the libraries are not what is in the way.
+   */
+  static Optional<String> installHint(List<CudaLibraries.NotFound> missing, int driverVersion) {
+    if (driverVersion == 0) {
+      return Optional.empty();
+    }
+    List<String> packages = new ArrayList<>();
+    boolean cuda13 = driverVersion >= 13000;
+    for (CudaLibraries.NotFound e : missing) {
+      if (e.library() == CudaLibraries.Library.CUDNN) {
+        packages.add(cuda13 ? "nvidia-cudnn-cu13" : "nvidia-cudnn-cu12");
+      } else if (e.library() == CudaLibraries.Library.CUBLAS) {
+        packages.add(cuda13 ? "nvidia-cublas" : "nvidia-cublas-cu12");
+      }
+    }
+    if (packages.isEmpty()) {
+      return Optional.empty();
+    }
+    return Optional.of(
+        "pip install "
+            + String.join(" ", packages)
+            + " puts "
+            + (packages.size() == 1 ? "it" : "them")
+            + " where this looks (a PyTorch with CUDA has them already).");
   }
 
   /** CUDA's version number as "13.0". */
@@ -122,7 +152,10 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
    * Looked in ...; name the folder in FINGERSPELL_CUDA_LIBS. Found driver: CUDA 13.0 from ...".
    */
   static String summary(
-      List<CudaLibraries.NotFound> missing, List<String> problems, List<String> found) {
+      List<CudaLibraries.NotFound> missing,
+      List<String> problems,
+      List<String> found,
+      int driverVersion) {
     List<String> sentences = new ArrayList<>();
     if (!missing.isEmpty()) {
       List<String> what = new ArrayList<>();
@@ -145,6 +178,7 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
                   + what.get(what.size() - 1);
       sentences.add("missing " + list + ".");
       sentences.add(CudaLibraries.lookedIn(missing.get(0).searched()));
+      installHint(missing, driverVersion).ifPresent(sentences::add);
     }
     for (String p : problems) {
       sentences.add(p + ".");

@@ -178,18 +178,27 @@ class CudaLibrariesTest {
         CudaProbe.summary(
             List.of(cudnn, cublas),
             List.of(),
-            List.of("driver: CUDA 13.0 from libcuda.so.1 (system loader)", "gpu 0: NVIDIA H200"));
+            List.of("driver: CUDA 13.0 from libcuda.so.1 (system loader)", "gpu 0: NVIDIA H200"),
+            13000);
     assertEquals(
         "missing cuDNN 9 (libcudnn.so.9) and cuBLAS (libcublas.so.13 or libcublas.so.12;"
             + " /opt/cuda/libcublas.so.13 loads but has no cublasCreate_v2)."
             + " Looked in /opt/cuda, /usr/lib64 and the system loader's path;"
             + " name the folder in FINGERSPELL_CUDA_LIBS."
+            + " pip install nvidia-cudnn-cu13 nvidia-cublas puts them where this looks"
+            + " (a PyTorch with CUDA has them already)."
             + " Found driver: CUDA 13.0 from libcuda.so.1 (system loader), gpu 0: NVIDIA H200.",
         summary);
     assertEquals(
         "driver: no GPU. Found driver: CUDA 13.0 from x.",
         CudaProbe.summary(
-            List.of(), List.of("driver: no GPU"), List.of("driver: CUDA 13.0 from x")));
+            List.of(), List.of("driver: no GPU"), List.of("driver: CUDA 13.0 from x"), 13000));
+    assertEquals(
+        java.util.Optional.of(
+            "pip install nvidia-cublas-cu12 puts it where this looks (a PyTorch with CUDA has them"
+                + " already)."),
+        CudaProbe.installHint(List.of(cublas), 12040));
+    assertTrue(CudaProbe.installHint(List.of(cublas), 0).isEmpty(), "no driver: no pip hint");
     assertTrue(cudnn.getMessage().startsWith("cuDNN 9: libcudnn.so.9 not found. Looked in"));
   }
 
