@@ -191,9 +191,9 @@ public final class CudaDriver implements DeviceApi {
   /**
    * Host memory page-locked by the driver, as a segment to copy into with FFM: allocated by it
    * ({@code cuMemAllocHost}, what PyTorch's pinned memory is), else Java's memory registered with
-   * it ({@code cuMemHostRegister}: some sandboxes, gVisor's among them, support one and not the
-   * other). Where the driver refuses both, the memory stays pageable: async copies from it are
-   * still correct, only slower, and {@link #name} says so.
+   * it ({@code cuMemHostRegister}: a sandbox's driver proxy, such as gVisor's, may support one and
+   * not the other). Where the driver refuses both, the memory stays pageable: async copies from it
+   * are still correct, only slower, and {@link #name} says so.
    */
   @Override
   @SuppressWarnings("restricted") // the driver's allocation, as long as it says

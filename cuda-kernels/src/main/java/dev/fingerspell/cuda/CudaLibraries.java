@@ -132,10 +132,9 @@ public final class CudaLibraries {
   /** The directories searched before the system loader's own search. */
   public static List<Path> searchDirs() {
     Map<String, String> env = System.getenv();
+    String conda = env.get("CONDA_PREFIX");
     List<Path> condaLib =
-        env.containsKey("CONDA_PREFIX")
-            ? List.of(Path.of(env.get("CONDA_PREFIX"), "lib"))
-            : List.of();
+        conda == null || conda.isBlank() ? List.of() : List.of(Path.of(conda, "lib"));
     return searchDirs(
         env.get("FINGERSPELL_CUDA_LIBS"),
         condaLib,
