@@ -159,23 +159,32 @@ public final class CudaLibraries {
     dirs.add(Path.of("/usr/lib64"));
     dirs.addAll(libDirs);
     for (Path site : sitePackages) {
-      Path nvidia = site.resolve("nvidia");
-      if (Files.isDirectory(nvidia)) {
-        try (DirectoryStream<Path> parts = Files.newDirectoryStream(nvidia)) {
-          List<Path> libs = new ArrayList<>();
-          for (Path part : parts) {
-            if (Files.isDirectory(part.resolve("lib"))) {
-              libs.add(part.resolve("lib"));
-            }
-          }
-          libs.sort(null); // the folder's order is the file system's: make the search repeatable
-          dirs.addAll(libs);
-        } catch (IOException e) {
-          // an unreadable folder is one place fewer to look
+      for (Path part : entries(site.resolve("nvidia"), "*")) {
+        if (Files.isDirectory(part.resolve("lib"))) {
+          dirs.add(part.resolve("lib"));
         }
       }
     }
     return List.copyOf(dirs);
+  }
+
+  /**
+   * The entries of {@code dir} matching {@code glob}, in name order (the file system's own order
+   * would make the search differ from machine to machine); none when it is not a readable folder,
+   * which is one place fewer to look.
+   */
+  private static List<Path> entries(Path dir, String glob) {
+    if (!Files.isDirectory(dir)) {
+      return List.of();
+    }
+    List<Path> found = new ArrayList<>();
+    try (DirectoryStream<Path> stream = Files.newDirectoryStream(dir, glob)) {
+      stream.forEach(found::add);
+    } catch (IOException e) {
+      return List.of();
+    }
+    found.sort(null);
+    return found;
   }
 
   /**
@@ -213,22 +222,12 @@ public final class CudaLibraries {
   static List<Path> pythonSitePackages(List<Path> roots) {
     List<Path> found = new ArrayList<>();
     for (Path dir : roots) {
-      if (!Files.isDirectory(dir)) {
-        continue;
-      }
-      try (DirectoryStream<Path> pythons = Files.newDirectoryStream(dir, "python3*")) {
-        List<Path> versions = new ArrayList<>();
-        pythons.forEach(versions::add);
-        versions.sort(null);
-        for (Path p : versions) {
-          for (String kind : List.of("site-packages", "dist-packages")) {
-            if (Files.isDirectory(p.resolve(kind))) {
-              found.add(p.resolve(kind));
-            }
+      for (Path python : entries(dir, "python3*")) {
+        for (String kind : List.of("site-packages", "dist-packages")) {
+          if (Files.isDirectory(python.resolve(kind))) {
+            found.add(python.resolve(kind));
           }
         }
-      } catch (IOException e) {
-        // as above
       }
     }
     return found;
@@ -290,25 +289,13 @@ public final class CudaLibraries {
     }
     List<String> notes = new ArrayList<>();
     for (Path dir : dirs) {
-      if (!Files.isDirectory(dir)) {
-        continue;
-      }
-      try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "lib*.so*")) {
-        List<String> names = new ArrayList<>();
-        for (Path f : files) {
-          String name = f.getFileName().toString();
-          boolean sameLibrary =
-              stems.stream().anyMatch(stem -> name.equals(stem) || name.startsWith(stem + "."));
-          if (sameLibrary && !library.sonames().contains(name)) {
-            names.add(name);
-          }
+      for (Path file : entries(dir, "lib*.so*")) {
+        String name = file.getFileName().toString();
+        boolean sameLibrary =
+            stems.stream().anyMatch(stem -> name.equals(stem) || name.startsWith(stem + "."));
+        if (sameLibrary && !library.sonames().contains(name)) {
+          notes.add("found " + file + ", another version");
         }
-        names.sort(null);
-        for (String name : names) {
-          notes.add("found " + dir.resolve(name) + ", another version");
-        }
-      } catch (IOException e) {
-        // an unreadable folder: nothing to report from it
       }
     }
     if (notes.size() > OTHER_VERSIONS_NAMED) {

@@ -78,26 +78,22 @@ public final class SafetensorsFile implements AutoCloseable {
   }
 
   private static SafetensorsFile open(Path path, Arena arena, boolean owned) {
+    boolean opened = false;
     try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
       long size = ch.size();
       MemorySegment file =
           size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-      return parse(path, file, size, owned ? arena : null);
+      SafetensorsFile f = parse(path, file, size, owned ? arena : null);
+      opened = true;
+      return f;
     } catch (NoSuchFileException e) {
-      closeIfOwned(arena, owned);
       throw new SafetensorsException(path + ": no such file");
     } catch (IOException e) {
-      closeIfOwned(arena, owned);
       throw new SafetensorsException(path + ": cannot read: " + e.getMessage(), e);
-    } catch (RuntimeException e) {
-      closeIfOwned(arena, owned);
-      throw e;
-    }
-  }
-
-  private static void closeIfOwned(Arena arena, boolean owned) {
-    if (owned) {
-      arena.close();
+    } finally {
+      if (!opened && owned) { // a failed open leaves nothing mapped in an arena of its own
+        arena.close();
+      }
     }
   }
 

@@ -207,16 +207,6 @@ public final class PreparedData {
     public int count() {
       return labels.length;
     }
-
-    /** Each image as an array of its own (a copy). */
-    public List<byte[]> images() {
-      long per = 3L * size * size;
-      List<byte[]> out = new ArrayList<>(count());
-      for (int i = 0; i < count(); i++) {
-        out.add(bytes.asSlice(i * per, per).toArray(ValueLayout.JAVA_BYTE));
-      }
-      return out;
-    }
   }
 
   /**

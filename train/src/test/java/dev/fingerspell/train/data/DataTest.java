@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.resnet.AslLabels;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
@@ -140,7 +141,9 @@ class DataTest {
         for (int i = 0; i < b.count(); i++) {
           assertEquals(s.labels()[at + i], b.labels()[i], "label, batch size " + batchSize);
           assertTrue(
-              java.util.Arrays.equals(s.image(at + i), b.images().get(i)),
+              java.util.Arrays.equals(
+                  s.image(at + i),
+                  b.bytes().asSlice((long) i * per, per).toArray(ValueLayout.JAVA_BYTE)),
               "image " + (at + i) + " of shard " + shard + ", batch size " + batchSize);
         }
         at += b.count();

@@ -48,7 +48,7 @@ class FeatureCacheTest {
     try (GradMode g = GradMode.noGrad()) {
       for (PreparedData.Batch b : data.batches("train", 1)) {
         float[] want =
-            backbone.forwardFeatures(pre.batchFromRgb(b.images(), 32, 32)).toFloatArray();
+            backbone.forwardFeatures(pre.batchFromRgb(b.bytes(), b.count(), 32, 32)).toFloatArray();
         float[] have = new float[ResNet18.FEATURES];
         System.arraycopy(got.values(), row * ResNet18.FEATURES, have, 0, have.length);
         assertArrayEquals(want, have, 1e-4f, "features of row " + row);
