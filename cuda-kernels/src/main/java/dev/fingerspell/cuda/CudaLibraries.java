@@ -7,6 +7,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -28,20 +29,35 @@ public final class CudaLibraries {
   /** The libraries, each with the sonames it accepts, newest first. */
   public enum Library {
     /** The driver API: comes with the NVIDIA driver, not the toolkit. */
-    DRIVER("the NVIDIA driver", "cuInit", "libcuda.so.1"),
-    /** cuDNN 9. */
-    CUDNN("cuDNN 9", "cudnnGetVersion", "libcudnn.so.9"),
-    /** cuBLAS of CUDA 13, else 12. */
-    CUBLAS("cuBLAS", "cublasCreate_v2", "libcublas.so.13", "libcublas.so.12");
+    DRIVER("the NVIDIA driver", "cuInit", false, "libcuda.so.1"),
+    /** cuDNN 9 (the same soname for every CUDA it is built for). */
+    CUDNN("cuDNN 9", "cudnnGetVersion", false, "libcudnn.so.9"),
+    /** cuBLAS of CUDA 13, else 12: the soname's last number is the CUDA it needs. */
+    CUBLAS("cuBLAS", "cublasCreate_v2", true, "libcublas.so.13", "libcublas.so.12");
 
     private final String what;
     private final String entryPoint;
+    private final boolean sonameNamesCuda;
     private final List<String> sonames;
 
-    Library(String what, String entryPoint, String... sonames) {
+    Library(String what, String entryPoint, boolean sonameNamesCuda, String... sonames) {
       this.what = what;
       this.entryPoint = entryPoint;
+      this.sonameNamesCuda = sonameNamesCuda;
       this.sonames = List.of(sonames);
+    }
+
+    /**
+     * Whether a driver that runs CUDA {@code driverVersion} (cuDriverGetVersion's number, 13000 for
+     * 13.0; 0 when unknown) can run the library under {@code soname}: cuBLAS 13 cannot run on a
+     * CUDA 12 driver, and fails only at {@code cublasCreate}, with nothing said.
+     */
+    boolean runsOn(String soname, int driverVersion) {
+      if (!sonameNamesCuda || driverVersion == 0) {
+        return true;
+      }
+      int cuda = Integer.parseInt(soname.substring(soname.lastIndexOf('.') + 1));
+      return cuda <= driverVersion / 1000;
     }
 
     /** A function every version has: a file that loads without it is some other library. */
@@ -235,31 +251,39 @@ public final class CudaLibraries {
 
   /** Opens {@code library} from {@link #searchDirs()}, else through the system loader. */
   public static Opened open(Library library, Arena arena) {
-    return open(library, searchDirs(), arena);
+    return open(library, 0, arena);
   }
 
   /**
-   * Opens {@code library}, trying each directory, then the system loader; else {@link NotFound}.
+   * {@link #open(Library, Arena)}, taking first a version the driver can run ({@code driverVersion}
+   * as cuDriverGetVersion gives it; 0 when unknown).
    */
+  public static Opened open(Library library, int driverVersion, Arena arena) {
+    return open(library, searchDirs(), driverVersion, arena);
+  }
+
   static Opened open(Library library, List<Path> dirs, Arena arena) {
+    return open(library, dirs, 0, arena);
+  }
+
+  /**
+   * Opens the first of {@link #candidates} that is the library, then tries the system loader; else
+   * {@link NotFound}.
+   */
+  static Opened open(Library library, List<Path> dirs, int driverVersion, Arena arena) {
     List<String> failures = new ArrayList<>();
-    for (Path dir : dirs) {
-      for (String soname : library.sonames()) {
-        Path file = dir.resolve(soname);
-        if (Files.exists(file)) {
-          try {
-            SymbolLookup symbols = SymbolLookup.libraryLookup(file, arena);
-            if (symbols.find(library.entryPoint()).isPresent()) {
-              return new Opened(library, file.toString(), symbols);
-            }
-            failures.add(file + " loads but has no " + library.entryPoint());
-          } catch (IllegalArgumentException e) {
-            failures.add(file + " is there but does not load (" + firstLine(e) + ")");
-          }
+    for (Path file : candidates(library, dirs, driverVersion)) {
+      try {
+        SymbolLookup symbols = SymbolLookup.libraryLookup(file, arena);
+        if (symbols.find(library.entryPoint()).isPresent()) {
+          return new Opened(library, file.toString(), symbols);
         }
+        failures.add(file + " loads but has no " + library.entryPoint());
+      } catch (IllegalArgumentException e) {
+        failures.add(file + " is there but does not load (" + firstLine(e) + ")");
       }
     }
-    for (String soname : library.sonames()) {
+    for (String soname : byDriver(library, driverVersion)) {
       try {
         SymbolLookup symbols = SymbolLookup.libraryLookup(soname, arena);
         if (symbols.find(library.entryPoint()).isPresent()) {
@@ -272,6 +296,36 @@ public final class CudaLibraries {
     }
     failures.addAll(otherVersions(library, dirs));
     throw new NotFound(library, failures, dirs);
+  }
+
+  /**
+   * The files of {@code library}'s sonames in {@code dirs}, in the order to try them: folder by
+   * folder (the user's first), newest soname first within a folder, but all that the driver can run
+   * before any it cannot. So with a CUDA 12 driver a cuBLAS 12 in pip's folder is taken over the
+   * cuBLAS 13 of {@code /usr/local/cuda}; one it cannot run is still taken when it is all there is,
+   * for the probe to say why it will not work.
+   */
+  static List<Path> candidates(Library library, List<Path> dirs, int driverVersion) {
+    List<String> sonames = byDriver(library, driverVersion);
+    List<Path> files = new ArrayList<>();
+    for (boolean runs : new boolean[] {true, false}) {
+      for (Path dir : dirs) {
+        for (String soname : sonames) {
+          Path file = dir.resolve(soname);
+          if (library.runsOn(soname, driverVersion) == runs && Files.exists(file)) {
+            files.add(file);
+          }
+        }
+      }
+    }
+    return files;
+  }
+
+  /** The library's sonames, those the driver can run first. */
+  private static List<String> byDriver(Library library, int driverVersion) {
+    List<String> sonames = new ArrayList<>(library.sonames());
+    sonames.sort(Comparator.comparing(soname -> !library.runsOn(soname, driverVersion)));
+    return sonames;
   }
 
   /** At most this many other versions are named: enough to say what is there. */

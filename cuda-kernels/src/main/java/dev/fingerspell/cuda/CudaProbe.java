@@ -19,9 +19,12 @@ import java.util.Optional;
  * @param complete whether the driver, a GPU, cuDNN and cuBLAS are all there
  * @param summary the report as one line for an error message: what is missing, where it was looked
  *     for (once, not once per library), what else is wrong, and what was found
+ * @param driverVersion the newest CUDA the driver runs, as cuDriverGetVersion gives it (13000 for
+ *     13.0; 0 when no driver answered): opening cuBLAS the same way later picks the same file
  */
 @SuppressWarnings("restricted") // native libraries and calls are this class's purpose
-public record CudaProbe(List<String> lines, int devices, boolean complete, String summary) {
+public record CudaProbe(
+    List<String> lines, int devices, boolean complete, String summary, int driverVersion) {
   /** Asks the driver, cuDNN and cuBLAS. */
   public static CudaProbe run() {
     List<CudaLibraries.NotFound> missing = new ArrayList<>();
@@ -68,7 +71,8 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
         missing.add(e);
       }
       try {
-        CudaLibraries.Opened cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, arena);
+        CudaLibraries.Opened cublas =
+            CudaLibraries.open(CudaLibraries.Library.CUBLAS, driverVersion, arena);
         String version = Cublas.version(cublas);
         found.add("cublas: " + version + " from " + cublas.from());
         // cuBLAS's major version is its CUDA's (cuBLAS 13 comes with CUDA 13)
@@ -86,7 +90,11 @@ public record CudaProbe(List<String> lines, int devices, boolean complete, Strin
     lines.addAll(problems);
     boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;
     return new CudaProbe(
-        List.copyOf(lines), devices, complete, summary(missing, problems, found, driverVersion));
+        List.copyOf(lines),
+        devices,
+        complete,
+        summary(missing, problems, found, driverVersion),
+        driverVersion);
   }
 
   /**

@@ -29,7 +29,8 @@ final class CudaRuntime {
     boolean tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
     java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
     Cudnn cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, global));
-    Cublas cublas = new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, global));
+    Cublas cublas =
+        new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, probe.driverVersion(), global));
     return new CudaRuntime(
         driver, a -> new GpuLibraries(driver, driver.streamAddress(), a, cudnn, cublas, tf32));
   }

@@ -142,6 +142,36 @@ class CudaLibrariesTest {
         List.of("libcublas.so.13", "libcublas.so.12"), CudaLibraries.Library.CUBLAS.sonames());
   }
 
+  /**
+   * cuBLAS 13 in the first folder (a CUDA 13 toolkit's) and cuBLAS 12 in the second (pip's): a CUDA
+   * 13 driver takes the first folder's newest, a CUDA 12 driver the cuBLAS it can run, and one it
+   * cannot run is still tried last, for the probe to say why it does not work.
+   */
+  @Test
+  void cublasIsChosenForTheDriversCuda(@TempDir Path tmp) throws IOException {
+    Path toolkit = Files.createDirectories(tmp.resolve("cuda-13/lib64"));
+    Path pip = Files.createDirectories(tmp.resolve("site/nvidia/cublas/lib"));
+    Path cublas13 = Files.createFile(toolkit.resolve("libcublas.so.13"));
+    Path cublas12 = Files.createFile(pip.resolve("libcublas.so.12"));
+    Path both12 = Files.createFile(toolkit.resolve("libcublas.so.12"));
+    List<Path> dirs = List.of(toolkit, pip);
+    CudaLibraries.Library lib = CudaLibraries.Library.CUBLAS;
+
+    assertEquals(List.of(cublas13, both12, cublas12), CudaLibraries.candidates(lib, dirs, 13000));
+    assertEquals(List.of(cublas13, both12, cublas12), CudaLibraries.candidates(lib, dirs, 0));
+    assertEquals(List.of(both12, cublas12, cublas13), CudaLibraries.candidates(lib, dirs, 12080));
+    Files.delete(both12);
+    assertEquals(List.of(cublas12, cublas13), CudaLibraries.candidates(lib, dirs, 12080));
+    assertEquals(List.of(cublas13), CudaLibraries.candidates(lib, List.of(toolkit), 12080));
+    assertEquals(
+        List.of(cublas12, cublas13),
+        CudaLibraries.candidates(lib, List.of(pip, toolkit), 13000),
+        "the user's folder order comes before the newest soname");
+    assertTrue(CudaLibraries.Library.DRIVER.runsOn("libcuda.so.1", 12000));
+    assertFalse(lib.runsOn("libcublas.so.13", 12090));
+    assertTrue(lib.runsOn("libcublas.so.12", 13000));
+  }
+
   /** Without a GPU the probe says what is missing instead of failing. */
   @Test
   void probeReportsWhatIsMissing() {
