@@ -8,6 +8,7 @@ import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.PreparedData;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.IntUnaryOperator;
 
 /** Model inputs from stored 8-bit images: augmentation (optional), then preprocessing. */
 final class Batches {
@@ -27,16 +28,36 @@ final class Batches {
    * a gathered array), read where they lie unless augmented; {@code augment} is null for none.
    */
   static Tensor of(MemorySegment images, int n, int storedSize, Preprocess pre, Rng augment) {
-    MemorySegment batch = images;
-    if (augment != null) {
-      int per = 3 * storedSize * storedSize;
-      byte[] out = new byte[n * per];
-      for (int i = 0; i < n; i++) {
-        augment(images, (long) i * per, storedSize, augment, out, i * per);
-      }
-      batch = MemorySegment.ofArray(out);
-    }
+    MemorySegment batch =
+        augment == null ? images : augmented(images, i -> i, n, storedSize, augment);
     return pre.batchFromRgb(batch, n, storedSize, storedSize);
+  }
+
+  /**
+   * A batch of images {@code order[from]} to {@code order[from + n - 1]} of {@code shard}, for
+   * training on shuffled images: gathered into one array, or, when augmented, augmented straight
+   * from where the shard holds them (one pass over the bytes, not a copy and then a pass).
+   */
+  static Tensor of(
+      PreparedData.Shard shard, int[] order, int from, int n, Preprocess pre, Rng augment) {
+    MemorySegment batch =
+        augment == null
+            ? MemorySegment.ofArray(shard.gather(order, from, n))
+            : augmented(shard.images(), i -> order[from + i], n, shard.size(), augment);
+    return pre.batchFromRgb(batch, n, shard.size(), shard.size());
+  }
+
+  /**
+   * Images {@code row(0)} to {@code row(n - 1)} of {@code src}, each augmented, one after another.
+   */
+  private static MemorySegment augmented(
+      MemorySegment src, IntUnaryOperator row, int n, int size, Rng rng) {
+    int per = 3 * size * size;
+    byte[] out = new byte[n * per];
+    for (int i = 0; i < n; i++) {
+      augment(src, (long) row.applyAsInt(i) * per, size, rng, out, i * per);
+    }
+    return MemorySegment.ofArray(out);
   }
 
   /** {@link #of(MemorySegment, int, int, Preprocess, Rng)} for a stored batch. */

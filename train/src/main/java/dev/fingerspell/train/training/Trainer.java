@@ -22,7 +22,6 @@ import dev.fingerspell.weights.AtomicFiles;
 import dev.fingerspell.weights.WeightFetch;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -395,8 +394,7 @@ public final class Trainer {
           for (int i = 0; i < n; i++) {
             y[i] = shard.labels()[perm[from + i]];
           }
-          MemorySegment images = MemorySegment.ofArray(shard.gather(perm, from, n));
-          Tensor x = Batches.of(images, n, shard.size(), pre, augment);
+          Tensor x = Batches.of(shard, perm, from, n, pre, augment);
           double[] r = step(model.forward(x), y, opt, smoothing);
           lossSum += r[0] * n;
           correct += (long) r[1];
