@@ -10,7 +10,8 @@
 #      (8-bit images in host memory to features in host memory, transfers included, batch 256),
 #      against the PyTorch on that machine (TF32 off on both sides);
 #   4. `fingerspell demo` on the GPU (train and evaluate end to end; reported, not gating: it also
-#      needs fonts for its synthetic images and plots);
+#      needs fonts for its synthetic images and plots), run as a user would: the libraries found by
+#      the backend's own search, not named by this script;
 #   5. the sweep: tensor-core's and resnet's whole suites with the GPU as the default device
 #      (every op against float64 references and finite differences, the PyTorch goldens).
 # Full log in $OUT/gpu-check.log, JUnit XML under $OUT/junit*, the table last.
@@ -37,6 +38,7 @@ if ! command -v java >/dev/null || ! java -version 2>&1 | grep -q '"25'; then
   tar xzf "$root/.device/jre.tgz" -C /tmp && export JAVA_HOME=/tmp/jre PATH=/tmp/jre/bin:$PATH
 fi
 python=${CHECK_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
+user_ld=${LD_LIBRARY_PATH-} # as the machine had it, for the demo, which runs as a user would
 # pip's cuDNN and cuBLAS live in site-packages/nvidia/*/lib.
 libs=$("$python" -c 'import glob, site; print(":".join(sorted(set(d for s in site.getsitepackages() for d in glob.glob(s + "/nvidia/*/lib")))))' 2>/dev/null || true)
 export FINGERSPELL_CUDA_LIBS=$libs LD_LIBRARY_PATH=${libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -151,9 +153,18 @@ stage_bench() {
 }
 
 stage_demo() {
-  stamp "== demo on the GPU: synthesise, prepare, train (whole network, 64x64), evaluate"
-  timeout "$(limit 120)" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" dev.fingerspell.train.Main \
-    demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
+  # As a user runs it: no FINGERSPELL_CUDA_LIBS and none of pip's folders on LD_LIBRARY_PATH, so
+  # cuDNN, cuBLAS and what cuDNN opens itself (cuBLASLt, NVRTC) are found by the backend's own
+  # search, from the python3 on PATH. The stages before had both set; a failure here that they did
+  # not have is in that search.
+  local as_user=(env)
+  if [[ -z ${CHECK_STUB:-}${CHECK_EMULATOR:-} ]]; then
+    as_user=(env -u FINGERSPELL_CUDA_LIBS "LD_LIBRARY_PATH=$user_ld" "PATH=$(dirname "$python"):$PATH")
+  fi
+  stamp "== demo on the GPU as a user runs it: synthesise, prepare, train (whole network, 64x64), evaluate"
+  "${as_user[@]}" java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
+  timeout "$(limit 120)" "${as_user[@]}" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" \
+    dev.fingerspell.train.Main demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
   demo=$?
 }
 

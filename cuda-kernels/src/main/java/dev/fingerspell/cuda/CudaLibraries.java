@@ -81,8 +81,11 @@ public final class CudaLibraries {
     }
   }
 
-  /** An opened library: its symbols and where it came from. */
-  public record Opened(Library library, String from, SymbolLookup symbols) {}
+  /**
+   * An opened library: its symbols and where it came from ({@code file} null when the system loader
+   * found it).
+   */
+  public record Opened(Library library, String from, Path file, SymbolLookup symbols) {}
 
   /** A library that could not be opened; the message is one line saying what was tried. */
   public static final class NotFound extends RuntimeException {
@@ -276,7 +279,7 @@ public final class CudaLibraries {
       try {
         SymbolLookup symbols = SymbolLookup.libraryLookup(file, arena);
         if (symbols.find(library.entryPoint()).isPresent()) {
-          return new Opened(library, file.toString(), symbols);
+          return new Opened(library, file.toString(), file, symbols);
         }
         failures.add(file + " loads but has no " + library.entryPoint());
       } catch (IllegalArgumentException e) {
@@ -287,7 +290,7 @@ public final class CudaLibraries {
       try {
         SymbolLookup symbols = SymbolLookup.libraryLookup(soname, arena);
         if (symbols.find(library.entryPoint()).isPresent()) {
-          return new Opened(library, soname + " (system loader)", symbols);
+          return new Opened(library, soname + " (system loader)", null, symbols);
         }
         failures.add(soname + " from the system loader has no " + library.entryPoint());
       } catch (IllegalArgumentException e) {
@@ -326,6 +329,66 @@ public final class CudaLibraries {
     List<String> sonames = new ArrayList<>(library.sonames());
     sonames.sort(Comparator.comparing(soname -> !library.runsOn(soname, driverVersion)));
     return sonames;
+  }
+
+  /**
+   * The libraries cuDNN itself opens by soname when it needs them: cuBLASLt (the legacy convolution
+   * calls and some engines) and NVRTC (runtime-compiled engines), of the CUDA it was built for.
+   */
+  static List<String> cudnnDependencies(int cudaMajor) {
+    return List.of("libcublasLt.so." + cudaMajor, "libnvrtc.so." + cudaMajor);
+  }
+
+  /**
+   * {@link #preload}s what cuDNN built for CUDA {@code cudaMajor} opens by soname, looking first
+   * beside {@code cublas} (null: none opened): cuBLAS loaded the cuBLASLt beside it, and the same
+   * file again is the same library, where one of another folder would be a second cuBLASLt.
+   */
+  static List<String> preloadForCudnn(int cudaMajor, Opened cublas, Arena arena) {
+    Set<Path> dirs = new LinkedHashSet<>();
+    if (cublas != null && cublas.file() != null) {
+      dirs.add(cublas.file().toAbsolutePath().getParent());
+    }
+    dirs.addAll(searchDirs());
+    return preload(cudnnDependencies(cudaMajor), List.copyOf(dirs), arena);
+  }
+
+  /**
+   * Loads each of {@code sonames} from the first of {@code dirs} that has it, else through the
+   * system loader, so that a library opening it by soname later gets this one: cuDNN looks only
+   * beside itself and on the system loader's path, while pip puts cuBLASLt and NVRTC in folders of
+   * their own (PyTorch preloads them the same way). One line each of what happened, for the probe's
+   * report; a soname found nowhere is left to its user, which does without it or fails saying so.
+   */
+  static List<String> preload(List<String> sonames, List<Path> dirs, Arena arena) {
+    List<String> said = new ArrayList<>();
+    for (String soname : sonames) {
+      said.add(soname + " " + preloadOne(soname, dirs, arena));
+    }
+    return said;
+  }
+
+  private static String preloadOne(String soname, List<Path> dirs, Arena arena) {
+    List<String> refused = new ArrayList<>();
+    for (Path dir : dirs) {
+      Path file = dir.resolve(soname);
+      if (Files.exists(file)) {
+        try {
+          SymbolLookup.libraryLookup(file, arena);
+          return "from " + file;
+        } catch (IllegalArgumentException e) {
+          refused.add(file + " does not load (" + firstLine(e) + ")");
+        }
+      }
+    }
+    try {
+      SymbolLookup.libraryLookup(soname, arena);
+      return "from the system loader";
+    } catch (IllegalArgumentException e) {
+      return "not found"
+          + (refused.isEmpty() ? "" : " (" + String.join("; ", refused) + ")")
+          + ", left to cuDNN";
+    }
   }
 
   /** At most this many other versions are named: enough to say what is there. */

@@ -30,8 +30,11 @@ public record CudaProbe(
     List<CudaLibraries.NotFound> missing = new ArrayList<>();
     List<String> problems = new ArrayList<>();
     List<String> found = new ArrayList<>();
+    List<String> dependencies = new ArrayList<>(); // what cuDNN opens by soname: report only
     int devices = 0;
     int driverVersion = 0; // CUDA's number for the newest CUDA the driver runs: 13000 for 13.0
+    int cudnnCuda = 0; // the CUDA major version cuDNN is built for, once found
+    CudaLibraries.Opened cublas = null;
     try (Arena arena = Arena.ofConfined()) {
       try {
         CudaLibraries.Opened cuda = CudaLibraries.open(CudaLibraries.Library.DRIVER, arena);
@@ -65,14 +68,14 @@ public record CudaProbe(
         int builtFor = (int) Cudnn.cudartVersion(cudnn);
         found.add(
             "cudnn: " + version + " for CUDA " + cudaVersion(builtFor) + " from " + cudnn.from());
+        cudnnCuda = builtFor / 1000;
         tooNewForDriver("cuDNN " + version, builtFor / 1000, driverVersion)
             .ifPresent(problems::add);
       } catch (CudaLibraries.NotFound e) {
         missing.add(e);
       }
       try {
-        CudaLibraries.Opened cublas =
-            CudaLibraries.open(CudaLibraries.Library.CUBLAS, driverVersion, arena);
+        cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, driverVersion, arena);
         String version = Cublas.version(cublas);
         found.add("cublas: " + version + " from " + cublas.from());
         // cuBLAS's major version is its CUDA's (cuBLAS 13 comes with CUDA 13)
@@ -81,11 +84,17 @@ public record CudaProbe(
       } catch (CudaLibraries.NotFound e) {
         missing.add(e);
       }
+      if (cudnnCuda > 0) { // as CudaRuntime does before cuDNN's first call
+        for (String dependency : CudaLibraries.preloadForCudnn(cudnnCuda, cublas, arena)) {
+          dependencies.add("cudnn needs " + dependency);
+        }
+      }
     } catch (Throwable t) {
       problems.add("probe failed: " + t);
     }
     // what was found (in the order asked: driver, GPUs, cuDNN, cuBLAS), what is missing, what else
     List<String> lines = new ArrayList<>(found);
+    lines.addAll(dependencies);
     missing.forEach(e -> lines.add(e.getMessage()));
     lines.addAll(problems);
     boolean complete = missing.isEmpty() && problems.isEmpty() && devices > 0;

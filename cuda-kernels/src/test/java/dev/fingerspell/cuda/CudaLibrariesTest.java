@@ -172,6 +172,55 @@ class CudaLibrariesTest {
     assertTrue(lib.runsOn("libcublas.so.12", 13000));
   }
 
+  /**
+   * cuDNN opens cuBLASLt and NVRTC by soname, looking only beside itself and on the loader's path;
+   * pip keeps them in other folders, so they are loaded first from the search, the folder of the
+   * cuBLAS in use before the others (zlib stands in for a library that loads; an empty file for one
+   * that does not).
+   */
+  @Test
+  void cudnnsDependenciesAreLoadedFromTheSearchBesideCublasFirst(@TempDir Path tmp)
+      throws IOException {
+    Path zlib = Path.of("/usr/lib/x86_64-linux-gnu/libz.so.1");
+    assumeTrue(Files.exists(zlib), "no zlib to stand in");
+    assumeTrue(loaderLacksFile("libnvrtc.so.12"), "the system loader has a real NVRTC 12");
+    assumeTrue(loaderLacksFile("libcublasLt.so.12"), "the system loader has a real cuBLASLt 12");
+    Path pip = Files.createDirectories(tmp.resolve("nvidia/cublas/lib"));
+    Path other = Files.createDirectories(tmp.resolve("other"));
+    Path broken = Files.createDirectories(tmp.resolve("broken"));
+    Files.copy(zlib, pip.resolve("libcublasLt.so.12"));
+    Files.copy(zlib, other.resolve("libcublasLt.so.12"));
+    Files.copy(zlib, other.resolve("libnvrtc.so.12"));
+    Files.createFile(broken.resolve("libnvrtc.so.12"));
+    assertEquals(
+        List.of("libcublasLt.so.12", "libnvrtc.so.12"), CudaLibraries.cudnnDependencies(12));
+    try (Arena arena = Arena.ofConfined()) {
+      assertEquals(
+          List.of(
+              "libcublasLt.so.12 from " + other.resolve("libcublasLt.so.12"),
+              "libnvrtc.so.12 from " + other.resolve("libnvrtc.so.12")),
+          CudaLibraries.preload(
+              CudaLibraries.cudnnDependencies(12), List.of(broken, other, pip), arena));
+      List<String> said =
+          CudaLibraries.preload(List.of("libnvrtc.so.12"), List.of(tmp, broken), arena);
+      assertTrue(
+          said.get(0).startsWith("libnvrtc.so.12 not found (" + broken.resolve("libnvrtc.so.12")),
+          said.toString());
+      assertTrue(said.get(0).endsWith(", left to cuDNN"), said.toString());
+
+      CudaLibraries.Opened cublas =
+          new CudaLibraries.Opened(
+              CudaLibraries.Library.CUBLAS,
+              pip.resolve("libcublas.so.12").toString(),
+              pip.resolve("libcublas.so.12"),
+              null);
+      assertEquals(
+          "libcublasLt.so.12 from " + pip.resolve("libcublasLt.so.12"),
+          CudaLibraries.preloadForCudnn(12, cublas, arena).get(0),
+          "the cuBLASLt beside cuBLAS, whatever the search order");
+    }
+  }
+
   /** Without a GPU the probe says what is missing instead of failing. */
   @Test
   void probeReportsWhatIsMissing() {
@@ -256,6 +305,16 @@ class CudaLibrariesTest {
       CudaLibraries.open(lib, List.of(), arena);
       return false;
     } catch (CudaLibraries.NotFound e) {
+      return true;
+    }
+  }
+
+  @SuppressWarnings("restricted") // asks the system loader, as CudaLibraries does
+  private static boolean loaderLacksFile(String soname) {
+    try (Arena arena = Arena.ofConfined()) {
+      java.lang.foreign.SymbolLookup.libraryLookup(soname, arena);
+      return false;
+    } catch (IllegalArgumentException e) {
       return true;
     }
   }
