@@ -35,7 +35,13 @@ final class Cudnn {
   static final int ACTIVATION_RELU = 1;
   static final int PROPAGATE_NAN = 1;
   static final int BATCHNORM_SPATIAL = 1;
-  static final double BN_MIN_EPSILON = 1e-5;
+
+  /**
+   * The eps passed to the batch norm backward, which reads the inverse std the forward saved (eps
+   * included) and so never uses it; PyTorch's default, as cuDNN asks for the forward's value.
+   */
+  static final double BN_BACKWARD_EPSILON = 1e-5;
+
   static final int STATUS_SUCCESS = 0;
 
   /** One row of an algorithm query (cudnnConvolution*AlgoPerf_t): all three kinds share it. */

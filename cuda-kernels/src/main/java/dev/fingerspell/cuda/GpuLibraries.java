@@ -258,11 +258,16 @@ final class GpuLibraries implements Libraries {
     cudnn.convolutionBackwardBias(cudnnHandle, p.y, dy, p.bias, dbias);
   }
 
-  private static void requireEps(float eps) {
-    if (eps < Cudnn.BN_MIN_EPSILON) {
-      throw new IllegalArgumentException(
-          "batch norm eps " + eps + " is below cuDNN's minimum 1e-5; use eps >= 1e-5 on the GPU");
+  /**
+   * The epsilon cuDNN's batch norm gets: the layer's own, as a double. cuDNN 8 and 9 accept any eps
+   * of at least {@code CUDNN_BN_MIN_EPSILON}, which is 0; cuDNN 7's was 1e-5, and a check against
+   * that refused PyTorch's default, since 1e-5f as a double is 9.99999974e-6.
+   */
+  static double epsilon(float eps) {
+    if (!(eps >= 0)) {
+      throw new IllegalArgumentException("batch norm eps " + eps + " must be 0 or more");
     }
+    return eps;
   }
 
   @Override
@@ -280,7 +285,6 @@ final class GpuLibraries implements Libraries {
       float eps,
       long saveMean,
       long saveInvStd) {
-    requireEps(eps);
     MemorySegment[] d = normDescriptors(n, c, hw);
     cudnn.batchNormForwardTraining(
         cudnnHandle,
@@ -293,7 +297,7 @@ final class GpuLibraries implements Libraries {
         momentum,
         runningMean,
         runningVar,
-        eps,
+        epsilon(eps),
         saveMean,
         saveInvStd);
   }
@@ -310,9 +314,9 @@ final class GpuLibraries implements Libraries {
       long mean,
       long var,
       float eps) {
-    requireEps(eps);
     MemorySegment[] d = normDescriptors(n, c, hw);
-    cudnn.batchNormForwardInference(cudnnHandle, d[0], x, y, d[1], weight, bias, mean, var, eps);
+    cudnn.batchNormForwardInference(
+        cudnnHandle, d[0], x, y, d[1], weight, bias, mean, var, epsilon(eps));
   }
 
   @Override
@@ -339,7 +343,7 @@ final class GpuLibraries implements Libraries {
         weight,
         dweight,
         dbias,
-        Cudnn.BN_MIN_EPSILON, // unused: the saved inverse std already holds eps
+        Cudnn.BN_BACKWARD_EPSILON, // unused: the saved inverse std already holds eps
         saveMean,
         saveInvStd);
   }

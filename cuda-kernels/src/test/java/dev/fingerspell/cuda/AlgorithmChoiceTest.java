@@ -1,6 +1,7 @@
 package dev.fingerspell.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -27,5 +28,17 @@ class AlgorithmChoiceTest {
             CudaException.class,
             () -> GpuLibraries.choose(List.of(new Cudnn.Perf(0, 3000, 0)), "BACKWARD_DATA"));
     assertTrue(e.getMessage().contains("no BACKWARD_DATA algorithm"), e.getMessage());
+  }
+
+  /**
+   * PyTorch's default eps, 1e-5f, is 9.99999974e-6 as the double cuDNN takes: a check against cuDNN
+   * 7's minimum of 1e-5 refused every batch norm of the network; cuDNN 9's minimum is 0.
+   */
+  @Test
+  void batchNormTakesTheLayersEpsilon() {
+    assertEquals(1e-5f, (float) GpuLibraries.epsilon(1e-5f));
+    assertEquals(0.0, GpuLibraries.epsilon(0f));
+    assertThrows(IllegalArgumentException.class, () -> GpuLibraries.epsilon(-1e-3f));
+    assertThrows(IllegalArgumentException.class, () -> GpuLibraries.epsilon(Float.NaN));
   }
 }
