@@ -61,7 +61,8 @@ size_t used = 0;
 constexpr size_t CAPACITY = size_t(1) << 30;
 
 // Counters StubDriverTest reads: see stub_counters.
-long long launches = 0, copies = 0, offStream = 0, unpinnedCopies = 0, outOfBounds = 0;
+long long launches = 0, copies = 0, offStream = 0, unpinnedCopies = 0, outOfBounds = 0,
+          libraryCalls = 0;
 // Which ways of page-locking host memory the stub refuses (stub_refuse_pinning), as a sandbox
 // may: 1 cuMemAllocHost, 2 cuMemHostRegister, 3 both.
 int refusePinning = 0;
@@ -250,8 +251,22 @@ void stub_refuse_pinning(int which) {
 // The stream the backend created, to check the address it hands cuDNN and cuBLAS.
 void* stub_stream() { return created; }
 
+// For the stub cuDNN and cuBLAS (stub_cudnn.cpp, stub_cublas.cpp): a compute call queued on
+// stream, counted, and a device range it reads or writes, which must lie in an allocation.
+void stub_library_call(void* stream) {
+  std::lock_guard<std::mutex> g(lock);
+  onStream(stream);
+  libraryCalls++;
+}
+int stub_device_range(CUdeviceptr p, size_t bytes) {
+  std::lock_guard<std::mutex> g(lock);
+  if (inDevice(p, bytes)) return 1;
+  outOfBounds++;
+  return 0;
+}
+
 // {launches, async host copies, calls not on the created stream, async copies from or to
-// unpinned host memory, device ranges outside any allocation}
+// unpinned host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls}
 void stub_counters(long long* out) {
   std::lock_guard<std::mutex> g(lock);
   out[0] = launches;
@@ -259,5 +274,6 @@ void stub_counters(long long* out) {
   out[2] = offStream;
   out[3] = unpinnedCopies;
   out[4] = outOfBounds;
+  out[5] = libraryCalls;
 }
 }

@@ -39,7 +39,7 @@ class StubDriverTest extends CudaOpsChecks {
   }
 
   /** A function the stub exports for tests. */
-  private static MethodHandle stubFunction(String name, FunctionDescriptor signature) {
+  static MethodHandle stubFunction(String name, FunctionDescriptor signature) {
     MemorySegment address =
         SymbolLookup.libraryLookup(
                 Path.of(System.getProperty("fingerspell.cuda.stub")), Arena.global())
@@ -49,7 +49,7 @@ class StubDriverTest extends CudaOpsChecks {
   }
 
   /** The driver under the backend's GPU: the stub, through JCuda. */
-  private static CudaDriver driver() {
+  static CudaDriver driver() {
     return (CudaDriver) ((CudaBackend) Backends.forDevice(GPU)).runtime(GPU.index()).device;
   }
 
@@ -64,12 +64,12 @@ class StubDriverTest extends CudaOpsChecks {
 
   /**
    * {launches, async host copies, calls not on the backend's stream, async copies with unpinned
-   * host memory, device ranges outside any allocation}.
+   * host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls}.
    */
-  private static long[] counters() {
+  static long[] counters() {
     MethodHandle counters = stubFunction("stub_counters", FunctionDescriptor.ofVoid(ADDRESS));
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment out = arena.allocate(JAVA_LONG, 5);
+      MemorySegment out = arena.allocate(JAVA_LONG, 6);
       counters.invokeExact(out);
       return out.toArray(JAVA_LONG);
     } catch (Throwable t) {
