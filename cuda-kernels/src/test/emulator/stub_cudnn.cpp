@@ -123,25 +123,33 @@ long inputAt(const Conv* cv, const Tensor* x, int oh, int ow, int r, int s) {
   return ih < 0 || ih >= x->h || iw < 0 || iw >= x->w ? -1 : long(ih) * x->w + iw;
 }
 
-// y[n, k, :, :] before alpha and beta: the cross-correlation of x and w.
-std::vector<double> correlate(const Conv* cv, const Tensor* x, const float* xs, const Filter* w,
-                              const float* ws, const Tensor* y) {
-  std::vector<double> acc(y->count());
+// Calls tap(yi, xi, wi) with the flat indices of every output element, input element and weight
+// that meet in the convolution (taps in the padding left out): each pass is one sum over them.
+template <typename Tap>
+void eachTap(const Conv* cv, const Tensor* x, const Filter* w, const Tensor* y, Tap tap) {
+  size_t inPlane = size_t(x->h) * x->w;
   for (int n = 0; n < y->n; n++)
     for (int k = 0; k < y->c; k++)
       for (int oh = 0; oh < y->h; oh++)
         for (int ow = 0; ow < y->w; ow++) {
-          double sum = 0;
+          size_t yi = ((size_t(n) * y->c + k) * y->h + oh) * y->w + ow;
           for (int c = 0; c < x->c; c++)
             for (int r = 0; r < w->r; r++)
               for (int s = 0; s < w->s; s++) {
                 long i = inputAt(cv, x, oh, ow, r, s);
                 if (i >= 0)
-                  sum += double(xs[(size_t(n) * x->c + c) * x->h * x->w + i]) *
-                         ws[((size_t(k) * w->c + c) * w->r + r) * w->s + s];
+                  tap(yi, (size_t(n) * x->c + c) * inPlane + i,
+                      ((size_t(k) * w->c + c) * w->r + r) * w->s + s);
               }
-          acc[((size_t(n) * y->c + k) * y->h + oh) * y->w + ow] = sum;
         }
+}
+
+// y before alpha and beta: the cross-correlation of x and w.
+std::vector<double> correlate(const Conv* cv, const Tensor* x, const float* xs, const Filter* w,
+                              const float* ws, const Tensor* y) {
+  std::vector<double> acc(y->count());
+  eachTap(cv, x, w, y,
+          [&](size_t yi, size_t xi, size_t wi) { acc[yi] += double(xs[xi]) * ws[wi]; });
   return acc;
 }
 
@@ -215,6 +223,39 @@ void statistics(const Tensor* x, const float* xs, double eps, std::vector<double
     var[c] = sq / m;
     invStd[c] = 1 / std::sqrt(var[c] + eps);
   }
+}
+
+// One convolution's descriptors in (x, w, y) roles, whatever the pass: a query's common part.
+int query(void* handle, const void* conv, const void* xd, const void* wd, const void* yd,
+          int requested, int* returned, char* perf) {
+  const Conv* cv;
+  const Tensor *x, *y;
+  const Filter* w;
+  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
+  int status = shapes(conv, xd, wd, yd, &cv, &x, &w, &y);
+  return status != SUCCESS ? status : rank(x, w, requested, returned, perf);
+}
+int workspaceQuery(void* handle, const void* conv, const void* xd, const void* wd, const void* yd,
+                   int algo, size_t* bytes) {
+  const Conv* cv;
+  const Tensor *x, *y;
+  const Filter* w;
+  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
+  int status = shapes(conv, xd, wd, yd, &cv, &x, &w, &y);
+  if (status == SUCCESS) *bytes = workspaceFor(x, w, algo);
+  return status;
+}
+
+// A pass's checks before it computes: the handle (the call counted on its stream), the
+// descriptors in (x, w, y) roles, the algorithm and its workspace.
+int pass(void* handle, const void* conv, const void* xd, const void* wd, const void* yd, int algo,
+         const void* workspace, size_t bytes, const Conv** cv, const Tensor** x, const Filter** w,
+         const Tensor** y) {
+  if (!call(handle)) return BAD_PARAM;
+  int status = shapes(conv, xd, wd, yd, cv, x, w, y);
+  if (status == SUCCESS) status = algoOk(*x, *w, algo);
+  if (status == SUCCESS) status = workspaceOk(*x, *w, algo, workspace, bytes);
+  return status;
 }
 }  // namespace
 
@@ -297,65 +338,32 @@ int cudnnSetActivationDescriptor(void* d, int mode, int nan, double) {
 int cudnnGetConvolutionForwardAlgorithm_v7(void* handle, const void* x, const void* w,
                                            const void* conv, const void* y, int requested,
                                            int* returned, char* perf) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, x, w, y, &cv, &xt, &wt, &yt);
-  return status != SUCCESS ? status : rank(xt, wt, requested, returned, perf);
+  return query(handle, conv, x, w, y, requested, returned, perf);
 }
 int cudnnGetConvolutionBackwardDataAlgorithm_v7(void* handle, const void* w, const void* dy,
                                                 const void* conv, const void* dx, int requested,
                                                 int* returned, char* perf) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, dx, w, dy, &cv, &xt, &wt, &yt);
-  return status != SUCCESS ? status : rank(xt, wt, requested, returned, perf);
+  return query(handle, conv, dx, w, dy, requested, returned, perf);
 }
 int cudnnGetConvolutionBackwardFilterAlgorithm_v7(void* handle, const void* x, const void* dy,
                                                   const void* conv, const void* dw, int requested,
                                                   int* returned, char* perf) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, x, dw, dy, &cv, &xt, &wt, &yt);
-  return status != SUCCESS ? status : rank(xt, wt, requested, returned, perf);
+  return query(handle, conv, x, dw, dy, requested, returned, perf);
 }
 int cudnnGetConvolutionForwardWorkspaceSize(void* handle, const void* x, const void* w,
                                             const void* conv, const void* y, int algo,
                                             size_t* bytes) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, x, w, y, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) *bytes = workspaceFor(xt, wt, algo);
-  return status;
+  return workspaceQuery(handle, conv, x, w, y, algo, bytes);
 }
 int cudnnGetConvolutionBackwardDataWorkspaceSize(void* handle, const void* w, const void* dy,
                                                  const void* conv, const void* dx, int algo,
                                                  size_t* bytes) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, dx, w, dy, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) *bytes = workspaceFor(xt, wt, algo);
-  return status;
+  return workspaceQuery(handle, conv, dx, w, dy, algo, bytes);
 }
 int cudnnGetConvolutionBackwardFilterWorkspaceSize(void* handle, const void* x, const void* dy,
                                                    const void* conv, const void* dw, int algo,
                                                    size_t* bytes) {
-  const Conv* cv;
-  const Tensor *xt, *yt;
-  const Filter* wt;
-  if (!as<Handle>(handle, HANDLE)) return BAD_PARAM;
-  int status = shapes(conv, x, dw, dy, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) *bytes = workspaceFor(xt, wt, algo);
-  return status;
+  return workspaceQuery(handle, conv, x, dw, dy, algo, bytes);
 }
 
 // ---- the convolution passes ------------------------------------------------------------------
@@ -367,10 +375,7 @@ int cudnnConvolutionForward(void* handle, const float* alpha, const void* xd, co
   const Conv* cv;
   const Tensor *xt, *yt;
   const Filter* wt;
-  if (!call(handle)) return BAD_PARAM;
-  int status = shapes(conv, xd, wd, yd, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) status = algoOk(xt, wt, algo);
-  if (status == SUCCESS) status = workspaceOk(xt, wt, algo, workspace, bytes);
+  int status = pass(handle, conv, xd, wd, yd, algo, workspace, bytes, &cv, &xt, &wt, &yt);
   if (status != SUCCESS) return status;
   if (!inDevice(x, xt->count()) || !inDevice(w, wt->count()) || !inDevice(y, yt->count()))
     return BAD_PARAM;
@@ -386,29 +391,13 @@ int cudnnConvolutionBackwardData(void* handle, const float* alpha, const void* w
   const Conv* cv;
   const Tensor *xt, *yt;
   const Filter* wt;
-  if (!call(handle)) return BAD_PARAM;
-  int status = shapes(conv, dxd, wd, dyd, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) status = algoOk(xt, wt, algo);
-  if (status == SUCCESS) status = workspaceOk(xt, wt, algo, workspace, bytes);
+  int status = pass(handle, conv, dxd, wd, dyd, algo, workspace, bytes, &cv, &xt, &wt, &yt);
   if (status != SUCCESS) return status;
   if (!inDevice(dx, xt->count()) || !inDevice(w, wt->count()) || !inDevice(dy, yt->count()))
     return BAD_PARAM;
   std::vector<double> acc(xt->count());
-  size_t inPlane = size_t(xt->h) * xt->w;
-  for (int n = 0; n < yt->n; n++)
-    for (int k = 0; k < yt->c; k++)
-      for (int oh = 0; oh < yt->h; oh++)
-        for (int ow = 0; ow < yt->w; ow++) {
-          double g = dy[((size_t(n) * yt->c + k) * yt->h + oh) * yt->w + ow];
-          for (int c = 0; c < xt->c; c++)
-            for (int r = 0; r < wt->r; r++)
-              for (int s = 0; s < wt->s; s++) {
-                long i = inputAt(cv, xt, oh, ow, r, s);
-                if (i >= 0)
-                  acc[(size_t(n) * xt->c + c) * inPlane + i] +=
-                      g * w[((size_t(k) * wt->c + c) * wt->r + r) * wt->s + s];
-              }
-        }
+  eachTap(cv, xt, wt, yt,
+          [&](size_t yi, size_t xi, size_t wi) { acc[xi] += double(dy[yi]) * w[wi]; });
   for (size_t i = 0; i < acc.size(); i++) blend(dx, i, acc[i], *alpha, *beta);
   return SUCCESS;
 }
@@ -420,29 +409,13 @@ int cudnnConvolutionBackwardFilter(void* handle, const float* alpha, const void*
   const Conv* cv;
   const Tensor *xt, *yt;
   const Filter* wt;
-  if (!call(handle)) return BAD_PARAM;
-  int status = shapes(conv, xd, dwd, dyd, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) status = algoOk(xt, wt, algo);
-  if (status == SUCCESS) status = workspaceOk(xt, wt, algo, workspace, bytes);
+  int status = pass(handle, conv, xd, dwd, dyd, algo, workspace, bytes, &cv, &xt, &wt, &yt);
   if (status != SUCCESS) return status;
   if (!inDevice(x, xt->count()) || !inDevice(dw, wt->count()) || !inDevice(dy, yt->count()))
     return BAD_PARAM;
   std::vector<double> acc(wt->count());
-  size_t inPlane = size_t(xt->h) * xt->w;
-  for (int n = 0; n < yt->n; n++)
-    for (int k = 0; k < yt->c; k++)
-      for (int oh = 0; oh < yt->h; oh++)
-        for (int ow = 0; ow < yt->w; ow++) {
-          double g = dy[((size_t(n) * yt->c + k) * yt->h + oh) * yt->w + ow];
-          for (int c = 0; c < xt->c; c++)
-            for (int r = 0; r < wt->r; r++)
-              for (int s = 0; s < wt->s; s++) {
-                long i = inputAt(cv, xt, oh, ow, r, s);
-                if (i >= 0)
-                  acc[((size_t(k) * wt->c + c) * wt->r + r) * wt->s + s] +=
-                      g * x[(size_t(n) * xt->c + c) * inPlane + i];
-              }
-        }
+  eachTap(cv, xt, wt, yt,
+          [&](size_t yi, size_t xi, size_t wi) { acc[wi] += double(dy[yi]) * x[xi]; });
   for (size_t i = 0; i < acc.size(); i++) blend(dw, i, acc[i], *alpha, *beta);
   return SUCCESS;
 }
@@ -457,10 +430,7 @@ int cudnnConvolutionBiasActivationForward(void* handle, const float* alpha1, con
   const Conv* cv;
   const Tensor *xt, *yt;
   const Filter* wt;
-  if (!call(handle)) return BAD_PARAM;
-  int status = shapes(conv, xd, wd, yd, &cv, &xt, &wt, &yt);
-  if (status == SUCCESS) status = algoOk(xt, wt, algo);
-  if (status == SUCCESS) status = workspaceOk(xt, wt, algo, workspace, bytes);
+  int status = pass(handle, conv, xd, wd, yd, algo, workspace, bytes, &cv, &xt, &wt, &yt);
   if (status != SUCCESS) return status;
   const Tensor* zt = as<Tensor>(zd, TENSOR);
   const Tensor* bt = as<Tensor>(biasd, TENSOR);
@@ -517,7 +487,8 @@ int cudnnBatchNormalizationForwardTraining(void* handle, int mode, const float* 
   if (!(eps >= 0) || (runningMean == nullptr) != (runningVar == nullptr)) return BAD_PARAM;
   int c = xt->c;
   if (!inDevice(x, xt->count()) || !inDevice(y, xt->count()) || !inDevice(scale, c) ||
-      !inDevice(bias, c) || (runningMean && (!inDevice(runningMean, c) || !inDevice(runningVar, c))) ||
+      !inDevice(bias, c) ||
+      (runningMean && (!inDevice(runningMean, c) || !inDevice(runningVar, c))) ||
       (saveMean && !inDevice(saveMean, c)) || (saveInvVar && !inDevice(saveInvVar, c)))
     return BAD_PARAM;
   std::vector<double> mean, var, invStd;

@@ -175,7 +175,7 @@ class CudaLibrariesTest {
   /**
    * cuDNN opens cuBLASLt and NVRTC by soname, looking only beside itself and on the loader's path;
    * pip keeps them in other folders, so they are loaded first from the search, the folder of the
-   * cuBLAS in use before the others (zlib stands in for a library that loads; an empty file for one
+   * cuBLAS in use before the others (zlib stands in for a library that loads; a program for one
    * that does not).
    */
   @Test
@@ -191,7 +191,11 @@ class CudaLibrariesTest {
     Files.copy(zlib, pip.resolve("libcublasLt.so.12"));
     Files.copy(zlib, other.resolve("libcublasLt.so.12"));
     Files.copy(zlib, other.resolve("libnvrtc.so.12"));
-    Files.createFile(broken.resolve("libnvrtc.so.12"));
+    // a program, not a library: dlopen refuses it (an empty file would too, but the JVM warns
+    // about the stack guard of any file without an ELF header it tries)
+    Path program = Path.of("/usr/bin/true");
+    assumeTrue(Files.exists(program), "no /usr/bin/true to stand in");
+    Files.copy(program, broken.resolve("libnvrtc.so.12"));
     assertEquals(
         List.of("libcublasLt.so.12", "libnvrtc.so.12"), CudaLibraries.cudnnDependencies(12));
     try (Arena arena = Arena.ofConfined()) {

@@ -33,9 +33,15 @@ import org.junit.jupiter.api.Test;
 class StubDriverTest extends CudaOpsChecks {
   @BeforeEach
   void requireStub() {
+    stub();
+  }
+
+  /** The stub driver, skipping the test where it was not built (no g++); it must be the GPU. */
+  static Path stub() {
     String stub = System.getProperty("fingerspell.cuda.stub");
     assumeTrue(stub != null && Files.exists(Path.of(stub)), "the stub driver is absent");
     assertTrue(Backends.forDevice(GPU).describe().contains("stub GPU"), "the stub is the GPU");
+    return Path.of(stub);
   }
 
   /** A function the stub exports for tests. */
