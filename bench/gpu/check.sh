@@ -166,8 +166,8 @@ stage_demo() {
   fi
   stamp "== demo on the GPU as a user runs it: synthesise, prepare, train (whole network, 64x64), evaluate"
   "${as_user[@]}" java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
-  timeout "$(limit 120)" "${as_user[@]}" java "${flags[@]}" -Dfingerspell.device=cuda -cp "$cp" \
-    dev.fingerspell.train.Main demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2
+  timeout "$(limit 120)" "${as_user[@]}" java "${flags[@]}" -cp "$cp" \
+    dev.fingerspell.train.Main demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2 --device cuda
   demo=$?
 }
 

@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -48,9 +49,14 @@ final class DemoCommand implements Callable<Integer> {
   @Option(names = "--epochs", description = "override the recipe's epochs")
   Integer epochs;
 
+  @Mixin DeviceOption device = new DeviceOption();
+
   @Override
   public Integer call() throws Exception {
     Cli cli = main.cli();
+    // The device first: a GPU that does not answer is said before minutes of synthesising.
+    device.apply();
+    dev.fingerspell.tensor.Backends.defaultDevice();
     long t0 = System.nanoTime();
     Path raw = dir.resolve("raw");
     Path prepared = dir.resolve("data");
@@ -68,6 +74,7 @@ final class DemoCommand implements Callable<Integer> {
         overrides.add("train.epochs=" + epochs);
       }
     }
+    overrides.add("runtime.device=" + device.device);
     overrides.add("data.dir=" + prepared.resolve("processed"));
     overrides.add("run.dir=" + dir.resolve("run"));
     Config cfg = Config.compose(null, overrides, Path.of(""));

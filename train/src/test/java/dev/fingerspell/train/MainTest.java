@@ -1,6 +1,7 @@
 package dev.fingerspell.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
@@ -68,6 +69,12 @@ class MainTest {
     assertTrue(r.err().startsWith("fingerspell: device cuda:0 is not available: "), r.err());
     assertTrue(r.err().contains("FINGERSPELL_CUDA_LIBS"), r.err());
     assertEquals(1, r.err().strip().lines().count(), r.err());
+    // the demo says so before it synthesises anything
+    java.nio.file.Path demo = java.nio.file.Path.of("target", "demo-no-gpu");
+    CliRun d = run("demo", "--dir", demo.toString(), "--device", "cuda");
+    assertEquals(1, d.status());
+    assertTrue(d.err().startsWith("fingerspell: device cuda:0 is not available: "), d.err());
+    assertFalse(java.nio.file.Files.exists(demo.resolve("raw")), "synthesised before failing");
     dev.fingerspell.tensor.Backends.useDevice(null);
   }
 

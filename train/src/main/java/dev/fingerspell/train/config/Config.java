@@ -34,8 +34,7 @@ public final class Config {
       Map.of(
           "model.trainable", Set.of("head", "layer4", "all"),
           "train.optimizer", Set.of("sgd", "adamw"),
-          "train.scheduler", Set.of("cosine", "step", "none"),
-          "runtime.device", Set.of("auto", "cpu", "cuda"));
+          "train.scheduler", Set.of("cosine", "step", "none"));
 
   private final Map<String, Object> values; // dotted key → Long, Double, Boolean or String
 
@@ -248,6 +247,11 @@ public final class Config {
                 + v
                 + "'");
       }
+    }
+    String device = string("runtime.device");
+    if (!device.matches("auto|cpu|cuda(:\\d+)?")) {
+      throw new ConfigException(
+          "config key 'runtime.device' must be auto, cpu, cuda or cuda:N, not '" + device + "'");
     }
     positive("train.epochs");
     positive("train.batch_size");

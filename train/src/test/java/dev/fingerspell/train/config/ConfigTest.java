@@ -67,6 +67,27 @@ class ConfigTest {
         Config.compose(null, List.of("experiment=demo"), dir.resolve("x")).integer("train.epochs"));
   }
 
+  /** A choice outside its set is one line naming the key and the choices. */
+  @Test
+  void choicesAreCheckedAndAGpuIsNamedByIndex() {
+    assertEquals(
+        "cuda:1",
+        Config.compose(null, List.of("runtime.device=cuda:1"), dir).string("runtime.device"));
+    ConfigException device =
+        assertThrows(
+            ConfigException.class, () -> Config.compose(null, List.of("runtime.device=gpu"), dir));
+    assertEquals(
+        "config key 'runtime.device' must be auto, cpu, cuda or cuda:N, not 'gpu'",
+        device.getMessage());
+    ConfigException trainable =
+        assertThrows(
+            ConfigException.class,
+            () -> Config.compose(null, List.of("model.trainable=everything"), dir));
+    assertEquals(
+        "config key 'model.trainable' must be one of all, head, layer4, not 'everything'",
+        trainable.getMessage());
+  }
+
   @Test
   void integersWidenToNumbersButNotTheOtherWay() {
     assertEquals(1.0, Config.compose(null, List.of("train.lr=1"), dir).number("train.lr"));
