@@ -15,7 +15,7 @@ mkdir -p "$out"
 # The kernel table: every kernel fingerspell.cu defines.
 grep -o 'extern "C" __global__ void [A-Za-z0-9_]*' "$here/../../main/cuda/fingerspell.cu" |
   sed 's/.* /KERNEL(/; s/$/)/' >"$out/kernels.inc"
-g++ -std=c++17 -O1 -g -shared -fPIC -Wall -Wno-unknown-pragmas -Wno-sign-compare \
+g++ -std=c++20 -O1 -g -shared -fPIC -Wall -Wno-unknown-pragmas -Wno-sign-compare \
   -include "$here/cuda_host.h" -I "$out" -Wl,-soname,libcuda.so.1 \
   -x c++ "$here/stub_driver.cpp" -o "$out/libcuda.so.1.tmp"
 mv "$out/libcuda.so.1.tmp" "$out/libcuda.so.1"

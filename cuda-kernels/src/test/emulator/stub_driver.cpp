@@ -11,12 +11,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <chrono>
+#include <barrier>
+#include <latch>
+#include <memory>
+#include <semaphore>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../../main/cuda/fingerspell.cu"
 
@@ -46,6 +52,63 @@ const std::map<std::string, Launcher>& kernels() {
   return table;
 }
 
+thread_local std::barrier<>* blockBarrier = nullptr;  // the block this thread runs in
+void syncBlock() {
+  if (blockBarrier) blockBarrier->arrive_and_wait();
+}
+
+// Runs one block with all its threads at once, as a GPU does: workers kept between blocks (one
+// per thread index, up to the largest block seen), each with its own threadIdx, woken only for the
+// blocks that have its index; __syncthreads is a barrier among the block's threads.
+class BlockThreads {
+ public:
+  void run(Launcher kernel, void** params, unsigned threads) {
+    std::barrier<> barrier(threads);
+    std::latch done(threads);
+    while (workers_.size() < threads) {
+      workers_.push_back(std::make_unique<Worker>(unsigned(workers_.size())));
+    }
+    for (unsigned t = 0; t < threads; t++) workers_[t]->start(kernel, params, &barrier, &done);
+    done.wait();
+  }
+
+ private:
+  struct Worker {
+    std::binary_semaphore go{0};
+    Launcher kernel = nullptr;
+    void** params = nullptr;
+    std::barrier<>* barrier = nullptr;
+    std::latch* done = nullptr;
+    std::thread thread;  // last: starts once the rest is set; never joined (see BlockThreads)
+
+    explicit Worker(unsigned t) : thread([this, t] { loop(t); }) {}
+
+    void start(Launcher k, void** p, std::barrier<>* b, std::latch* d) {
+      kernel = k, params = p, barrier = b, done = d;
+      go.release();
+    }
+
+    void loop(unsigned t) {
+      emu_syncthreads_hook = syncBlock;
+      threadIdx.x = t;
+      for (;;) {
+        go.acquire();
+        blockBarrier = barrier;
+        kernel(params);
+        done->count_down();
+      }
+    }
+  };
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// The first launches of each kernel, when of at most this many threads in all, run their blocks'
+// threads for real (the op checks' reductions); later and larger ones one thread per block, fast
+// enough for whole networks and for the allocator tests' thousands of passes.
+constexpr unsigned long long THREADED_LAUNCH = 1 << 15;
+constexpr int THREADED_PER_KERNEL = 8;
+std::map<Launcher, int> threadedSoFar;
+
 struct Stream {};
 struct Event {
   bool recorded = false;
@@ -62,7 +125,7 @@ constexpr size_t CAPACITY = size_t(1) << 30;
 
 // Counters StubDriverTest reads: see stub_counters.
 long long launches = 0, copies = 0, offStream = 0, unpinnedCopies = 0, outOfBounds = 0,
-          libraryCalls = 0;
+          libraryCalls = 0, threadedLaunches = 0;
 // Which ways of page-locking host memory the stub refuses (stub_refuse_pinning), as a sandbox
 // may: 1 cuMemAllocHost, 2 cuMemHostRegister, 3 both.
 int refusePinning = 0;
@@ -235,9 +298,23 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
   if (gy != 1 || gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || shared != 0 ||
       extra != nullptr || params == nullptr)
     return INVALID_VALUE;
+  auto kernel = reinterpret_cast<Launcher>(fn);
+  if (bx > 1 && (unsigned long long)gx * bx <= THREADED_LAUNCH &&
+      threadedSoFar[kernel]++ < THREADED_PER_KERNEL) {
+    // never destroyed: its workers run until the process ends, never joined
+    static BlockThreads* threads = new BlockThreads();
+    gridDim.x = gx;
+    blockDim.x = bx;
+    for (unsigned b = 0; b < gx; b++) {
+      blockIdx.x = b;
+      threads->run(kernel, params, bx);
+    }
+    threadedLaunches++;
+    return SUCCESS;
+  }
   for (unsigned b = 0; b < gx; b++) {
     emu_launch_block(b, gx);
-    reinterpret_cast<Launcher>(fn)(params);
+    kernel(params);
   }
   return SUCCESS;
 }
@@ -246,6 +323,12 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
 void stub_refuse_pinning(int which) {
   std::lock_guard<std::mutex> g(lock);
   refusePinning = which;
+}
+
+// For tests: each kernel's next launches run their blocks' threads for real again.
+void stub_thread_blocks_again() {
+  std::lock_guard<std::mutex> g(lock);
+  threadedSoFar.clear();
 }
 
 // The stream the backend created, to check the address it hands cuDNN and cuBLAS.
@@ -266,7 +349,8 @@ int stub_device_range(CUdeviceptr p, size_t bytes) {
 }
 
 // {launches, async host copies, calls not on the created stream, async copies from or to
-// unpinned host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls}
+// unpinned host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls,
+// launches whose blocks ran with all their threads}
 void stub_counters(long long* out) {
   std::lock_guard<std::mutex> g(lock);
   out[0] = launches;
@@ -275,5 +359,6 @@ void stub_counters(long long* out) {
   out[3] = unpinnedCopies;
   out[4] = outOfBounds;
   out[5] = libraryCalls;
+  out[6] = threadedLaunches;
 }
 }

@@ -70,12 +70,13 @@ class StubDriverTest extends CudaOpsChecks {
 
   /**
    * {launches, async host copies, calls not on the backend's stream, async copies with unpinned
-   * host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls}.
+   * host memory, device ranges outside any allocation, cuDNN and cuBLAS compute calls, launches
+   * whose blocks ran with all their threads}.
    */
   static long[] counters() {
     MethodHandle counters = stubFunction("stub_counters", FunctionDescriptor.ofVoid(ADDRESS));
     try (Arena arena = Arena.ofConfined()) {
-      MemorySegment out = arena.allocate(JAVA_LONG, 6);
+      MemorySegment out = arena.allocate(JAVA_LONG, 7);
       counters.invokeExact(out);
       return out.toArray(JAVA_LONG);
     } catch (Throwable t) {
@@ -142,6 +143,23 @@ class StubDriverTest extends CudaOpsChecks {
       driver.unpinned = null; // the ring the other tests use was pinned
       driver.free(target);
     }
+  }
+
+  /**
+   * A small launch's blocks run with all their threads at once (here one block of 512 summing 1,000
+   * values), so a reduction's barriers and its shared memory are exercised as on a GPU.
+   */
+  @Test
+  void smallLaunchesRunWholeBlocksOfThreads() throws Throwable {
+    float[] values = new float[1000];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = i + 1;
+    }
+    MethodHandle again = stubFunction("stub_thread_blocks_again", FunctionDescriptor.ofVoid());
+    again.invokeExact();
+    long before = counters()[6];
+    assertEquals(500500f, dev.fingerspell.tensor.Ops.sum(Tensor.of(GPU, values, 1000)).item());
+    assertTrue(counters()[6] > before, "the sum's block did not run with its threads");
   }
 
   /** 20 MB each way: three chunks through the pinned ring, at the right offsets on both sides. */
