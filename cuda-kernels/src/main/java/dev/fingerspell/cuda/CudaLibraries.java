@@ -7,7 +7,6 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -270,31 +269,37 @@ public final class CudaLibraries {
   }
 
   /**
-   * Opens the first of {@link #candidates} that is the library, then tries the system loader; else
-   * {@link NotFound}.
+   * Opens the library: what the driver can run first, from the folders (in order) and then through
+   * the system loader, and only then what it cannot (for the probe to say why it will not work);
+   * else {@link NotFound}.
    */
   static Opened open(Library library, List<Path> dirs, int driverVersion, Arena arena) {
     List<String> failures = new ArrayList<>();
-    for (Path file : candidates(library, dirs, driverVersion)) {
-      try {
-        SymbolLookup symbols = SymbolLookup.libraryLookup(file, arena);
-        if (symbols.find(library.entryPoint()).isPresent()) {
-          return new Opened(library, file.toString(), file, symbols);
+    for (boolean runs : new boolean[] {true, false}) {
+      for (Path file : candidates(library, dirs, driverVersion, runs)) {
+        try {
+          SymbolLookup symbols = SymbolLookup.libraryLookup(file, arena);
+          if (symbols.find(library.entryPoint()).isPresent()) {
+            return new Opened(library, file.toString(), file, symbols);
+          }
+          failures.add(file + " loads but has no " + library.entryPoint());
+        } catch (IllegalArgumentException e) {
+          failures.add(file + " is there but does not load (" + firstLine(e) + ")");
         }
-        failures.add(file + " loads but has no " + library.entryPoint());
-      } catch (IllegalArgumentException e) {
-        failures.add(file + " is there but does not load (" + firstLine(e) + ")");
       }
-    }
-    for (String soname : byDriver(library, driverVersion)) {
-      try {
-        SymbolLookup symbols = SymbolLookup.libraryLookup(soname, arena);
-        if (symbols.find(library.entryPoint()).isPresent()) {
-          return new Opened(library, soname + " (system loader)", null, symbols);
+      for (String soname : library.sonames()) {
+        if (library.runsOn(soname, driverVersion) != runs) {
+          continue;
         }
-        failures.add(soname + " from the system loader has no " + library.entryPoint());
-      } catch (IllegalArgumentException e) {
-        // not on LD_LIBRARY_PATH or in ld.so.cache either
+        try {
+          SymbolLookup symbols = SymbolLookup.libraryLookup(soname, arena);
+          if (symbols.find(library.entryPoint()).isPresent()) {
+            return new Opened(library, soname + " (system loader)", null, symbols);
+          }
+          failures.add(soname + " from the system loader has no " + library.entryPoint());
+        } catch (IllegalArgumentException e) {
+          // not on LD_LIBRARY_PATH or in ld.so.cache either
+        }
       }
     }
     failures.addAll(otherVersions(library, dirs));
@@ -302,33 +307,22 @@ public final class CudaLibraries {
   }
 
   /**
-   * The files of {@code library}'s sonames in {@code dirs}, in the order to try them: folder by
-   * folder (the user's first), newest soname first within a folder, but all that the driver can run
-   * before any it cannot. So with a CUDA 12 driver a cuBLAS 12 in pip's folder is taken over the
-   * cuBLAS 13 of {@code /usr/local/cuda}; one it cannot run is still taken when it is all there is,
-   * for the probe to say why it will not work.
+   * The files of {@code library}'s sonames in {@code dirs} that the driver can ({@code runs}) or
+   * cannot run, in the order to try them: folder by folder (the user's first), newest soname first
+   * within a folder. So with a CUDA 12 driver a cuBLAS 12 in pip's folder is taken over the cuBLAS
+   * 13 of {@code /usr/local/cuda}.
    */
-  static List<Path> candidates(Library library, List<Path> dirs, int driverVersion) {
-    List<String> sonames = byDriver(library, driverVersion);
+  static List<Path> candidates(Library library, List<Path> dirs, int driverVersion, boolean runs) {
     List<Path> files = new ArrayList<>();
-    for (boolean runs : new boolean[] {true, false}) {
-      for (Path dir : dirs) {
-        for (String soname : sonames) {
-          Path file = dir.resolve(soname);
-          if (library.runsOn(soname, driverVersion) == runs && Files.exists(file)) {
-            files.add(file);
-          }
+    for (Path dir : dirs) {
+      for (String soname : library.sonames()) {
+        Path file = dir.resolve(soname);
+        if (library.runsOn(soname, driverVersion) == runs && Files.exists(file)) {
+          files.add(file);
         }
       }
     }
     return files;
-  }
-
-  /** The library's sonames, those the driver can run first. */
-  private static List<String> byDriver(Library library, int driverVersion) {
-    List<String> sonames = new ArrayList<>(library.sonames());
-    sonames.sort(Comparator.comparing(soname -> !library.runsOn(soname, driverVersion)));
-    return sonames;
   }
 
   /**
