@@ -53,6 +53,9 @@ final class CudaAllocator {
    */
   static final int COLLECT_EVERY = Integer.getInteger("fingerspell.cuda.collectEvery", 16384);
 
+  /** How long no reference may arrive before a collection's are taken to be all in. */
+  private static final long QUIET_MILLIS = 5;
+
   private final DeviceMemory driver;
   private final long softLimit;
   private final ReferenceQueue<CudaStorage> released = new ReferenceQueue<>();
@@ -172,14 +175,20 @@ final class CudaAllocator {
     allocationsSinceCollection = 0;
     collections++;
     System.gc();
-    // Phantom references are queued by the reference handler thread shortly after the collection.
+    // The reference handler thread queues the collected blocks' references over some
+    // milliseconds after the collection, thousands of them after a period: take them until none
+    // has come for a few milliseconds, or blocks arriving late are missed by the allocations that
+    // follow, which then go to the device.
     try {
-      for (int i = 0; i < 20; i++) {
-        Reference<? extends CudaStorage> r = released.remove(i == 0 ? 20 : 2);
-        if (r == null) {
+      long deadline = System.nanoTime() + 500_000_000L;
+      Reference<? extends CudaStorage> r = released.remove(20);
+      while (r != null) {
+        release((Block) r);
+        collectReleased();
+        if (System.nanoTime() > deadline) {
           break;
         }
-        release((Block) r);
+        r = released.remove(QUIET_MILLIS);
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

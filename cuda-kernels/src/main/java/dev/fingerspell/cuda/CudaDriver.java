@@ -106,8 +106,18 @@ public final class CudaDriver implements DeviceApi {
    * the words of {@code probe} (run once by the caller).
    */
   public static CudaDriver open(int ordinal, CudaProbe probe) {
-    if (probe.devices() <= ordinal) {
-      throw new CudaLibraries.NotFound("no CUDA GPU " + ordinal + ": " + probe.summary());
+    int devices = probe.devices();
+    if (devices <= ordinal) {
+      throw new CudaLibraries.NotFound(
+          "no GPU cuda:"
+              + ordinal
+              + " here: the driver has "
+              + devices
+              + (devices == 0
+                  ? ""
+                  : devices == 1 ? " (cuda:0)" : " (cuda:0 to cuda:" + (devices - 1) + ")")
+              + ". "
+              + probe.summary());
     }
     return new CudaDriver(ordinal);
   }

@@ -299,13 +299,15 @@ abstract class CudaOpsChecks {
   }
 
   /**
-   * Passes spanning two of the allocator's collection periods (5 allocations each) keep no memory
-   * and come, but for bursts where a collection's references arrive late (up to ~140 seen), from
-   * the cache: the blocks in use stop growing instead of growing with the passes (without
-   * collections, nearly every allocation is a new block).
+   * Passes spanning three or more of the allocator's collection periods (5 allocations each) keep
+   * no memory, and the blocks they take from the device stop at what one period needs instead of
+   * growing with the passes (without the cache or its collections, nearly every allocation would be
+   * a new block: over 49,000 here). How few come from the device once the cache has grown, and
+   * whether its cache ran dry at all (the JVM's own collections may feed it all along, and then the
+   * allocator asks for none), depend on when the JVM collects: printed, not asserted.
    */
   @Test
-  void allocatorHoldsSteadyOverTwoCollectionPeriods() {
+  void allocatorStaysWithinACollectionPeriodOfBlocks() {
     CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
     float[] image = random(new Rng(23), 3 * 32 * 32);
     Runnable pass =
@@ -315,23 +317,26 @@ abstract class CudaOpsChecks {
             Ops.sum(Ops.globalAvgPool(Ops.relu(Ops.maxPool2d(x, 3, 2, 1)))).item();
           }
         };
-    int settled = cuda.settleAllocator(0, pass, 5); // from then on the cache serves the passes
+    long start = cuda.deviceAllocations(0);
+    int settled = cuda.settleAllocator(0, pass, 5);
     long before = cuda.liveBytes(0);
     long allocations = cuda.deviceAllocations(0);
     long asked = cuda.collectionsAsked(0);
-    int passes = 2 * CudaAllocator.COLLECT_EVERY / 5 + 100;
+    int passes = 2 * cuda.collectionPeriod() / 5 + 100;
     for (int i = 0; i < passes; i++) {
       pass.run();
     }
     long collections = cuda.collectionsAsked(0) - asked;
     long fresh = cuda.deviceAllocations(0) - allocations;
+    long total = cuda.deviceAllocations(0) - start;
     assertEquals(before, cuda.liveBytes(0), "live bytes after " + passes + " passes");
     System.out.printf(
-        "allocator, settled in %d periods, then %d passes of 5 allocations: %d new blocks, %d"
-            + " collections asked; %s%n",
-        settled, passes, fresh, collections, cuda.memoryStats(0));
-    assertTrue(collections >= 1, "the passes span a collection period: " + collections);
-    assertTrue(fresh <= 512, "device allocations in " + passes + " passes: " + fresh);
+        "allocator, settled in %d periods (0: not under 512 new blocks), then %d passes of 5"
+            + " allocations: %d new blocks (%d in all), %d collections asked; %s%n",
+        settled, passes, fresh, total, collections, cuda.memoryStats(0));
+    assertTrue(
+        total <= cuda.collectionPeriod() + 512,
+        "blocks from the device: " + total + ", more than a collection period's");
   }
 
   @Test

@@ -162,6 +162,17 @@ class StubDriverTest extends CudaOpsChecks {
     assertTrue(counters()[6] > before, "the sum's block did not run with its threads");
   }
 
+  /** Asking for a GPU the driver does not have names the ones it does. */
+  @Test
+  void aGpuIndexBeyondTheDriversNamesTheOnesThereAre() {
+    CudaLibraries.NotFound e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            CudaLibraries.NotFound.class, () -> CudaDriver.open(1, CudaProbe.run()));
+    assertTrue(
+        e.getMessage().startsWith("no GPU cuda:1 here: the driver has 1 (cuda:0). Found driver"),
+        e.getMessage());
+  }
+
   /** 20 MB each way: three chunks through the pinned ring, at the right offsets on both sides. */
   @Test
   void largeCopiesGoInChunksAndComeBackWhole() {
