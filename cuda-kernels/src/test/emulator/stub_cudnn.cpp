@@ -15,7 +15,8 @@ int stub_device_range(unsigned long long p, size_t bytes);
 }
 
 namespace {
-constexpr int SUCCESS = 0, NOT_INITIALIZED = 1, BAD_PARAM = 3, NOT_SUPPORTED = 9;
+// cuDNN 9's status codes (cudnn_graph.h), not cuDNN 8's small ones.
+constexpr int SUCCESS = 0, NOT_INITIALIZED = 1001, BAD_PARAM = 2000, NOT_SUPPORTED = 3000;
 constexpr int NCHW = 0, FLOAT = 0, CROSS_CORRELATION = 1, SPATIAL = 1;
 constexpr int ACT_RELU = 1, ACT_IDENTITY = 5, IMPLICIT_PRECOMP_GEMM = 1;
 
