@@ -165,7 +165,7 @@ stage_demo() {
     as_user=(env -u FINGERSPELL_CUDA_LIBS "LD_LIBRARY_PATH=$user_ld" "PATH=$(dirname "$python"):$PATH")
   fi
   stamp "== demo on the GPU as a user runs it: synthesise, prepare, train (whole network, 64x64), evaluate"
-  "${as_user[@]}" java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
+  timeout "$(limit 30)" "${as_user[@]}" java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
   timeout "$(limit 120)" "${as_user[@]}" java "${flags[@]}" -cp "$cp" \
     dev.fingerspell.train.Main demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2 --device cuda
   demo=$?
