@@ -335,15 +335,17 @@ public final class CudaLibraries {
 
   /**
    * {@link #preload}s what cuDNN built for CUDA {@code cudaMajor} opens by soname, looking first
-   * beside {@code cublas} (null: none opened): cuBLAS loaded the cuBLASLt beside it, and the same
-   * file again is the same library, where one of another folder would be a second cuBLASLt.
+   * beside {@code cublas} (null: none opened), then in {@code searched}: cuBLAS loaded the cuBLASLt
+   * beside it, and the same file again is the same library, where one of another folder would be a
+   * second cuBLASLt.
    */
-  static List<String> preloadForCudnn(int cudaMajor, Opened cublas, Arena arena) {
+  static List<String> preloadForCudnn(
+      int cudaMajor, Opened cublas, List<Path> searched, Arena arena) {
     Set<Path> dirs = new LinkedHashSet<>();
     if (cublas != null && cublas.file() != null) {
       dirs.add(cublas.file().toAbsolutePath().getParent());
     }
-    dirs.addAll(searchDirs());
+    dirs.addAll(searched);
     return preload(cudnnDependencies(cudaMajor), List.copyOf(dirs), arena);
   }
 

@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -35,9 +36,14 @@ public record CudaProbe(
     int driverVersion = 0; // CUDA's number for the newest CUDA the driver runs: 13000 for 13.0
     int cudnnCuda = 0; // the CUDA major version cuDNN is built for, once found
     CudaLibraries.Opened cublas = null;
+    // The libraries stay loaded (the global arena): the backend opens the same files next, and
+    // loading cuDNN, cuBLAS and cuBLASLt again after closing them took ~400 ms each time.
+    Arena libraries = Arena.global();
+    List<Path> searched = CudaLibraries.searchDirs(); // listed once for every library
     try (Arena arena = Arena.ofConfined()) {
       try {
-        CudaLibraries.Opened cuda = CudaLibraries.open(CudaLibraries.Library.DRIVER, arena);
+        CudaLibraries.Opened cuda =
+            CudaLibraries.open(CudaLibraries.Library.DRIVER, searched, libraries);
         MemorySegment out = arena.allocate(JAVA_INT);
         check(call(cuda, "cuDriverGetVersion", "*version", out), "cuDriverGetVersion");
         driverVersion = out.get(JAVA_INT, 0);
@@ -63,19 +69,20 @@ public record CudaProbe(
         missing.add(e);
       }
       try {
-        CudaLibraries.Opened cudnn = CudaLibraries.open(CudaLibraries.Library.CUDNN, arena);
+        CudaLibraries.Opened cudnn =
+            CudaLibraries.open(CudaLibraries.Library.CUDNN, searched, libraries);
         String version = Cudnn.version(cudnn);
         int builtFor = (int) Cudnn.cudartVersion(cudnn);
         found.add(
             "cudnn: " + version + " for CUDA " + cudaVersion(builtFor) + " from " + cudnn.from());
         cudnnCuda = builtFor / 1000;
-        tooNewForDriver("cuDNN " + version, builtFor / 1000, driverVersion)
-            .ifPresent(problems::add);
+        tooNewForDriver("cuDNN " + version, cudnnCuda, driverVersion).ifPresent(problems::add);
       } catch (CudaLibraries.NotFound e) {
         missing.add(e);
       }
       try {
-        cublas = CudaLibraries.open(CudaLibraries.Library.CUBLAS, driverVersion, arena);
+        cublas =
+            CudaLibraries.open(CudaLibraries.Library.CUBLAS, searched, driverVersion, libraries);
         String version = Cublas.version(cublas);
         found.add("cublas: " + version + " from " + cublas.from());
         // cuBLAS's major version is its CUDA's (cuBLAS 13 comes with CUDA 13)
@@ -85,7 +92,8 @@ public record CudaProbe(
         missing.add(e);
       }
       if (cudnnCuda > 0) { // as CudaRuntime does before cuDNN's first call
-        for (String dependency : CudaLibraries.preloadForCudnn(cudnnCuda, cublas, arena)) {
+        for (String dependency :
+            CudaLibraries.preloadForCudnn(cudnnCuda, cublas, searched, libraries)) {
           dependencies.add("cudnn needs " + dependency);
         }
       }

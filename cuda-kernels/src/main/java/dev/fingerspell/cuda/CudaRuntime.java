@@ -28,14 +28,10 @@ final class CudaRuntime {
     CudaDriver driver = CudaDriver.open(ordinal, probe);
     boolean tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
     java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
-    CudaLibraries.Opened cublasLibrary =
-        CudaLibraries.open(CudaLibraries.Library.CUBLAS, probe.driverVersion(), global);
-    CudaLibraries.Opened cudnnLibrary = CudaLibraries.open(CudaLibraries.Library.CUDNN, global);
-    // before cuDNN's first call, as the probe did (in an arena of its own, since closed)
-    CudaLibraries.preloadForCudnn(
-        (int) Cudnn.cudartVersion(cudnnLibrary) / 1000, cublasLibrary, global);
-    Cudnn cudnn = new Cudnn(cudnnLibrary);
-    Cublas cublas = new Cublas(cublasLibrary);
+    // The probe loaded these, and what cuDNN opens by itself, for good: opening them is a lookup.
+    Cudnn cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, global));
+    Cublas cublas =
+        new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, probe.driverVersion(), global));
     return new CudaRuntime(
         driver, a -> new GpuLibraries(driver, driver.streamAddress(), a, cudnn, cublas, tf32));
   }

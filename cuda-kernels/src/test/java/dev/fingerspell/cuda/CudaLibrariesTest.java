@@ -12,10 +12,17 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Finding NVIDIA's libraries, and the one-line message when they are not there. */
+// The probe leaves what it found loaded (the backend opens it next), and a loaded library is what
+// the system loader then answers for its soname: the tests that need the loader to lack one run
+// before the probe's.
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class CudaLibrariesTest {
   @Test
   void searchOrderPutsTheUsersFoldersFirstThenPipsNvidiaFolders(@TempDir Path tmp)
@@ -80,6 +87,7 @@ class CudaLibrariesTest {
 
   /** A file under the right name that is some other library (here zlib) is named, not taken. */
   @Test
+  @Order(1)
   void aWrongLibraryIsNamedInTheMessage(@TempDir Path tmp) throws IOException {
     // The search below is tmp, then the system loader: that must not find a real one.
     assumeTrue(loaderLacks(CudaLibraries.Library.CUDNN), "the system loader finds a real cuDNN");
@@ -101,6 +109,7 @@ class CudaLibrariesTest {
 
   /** cuDNN 8 where cuDNN 9 is needed: the message says it saw cuDNN 8, not only "not found". */
   @Test
+  @Order(1)
   void otherVersionsOfAMissingLibraryAreNamed(@TempDir Path tmp) throws IOException {
     assumeTrue(loaderLacks(CudaLibraries.Library.CUDNN), "the system loader finds a real cuDNN");
     for (String name :
@@ -179,6 +188,7 @@ class CudaLibrariesTest {
    * that does not).
    */
   @Test
+  @Order(1)
   void cudnnsDependenciesAreLoadedFromTheSearchBesideCublasFirst(@TempDir Path tmp)
       throws IOException {
     Path zlib = Path.of("/usr/lib/x86_64-linux-gnu/libz.so.1");
@@ -220,7 +230,7 @@ class CudaLibrariesTest {
               null);
       assertEquals(
           "libcublasLt.so.12 from " + pip.resolve("libcublasLt.so.12"),
-          CudaLibraries.preloadForCudnn(12, cublas, arena).get(0),
+          CudaLibraries.preloadForCudnn(12, cublas, CudaLibraries.searchDirs(), arena).get(0),
           "the cuBLASLt beside cuBLAS, whatever the search order");
     }
   }
