@@ -24,13 +24,13 @@ final class Batches {
   }
 
   /**
-   * A {@code [N, 3, S, S]} batch from {@code n} stored images one after another (a shard's slice or
-   * a gathered array), read where they lie unless augmented; {@code augment} is null for none.
+   * A {@code [N, 3, S, S]} batch from a stored batch, read where its shard holds it unless
+   * augmented; {@code augment} is null for none.
    */
-  static Tensor of(MemorySegment images, int n, int storedSize, Preprocess pre, Rng augment) {
+  static Tensor of(PreparedData.Batch b, Preprocess pre, Rng augment) {
     MemorySegment batch =
-        augment == null ? images : augmented(images, i -> i, n, storedSize, augment);
-    return pre.batchFromRgb(batch, n, storedSize, storedSize);
+        augment == null ? b.bytes() : augmented(b.bytes(), i -> i, b.count(), b.size(), augment);
+    return pre.batchFromRgb(batch, b.count(), b.size(), b.size());
   }
 
   /**
@@ -58,11 +58,6 @@ final class Batches {
       augment(src, (long) row.applyAsInt(i) * per, size, rng, out, i * per);
     }
     return MemorySegment.ofArray(out);
-  }
-
-  /** {@link #of(MemorySegment, int, int, Preprocess, Rng)} for a stored batch. */
-  static Tensor of(PreparedData.Batch b, Preprocess pre, Rng augment) {
-    return of(b.bytes(), b.count(), b.size(), pre, augment);
   }
 
   /**

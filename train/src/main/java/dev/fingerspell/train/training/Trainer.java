@@ -456,9 +456,9 @@ public final class Trainer {
     for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
       try (GradMode g = GradMode.noGrad()) {
         Tensor logits = model.forward(Batches.of(b, pre, null));
-        lossSum += score(logits, b.labels(), smoothing, confusion) * b.labels().length;
+        lossSum += score(logits, b.labels(), smoothing, confusion) * b.count();
       }
-      count += b.labels().length;
+      count += b.count();
     }
     return lossSum / Math.max(1, count);
   }

@@ -51,7 +51,9 @@ class BatchesTest {
     PreparedData.Shard shard = shard();
     int[] order = {6, 2, 5, 0, 3, 1, 4};
     MemorySegment gathered = MemorySegment.ofArray(shard.gather(order, 1, 5));
-    float[] before = Batches.of(gathered, 5, SIZE, PRE, new Rng(11)).toFloatArray();
+    float[] before =
+        Batches.of(new PreparedData.Batch(gathered, new long[5], SIZE), PRE, new Rng(11))
+            .toFloatArray();
     float[] now = Batches.of(shard, order, 1, 5, PRE, new Rng(11)).toFloatArray();
     assertArrayEquals(before, now);
     float[] plain = Batches.of(shard, order, 1, 5, PRE, null).toFloatArray();
