@@ -184,19 +184,24 @@ public final class Json {
         case 'r' -> b.append('\r');
         case 't' -> b.append('\t');
         case 'u' -> {
-          if (i + 4 > s.length()) {
-            throw error("short \\u escape");
+          int code = 0;
+          for (int k = 0; k < 4; k++, i++) { // exactly four hex digits, no sign
+            int d = i < s.length() ? Character.digit(s.charAt(i), 16) : -1;
+            if (d < 0 || s.charAt(i) > 'f') {
+              throw error("bad \\u escape");
+            }
+            code = code * 16 + d;
           }
-          try {
-            b.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-          } catch (NumberFormatException x) {
-            throw error("bad \\u escape");
-          }
-          i += 4;
+          b.append((char) code);
         }
         default -> throw error("bad escape");
       }
     }
+  }
+
+  /** JSON's digits are ASCII only; {@link Character#isDigit} would take any script's. */
+  private boolean digitAt(int at) {
+    return at < s.length() && s.charAt(at) >= '0' && s.charAt(at) <= '9';
   }
 
   private Object number() throws JsonException {
@@ -205,7 +210,7 @@ public final class Json {
       i++;
     }
     int digits = i;
-    while (i < s.length() && Character.isDigit(s.charAt(i))) {
+    while (digitAt(i)) {
       i++;
     }
     if (i == digits || (s.charAt(digits) == '0' && i - digits > 1)) {
@@ -216,7 +221,7 @@ public final class Json {
       integral = false;
       i++;
       int frac = i;
-      while (i < s.length() && Character.isDigit(s.charAt(i))) {
+      while (digitAt(i)) {
         i++;
       }
       if (i == frac) {
@@ -230,7 +235,7 @@ public final class Json {
         i++;
       }
       int exp = i;
-      while (i < s.length() && Character.isDigit(s.charAt(i))) {
+      while (digitAt(i)) {
         i++;
       }
       if (i == exp) {
