@@ -6,11 +6,13 @@ import dev.fingerspell.weights.SafetensorsFile;
 import dev.fingerspell.weights.SafetensorsWriter;
 import dev.fingerspell.weights.StateDicts;
 import dev.fingerspell.weights.TensorInfo;
+import java.math.BigInteger;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.DoublePredicate;
 
 /**
  * A whole model in one safetensors file: timm's parameter names (so that {@code
@@ -85,12 +87,14 @@ public final class ModelFile {
     try {
       List<String> labels = new ArrayList<>();
       if (meta.containsKey("labels")) {
-        for (Object o : (List<?>) Json.parse(meta.get("labels"))) {
-          labels.add((String) o);
+        for (Object o : array(meta, "labels", "labels must be a JSON array")) {
+          if (!(o instanceof String label)) {
+            throw new IllegalArgumentException("labels must be strings");
+          }
+          labels.add(label);
         }
         if (labels.size() != classes) {
-          throw new SafetensorsException(
-              path + ": metadata has " + labels.size() + " labels for " + classes + " classes");
+          throw new IllegalArgumentException(labels.size() + " labels for " + classes + " classes");
         }
       } else if (classes == AslLabels.NAMES.size()) {
         labels.addAll(AslLabels.NAMES);
@@ -100,25 +104,67 @@ public final class ModelFile {
         }
       }
       Preprocess p = Preprocess.imagenet();
-      if (meta.containsKey("input_size")) {
-        List<?> size = (List<?>) Json.parse(meta.get("input_size"));
-        int side = ((Number) size.get(size.size() - 1)).intValue();
-        p = new Preprocess(side, p.mean(), p.std());
-      }
-      float[] mean = meta.containsKey("mean") ? floatArray(meta.get("mean")) : p.mean();
-      float[] std = meta.containsKey("std") ? floatArray(meta.get("std")) : p.std();
-      return new Info(List.copyOf(labels), new Preprocess(p.size(), mean, std), meta.get("config"));
-    } catch (Json.JsonException | ClassCastException | IllegalArgumentException e) {
+      int side = meta.containsKey("input_size") ? side(meta) : p.size();
+      float[] mean =
+          meta.containsKey("mean")
+              ? numbers(meta, "mean", "mean must be 3 finite numbers", Double::isFinite)
+              : p.mean();
+      float[] std = // a zero std would make every input infinite
+          meta.containsKey("std")
+              ? numbers(
+                  meta, "std", "std must be 3 positive numbers", v -> v > 0 && Double.isFinite(v))
+              : p.std();
+      return new Info(List.copyOf(labels), new Preprocess(side, mean, std), meta.get("config"));
+    } catch (IllegalArgumentException e) {
       throw new SafetensorsException(path + ": bad model metadata: " + e.getMessage(), e);
     }
   }
 
-  private static float[] floatArray(String json) throws Json.JsonException {
-    List<?> l = (List<?>) Json.parse(json);
-    float[] out = new float[l.size()];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = ((Number) l.get(i)).floatValue();
+  /** The largest input side taken from a file: 16× timm's 224, far beyond any ResNet18 use. */
+  private static final int MAX_SIDE = 4096;
+
+  /** {@code input_size} as timm writes it, {@code [3, side, side]}: the side. */
+  private static int side(Map<String, String> meta) {
+    String why = "input_size must be [3, side, side] with a side from 1 to " + MAX_SIDE;
+    List<?> size = array(meta, "input_size", why);
+    if (size.size() != 3
+        || !BigInteger.valueOf(3).equals(size.get(0))
+        || !(size.get(1) instanceof BigInteger h)
+        || !h.equals(size.get(2))
+        || h.signum() <= 0
+        || h.compareTo(BigInteger.valueOf(MAX_SIDE)) > 0) {
+      throw new IllegalArgumentException(why + ", not " + meta.get("input_size"));
+    }
+    return h.intValue();
+  }
+
+  /**
+   * A key's JSON array of 3 numbers, as floats, each passing {@code ok} (a number beyond float's
+   * range is infinite by then).
+   */
+  private static float[] numbers(
+      Map<String, String> meta, String key, String why, DoublePredicate ok) {
+    List<?> l = array(meta, key, why);
+    float[] out = new float[3];
+    for (int i = 0; i < 3; i++) {
+      if (l.size() != 3 || !(l.get(i) instanceof Number n) || !ok.test(out[i] = n.floatValue())) {
+        throw new IllegalArgumentException(why + ", not " + meta.get(key));
+      }
     }
     return out;
+  }
+
+  /** A key's value parsed as a JSON array; else what is wrong, prefixed by the key. */
+  private static List<?> array(Map<String, String> meta, String key, String why) {
+    Object v;
+    try {
+      v = Json.parse(meta.get(key));
+    } catch (Json.JsonException e) {
+      throw new IllegalArgumentException(key + ": " + e.getMessage());
+    }
+    if (!(v instanceof List<?> l)) {
+      throw new IllegalArgumentException(why + ", not " + meta.get(key));
+    }
+    return l;
   }
 }

@@ -17,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 class ModelFileTest {
   @TempDir Path dir;
@@ -101,5 +103,43 @@ class ModelFileTest {
         p, List.of(SafetensorsWriter.Entry.f32("w", new int[] {1}, new float[1])), Map.of());
     SafetensorsException e = assertThrows(SafetensorsException.class, () -> ModelFile.load(p));
     assertTrue(e.getMessage().contains("not a ResNet18 model"), e.getMessage());
+  }
+
+  /**
+   * Metadata a model file can carry that does not describe a model (edited by hand, or written by
+   * another tool) is one line naming the file and the key, never a stack trace or a model that
+   * would compute nonsense.
+   */
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "labels      | null                    | labels must be a JSON array",
+        "labels      | {\"a\":1}             | labels must be a JSON array",
+        "labels      | [1,2,3,4,5,6,7]         | labels must be strings",
+        "labels      | [null,\"1\",\"2\",\"3\",\"4\",\"5\",\"6\"] | labels must be strings",
+        "labels      | [\"a\"                | labels: expected ']' at character 4",
+        "input_size  | []                      | input_size must be [3, side, side]",
+        "input_size  | [3,64,32]               | input_size must be [3, side, side]",
+        "input_size  | [3,0,0]                 | input_size must be [3, side, side]",
+        "input_size  | [3,1e30,1e30]           | input_size must be [3, side, side]",
+        "input_size  | [3,99999999999,99999999999] | input_size must be [3, side, side]",
+        "input_size  | null                    | input_size must be [3, side, side]",
+        "input_size  | [3.0,64,64]             | input_size must be [3, side, side]",
+        "labels      | [\"a\"]                 | 1 labels for 7 classes",
+        "mean        | [0.5,0.5]               | mean must be 3 finite numbers",
+        "mean        | [0.5,\"x\",0.5]       | mean must be 3 finite numbers",
+        "std         | [0.5,0,0.5]             | std must be 3 positive numbers",
+        "std         | [0.5,-1,0.5]            | std must be 3 positive numbers",
+        "std         | [1,1,1e999]             | std must be 3 positive numbers",
+      })
+  void badMetadataIsOneLine(String key, String json, String expected) {
+    ResNet18 m = new ResNet18(7, new Rng(1));
+    Path p = dir.resolve("edited.safetensors");
+    SafetensorsWriter.write(p, SafetensorsWriter.entries(m.stateDict()), Map.of(key, json));
+    SafetensorsException e = assertThrows(SafetensorsException.class, () -> ModelFile.load(p));
+    assertTrue(e.getMessage().startsWith(p + ": bad model metadata: "), e.getMessage());
+    assertTrue(e.getMessage().contains(expected), e.getMessage());
+    assertTrue(!e.getMessage().contains("\n"), e.getMessage());
   }
 }
