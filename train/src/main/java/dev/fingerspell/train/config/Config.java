@@ -175,8 +175,8 @@ public final class Config {
     if (v instanceof Float f) {
       return f.doubleValue();
     }
-    if (v instanceof java.math.BigInteger b) {
-      return b.longValue();
+    if (v instanceof java.math.BigInteger b && b.bitLength() < 64) {
+      return b.longValue(); // a larger one stays as it is, and set() refuses it
     }
     if (v instanceof java.math.BigDecimal d) {
       return d.doubleValue();
@@ -206,8 +206,10 @@ public final class Config {
     if (def instanceof Long) {
       if (v instanceof Long) {
         typed = v;
-      } else if (v instanceof Double d && d == Math.rint(d) && !Double.isInfinite(d)) {
+      } else if (v instanceof Double d && d == Math.rint(d) && Math.abs(d) < 0x1p63) {
         typed = d.longValue();
+      } else if (v instanceof Number) { // beyond 64 bits: longValue would wrap or saturate
+        throw badType(key, "an integer of 64 bits", v, where);
       } else {
         throw badType(key, "an integer", v, where);
       }
@@ -216,6 +218,9 @@ public final class Config {
         throw badType(key, "a number", v, where);
       }
       typed = n.doubleValue();
+      if (!Double.isFinite((Double) typed)) {
+        throw badType(key, "a finite number", v, where);
+      }
     } else if (def instanceof Boolean) {
       if (!(v instanceof Boolean)) {
         throw badType(key, "true or false", v, where);
@@ -253,6 +258,7 @@ public final class Config {
       throw new ConfigException(
           "config key 'runtime.device' must be auto, cpu, cuda or cuda:N, not '" + device + "'");
     }
+    values.keySet().forEach(this::fitsAnInt);
     positive("train.epochs");
     positive("train.batch_size");
     positive("train.step_size");
@@ -262,12 +268,37 @@ public final class Config {
     if (!(number("train.lr") > 0)) {
       throw new ConfigException("config key 'train.lr' must be above 0");
     }
+    notNegative("train.weight_decay");
+    notNegative("train.momentum");
+    if (!(number("train.gamma") > 0)) {
+      throw new ConfigException("config key 'train.gamma' must be above 0");
+    }
     double ls = number("train.label_smoothing");
     if (ls < 0 || ls >= 1) {
       throw new ConfigException("config key 'train.label_smoothing' must be in [0, 1)");
     }
     if (integer("runtime.threads") < 0) {
       throw new ConfigException("config key 'runtime.threads' must be 0 (all cores) or more");
+    }
+  }
+
+  /** Integer keys other than the seed are counts and sizes: Java's arrays and loops take ints. */
+  private void fitsAnInt(String key) {
+    if (values.get(key) instanceof Long v && !key.equals("seed") && v != (int) (long) v) {
+      throw new ConfigException(
+          "config key '"
+              + key
+              + (v > 0
+                  ? "' must be at most " + Integer.MAX_VALUE
+                  : "' must be at least " + Integer.MIN_VALUE)
+              + ", not "
+              + v);
+    }
+  }
+
+  private void notNegative(String key) {
+    if (number(key) < 0) {
+      throw new ConfigException("config key '" + key + "' must be 0 or more");
     }
   }
 

@@ -10,6 +10,8 @@ import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 class ConfigTest {
   @TempDir Path dir;
@@ -136,5 +138,44 @@ class ConfigTest {
     Path nested = dir.resolve("nested.yaml");
     Files.writeString(nested, "train:\n  extra:\n    deep: 1\n");
     assertThrows(ConfigException.class, () -> Config.compose(nested, List.of(), dir));
+  }
+
+  /**
+   * Values of the right type that no run can use are refused when the config is read, one line
+   * each, rather than wrapping around, failing later with a stack trace or training on NaN.
+   */
+  @ParameterizedTest
+  @CsvSource(
+      delimiter = '|',
+      value = {
+        "train.epochs=3000000000           | config key 'train.epochs' must be at most 2147483647",
+        "train.batch_size=18446744073709551617 | config key 'train.batch_size' needs an integer of 64 bits",
+        "seed=99999999999999999999         | config key 'seed' needs an integer of 64 bits",
+        "train.epochs=1e30                 | config key 'train.epochs' needs an integer of 64 bits",
+        "runtime.threads=-1                | config key 'runtime.threads' must be 0 (all cores) or more",
+        "train.lr=.inf                     | config key 'train.lr' needs a",
+        "train.lr=1e999                    | config key 'train.lr' needs a finite number",
+        "train.momentum=.nan               | config key 'train.momentum' needs a",
+        "train.weight_decay=-0.1           | config key 'train.weight_decay' must be 0 or more",
+        "train.momentum=-0.9               | config key 'train.momentum' must be 0 or more",
+        "train.gamma=0                     | config key 'train.gamma' must be above 0",
+      })
+  void outOfRangeValuesAreRefusedWhenRead(String override, String message) {
+    ConfigException e =
+        assertThrows(ConfigException.class, () -> Config.compose(null, List.of(override), dir));
+    assertTrue(e.getMessage().startsWith(message), e.getMessage());
+    assertFalse(e.getMessage().contains("\n"), e.getMessage());
+  }
+
+  @Test
+  void theLargestValuesThatFitAreKept() {
+    Config c =
+        Config.compose(
+            null,
+            List.of("seed=-9223372036854775808", "train.epochs=2147483647", "train.weight_decay=0"),
+            dir);
+    assertEquals(Long.MIN_VALUE, c.longValue("seed"));
+    assertEquals(Integer.MAX_VALUE, c.integer("train.epochs"));
+    assertEquals(0.0, c.number("train.weight_decay"));
   }
 }
