@@ -17,6 +17,9 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
@@ -129,6 +132,59 @@ class CommandsTest {
     CliRun r = run("predict", "--model", model.toString(), a.toString());
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().startsWith(a + ":"), r.out());
+  }
+
+  /**
+   * More images than one batch of 16, with a missing file and a damaged PNG among them: every good
+   * image gets its line, in order and with the result it gets alone; each bad one is one line on
+   * stderr, and the status says something failed.
+   */
+  @Test
+  void predictOverSeveralBatchesKeepsOrderAndReportsEachBadFile() throws Exception {
+    List<String> args =
+        new ArrayList<>(List.of("predict", "--model", model.toString(), "--top-k", "2"));
+    List<Path> good = new ArrayList<>();
+    for (int i = 0; i < 17; i++) {
+      good.add(png("batch" + i + ".png", 40 + i, 30));
+    }
+    Path damaged = dir.resolve("damaged.png");
+    byte[] whole = Files.readAllBytes(good.get(0));
+    Files.write(damaged, Arrays.copyOf(whole, whole.length / 2));
+    Path missing = dir.resolve("missing.png");
+    for (int i = 0; i < good.size(); i++) {
+      args.add(good.get(i).toString());
+      if (i == 3) {
+        args.add(missing.toString());
+      }
+      if (i == 15) {
+        args.add(damaged.toString());
+      }
+    }
+    CliRun r = run(args.toArray(String[]::new));
+    assertEquals(1, r.status(), r.err());
+    List<String> errors = r.err().strip().lines().toList();
+    assertEquals(2, errors.size(), r.err());
+    assertEquals("fingerspell: " + missing + ": no such file", errors.get(0));
+    assertTrue(errors.get(1).startsWith("fingerspell: " + damaged + ": "), errors.get(1));
+    List<String> lines = r.out().strip().lines().toList();
+    assertEquals(good.size(), lines.size(), r.out());
+    for (int i = 0; i < good.size(); i++) {
+      assertTrue(lines.get(i).startsWith(good.get(i) + ":"), lines.get(i));
+    }
+    for (int i : new int[] {0, 16}) { // the first batch's first image, and the second batch's only
+      CliRun alone =
+          run("predict", "--model", model.toString(), "--top-k", "2", good.get(i).toString());
+      String[] batched = lines.get(i).split("\\s+");
+      String[] single = alone.out().strip().split("\\s+");
+      assertEquals(5, batched.length, lines.get(i)); // "path: label p label p"
+      for (int t = 0; t < 5; t++) { // labels the same; a batch may round differently in its digits
+        if (t == 2 || t == 4) {
+          assertEquals(Double.parseDouble(single[t]), Double.parseDouble(batched[t]), 2e-4);
+        } else {
+          assertEquals(single[t], batched[t], lines.get(i) + " alone: " + alone.out());
+        }
+      }
+    }
   }
 
   @Test
