@@ -10,10 +10,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,7 +26,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
+import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
+import java.util.zip.ZipException;
 import java.util.zip.ZipInputStream;
 
 /**
@@ -337,16 +342,23 @@ public final class DataPrepare {
     return root.relativize(file).toString().replace('\\', '/');
   }
 
-  /** Extracts a zip into {@code dir} (refusing entries that would escape it). */
+  /**
+   * Extracts a zip into {@code dir}, replacing what an earlier extraction left there (images the
+   * zip no longer has would otherwise join the set). It unpacks into a new folder beside {@code
+   * dir} first, refusing entries that would land outside it, and replaces {@code dir} only once the
+   * whole zip is out: a bad zip leaves the earlier extraction as it was.
+   */
   static Path extract(Path zip, Path dir) {
+    Path fresh = null;
     try {
-      Files.createDirectories(dir);
-      Path root = dir.toRealPath();
+      Path parent = dir.toAbsolutePath().getParent();
+      Files.createDirectories(parent);
+      fresh = Files.createTempDirectory(parent, dir.getFileName() + ".partial-").toRealPath();
       try (InputStream in = Files.newInputStream(zip);
           ZipInputStream z = new ZipInputStream(in)) {
         for (ZipEntry e; (e = z.getNextEntry()) != null; ) {
-          Path target = root.resolve(e.getName()).normalize();
-          if (!target.startsWith(root)) {
+          Path target = fresh.resolve(e.getName()).normalize();
+          if (!target.startsWith(fresh)) {
             throw new DataException(
                 zip + ": entry '" + e.getName() + "' would land outside " + dir);
           }
@@ -354,15 +366,38 @@ public final class DataPrepare {
             Files.createDirectories(target);
           } else {
             Files.createDirectories(target.getParent());
-            Files.copy(z, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.copy(z, target, StandardCopyOption.REPLACE_EXISTING);
           }
         }
       }
-      return root;
-    } catch (java.util.zip.ZipException e) {
+      deleteTree(dir);
+      Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
+      fresh = null;
+      return dir.toRealPath();
+    } catch (ZipException e) {
       throw new DataException(zip + ": not a readable zip (" + e.getMessage() + ")", e);
     } catch (IOException e) {
       throw new DataException(zip + ": cannot extract: " + e.getMessage(), e);
+    } finally {
+      if (fresh != null) {
+        try {
+          deleteTree(fresh);
+        } catch (IOException e) {
+          // the failure being reported matters more; a leftover ".partial-" folder is harmless
+        }
+      }
+    }
+  }
+
+  /** Deletes a folder and everything in it, if it exists. */
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (Stream<Path> walk = Files.walk(root)) {
+      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
     }
   }
 

@@ -13,6 +13,7 @@ import java.io.OutputStream;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
@@ -115,6 +116,91 @@ class DataTest {
     assertEquals(29 * 4, m.get("splits").get("train").get("count").asInt());
     assertFalse(m.get("splits").has("test"));
     assertTrue(Files.isDirectory(dir.resolve("z1/interim/asl_alphabet_train/A")));
+  }
+
+  /** A zip of the training images whose names {@code keep} accepts, under one top folder. */
+  private static Path zipOf(String name, java.util.function.Predicate<String> keep)
+      throws IOException {
+    Path zip = dir.resolve(name);
+    Path train = raw.resolve("asl_alphabet_train/asl_alphabet_train");
+    try (OutputStream out = Files.newOutputStream(zip);
+        ZipOutputStream z = new ZipOutputStream(out);
+        Stream<Path> files = Files.walk(train)) {
+      for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
+        if (keep.test(f.getFileName().toString())) {
+          z.putNextEntry(new ZipEntry("asl_alphabet_train/" + train.relativize(f)));
+          Files.copy(f, z);
+          z.closeEntry();
+        }
+      }
+    }
+    return zip;
+  }
+
+  private static int trainAndVal(Path processed) throws IOException {
+    JsonNode splits =
+        new ObjectMapper().readTree(processed.resolve("manifest.json").toFile()).get("splits");
+    return splits.get("train").get("count").asInt() + splits.get("val").get("count").asInt();
+  }
+
+  /**
+   * Preparing again into the same folder from another zip takes that zip's images only: the images
+   * of the first extraction, that the second zip no longer has, are gone.
+   */
+  @Test
+  void aSecondZipReplacesTheFirstOnesImages() throws IOException {
+    Path all = zipOf("all.zip", n -> true);
+    Path fewer = zipOf("fewer.zip", n -> !n.matches(".*[12]\\.jpg"));
+    int alone = trainAndVal(prepare(fewer, "fewer-alone", 42));
+    assertEquals(trainAndVal(prepare(all, "again", 42)) - 2 * 29, alone);
+    assertEquals(alone, trainAndVal(prepare(fewer, "again", 42)));
+    assertFalse(Files.exists(dir.resolve("again/interim/asl_alphabet_train/A/A1.jpg")));
+    try (Stream<Path> s = Files.list(dir.resolve("again"))) {
+      assertEquals(
+          List.of("interim", "processed"),
+          s.map(p -> p.getFileName().toString()).sorted().toList());
+    }
+  }
+
+  /**
+   * A zip entry that would land outside the folder (zip slip) is refused before anything of the zip
+   * is used, and the folder's earlier extraction and prepared set stay as they were.
+   */
+  @Test
+  void aZipEntryOutsideTheFolderIsRefusedAndNothingIsLost() throws IOException {
+    Path good = zipOf("good.zip", n -> true);
+    Path prepared = prepare(good, "kept", 42);
+    int before = trainAndVal(prepared);
+    for (String entry :
+        List.of("../escaped.txt", "asl_alphabet_train/../../escaped.txt", "/tmp/escaped.txt")) {
+      Path evil = dir.resolve("evil.zip");
+      try (OutputStream out = Files.newOutputStream(evil);
+          ZipOutputStream z = new ZipOutputStream(out)) {
+        z.putNextEntry(new ZipEntry("asl_alphabet_train/A/A1.jpg"));
+        z.write("replaced".getBytes());
+        z.closeEntry();
+        z.putNextEntry(new ZipEntry(entry));
+        z.write("outside".getBytes());
+        z.closeEntry();
+      }
+      DataException e = assertThrows(DataException.class, () -> prepare(evil, "kept", 42));
+      assertTrue(e.getMessage().contains("would land outside"), e.getMessage());
+      assertFalse(Files.exists(dir.resolve("kept/escaped.txt")), entry);
+      assertFalse(Files.exists(dir.resolve("escaped.txt")), entry);
+    }
+    assertEquals(before, trainAndVal(prepared));
+    assertTrue(
+        Files.size(dir.resolve("kept/interim/asl_alphabet_train/A/A1.jpg")) > 100,
+        "the earlier extraction is intact");
+    try (Stream<Path> s = Files.list(dir.resolve("kept"))) {
+      assertEquals(
+          List.of("interim", "processed"),
+          s.map(p -> p.getFileName().toString()).sorted().toList());
+    }
+    Path notZip = dir.resolve("broken.zip");
+    Files.write(notZip, new byte[] {'P', 'K', 3, 4, 1, 2, 3});
+    assertThrows(DataException.class, () -> prepare(notZip, "kept", 42));
+    assertEquals(before, trainAndVal(prepared));
   }
 
   /**
