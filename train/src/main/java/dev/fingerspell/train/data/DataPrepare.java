@@ -17,15 +17,18 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
@@ -197,6 +200,7 @@ public final class DataPrepare {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    removeStaleShards(processed, splits);
     return processed;
   }
 
@@ -295,6 +299,36 @@ public final class DataPrepare {
     out.put("per_class", perClass);
     out.put("shards", written);
     return out;
+  }
+
+  /** The names {@link #writeSplit} gives shards. */
+  private static final Pattern SHARD_NAME =
+      Pattern.compile("(train|val|test)-\\d{5}\\.safetensors");
+
+  /**
+   * Deletes the shards an earlier preparation left in {@code processed} that this one did not write
+   * over (it had a smaller shard size, more images or a test split): the manifest no longer names
+   * them, and together they can be as large as the whole set.
+   */
+  private static void removeStaleShards(Path processed, Map<String, Object> splits) {
+    Set<String> written = new HashSet<>();
+    splits.forEach(
+        (split, summary) -> {
+          for (Object shard : (List<?>) ((Map<?, ?>) summary).get("shards")) {
+            written.add((String) ((Map<?, ?>) shard).get("file"));
+          }
+        });
+    try (Stream<Path> files = Files.list(processed)) {
+      for (Path f : files.toList()) {
+        String name = f.getFileName().toString();
+        if (SHARD_NAME.matcher(name).matches() && !written.contains(name)) {
+          Files.delete(f);
+        }
+      }
+    } catch (IOException e) {
+      throw new DataException(
+          "cannot remove old shards from " + processed + ": " + e.getMessage(), e);
+    }
   }
 
   /** A shard write's result, or its failure as the DataException it threw. */

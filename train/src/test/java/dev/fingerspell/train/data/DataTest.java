@@ -13,6 +13,7 @@ import java.io.OutputStream;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
@@ -160,6 +161,32 @@ class DataTest {
           List.of("interim", "processed"),
           s.map(p -> p.getFileName().toString()).sorted().toList());
     }
+  }
+
+  /**
+   * Preparing again into the same folder with larger shards leaves only the new shards: the old
+   * ones, which the manifest no longer names, are deleted.
+   */
+  @Test
+  void preparingAgainLeavesOnlyTheShardsTheManifestNames() throws IOException {
+    Path small =
+        DataPrepare.run(
+            new DataPrepare.Options(raw, dir.resolve("reshard"), 32, 0.2, 42, 10, 2),
+            DataPrepare.NO_PROGRESS);
+    try (Stream<Path> s = Files.list(small)) {
+      assertTrue(s.count() > 10, "many small shards first");
+    }
+    Path large = prepare(raw, "reshard", 42);
+    JsonNode splits =
+        new ObjectMapper().readTree(large.resolve("manifest.json").toFile()).get("splits");
+    List<String> named = new ArrayList<>(List.of("manifest.json"));
+    splits.forEach(split -> split.get("shards").forEach(s -> named.add(s.get("file").asText())));
+    try (Stream<Path> s = Files.list(large)) {
+      assertEquals(
+          named.stream().sorted().toList(),
+          s.map(p -> p.getFileName().toString()).sorted().toList());
+    }
+    assertEquals(6, named.size(), "train 116 and val 29 images in shards of 50, test 28");
   }
 
   /**
