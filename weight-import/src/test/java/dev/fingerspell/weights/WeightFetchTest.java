@@ -59,8 +59,13 @@ class WeightFetchTest {
   }
 
   private void handle(HttpExchange ex) throws IOException {
+    handle(ex, PATH);
+  }
+
+  /** Serves the model at {@code path} (ranges honoured, {@link #cutAfter} obeyed), else 404. */
+  private void handle(HttpExchange ex, String path) throws IOException {
     try (ex) {
-      if (!ex.getRequestURI().getPath().equals(PATH)) {
+      if (!ex.getRequestURI().getPath().equals(path)) {
         ex.sendResponseHeaders(404, -1);
         return;
       }
@@ -168,6 +173,86 @@ class WeightFetchTest {
     assertTrue(e.getMessage().contains("run the command again to resume"), e.getMessage());
     Path target = dir.resolve("cache/hub/timm--resnet18.a1_in1k/model.safetensors");
     assertFalse(Files.exists(target), "no half-written model in place");
+  }
+
+  /**
+   * The hub answers a download with a redirect to its CDN, whose signed address is the
+   * authorisation there: the token goes to the hub only (a CDN that also gets it may refuse both,
+   * and it is not the CDN's to see), redirects on the hub itself keep it, and a resumed download
+   * asks the CDN for the rest.
+   */
+  @Test
+  void theTokenGoesToTheHubOnlyNotWhereItRedirects() throws IOException {
+    HttpServer cdn =
+        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    List<String> cdnAuth = Collections.synchronizedList(new ArrayList<>());
+    List<String> hubAuth = Collections.synchronizedList(new ArrayList<>());
+    cdn.createContext(
+        "/",
+        ex -> {
+          String auth = ex.getRequestHeaders().getFirst("Authorization");
+          cdnAuth.add(auth == null ? "" : auth);
+          if (auth != null) { // as S3 does with a signed URL and a header both
+            try (ex) {
+              ex.sendResponseHeaders(400, -1);
+            }
+            return;
+          }
+          handle(ex, "/cdn/model.safetensors");
+        });
+    cdn.start();
+    server.removeContext("/");
+    server.createContext(
+        "/",
+        ex -> {
+          try (ex) {
+            String auth = ex.getRequestHeaders().getFirst("Authorization");
+            hubAuth.add(auth == null ? "" : auth);
+            if (!"Bearer secret".equals(auth)) {
+              ex.sendResponseHeaders(401, -1);
+            } else if (ex.getRequestURI().getPath().startsWith("/old/")) { // a renamed repository
+              ex.getResponseHeaders().add("Location", PATH);
+              ex.sendResponseHeaders(307, -1);
+            } else {
+              // another host name for the same loopback server: another origin
+              ex.getResponseHeaders()
+                  .add(
+                      "Location",
+                      "http://localhost:"
+                          + cdn.getAddress().getPort()
+                          + "/cdn/model.safetensors?sig=1");
+              ex.sendResponseHeaders(302, -1);
+            }
+          }
+        });
+    try {
+      String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+      WeightFetchException denied =
+          assertThrows(
+              WeightFetchException.class,
+              () ->
+                  new WeightFetch(dir.resolve("c0"), hub, null)
+                      .resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+      assertTrue(denied.getMessage().contains("set HF_TOKEN"), denied.getMessage());
+
+      cutAfter.set(70_000);
+      WeightFetch withToken = new WeightFetch(dir.resolve("c1"), hub, "secret");
+      Path p = withToken.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE);
+      assertArrayEquals(model, Files.readAllBytes(p));
+      assertEquals(List.of("", ""), cdnAuth, "the CDN never sees the token");
+      assertEquals(2, ranges.size(), "broken once, resumed from the CDN: " + ranges);
+      assertTrue(ranges.get(1).startsWith("bytes="), ranges.toString());
+
+      hubAuth.clear();
+      Path renamed =
+          new WeightFetch(dir.resolve("c2"), hub, "secret")
+              .resolve("hf://old/resnet18", WeightFetch.Progress.NONE);
+      assertArrayEquals(model, Files.readAllBytes(renamed));
+      assertEquals(
+          List.of("Bearer secret", "Bearer secret"), hubAuth, "kept on the hub's redirect");
+    } finally {
+      cdn.stop(0);
+    }
   }
 
   @Test
