@@ -121,6 +121,38 @@ class TrainEndToEndTest {
     assertEquals(strip(a.runDir()), strip(b.runDir()));
   }
 
+  /**
+   * The step and constant schedules and SGD as the config names them: the learning rate of each
+   * epoch in the metrics, as PyTorch's StepLR gives it (the schedules' own goldens are
+   * tensor-core's).
+   */
+  @Test
+  void theConfiguredScheduleSetsEachEpochsLearningRate() {
+    List<Double> step =
+        train(
+                config(
+                    "step",
+                    "train.epochs=5",
+                    "train.optimizer=sgd",
+                    "train.scheduler=step",
+                    "train.step_size=2",
+                    "train.gamma=0.5"))
+            .epochs()
+            .stream()
+            .map(dev.fingerspell.train.report.Report.Epoch::lr)
+            .toList();
+    assertEquals(5, step.size());
+    double[] expected = {0.003, 0.003, 0.0015, 0.0015, 0.00075};
+    for (int e = 0; e < 5; e++) {
+      assertEquals(expected[e], step.get(e), 1e-12, "epoch " + (e + 1) + ": " + step);
+    }
+    List<Double> constant =
+        train(config("constant", "train.epochs=3", "train.scheduler=none")).epochs().stream()
+            .map(dev.fingerspell.train.report.Report.Epoch::lr)
+            .toList();
+    assertEquals(List.of(0.003, 0.003, 0.003), constant);
+  }
+
   private static List<String> strip(Path run) throws Exception {
     List<String> out = new ArrayList<>();
     for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
