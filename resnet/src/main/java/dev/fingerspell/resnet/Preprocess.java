@@ -3,7 +3,11 @@ package dev.fingerspell.resnet;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Tensor;
+import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
+import java.awt.image.ComponentColorModel;
+import java.awt.image.DataBuffer;
+import java.awt.image.Raster;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
@@ -119,6 +123,10 @@ public record Preprocess(int size, float[] mean, float[] std) {
       }
       return chw;
     }
+    byte[] samples = fromSamples(image);
+    if (samples != null) {
+      return samples;
+    }
     int[] argb = image.getRGB(0, 0, w, h, null, 0, w);
     byte[] chw = new byte[3 * h * w];
     for (int i = 0; i < h * w; i++) {
@@ -126,6 +134,51 @@ public record Preprocess(int size, float[] mean, float[] std) {
       chw[i] = (byte) (p >> 16);
       chw[h * w + i] = (byte) (p >> 8);
       chw[2 * h * w + i] = (byte) p;
+    }
+    return chw;
+  }
+
+  /**
+   * Gray and sRGB images of 8- or 16-bit samples read as Pillow's {@code convert("RGB")} reads
+   * them, the reference pipeline's decode: a gray value is repeated in R, G and B (getRGB takes
+   * Java's gray as linear light and would turn 128 into 188) and a 16-bit sample keeps its high
+   * byte (getRGB rounds). Alpha is dropped, as both do. Null for other colour models (indexed,
+   * packed RGB, CMYK, …), which getRGB converts.
+   */
+  private static byte[] fromSamples(BufferedImage image) {
+    if (!(image.getColorModel() instanceof ComponentColorModel cm)
+        || cm.isAlphaPremultiplied()
+        || (cm.getTransferType() != DataBuffer.TYPE_BYTE
+            && cm.getTransferType() != DataBuffer.TYPE_USHORT)) {
+      return null;
+    }
+    ColorSpace space = cm.getColorSpace();
+    int colours = space.getNumComponents();
+    boolean gray = space.getType() == ColorSpace.TYPE_GRAY && colours == 1;
+    if (!gray && !(space.isCS_sRGB() && colours == 3)) {
+      return null;
+    }
+    int w = image.getWidth();
+    int h = image.getHeight();
+    int plane = h * w;
+    byte[] chw = new byte[3 * plane];
+    Raster raster = image.getRaster();
+    int[] row = new int[w];
+    for (int c = 0; c < colours; c++) {
+      int shift = cm.getComponentSize(c) - 8;
+      if (shift < 0) {
+        return null; // fewer than 8 bits a sample: getRGB scales them up
+      }
+      for (int y = 0; y < h; y++) {
+        raster.getSamples(0, y, w, 1, c, row);
+        for (int x = 0; x < w; x++) {
+          chw[c * plane + y * w + x] = (byte) (row[x] >>> shift);
+        }
+      }
+    }
+    if (gray) {
+      System.arraycopy(chw, 0, chw, plane, plane);
+      System.arraycopy(chw, 0, chw, 2 * plane, plane);
     }
     return chw;
   }

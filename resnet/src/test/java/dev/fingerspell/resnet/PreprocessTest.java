@@ -28,6 +28,67 @@ class PreprocessTest {
         Preprocess.planarRgb(bgr.getSubimage(2, 1, 5, 4)));
   }
 
+  /** {@code image} written as PNG and decoded again by ImageIO, as a user's file would be. */
+  private static BufferedImage throughPng(BufferedImage image) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    javax.imageio.ImageIO.write(image, "png", out);
+    return javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(out.toByteArray()));
+  }
+
+  private static BufferedImage components(boolean gray, boolean alpha, int type, int[][] pixels) {
+    java.awt.image.ColorModel cm =
+        new java.awt.image.ComponentColorModel(
+            java.awt.color.ColorSpace.getInstance(
+                gray ? java.awt.color.ColorSpace.CS_GRAY : java.awt.color.ColorSpace.CS_sRGB),
+            alpha,
+            false,
+            alpha ? java.awt.Transparency.TRANSLUCENT : java.awt.Transparency.OPAQUE,
+            type);
+    java.awt.image.WritableRaster r = cm.createCompatibleWritableRaster(pixels.length, 1);
+    for (int x = 0; x < pixels.length; x++) {
+      r.setPixel(x, 0, pixels[x]);
+    }
+    return new BufferedImage(cm, r, false, null);
+  }
+
+  /**
+   * Gray and 16-bit PNGs decode to the RGB that Pillow's {@code Image.open(f).convert("RGB")}
+   * gives, the reference pipeline's decode (values read with Debian's Pillow 9.4 from the same
+   * files): a gray value is repeated in R, G and B, where getRGB would take it as linear light and
+   * give 188 for 128; a 16-bit sample keeps its high byte. For 16-bit gray Pillow clips to 255 (its
+   * "I" mode), which no one wants: it keeps the high byte here as well.
+   */
+  @Test
+  void grayAndSixteenBitImagesDecodeAsPillowDoes() throws Exception {
+    int b = java.awt.image.DataBuffer.TYPE_BYTE;
+    int u = java.awt.image.DataBuffer.TYPE_USHORT;
+    byte[] gray = {(byte) 128, 50, (byte) 128, 50, (byte) 128, 50};
+    assertArrayEquals(
+        gray,
+        Preprocess.planarRgb(throughPng(components(true, false, b, new int[][] {{128}, {50}}))));
+    assertArrayEquals(
+        gray,
+        Preprocess.planarRgb(
+            throughPng(components(true, true, b, new int[][] {{128, 255}, {50, 10}}))));
+    assertArrayEquals(
+        gray,
+        Preprocess.planarRgb(
+            throughPng(components(true, false, u, new int[][] {{128 * 257}, {50 * 257 + 200}}))));
+    assertArrayEquals(
+        new byte[] {(byte) 128, 50, 10, 0, (byte) 255, 3},
+        Preprocess.planarRgb(
+            throughPng(
+                components(
+                    false,
+                    false,
+                    u,
+                    new int[][] {{128 * 257 + 100, 10 * 257, 65535}, {50 * 257 + 200, 0, 1000}}))));
+    // 8-bit RGB with alpha: the colour as stored, alpha dropped, as getRGB and Pillow give it
+    BufferedImage rgba = components(false, true, b, new int[][] {{200, 100, 7, 0}, {1, 2, 3, 255}});
+    assertArrayEquals(
+        new byte[] {(byte) 200, 1, 100, 2, 7, 3}, Preprocess.planarRgb(throughPng(rgba)));
+  }
+
   /** A batch of 8-bit images, at the model's size (bytes path) or not (resized), as fromRgb. */
   @Test
   void batchFromRgbIsEachImageFromRgb() {
