@@ -1,11 +1,14 @@
 package dev.fingerspell.resnet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.awt.image.BufferedImage;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** Planar RGB from an image: the direct path for decoded JPEGs agrees with getRGB's. */
 class PreprocessTest {
@@ -87,6 +90,45 @@ class PreprocessTest {
     BufferedImage rgba = components(false, true, b, new int[][] {{200, 100, 7, 0}, {1, 2, 3, 255}});
     assertArrayEquals(
         new byte[] {(byte) 200, 1, 100, 2, 7, 3}, Preprocess.planarRgb(throughPng(rgba)));
+  }
+
+  /**
+   * Files of each kind a user may hand {@code predict} or {@code data prepare} (JPEG at three
+   * chroma subsamplings, gray JPEG and PNG, gray with alpha, RGBA, palette PNG and GIF, BMP) decode
+   * to exactly the RGB bytes Pillow's {@code convert("RGB")} gives
+   * (src/test/python/make_decode_goldens.py wrote both with Debian's Pillow 9.4).
+   */
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "rgb-420-q75.jpg",
+        "rgb-444-q95.jpg",
+        "rgb-422-q85.jpg",
+        "gray-q90.jpg",
+        "gray.png",
+        "gray-alpha.png",
+        "rgba.png",
+        "palette.png",
+        "palette.gif",
+        "rgb.bmp"
+      })
+  void filesDecodeToPillowsBytes(String name) throws Exception {
+    String at = "/goldens/decode/" + name;
+    BufferedImage image;
+    byte[] hwc;
+    try (var in = PreprocessTest.class.getResourceAsStream(at);
+        var golden = PreprocessTest.class.getResourceAsStream(at + ".rgb")) {
+      image = javax.imageio.ImageIO.read(in);
+      hwc = golden.readAllBytes();
+    }
+    int plane = image.getWidth() * image.getHeight();
+    assertEquals(3 * plane, hwc.length);
+    byte[] chw = Preprocess.planarRgb(image);
+    for (int i = 0; i < plane; i++) {
+      for (int c = 0; c < 3; c++) {
+        assertEquals(hwc[3 * i + c], chw[c * plane + i], name + " pixel " + i + " channel " + c);
+      }
+    }
   }
 
   /** A batch of 8-bit images, at the model's size (bytes path) or not (resized), as fromRgb. */
