@@ -164,6 +164,43 @@ class DataTest {
   }
 
   /**
+   * A user's own folder of class folders, not named as Kaggle names them and one level down, is the
+   * training set; its classes are the folder names in ImageFolder's order (uppercase before
+   * lowercase), and a folder without images is not a class.
+   */
+  @Test
+  void aFolderOfClassFoldersIsATrainingSet() throws IOException {
+    Path src = raw.resolve("asl_alphabet_train/asl_alphabet_train");
+    Path mine = dir.resolve("mine/photos");
+    String[][] copies = {{"b", "B"}, {"a", "A"}, {"Z", "Z"}};
+    for (String[] c : copies) {
+      Files.createDirectories(mine.resolve(c[0]));
+      for (int i = 1; i <= 4; i++) {
+        Files.copy(
+            src.resolve(c[1]).resolve(c[1] + i + ".jpg"), mine.resolve(c[0]).resolve(i + ".jpg"));
+      }
+    }
+    Files.createDirectories(mine.resolve("empty"));
+    Files.writeString(mine.resolve("notes.txt"), "not a class");
+    SourceLayout layout = SourceLayout.find(dir.resolve("mine"));
+    assertEquals(mine, layout.trainRoot());
+    assertEquals(List.of("Z", "a", "b"), layout.classes());
+    Path processed =
+        DataPrepare.run(
+            new DataPrepare.Options(
+                dir.resolve("mine"), dir.resolve("mine-out"), 32, 0.25, 1, 50, 2),
+            DataPrepare.NO_PROGRESS);
+    JsonNode m = new ObjectMapper().readTree(processed.resolve("manifest.json").toFile());
+    assertEquals("[\"Z\",\"a\",\"b\"]", m.get("classes").toString());
+    assertEquals(9, m.get("splits").get("train").get("count").asInt());
+    assertEquals(3, m.get("splits").get("val").get("count").asInt());
+    assertFalse(m.get("splits").has("test"));
+    DataException none =
+        assertThrows(DataException.class, () -> SourceLayout.find(mine.resolve("empty")));
+    assertTrue(none.getMessage().contains("a folder of class folders"), none.getMessage());
+  }
+
+  /**
    * Preparing again into the same folder with larger shards leaves only the new shards: the old
    * ones, which the manifest no longer names, are deleted.
    */
