@@ -141,12 +141,14 @@ def optim_cases():
         ("adamw custom", "adamw", dict(lr=1e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
     ]
     for name, kind, kw in configs:
-        p = torch.randn(3, 4, requires_grad=True)
+        # 65 values: the CPU backend's vector loops run (4 vectors of 16 lanes, or 8 of 8) and
+        # their scalar tail too; with 12 only the tail ran where vectors have 16 lanes
+        p = torch.randn(5, 13, requires_grad=True)
         p0 = p.detach().clone()
         opt = torch.optim.SGD([p], **kw) if kind == "sgd" else torch.optim.AdamW([p], **kw)
         grads, params = [], []
         for _ in range(steps):
-            g = torch.randn(3, 4)
+            g = torch.randn(5, 13)
             p.grad = g.clone()
             opt.step()
             grads.append(t(g))
