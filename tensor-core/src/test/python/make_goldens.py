@@ -62,6 +62,8 @@ def bn_cases():
         ("train batch 1", (1, 2, 3, 3), True),
         ("train 2-d input", (6, 4), True),
         ("eval 3x3x4x4", (3, 3, 4, 4), False),
+        # planes of 99 values: the CPU backend's two-vector loops run, not only their tail
+        ("train 2x3x9x11", (2, 3, 9, 11), True),
     ]:
         c = shape[1]
         x = (torch.randn(*shape) * 2 + 0.5).requires_grad_(True)
