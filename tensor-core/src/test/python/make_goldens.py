@@ -95,6 +95,8 @@ def pool_cases():
         ("2x2 s2 p0 odd", (1, 2, 6, 5), 2, 2, 0, False),
         ("3x3 s2 p1 negative", (1, 2, 7, 7), 3, 2, 1, False),
         ("3x3 s1 p1 ties", (1, 2, 5, 5), 3, 1, 1, True),
+        # rows of 70 and 35 outputs: the CPU backend's vector loops run, not only their tail
+        ("3x3 s2 p1 wide", (1, 2, 6, 70), 3, 2, 1, False),
     ]:
         if ties:
             x = torch.randint(0, 3, shape).float()

@@ -455,23 +455,4 @@ final class CpuGemm {
       c[i] *= beta;
     }
   }
-
-  /** A row-major copy of the {@code rows x cols} matrix's transpose. */
-  static float[] transpose(float[] src, int off, int rows, int cols) {
-    float[] t = new float[rows * cols];
-    final int tile = 32;
-    for (int i0 = 0; i0 < rows; i0 += tile) {
-      int i1 = Math.min(rows, i0 + tile);
-      for (int j0 = 0; j0 < cols; j0 += tile) {
-        int j1 = Math.min(cols, j0 + tile);
-        for (int i = i0; i < i1; i++) {
-          int s = off + i * cols;
-          for (int j = j0; j < j1; j++) {
-            t[j * rows + i] = src[s + j];
-          }
-        }
-      }
-    }
-    return t;
-  }
 }
