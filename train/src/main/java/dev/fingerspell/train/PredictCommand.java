@@ -4,14 +4,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.train.data.SourceLayout;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -39,7 +42,11 @@ final class PredictCommand implements Callable<Integer> {
 
   @Mixin DeviceOption device = new DeviceOption();
 
-  @Parameters(paramLabel = "IMAGE", arity = "1..*", description = "JPEG or PNG images")
+  @Parameters(
+      paramLabel = "IMAGE",
+      arity = "1..*",
+      description =
+          "JPEG, PNG, BMP or GIF images, or folders of them (each folder's images by name)")
   List<Path> images;
 
   @Option(
@@ -64,7 +71,21 @@ final class PredictCommand implements Callable<Integer> {
     boolean failed = false;
     List<Path> batchPaths = new ArrayList<>();
     List<BufferedImage> batch = new ArrayList<>();
+    List<Path> files = new ArrayList<>();
     for (Path p : images) {
+      if (Files.isDirectory(p)) {
+        List<Path> inside = imagesIn(p);
+        if (inside.isEmpty()) {
+          cli.err()
+              .println("fingerspell: " + p + ": a folder with no images (JPEG, PNG, BMP, GIF)");
+          failed = true;
+        }
+        files.addAll(inside);
+      } else {
+        files.add(p);
+      }
+    }
+    for (Path p : files) {
       BufferedImage img = read(p, cli.err());
       if (img == null) {
         failed = true;
@@ -82,6 +103,15 @@ final class PredictCommand implements Callable<Integer> {
       print(classifier, batchPaths, batch, mapper, cli.out());
     }
     return failed ? 1 : 0;
+  }
+
+  /** The images directly in {@code dir}, by file name (other files are not ours to judge). */
+  private static List<Path> imagesIn(Path dir) throws IOException {
+    try (Stream<Path> s = Files.list(dir)) {
+      return s.filter(f -> Files.isRegularFile(f) && SourceLayout.isImageName(f))
+          .sorted(Comparator.comparing(f -> f.getFileName().toString()))
+          .toList();
+    }
   }
 
   private static BufferedImage read(Path p, PrintWriter err) {

@@ -187,6 +187,32 @@ class CommandsTest {
     }
   }
 
+  /**
+   * A folder stands for its images, by file name, other files and sub-folders passed over; a folder
+   * without images is one line and makes the status 1, the others still predicted.
+   */
+  @Test
+  void predictTakesAFolderAsItsImages() throws Exception {
+    Path photos = Files.createDirectories(dir.resolve("photos"));
+    Path empty = Files.createDirectories(dir.resolve("no-photos"));
+    Files.createDirectories(photos.resolve("sub"));
+    Files.writeString(photos.resolve("notes.txt"), "not an image");
+    Path b = png("b.png", 50, 40);
+    Path a = png("a.png", 40, 50);
+    Files.copy(b, photos.resolve("2.png"));
+    Files.copy(a, photos.resolve("1.png"));
+    Files.copy(a, photos.resolve("sub").resolve("3.png"));
+    CliRun r = run("predict", "--model", model.toString(), photos.toString(), empty.toString());
+    assertEquals(1, r.status(), r.err());
+    assertEquals(
+        "fingerspell: " + empty + ": a folder with no images (JPEG, PNG, BMP, GIF)",
+        r.err().strip());
+    List<String> lines = r.out().strip().lines().toList();
+    assertEquals(2, lines.size(), r.out());
+    assertTrue(lines.get(0).startsWith(photos.resolve("1.png") + ":"), lines.get(0));
+    assertTrue(lines.get(1).startsWith(photos.resolve("2.png") + ":"), lines.get(1));
+  }
+
   @Test
   void predictWithAMissingModelIsOneLine() {
     CliRun r = run("predict", "--model", dir.resolve("none.safetensors").toString(), "x.png");
