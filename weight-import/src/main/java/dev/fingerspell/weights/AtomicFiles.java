@@ -1,15 +1,19 @@
 package dev.fingerspell.weights;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Writing files so that a crash never leaves half of one: write a hidden temporary file beside the
- * target, then rename it over the target in one step.
+ * target, flush it to the disk, then rename it over the target in one step and flush the folder.
+ * Without the flushes a power cut after the rename can leave the new name on an empty file (the
+ * data was still in the page cache), and the old file gone.
  */
 public final class AtomicFiles {
   private AtomicFiles() {}
@@ -31,10 +35,23 @@ public final class AtomicFiles {
     } catch (UnsupportedOperationException e) {
       // not a POSIX file system: keep its defaults
     }
+    try (FileChannel data = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+      data.force(true);
+    }
     try {
       Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } catch (AtomicMoveNotSupportedException e) {
       Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+    }
+    syncFolder(target.toAbsolutePath().getParent());
+  }
+
+  /** Flushes a folder's entries (the rename) to the disk, where the platform allows it. */
+  private static void syncFolder(Path dir) {
+    try (FileChannel folder = FileChannel.open(dir, StandardOpenOption.READ)) {
+      folder.force(true);
+    } catch (IOException e) {
+      // not every platform opens or flushes a folder; the rename itself has happened
     }
   }
 
