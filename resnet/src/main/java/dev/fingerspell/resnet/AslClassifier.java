@@ -16,6 +16,8 @@ import java.util.List;
  * AslClassifier asl = AslClassifier.load(Path.of("asl.safetensors"));
  * List<AslClassifier.Prediction> top = asl.predict(ImageIO.read(file), 3);
  * }</pre>
+ *
+ * <p>A loaded classifier may serve many threads: its passes run one at a time.
  */
 public final class AslClassifier {
   /**
@@ -95,8 +97,11 @@ public final class AslClassifier {
     return Ops.softmax(logits(images)).toFloatArray();
   }
 
-  /** The logits of a batch, no graph recorded. */
+  /** The logits of a batch, {@code [images × classes]}, no graph recorded. */
   public Tensor logits(List<BufferedImage> images) {
+    if (images.isEmpty()) { // a server's batch may come up empty: nothing to run
+      return Tensor.zeros(0, info.labels().size());
+    }
     Tensor x = info.preprocess().apply(images);
     if (frozen != null) {
       return frozen.forward(x);
