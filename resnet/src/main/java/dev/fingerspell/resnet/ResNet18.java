@@ -30,6 +30,19 @@ public final class ResNet18 extends Module {
   /** Width of the pooled features. */
   public static final int FEATURES = 512;
 
+  /**
+   * The side of layer4's output for a square input of {@code inputSide} (7 for 224): the smallest
+   * plane a batch norm sees, so a training batch needs {@code 2 / side²} images or more for each
+   * channel to have two values.
+   */
+  public static int lastStageSide(int inputSide) {
+    int side = (inputSide + 2 * 3 - 7) / 2 + 1; // conv1: 7×7, stride 2, padding 3
+    for (int halving = 0; halving < 4; halving++) { // the max pool, then layer2-4: 3×3, stride 2
+      side = (side + 2 * 1 - 3) / 2 + 1;
+    }
+    return side;
+  }
+
   /** Which parameters train. */
   public enum Trainable {
     /** Only {@code fc}: the backbone is a fixed feature extractor. */

@@ -14,6 +14,7 @@ import dev.fingerspell.tensor.optim.LrSchedule;
 import dev.fingerspell.tensor.optim.Optimizer;
 import dev.fingerspell.tensor.optim.Sgd;
 import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.config.ConfigException;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.report.Confusion;
 import dev.fingerspell.train.report.Plots;
@@ -131,6 +132,22 @@ public final class Trainer {
   }
 
   private Result train() {
+    int side = ResNet18.lastStageSide(cfg.integer("data.image_size"));
+    // Batch norm in training mode needs two values a channel; layer4's plane is side² an image.
+    int minBatch = side * side >= 2 ? 1 : 2;
+    if (!cfg.string("model.trainable").equals("head")
+        && cfg.integer("train.batch_size") < minBatch) {
+      throw new ConfigException(
+          "train.batch_size="
+              + cfg.integer("train.batch_size")
+              + " at data.image_size="
+              + cfg.integer("data.image_size")
+              + " gives layer4's batch norm one value a channel ("
+              + side
+              + "×"
+              + side
+              + " an image): use train.batch_size=2 or more");
+    }
     Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
     long seed = cfg.longValue("seed");
     PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
@@ -216,6 +233,7 @@ public final class Trainer {
                 augment ? new Rng(seed + 7919L * epoch) : null,
                 rng,
                 batchSize,
+                minBatch,
                 smoothing,
                 epoch);
       }
@@ -370,6 +388,7 @@ public final class Trainer {
       Rng augment,
       Rng rng,
       int batchSize,
+      int minBatch,
       float smoothing,
       int epoch) {
     model.train(true);
@@ -387,8 +406,8 @@ public final class Trainer {
             return null;
           }
           int n = Math.min(batchSize, shard.count() - from);
-          if (n < 2) {
-            continue; // batch norm needs two samples to estimate batch statistics
+          if (n < minBatch) {
+            continue; // a shard's last image alone: batch norm needs two values a channel
           }
           long[] y = new long[n];
           for (int i = 0; i < n; i++) {

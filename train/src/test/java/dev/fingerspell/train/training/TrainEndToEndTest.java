@@ -153,6 +153,33 @@ class TrainEndToEndTest {
     assertEquals(List.of(0.003, 0.003, 0.003), constant);
   }
 
+  /**
+   * A batch of one trains where layer4's plane has several values a channel (48×48: 2×2), as
+   * PyTorch would; where it has one (32×32: 1×1) the config is refused before any work, instead of
+   * every batch being skipped and an untrained model reported.
+   */
+  @Test
+  void aBatchOfOneTrainsWhereBatchNormHasValuesAndIsRefusedWhereNot() {
+    Trainer.Result r =
+        train(
+            config(
+                "single",
+                "model.trainable=layer4",
+                "train.epochs=1",
+                "train.batch_size=1",
+                "data.image_size=48"));
+    assertTrue(r.epochs().get(0).trainLoss() > 0, "it trained: " + r.epochs());
+    dev.fingerspell.train.config.ConfigException e =
+        org.junit.jupiter.api.Assertions.assertThrows(
+            dev.fingerspell.train.config.ConfigException.class,
+            () -> train(config("single32", "model.trainable=all", "train.batch_size=1")));
+    assertEquals(
+        "train.batch_size=1 at data.image_size=32 gives layer4's batch norm one value a channel"
+            + " (1×1 an image): use train.batch_size=2 or more",
+        e.getMessage());
+    assertFalse(Files.exists(dir.resolve("single32")), "nothing written for a refused run");
+  }
+
   private static List<String> strip(Path run) throws Exception {
     List<String> out = new ArrayList<>();
     for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
