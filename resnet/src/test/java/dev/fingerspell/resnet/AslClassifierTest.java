@@ -17,17 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 class AslClassifierTest {
   @TempDir Path dir;
 
-  private static BufferedImage image(int side, long seed) {
-    BufferedImage img = new BufferedImage(side, side, BufferedImage.TYPE_INT_RGB);
-    Rng rng = new Rng(seed);
-    for (int y = 0; y < side; y++) {
-      for (int x = 0; x < side; x++) {
-        img.setRGB(x, y, (int) (rng.nextLong() >>> 40));
-      }
-    }
-    return img;
-  }
-
   private static AslClassifier classifier(Path dir) {
     ResNet18 m = new ResNet18(29, new Rng(1));
     SeededWeights.fill(m, 11);
@@ -52,7 +41,8 @@ class AslClassifierTest {
     List<BufferedImage> images = new ArrayList<>();
     List<float[]> alone = new ArrayList<>();
     for (int i = 0; i < 8; i++) {
-      images.add(image(40 + 4 * i, i)); // sizes differ: each is resized to 48
+      images.add(
+          ModelFileTest.image(40 + 4 * i, 40 + 4 * i, i)); // sizes differ: each is resized to 48
       alone.add(asl.probabilities(List.of(images.get(i))));
     }
     ExecutorService pool = Executors.newFixedThreadPool(4);

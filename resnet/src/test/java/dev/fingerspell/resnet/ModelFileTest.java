@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ModelFileTest {
   @TempDir Path dir;
 
-  private static BufferedImage image(int w, int h, long seed) {
+  /** A {@code w × h} image of seeded random colours. */
+  static BufferedImage image(int w, int h, long seed) {
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Rng rng = new Rng(seed);
     for (int y = 0; y < h; y++) {
