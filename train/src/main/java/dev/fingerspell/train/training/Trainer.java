@@ -15,6 +15,7 @@ import dev.fingerspell.tensor.optim.Optimizer;
 import dev.fingerspell.tensor.optim.Sgd;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.config.ConfigException;
+import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.report.Confusion;
 import dev.fingerspell.train.report.Plots;
@@ -151,6 +152,13 @@ public final class Trainer {
     Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
     long seed = cfg.longValue("seed");
     PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
+    if (!data.has("train")) { // a --val-fraction that rounds every class's images into val
+      throw new DataException(
+          data.dir()
+              + " has no training images"
+              + (data.count("val") > 0 ? " (all " + data.count("val") + " went to validation)" : "")
+              + ": prepare it again with a smaller --val-fraction");
+    }
     data.verify("train");
     boolean hasVal = data.has("val");
     if (hasVal) {

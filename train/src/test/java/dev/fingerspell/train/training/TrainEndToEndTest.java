@@ -180,6 +180,38 @@ class TrainEndToEndTest {
     assertFalse(Files.exists(dir.resolve("single32")), "nothing written for a refused run");
   }
 
+  /**
+   * A prepared set whose validation share took every image (two a class at --val-fraction 0.75) has
+   * nothing to train on: the run says so and what to do, before any work, for the frozen and the
+   * whole network alike.
+   */
+  @Test
+  void aSetWithNoTrainingImagesIsRefused() {
+    SynthData.write(dir.resolve("tiny-raw"), 2, 9);
+    Path tiny =
+        DataPrepare.run(
+            new DataPrepare.Options(
+                dir.resolve("tiny-raw"), dir.resolve("tiny"), 32, 0.75, 1, 64, 2),
+            DataPrepare.NO_PROGRESS);
+    for (String trainable : List.of("head", "all")) {
+      dev.fingerspell.train.data.DataException e =
+          org.junit.jupiter.api.Assertions.assertThrows(
+              dev.fingerspell.train.data.DataException.class,
+              () ->
+                  train(
+                      config(
+                          "none-" + trainable,
+                          "data.dir=" + tiny,
+                          "model.trainable=" + trainable)));
+      assertEquals(
+          tiny
+              + " has no training images (all 58 went to validation): prepare it again with a"
+              + " smaller --val-fraction",
+          e.getMessage());
+      assertFalse(Files.exists(dir.resolve("none-" + trainable)), "nothing written");
+    }
+  }
+
   private static List<String> strip(Path run) throws Exception {
     List<String> out = new ArrayList<>();
     for (String line : Files.readAllLines(run.resolve("metrics.jsonl"))) {
