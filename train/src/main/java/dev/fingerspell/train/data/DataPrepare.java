@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -388,6 +389,11 @@ public final class DataPrepare {
       Path parent = dir.toAbsolutePath().getParent();
       Files.createDirectories(parent);
       fresh = Files.createTempDirectory(parent, dir.getFileName() + ".partial-").toRealPath();
+      try { // an ordinary folder once in place, not the owner-only one temporary folders start as
+        Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rwxr-xr-x"));
+      } catch (UnsupportedOperationException e) {
+        // not a POSIX file system: keep its defaults
+      }
       try (InputStream in = Files.newInputStream(zip);
           ZipInputStream z = new ZipInputStream(in)) {
         for (ZipEntry e; (e = z.getNextEntry()) != null; ) {

@@ -156,6 +156,10 @@ class DataTest {
     assertEquals(trainAndVal(prepare(all, "again", 42)) - 2 * 29, alone);
     assertEquals(alone, trainAndVal(prepare(fewer, "again", 42)));
     assertFalse(Files.exists(dir.resolve("again/interim/asl_alphabet_train/A/A1.jpg")));
+    assertEquals(
+        "rwxr-xr-x",
+        java.nio.file.attribute.PosixFilePermissions.toString(
+            Files.getPosixFilePermissions(dir.resolve("again/interim"))));
     try (Stream<Path> s = Files.list(dir.resolve("again"))) {
       assertEquals(
           List.of("interim", "processed"),
