@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import dev.fingerspell.resnet.ResNet18;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -264,6 +265,21 @@ public final class Config {
     positive("train.step_size");
     if (integer("data.image_size") < 16) {
       throw new ConfigException("config key 'data.image_size' must be at least 16");
+    }
+    int side = ResNet18.lastStageSide(integer("data.image_size"));
+    if (!string("model.trainable").equals("head")
+        && side * side < 2
+        && integer("train.batch_size") < 2) { // training batch norm needs two values a channel
+      throw new ConfigException(
+          "train.batch_size="
+              + integer("train.batch_size")
+              + " at data.image_size="
+              + integer("data.image_size")
+              + " gives layer4's batch norm one value a channel ("
+              + side
+              + "×"
+              + side
+              + " an image): use train.batch_size=2 or more");
     }
     if (!(number("train.lr") > 0)) {
       throw new ConfigException("config key 'train.lr' must be above 0");

@@ -14,7 +14,6 @@ import dev.fingerspell.tensor.optim.LrSchedule;
 import dev.fingerspell.tensor.optim.Optimizer;
 import dev.fingerspell.tensor.optim.Sgd;
 import dev.fingerspell.train.config.Config;
-import dev.fingerspell.train.config.ConfigException;
 import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.report.Confusion;
@@ -133,22 +132,6 @@ public final class Trainer {
   }
 
   private Result train() {
-    int side = ResNet18.lastStageSide(cfg.integer("data.image_size"));
-    // Batch norm in training mode needs two values a channel; layer4's plane is side² an image.
-    int minBatch = side * side >= 2 ? 1 : 2;
-    if (!cfg.string("model.trainable").equals("head")
-        && cfg.integer("train.batch_size") < minBatch) {
-      throw new ConfigException(
-          "train.batch_size="
-              + cfg.integer("train.batch_size")
-              + " at data.image_size="
-              + cfg.integer("data.image_size")
-              + " gives layer4's batch norm one value a channel ("
-              + side
-              + "×"
-              + side
-              + " an image): use train.batch_size=2 or more");
-    }
     Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
     long seed = cfg.longValue("seed");
     PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
@@ -191,6 +174,8 @@ public final class Trainer {
     boolean augment = cfg.bool("data.augment");
     int epochs = cfg.integer("train.epochs");
     int batchSize = cfg.integer("train.batch_size");
+    int side = ResNet18.lastStageSide(pre.size()); // layer4's plane: side² values an image
+    int minBatch = side * side >= 2 ? 1 : 2; // training batch norm needs two values a channel
     ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
 
     FeatureCache cache = null;
