@@ -11,10 +11,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -74,7 +72,7 @@ final class PredictCommand implements Callable<Integer> {
     List<Path> files = new ArrayList<>();
     for (Path p : images) {
       if (Files.isDirectory(p)) {
-        List<Path> inside = imagesIn(p);
+        List<Path> inside = SourceLayout.images(p);
         if (inside.isEmpty()) {
           cli.err()
               .println("fingerspell: " + p + ": a folder with no images (JPEG, PNG, BMP, GIF)");
@@ -103,15 +101,6 @@ final class PredictCommand implements Callable<Integer> {
       print(classifier, batchPaths, batch, mapper, cli.out());
     }
     return failed ? 1 : 0;
-  }
-
-  /** The images directly in {@code dir}, by file name (other files are not ours to judge). */
-  private static List<Path> imagesIn(Path dir) throws IOException {
-    try (Stream<Path> s = Files.list(dir)) {
-      return s.filter(f -> Files.isRegularFile(f) && SourceLayout.isImageName(f))
-          .sorted(Comparator.comparing(f -> f.getFileName().toString()))
-          .toList();
-    }
   }
 
   private static BufferedImage read(Path p, PrintWriter err) {

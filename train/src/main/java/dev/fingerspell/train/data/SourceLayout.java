@@ -134,7 +134,8 @@ public record SourceLayout(Path trainRoot, Path testRoot, List<String> classes) 
     return n;
   }
 
-  private static List<Path> images(Path d) {
+  /** The images directly in folder {@code d}, by file name. */
+  public static List<Path> images(Path d) {
     try (Stream<Path> s = Files.list(d)) {
       return s.filter(p -> Files.isRegularFile(p) && isImageName(p))
           .sorted(Comparator.comparing(p -> p.getFileName().toString()))
