@@ -1,6 +1,7 @@
 package dev.fingerspell.train;
 
 import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.data.DataPrepare;
 import dev.fingerspell.train.data.PreparedData;
@@ -56,7 +57,7 @@ final class DemoCommand implements Callable<Integer> {
     Cli cli = main.cli();
     // The device first: a GPU that does not answer is said before minutes of synthesising.
     device.apply();
-    dev.fingerspell.tensor.Backends.defaultDevice();
+    Backends.defaultDevice();
     long t0 = System.nanoTime();
     Path raw = dir.resolve("raw");
     Path prepared = dir.resolve("data");
