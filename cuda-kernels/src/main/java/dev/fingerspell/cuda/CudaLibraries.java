@@ -253,15 +253,7 @@ public final class CudaLibraries {
 
   /** Opens {@code library} from {@link #searchDirs()}, else through the system loader. */
   public static Opened open(Library library, Arena arena) {
-    return open(library, 0, arena);
-  }
-
-  /**
-   * {@link #open(Library, Arena)}, taking first a version the driver can run ({@code driverVersion}
-   * as cuDriverGetVersion gives it; 0 when unknown).
-   */
-  public static Opened open(Library library, int driverVersion, Arena arena) {
-    return open(library, searchDirs(), driverVersion, arena);
+    return open(library, searchDirs(), 0, arena);
   }
 
   static Opened open(Library library, List<Path> dirs, Arena arena) {

@@ -20,12 +20,17 @@ import java.util.Optional;
  * @param complete whether the driver, a GPU, cuDNN and cuBLAS are all there
  * @param summary the report as one line for an error message: what is missing, where it was looked
  *     for (once, not once per library), what else is wrong, and what was found
- * @param driverVersion the newest CUDA the driver runs, as cuDriverGetVersion gives it (13000 for
- *     13.0; 0 when no driver answered): opening cuBLAS the same way later picks the same file
+ * @param cudnn cuDNN as found and loaded for good, for the backend to use (null when missing)
+ * @param cublas cuBLAS likewise, a version the driver runs first (null when missing)
  */
 @SuppressWarnings("restricted") // native libraries and calls are this class's purpose
 public record CudaProbe(
-    List<String> lines, int devices, boolean complete, String summary, int driverVersion) {
+    List<String> lines,
+    int devices,
+    boolean complete,
+    String summary,
+    CudaLibraries.Opened cudnn,
+    CudaLibraries.Opened cublas) {
   /** Asks the driver, cuDNN and cuBLAS. */
   public static CudaProbe run() {
     List<CudaLibraries.NotFound> missing = new ArrayList<>();
@@ -35,8 +40,9 @@ public record CudaProbe(
     int devices = 0;
     int driverVersion = 0; // CUDA's number for the newest CUDA the driver runs: 13000 for 13.0
     int cudnnCuda = 0; // the CUDA major version cuDNN is built for, once found
+    CudaLibraries.Opened cudnn = null;
     CudaLibraries.Opened cublas = null;
-    // The libraries stay loaded (the global arena): the backend opens the same files next, and
+    // The libraries stay loaded (the global arena): the backend uses the ones found here, and
     // loading cuDNN, cuBLAS and cuBLASLt again after closing them took ~400 ms each time.
     Arena libraries = Arena.global();
     List<Path> searched = CudaLibraries.searchDirs(); // listed once for every library
@@ -69,8 +75,7 @@ public record CudaProbe(
         missing.add(e);
       }
       try {
-        CudaLibraries.Opened cudnn =
-            CudaLibraries.open(CudaLibraries.Library.CUDNN, searched, libraries);
+        cudnn = CudaLibraries.open(CudaLibraries.Library.CUDNN, searched, libraries);
         String version = Cudnn.version(cudnn);
         int builtFor = (int) Cudnn.cudartVersion(cudnn);
         found.add(
@@ -111,7 +116,8 @@ public record CudaProbe(
         devices,
         complete,
         summary(missing, problems, found, driverVersion),
-        driverVersion);
+        cudnn,
+        cublas);
   }
 
   /**

@@ -27,11 +27,9 @@ final class CudaRuntime {
   static CudaRuntime open(int ordinal, CudaProbe probe) {
     CudaDriver driver = CudaDriver.open(ordinal, probe);
     boolean tf32 = Boolean.getBoolean("fingerspell.cuda.tf32");
-    java.lang.foreign.Arena global = java.lang.foreign.Arena.global();
-    // The probe loaded these, and what cuDNN opens by itself, for good: opening them is a lookup.
-    Cudnn cudnn = new Cudnn(CudaLibraries.open(CudaLibraries.Library.CUDNN, global));
-    Cublas cublas =
-        new Cublas(CudaLibraries.open(CudaLibraries.Library.CUBLAS, probe.driverVersion(), global));
+    // the files the probe found and loaded for good, with what cuDNN opens by itself
+    Cudnn cudnn = new Cudnn(probe.cudnn());
+    Cublas cublas = new Cublas(probe.cublas());
     return new CudaRuntime(
         driver, a -> new GpuLibraries(driver, driver.streamAddress(), a, cudnn, cublas, tf32));
   }
