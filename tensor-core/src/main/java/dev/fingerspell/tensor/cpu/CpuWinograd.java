@@ -18,9 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * Work goes one GEMM panel of 48 tiles at a time (tiles numbered across the whole batch), each
  * panel's transforms and products on one worker, so the intermediates stay in its cache; with fewer
- * panels than that keeps busy (batch 1), panels are split by output channels too. Interpolation
- * points 0, ±1, ±2: in float32 the logits of ResNet18 stay within about 1e-6 of the direct
- * convolution, well inside the 1e-4 contract (see the ResNet parity test).
+ * panels than workers, panels are split by output channels too. Interpolation points 0, ±1, ±2: in
+ * float32 the logits of ResNet18 stay within about 1e-6 of the direct convolution, well inside the
+ * 1e-4 contract (see the ResNet parity test).
  */
 final class CpuWinograd {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -98,11 +98,12 @@ final class CpuWinograd {
     int ic = g.inChannels();
     int oc = g.outChannels();
     int panelSize = 36 * ic * NR;
-    // With few panels (batch 1) each is also split by output channels, so that both cores get
-    // equal shares. The parts of a panel share its transformed input, built first, in parallel,
-    // split by input channels.
+    // With fewer panels than workers each is also split by output channels, so that every worker
+    // has a share. The parts of a panel share its transformed input, built first, in parallel,
+    // split by input channels. Splitting further, to even out 5 panels on 2 workers (layer1 at
+    // batch 1), cost more than the imbalance: 1.12-1.15 ms against 0.70-0.77 ms (JMH).
     int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
-    int parts = Math.min(slivers, (4 * Parallel.threads() + panels - 1) / panels);
+    int parts = Math.min(slivers, (Parallel.threads() + panels - 1) / panels);
     int sliversPerPart = (slivers + parts - 1) / parts;
     float[] shared = parts == 1 ? null : SHARED.get(0, panels * panelSize);
     if (shared != null) {
