@@ -10,8 +10,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * The inference-only fused convolution ({@link Backend#conv2dBiasActivation}) against the unfused
  * ops it replaces, in float64: the direct (packed GEMM) path and, for 3×3 stride-1 layers with
- * enough 4×4 tiles, the Winograd path; with and without residual and ReLU, on sizes that do not
- * divide into tiles or panels. Each weight is used twice, so a cached preparation is exercised.
+ * enough 4×4 tiles, the Winograd path, and for small outputs with many channels the pixel-major
+ * path; with and without residual and ReLU, on sizes that do not divide into tiles or panels. Each
+ * weight is used twice, so a cached preparation is exercised.
  */
 class FusedConvTest {
   @ParameterizedTest(name = "[{0},{1},{2},{3}] -> {4}, k{5} s{6} p{7}, residual {8}, relu {9}")
@@ -26,7 +27,11 @@ class FusedConvTest {
     "1, 4, 7, 7, 6, 3, 1, 1, true, true",
     "2, 3, 23, 21, 10, 7, 2, 3, false, true",
     "3, 8, 14, 14, 16, 1, 2, 0, false, false",
-    "2, 8, 15, 15, 9, 3, 2, 1, true, true"
+    "2, 8, 15, 15, 9, 3, 2, 1, true, true",
+    // pixel-major: few pixels, many output channels (layer4 at batch 1)
+    "1, 16, 7, 7, 96, 3, 1, 1, true, true",
+    "2, 12, 13, 13, 130, 3, 2, 1, false, true",
+    "1, 32, 13, 13, 96, 1, 2, 0, true, false"
   })
   void matchesUnfusedOps(
       int n, int c, int h, int w, int oc, int k, int s, int p, boolean residual, boolean relu) {

@@ -334,12 +334,16 @@ public final class CpuBackend implements Backend {
   }
 
   /**
-   * Weights of {@link #conv2dBiasActivation} prepared for the GEMM, per weight tensor: packed, or
-   * Winograd-transformed and packed. A constant network prepares each of its weights once, not once
-   * per batch (for batch 1, packing cost as much as the convolution). Weakly keyed, so an
-   * unreachable network takes its copies along.
+   * Weights of {@link #conv2dBiasActivation} prepared for the GEMM, per weight tensor: packed as A
+   * (channel-major product), transposed and packed as B (pixel-major), or Winograd-transformed and
+   * packed. A weight used at two batch sizes may have two of these. A constant network prepares
+   * each of its weights once, not once per batch (for batch 1, packing cost as much as the
+   * convolution). Weakly keyed, so an unreachable network takes its copies along.
    */
   private final java.util.Map<Tensor, float[]> packedWeights =
+      java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+  private final java.util.Map<Tensor, float[]> pixelMajorWeights =
       java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
   private final java.util.Map<Tensor, float[][]> winogradWeights =
@@ -361,6 +365,12 @@ public final class CpuBackend implements Backend {
       float[][] u =
           winogradWeights.computeIfAbsent(w, t -> CpuWinograd.transformWeights(g, f(t), off(t)));
       CpuWinograd.forward(g, f(x), off(x), u, ep, f(y), off(y));
+      return;
+    }
+    if (CpuConv.pixelMajorPays(g)) {
+      float[] wt =
+          pixelMajorWeights.computeIfAbsent(w, t -> CpuConv.packPixelMajor(g, f(t), off(t)));
+      CpuConv.forwardPixelMajor(g, f(x), off(x), wt, ep, f(y), off(y));
       return;
     }
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();

@@ -247,9 +247,9 @@ final class CpuConv {
    * + row) · NR + col % NR}. A last panel's columns past colTo are 0.
    *
    * <p>Each panel row is three masked vector gathers: per panel, the input position of every
-   * column's window corner is worked out once, and per tap a mask says which columns fall inside
-   * the image (the rest read as the zero padding). Copying runs of a row instead costs more than
-   * the GEMM at the late layers, where a run is 7 or 14 values long.
+   * column's window for every tap is worked out once ({@link #blockTaps}), and a mask says which
+   * columns fall inside the image (the rest read as the zero padding). Copying runs of a row
+   * instead costs more than the GEMM at the late layers, where a run is 7 or 14 values long.
    */
   static void im2colPanels(
       ConvGeometry g,
@@ -262,51 +262,17 @@ final class CpuConv {
       int rowTo,
       float[] panels) {
     int nr = CpuGemm.NR;
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int ow = g.outWidth();
-    int ohw = g.outHeight() * ow;
-    int kw = g.kernelW();
-    int kk = g.kernelH() * kw;
+    int hw = g.inHeight() * g.inWidth();
+    int kk = g.kernelH() * g.kernelW();
     int panelSize = g.inChannels() * kk * nr;
-    int[] cornerY = new int[nr]; // each column's window corner, padding included
-    int[] cornerX = new int[nr];
-    int[] image = new int[nr];
-    // Per tap, each column's input index within its channel plane (0 where it falls in the
-    // padding: the vector API checks every lane's index, masked or not), and which lanes are in.
     int[] index = new int[kk * nr];
     long[] inside = new long[kk * 3];
     for (int p0 = colFrom; p0 < colTo; p0 += nr) {
-      for (int t = 0; t < nr; t++) {
-        int col = p0 + t;
-        if (col >= Math.min(colTo, count * ohw)) {
-          cornerY[t] = Integer.MIN_VALUE / 2; // never inside: the panel's zero tail
-          continue;
-        }
-        int yo = col % ohw / ow;
-        int xo = col % ow;
-        image[t] = col / ohw * g.inChannels() * h * w;
-        cornerY[t] = yo * g.strideH() - g.padH();
-        cornerX[t] = xo * g.strideW() - g.padW();
-      }
-      java.util.Arrays.fill(inside, 0L);
-      for (int tap = 0; tap < kk; tap++) {
-        int dy = tap / kw;
-        int dx = tap % kw;
-        for (int t = 0; t < nr; t++) {
-          int iy = cornerY[t] + dy;
-          int ix = cornerX[t] + dx;
-          boolean in = iy >= 0 && iy < h && ix >= 0 && ix < w;
-          index[tap * nr + t] = in ? image[t] + iy * w + ix : 0;
-          if (in) {
-            inside[tap * 3 + t / L] |= 1L << (t % L);
-          }
-        }
-      }
+      blockTaps(g, Math.min(colTo, count * g.outHeight() * g.outWidth()), p0, nr, L, index, inside);
       int base = (p0 - colFrom) / nr * panelSize;
       for (int row = rowFrom; row < rowTo; row++) {
         int tap = row % kk;
-        int off = xOff + row / kk * h * w;
+        int off = xOff + row / kk * hw;
         int map = tap * nr;
         int d = base + row * nr;
         FloatVector.fromArray(S, x, off, index, map, VectorMask.fromLong(S, inside[tap * 3]))
@@ -319,6 +285,175 @@ final class CpuConv {
             .intoArray(panels, d + 2 * L);
       }
     }
+  }
+
+  /**
+   * For the {@code width} columns from {@code first} (those from {@code end} on are the block's
+   * zero tail), per tap: each column's input index from its channel plane's start, at {@code
+   * index[tap · width + t]} (0 where it falls in the padding: the vector API checks every lane's
+   * index, masked or not), and a bit per column inside the image, {@code lanes} bits to a long.
+   */
+  private static void blockTaps(
+      ConvGeometry g, int end, int first, int width, int lanes, int[] index, long[] inside) {
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int ow = g.outWidth();
+    int ohw = g.outHeight() * ow;
+    int kw = g.kernelW();
+    int kk = g.kernelH() * kw;
+    int vectors = (width + lanes - 1) / lanes;
+    java.util.Arrays.fill(inside, 0, kk * vectors, 0L);
+    for (int t = 0; t < width; t++) {
+      int col = first + t;
+      int image = col / ohw * g.inChannels() * h * w;
+      int cornerY = col % ohw / ow * g.strideH() - g.padH(); // the window's corner, in the padding
+      int cornerX = col % ow * g.strideW() - g.padW();
+      for (int tap = 0; tap < kk; tap++) {
+        int iy = cornerY + tap / kw;
+        int ix = cornerX + tap % kw;
+        boolean in = col < end && iy >= 0 && iy < h && ix >= 0 && ix < w;
+        index[tap * width + t] = in ? image + iy * w + ix : 0;
+        if (in) {
+          inside[tap * vectors + t / lanes] |= 1L << (t % lanes);
+        }
+      }
+    }
+  }
+
+  /**
+   * Rows (kernel taps) {@code [rowFrom, rowTo)} of the transposed column matrix of the whole batch,
+   * {@code colᵀ [pixels, CKK]}, packed as the GEMM's A: slivers of {@link CpuGemm#MR} pixels, the
+   * layout {@link CpuGemm#packA} makes. Pixel {@code p} of tap {@code row} goes to {@code (p / MR ·
+   * CKK + row) · MR + p % MR}; a last sliver's pixels past the batch are 0.
+   *
+   * <p>With 16-lane vectors (AVX-512) a sliver row is half a vector, and two consecutive rows lie
+   * side by side, so each gather moves two rows. Only the preferred species is used: a second one
+   * in the same program made the JIT stop compiling the other gathers as vector instructions.
+   */
+  static void im2colSlivers(
+      ConvGeometry g, float[] x, int xOff, int rowFrom, int rowTo, float[] slivers) {
+    int mr = CpuGemm.MR;
+    int hw = g.inHeight() * g.inWidth();
+    int kk = g.kernelH() * g.kernelW();
+    int pixels = g.batch() * g.outHeight() * g.outWidth();
+    int sliverSize = g.inChannels() * kk * mr;
+    boolean pairs = L == 2 * mr;
+    int[] index = new int[kk * mr];
+    long[] inside = new long[kk];
+    // Per tap t, the indices and lanes inside of rows t and t + 1 (after the last tap, the next
+    // channel's tap 0).
+    int[] pairIndex = new int[kk * 2 * mr];
+    long[] pairInside = new long[kk];
+    for (int p0 = 0; p0 < pixels; p0 += mr) {
+      blockTaps(g, pixels, p0, mr, mr, index, inside);
+      int base = p0 / mr * sliverSize;
+      int row = rowFrom;
+      if (pairs) {
+        for (int tap = 0; tap < kk; tap++) {
+          int next = (tap + 1) % kk;
+          int shift = next == 0 ? hw : 0;
+          for (int t = 0; t < mr; t++) {
+            pairIndex[tap * L + t] = index[tap * mr + t];
+            pairIndex[tap * L + mr + t] = index[next * mr + t] + shift;
+          }
+          pairInside[tap] = inside[tap] | inside[next] << mr;
+        }
+        for (; row + 2 <= rowTo; row += 2) {
+          int tap = row % kk;
+          FloatVector.fromArray(
+                  S,
+                  x,
+                  xOff + row / kk * hw,
+                  pairIndex,
+                  tap * L,
+                  VectorMask.fromLong(S, pairInside[tap]))
+              .intoArray(slivers, base + row * mr);
+        }
+      }
+      for (; row < rowTo; row++) { // other vector widths, and an odd last row
+        int tap = row % kk;
+        int off = xOff + row / kk * hw;
+        for (int t = 0; t < mr; t++) {
+          boolean in = (inside[tap] >>> t & 1) != 0;
+          slivers[base + row * mr + t] = in ? x[off + index[tap * mr + t]] : 0f;
+        }
+      }
+    }
+  }
+
+  /**
+   * Whether a convolution's product is better computed pixel-major, {@code yᵀ [pixels, OC] = colᵀ ×
+   * wᵀ}, than channel-major, {@code y = w × col}. The GEMM computes whole 8-row slivers and
+   * 48-column panels; at batch 1 layer4 has 49 pixels, which channel-major pads to 96 columns (half
+   * the products wasted) and pixel-major to 56 rows. Only for outputs that are one product (under
+   * 256 pixels over the batch), and only where it saves a fifth of the padded products.
+   */
+  static boolean pixelMajorPays(ConvGeometry g) {
+    long pixels = (long) g.batch() * g.outHeight() * g.outWidth();
+    long oc = g.outChannels();
+    if (pixels >= 256) {
+      return false;
+    }
+    long channelMajor = roundUp(oc, CpuGemm.MR) * roundUp(pixels, CpuGemm.NR);
+    long pixelMajor = roundUp(pixels, CpuGemm.MR) * roundUp(oc, CpuGemm.NR);
+    return 5 * pixelMajor < 4 * channelMajor;
+  }
+
+  private static long roundUp(long n, int multiple) {
+    return (n + multiple - 1) / multiple * multiple;
+  }
+
+  /** The weights {@code w [OC, CKK]} as the pixel-major product's B: wᵀ in panels of OC. */
+  static float[] packPixelMajor(ConvGeometry g, float[] w, int wOff) {
+    int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+    int oc = g.outChannels();
+    float[] packed = new float[CpuGemm.packedBSize(oc, ckk)];
+    CpuGemm.Operand wt = new CpuGemm.Operand(true, w, wOff);
+    for (int j = 0; j < oc; j += CpuGemm.NR) {
+      CpuGemm.packBPanel(wt, oc, ckk, j, packed, j * ckk);
+    }
+    return packed;
+  }
+
+  /**
+   * The forward pass as {@code yᵀ = colᵀ × wᵀ} (see {@link #pixelMajorPays}), weights from {@link
+   * #packPixelMajor}: the column matrix is built straight into A's slivers, each worker multiplies
+   * whole panels of output channels and writes them back to {@code [N, OC, OH, OW]} through the
+   * epilogue.
+   */
+  static void forwardPixelMajor(
+      ConvGeometry g, float[] x, int xOff, float[] packedWt, Epilogue ep, float[] y, int yOff) {
+    int ckk = g.inChannels() * g.kernelH() * g.kernelW();
+    int ohw = g.outHeight() * g.outWidth();
+    int oc = g.outChannels();
+    int pixels = g.batch() * ohw;
+    int slivers = (pixels + CpuGemm.MR - 1) / CpuGemm.MR;
+    float[] a = SCRATCH.get(0, CpuGemm.packedASize(pixels, ckk));
+    Parallel.forRange(ckk, 64, (lo, hi) -> im2colSlivers(g, x, xOff, lo, hi, a));
+    float[] c = SCRATCH.get(1, pixels * oc); // [pixels, OC]
+    float[] res = ep.residual();
+    float floor = ep.relu() ? 0f : Float.NEGATIVE_INFINITY;
+    Parallel.forRange(
+        (oc + CpuGemm.NR - 1) / CpuGemm.NR,
+        1,
+        (lo, hi) -> {
+          for (int jp = lo; jp < hi; jp++) {
+            int o0 = jp * CpuGemm.NR;
+            int o1 = Math.min(oc, o0 + CpuGemm.NR);
+            for (int p = 0; p < pixels; p++) {
+              java.util.Arrays.fill(c, p * oc + o0, p * oc + o1, 0f);
+            }
+            CpuGemm.panel(pixels, oc, ckk, 1f, a, packedWt, o0 * ckk, o0, c, 0, 0, slivers);
+            for (int o = o0; o < o1; o++) {
+              float b = ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o];
+              for (int p = 0; p < pixels; p++) {
+                int at = p / ohw * oc * ohw + o * ohw + p % ohw;
+                float v = c[p * oc + o] + b + (res == null ? 0f : res[ep.residualOff() + at]);
+                y[yOff + at] = Math.max(v, floor);
+              }
+            }
+          }
+        });
   }
 
   static void backwardData(

@@ -1,0 +1,96 @@
+package dev.fingerspell.tensor.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.fingerspell.tensor.ConvGeometry;
+import java.util.Random;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The two ways the column matrix is written straight into the GEMM's packed layout, against the
+ * plain column matrix packed by the GEMM's own packers; and which convolutions take the pixel-major
+ * product.
+ */
+class CpuConvTest {
+  @ParameterizedTest(name = "[{0},{1},{2},{2}] k{3} s{4} p{5}, rows {6}..{7}")
+  @CsvSource({
+    "2, 5, 9, 3, 2, 1, 0, 45", // odd tap count: the last row has no partner
+    "2, 5, 9, 3, 2, 1, 3, 20", // odd start, odd length
+    "1, 5, 9, 3, 2, 1, 8, 9", // one row
+    "1, 6, 7, 1, 1, 0, 0, 6", // 1×1: every row pair spans two channels
+    "3, 4, 7, 1, 2, 0, 1, 4",
+    "1, 3, 23, 7, 2, 3, 0, 147", // the stem's 7×7
+    "2, 8, 7, 3, 1, 1, 17, 61" // tiles past the batch in the last sliver (98 pixels)
+  })
+  void packedColumnsMatchTheColumnMatrix(
+      int n, int c, int size, int k, int stride, int pad, int rowFrom, int rowTo) {
+    ConvGeometry g = new ConvGeometry(n, c, size, size, 1, k, k, stride, stride, pad, pad);
+    int ckk = c * k * k;
+    int ohw = g.outHeight() * g.outWidth();
+    int pixels = n * ohw;
+    float[] x = new float[n * c * size * size + 3];
+    Random rng = new Random(n * 100 + c * 10 + k);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = rng.nextFloat() + 1f; // never 0, so a missed copy shows
+    }
+    int xOff = 3; // an image that does not start at 0
+    float[] col = new float[ckk * pixels];
+    for (int i = 0; i < n; i++) {
+      CpuConv.im2col(g, x, xOff + i * c * size * size, col, i * ohw, pixels);
+    }
+    // Only the rows asked for are written: compare those, with the rest left at a marker.
+    float marker = -7f;
+
+    float[] wantA =
+        CpuGemm.packA(true, pixels, ckk, col, 0, new float[CpuGemm.packedASize(pixels, ckk)]);
+    float[] gotA = new float[wantA.length];
+    java.util.Arrays.fill(gotA, marker);
+    CpuConv.im2colSlivers(g, x, xOff, rowFrom, rowTo, gotA);
+    assertArrayEquals(onlyRows(wantA, ckk, CpuGemm.MR, rowFrom, rowTo, marker), gotA, "slivers");
+
+    float[] wantB = new float[CpuGemm.packedBSize(pixels, ckk)];
+    CpuGemm.Operand b = new CpuGemm.Operand(false, col, 0);
+    for (int j = 0; j < pixels; j += CpuGemm.NR) {
+      CpuGemm.packBPanel(b, pixels, ckk, j, wantB, j * ckk);
+    }
+    float[] gotB = new float[wantB.length];
+    java.util.Arrays.fill(gotB, marker);
+    CpuConv.im2colPanels(g, x, xOff, n, 0, pixels, rowFrom, rowTo, gotB);
+    assertArrayEquals(onlyRows(wantB, ckk, CpuGemm.NR, rowFrom, rowTo, marker), gotB, "panels");
+  }
+
+  /**
+   * {@code packed} (blocks of {@code width} columns, CKK rows each) with rows outside the range
+   * marked.
+   */
+  private static float[] onlyRows(
+      float[] packed, int ckk, int width, int rowFrom, int rowTo, float marker) {
+    float[] out = packed.clone();
+    for (int i = 0; i < out.length; i++) {
+      int row = i / width % ckk;
+      if (row < rowFrom || row >= rowTo) {
+        out[i] = marker;
+      }
+    }
+    return out;
+  }
+
+  @ParameterizedTest(name = "{0} at batch {1}: pixel-major {8}")
+  @CsvSource({
+    "layer4 3×3, 1, 512, 7, 512, 3, 1, 1, true",
+    "layer4.0.conv1, 1, 256, 14, 512, 3, 2, 1, true",
+    "layer4.0.downsample, 1, 256, 14, 512, 1, 2, 0, true",
+    "layer4 3×3, 2, 512, 7, 512, 3, 1, 1, true",
+    "layer4 3×3, 3, 512, 7, 512, 3, 1, 1, false", // 147 pixels: 152 × 528 against 512 × 192
+    "layer4 3×3, 32, 512, 7, 512, 3, 1, 1, false", // several products, wide enough
+    "layer3 3×3, 1, 256, 14, 256, 3, 1, 1, false", // 196 pixels pad to 240: little to save
+    "the stem, 1, 3, 224, 64, 7, 2, 3, false"
+  })
+  void pixelMajorWhereItSavesProducts(
+      String layer, int n, int c, int size, int oc, int k, int s, int p, boolean want) {
+    ConvGeometry g = new ConvGeometry(n, c, size, size, oc, k, k, s, s, p, p);
+    assertEquals(want, CpuConv.pixelMajorPays(g), layer);
+  }
+}
