@@ -213,29 +213,41 @@ extern "C" __global__ void maxpool2d_forward_f32(const float* x, float* y, int n
   }
 }
 
-// dx (zeroed first) gets each output's gradient at the first tap holding its maximum.
-// Overlapping windows add with atomics, so sums of two or more are not bit-reproducible.
+// One thread per input: the sum of the gradients of the outputs whose window picks it (the first
+// tap holding the window's maximum), added in the outputs' row-major order from 0, as the CPU
+// backend adds them. No atomics: overlapping windows (3x3 stride 1) give the same bits every run,
+// and the CPU's bits.
 extern "C" __global__ void maxpool2d_backward_f32(const float* x, const float* y, const float* dy,
                                                   float* dx, int nc, Pool g) {
   int h = g.h, w = g.w;
-  GRID_STRIDE(i, (long long)nc * g.oh * g.ow) {
-    Window win = pool_window(i, g);
-    long long plane = win.plane;
-    int y0 = win.y0, y1 = win.y1, x0 = win.x0, x1 = win.x1;
+  GRID_STRIDE(i, (long long)nc * h * w) {
+    long long plane = i / ((long long)h * w);
+    int iy = (int)(i % ((long long)h * w)) / w, ix = (int)(i % w);
+    // The outputs whose window covers (iy, ix): oy·sh − ph ≤ iy < oy·sh − ph + kh.
+    int below = iy + g.ph - g.kh + 1, left = ix + g.pw - g.kw + 1;
+    int oy0 = below <= 0 ? 0 : (below + g.sh - 1) / g.sh, oy1 = min((iy + g.ph) / g.sh, g.oh - 1);
+    int ox0 = left <= 0 ? 0 : (left + g.sw - 1) / g.sw, ox1 = min((ix + g.pw) / g.sw, g.ow - 1);
     const float* src = x + plane * h * w;
-    float m = y[i];
-    bool nan = isnan(m);
-    int at = y0 * w + x0;
-    for (int iy = y0; iy < y1; iy++)
-      for (int ix = x0; ix < x1; ix++) {
-        float v = src[iy * w + ix];
-        if (v == m || (nan && isnan(v))) {
-          at = iy * w + ix;
-          goto found;
-        }
+    float s = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+      for (int ox = ox0; ox <= ox1; ox++) {
+        long long o = (plane * g.oh + oy) * g.ow + ox;
+        Window win = pool_window(o, g);
+        float m = y[o];
+        bool nan = isnan(m);
+        int at = win.y0 * w + win.x0;
+        for (int ty = win.y0; ty < win.y1; ty++)
+          for (int tx = win.x0; tx < win.x1; tx++) {
+            float v = src[ty * w + tx];
+            if (v == m || (nan && isnan(v))) {
+              at = ty * w + tx;
+              goto found;
+            }
+          }
+      found:
+        if (at == iy * w + ix) s += dy[o];
       }
-  found:
-    atomicAdd(dx + plane * h * w + at, dy[i]);
+    dx[i] = s;
   }
 }
 

@@ -630,10 +630,9 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void maxPool2dBackward(ConvGeometry g, Tensor x, Tensor y, Tensor dy, Tensor dx) {
-    CudaRuntime r = rt(dx);
-    r.device.zero(storage(dx).pointer, dx.offset() * 4, dx.numel() * 4);
     int nc = g.batch() * g.inChannels();
-    launch(dx, "maxpool2d_backward_f32", y.numel(), at(x), at(y), at(dy), at(dx), nc, pool(g));
+    // One thread per input, each writing its own sum: no zeroing, no atomics.
+    launch(dx, "maxpool2d_backward_f32", dx.numel(), at(x), at(y), at(dy), at(dx), nc, pool(g));
   }
 
   @Override

@@ -128,6 +128,29 @@ abstract class CudaOpsChecks {
     compare("mean", 8, 1e-6, 1, t -> Ops.mean(t[0]), new int[] {17, 19});
   }
 
+  /**
+   * Overlapping 3×3 stride-1 windows with ties: each input sums the gradients of several outputs,
+   * and the GPU adds them in the CPU's order, so the gradient is the CPU's bit for bit.
+   */
+  @Test
+  void maxPoolGradientWithTiesIsTheCpusBitForBit() {
+    Rng rng = new Rng(19);
+    int[] shape = {2, 3, 9, 11};
+    float[] values = random(rng, 2 * 3 * 9 * 11);
+    for (int i = 0; i < values.length; i++) {
+      values[i] = Math.round(values[i]); // mostly -1, 0 and 1: many ties
+    }
+    float[] grad = random(rng, 2 * 3 * 9 * 11);
+    float[][] dx = new float[2][];
+    for (Device d : new Device[] {Device.CPU, GPU}) {
+      Tensor x = Tensor.of(d, values, shape).requiresGrad(true);
+      Tensor y = Ops.maxPool2d(x, 3, 1, 1);
+      y.backward(Tensor.of(d, grad, y.shape()));
+      dx[d == GPU ? 1 : 0] = x.grad().toFloatArray();
+    }
+    assertArrayEquals(dx[0], dx[1]);
+  }
+
   @Test
   void poolingSoftmaxAndLoss() {
     compare("max pool", 14, 1e-6, 1, t -> Ops.maxPool2d(t[0], 3, 2, 1), new int[] {2, 3, 15, 14});
