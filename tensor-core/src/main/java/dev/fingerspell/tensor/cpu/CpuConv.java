@@ -397,30 +397,23 @@ final class CpuConv {
    * 256 pixels over the batch), and only where it saves a fifth of the padded products.
    */
   static boolean pixelMajorPays(ConvGeometry g) {
-    long pixels = (long) g.batch() * g.outHeight() * g.outWidth();
-    long oc = g.outChannels();
+    int pixels = g.batch() * g.outHeight() * g.outWidth();
+    int oc = g.outChannels();
     if (pixels >= 256) {
       return false;
     }
-    long channelMajor = roundUp(oc, CpuGemm.MR) * roundUp(pixels, CpuGemm.NR);
-    long pixelMajor = roundUp(pixels, CpuGemm.MR) * roundUp(oc, CpuGemm.NR);
+    // Padded rows × padded columns: slivers of MR rows, panels of NR columns.
+    long channelMajor = (long) CpuGemm.packedASize(oc, 1) * CpuGemm.packedBSize(pixels, 1);
+    long pixelMajor = (long) CpuGemm.packedASize(pixels, 1) * CpuGemm.packedBSize(oc, 1);
     return 5 * pixelMajor < 4 * channelMajor;
-  }
-
-  private static long roundUp(long n, int multiple) {
-    return (n + multiple - 1) / multiple * multiple;
   }
 
   /** The weights {@code w [OC, CKK]} as the pixel-major product's B: wᵀ in panels of OC. */
   static float[] packPixelMajor(ConvGeometry g, float[] w, int wOff) {
     int ckk = g.inChannels() * g.kernelH() * g.kernelW();
     int oc = g.outChannels();
-    float[] packed = new float[CpuGemm.packedBSize(oc, ckk)];
-    CpuGemm.Operand wt = new CpuGemm.Operand(true, w, wOff);
-    for (int j = 0; j < oc; j += CpuGemm.NR) {
-      CpuGemm.packBPanel(wt, oc, ckk, j, packed, j * ckk);
-    }
-    return packed;
+    return CpuGemm.packB(
+        new CpuGemm.Operand(true, w, wOff), oc, ckk, new float[CpuGemm.packedBSize(oc, ckk)]);
   }
 
   /**
@@ -439,12 +432,12 @@ final class CpuConv {
     float[] a = SCRATCH.get(0, CpuGemm.packedASize(pixels, ckk));
     Parallel.forRange(ckk, 64, (lo, hi) -> im2colSlivers(g, x, xOff, lo, hi, a));
     float[] c = SCRATCH.get(1, pixels * oc); // [pixels, OC]
-    float[] res = ep.residual();
-    float floor = ep.relu() ? 0f : Float.NEGATIVE_INFINITY;
+    int outImage = oc * ohw;
     Parallel.forRange(
         (oc + CpuGemm.NR - 1) / CpuGemm.NR,
         1,
         (lo, hi) -> {
+          float[] column = new float[pixels]; // one channel's values, back in pixel order
           for (int jp = lo; jp < hi; jp++) {
             int o0 = jp * CpuGemm.NR;
             int o1 = Math.min(oc, o0 + CpuGemm.NR);
@@ -453,11 +446,12 @@ final class CpuConv {
             }
             CpuGemm.panel(pixels, oc, ckk, 1f, a, packedWt, o0 * ckk, o0, c, 0, 0, slivers);
             for (int o = o0; o < o1; o++) {
-              float b = ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o];
               for (int p = 0; p < pixels; p++) {
-                int at = p / ohw * oc * ohw + o * ohw + p % ohw;
-                float v = c[p * oc + o] + b + (res == null ? 0f : res[ep.residualOff() + at]);
-                y[yOff + at] = Math.max(v, floor);
+                column[p] = c[p * oc + o];
+              }
+              for (int i = 0; i < g.batch(); i++) {
+                int at = i * outImage + o * ohw;
+                finish(column, i * ohw, y, yOff + at, ohw, ep, o, at);
               }
             }
           }

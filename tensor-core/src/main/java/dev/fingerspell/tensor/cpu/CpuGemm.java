@@ -105,10 +105,7 @@ final class CpuGemm {
           });
     } else {
       // Few, tall panels (a small batch at a late layer): pack B once, split the rows.
-      float[] bp = SCRATCH.get(1, packedBSize(n, k));
-      for (int jp = 0; jp < panels; jp++) {
-        packBPanel(b, n, k, jp * NR, bp, jp * k * NR);
-      }
+      float[] bp = packB(b, n, k, SCRATCH.get(1, packedBSize(n, k)));
       multiplyPacked(m, n, k, alpha, ap, bp, c, cOff, true);
     }
   }
@@ -210,6 +207,14 @@ final class CpuGemm {
           dst[d + r] = 0f;
         }
       }
+    }
+    return dst;
+  }
+
+  /** Packs all of op(B) ({@code k × n}) as panels one after another (panel jp at jp·k·NR). */
+  static float[] packB(Operand b, int n, int k, float[] dst) {
+    for (int j = 0; j < n; j += NR) {
+      packBPanel(b, n, k, j, dst, j * k);
     }
     return dst;
   }

@@ -70,12 +70,10 @@ final class Parallel {
     if (n <= 0) {
       return;
     }
-    Thread caller = Thread.currentThread();
     if (THREADS == 1
         || n <= grain
-        || caller instanceof Helper
-        || OWNER.get() == caller
-        || !OWNER.compareAndSet(null, caller)) {
+        || inWorker()
+        || !OWNER.compareAndSet(null, Thread.currentThread())) {
       body.run(0, n);
       return;
     }

@@ -50,11 +50,12 @@ class CpuConvTest {
     CpuConv.im2colSlivers(g, x, xOff, rowFrom, rowTo, gotA);
     assertArrayEquals(onlyRows(wantA, ckk, CpuGemm.MR, rowFrom, rowTo, marker), gotA, "slivers");
 
-    float[] wantB = new float[CpuGemm.packedBSize(pixels, ckk)];
-    CpuGemm.Operand b = new CpuGemm.Operand(false, col, 0);
-    for (int j = 0; j < pixels; j += CpuGemm.NR) {
-      CpuGemm.packBPanel(b, pixels, ckk, j, wantB, j * ckk);
-    }
+    float[] wantB =
+        CpuGemm.packB(
+            new CpuGemm.Operand(false, col, 0),
+            pixels,
+            ckk,
+            new float[CpuGemm.packedBSize(pixels, ckk)]);
     float[] gotB = new float[wantB.length];
     java.util.Arrays.fill(gotB, marker);
     CpuConv.im2colPanels(g, x, xOff, n, 0, pixels, rowFrom, rowTo, gotB);
