@@ -32,8 +32,7 @@ public final class ResNet18 extends Module {
 
   /**
    * The side of layer4's output for a square input of {@code inputSide} (7 for 224): the smallest
-   * plane a batch norm sees, so a training batch needs {@code 2 / side²} images or more for each
-   * channel to have two values.
+   * plane a batch norm sees.
    */
   public static int lastStageSide(int inputSide) {
     int side = (inputSide + 2 * 3 - 7) / 2 + 1; // conv1: 7×7, stride 2, padding 3
@@ -41,6 +40,16 @@ public final class ResNet18 extends Module {
       side = (side + 2 * 1 - 3) / 2 + 1;
     }
     return side;
+  }
+
+  /**
+   * The fewest images a training batch needs at {@code inputSide} so that every batch norm has two
+   * values a channel to take statistics of: 1, or 2 where layer4's plane is a single value (inputs
+   * of 32 or less).
+   */
+  public static int minTrainingBatch(int inputSide) {
+    int side = lastStageSide(inputSide);
+    return side * side >= 2 ? 1 : 2;
   }
 
   /** Which parameters train. */

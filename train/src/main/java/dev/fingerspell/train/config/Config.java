@@ -266,10 +266,9 @@ public final class Config {
     if (integer("data.image_size") < 16) {
       throw new ConfigException("config key 'data.image_size' must be at least 16");
     }
-    int side = ResNet18.lastStageSide(integer("data.image_size"));
-    if (!string("model.trainable").equals("head")
-        && side * side < 2
-        && integer("train.batch_size") < 2) { // training batch norm needs two values a channel
+    int minBatch = ResNet18.minTrainingBatch(integer("data.image_size"));
+    if (!string("model.trainable").equals("head") && integer("train.batch_size") < minBatch) {
+      int side = ResNet18.lastStageSide(integer("data.image_size"));
       throw new ConfigException(
           "train.batch_size="
               + integer("train.batch_size")

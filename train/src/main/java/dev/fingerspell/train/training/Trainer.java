@@ -174,8 +174,7 @@ public final class Trainer {
     boolean augment = cfg.bool("data.augment");
     int epochs = cfg.integer("train.epochs");
     int batchSize = cfg.integer("train.batch_size");
-    int side = ResNet18.lastStageSide(pre.size()); // layer4's plane: side² values an image
-    int minBatch = side * side >= 2 ? 1 : 2; // training batch norm needs two values a channel
+    int minBatch = ResNet18.minTrainingBatch(pre.size());
     ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
 
     FeatureCache cache = null;
