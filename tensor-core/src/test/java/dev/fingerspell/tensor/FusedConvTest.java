@@ -28,6 +28,10 @@ class FusedConvTest {
     "2, 3, 23, 21, 10, 7, 2, 3, false, true",
     "3, 8, 14, 14, 16, 1, 2, 0, false, false",
     "2, 8, 15, 15, 9, 3, 2, 1, true, true",
+    // direct from phase planes: many taps a plane value, output rows two vectors wide or more
+    "1, 3, 70, 66, 8, 7, 2, 3, true, true", // one image: planes built over the workers
+    "3, 3, 66, 70, 8, 7, 2, 3, false, true", // an image a worker
+    "2, 4, 36, 40, 6, 5, 1, 2, true, false",
     // pixel-major: few pixels, many output channels (layer4 at batch 1)
     "1, 16, 7, 7, 96, 3, 1, 1, true, true",
     "2, 12, 13, 13, 130, 3, 2, 1, false, true",

@@ -21,10 +21,13 @@ final class CpuConv {
   private CpuConv() {}
 
   /**
-   * Column panels (slot 0) and a group's output or gradient (slot 1): 7 MB for one 56×56 image of a
-   * 3×3 64-channel layer.
+   * Column panels (slot 0), a group's output or gradient (slot 1), and its input's phase planes
+   * (slot 2): 7 MB of panels for one 56×56 image of a 3×3 64-channel layer.
    */
-  private static final ThreadScratch SCRATCH = new ThreadScratch(2);
+  private static final ThreadScratch SCRATCH = new ThreadScratch(3);
+
+  /** Lane indices 0, 2, 4, …: the even lanes of two vectors side by side (a stride-2 row). */
+  private static final FloatVector EVEN_LANES = FloatVector.zero(S).addIndex(2);
 
   /**
    * {@code count} images' {@code [OC, OHW]} planes, stored image after image, rewritten channel
@@ -130,6 +133,7 @@ final class CpuConv {
           int cols = count * ohw;
           int panels = (cols + CpuGemm.NR - 1) / CpuGemm.NR;
           int image = xOff + first * inImage;
+          ColumnPacker packer = columnPacker(g, x, image, count, parallelInside);
           // One image writes straight into y and finishes each part where it was computed, on
           // the worker that computed it; a group goes through a scratch matrix, finished below.
           boolean inPlace = count == 1;
@@ -139,8 +143,7 @@ final class CpuConv {
             // Too few panels to share out evenly (one small image): build them all, split the
             // rows.
             float[] bp = SCRATCH.get(0, CpuGemm.packedBSize(cols, ckk));
-            Parallel.forRange(
-                ckk, 4, (lo, hi) -> im2colPanels(g, x, image, count, 0, cols, lo, hi, bp));
+            Parallel.forRange(ckk, 4, (lo, hi) -> packer.pack(0, cols, lo, hi, bp));
             int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
             Parallel.forRange(
                 slivers,
@@ -190,7 +193,7 @@ final class CpuConv {
                       int at = outOff + o * cols;
                       java.util.Arrays.fill(out, at + colFrom, at + colTo, 0f);
                     }
-                    im2colPanels(g, x, image, count, colFrom, colTo, 0, ckk, bp);
+                    packer.pack(colFrom, colTo, 0, ckk, bp);
                     CpuGemm.multiplyPanels(oc, cols, ckk, packedW, bp, p0, p1, out, outOff);
                     if (inPlace) {
                       for (int o = 0; o < oc; o++) {
@@ -210,6 +213,38 @@ final class CpuConv {
             }
           }
         });
+  }
+
+  /**
+   * Writes columns and rows of a group's column matrix into GEMM panels (see {@link
+   * #im2colPanels}).
+   */
+  @FunctionalInterface
+  private interface ColumnPacker {
+    void pack(int colFrom, int colTo, int rowFrom, int rowTo, float[] panels);
+  }
+
+  /**
+   * The packer for {@code count} images from {@code image}: from phase planes where they pay (built
+   * here, over the workers when the group's product is shared out), else gathering from the images
+   * themselves.
+   */
+  private static ColumnPacker columnPacker(
+      ConvGeometry g, float[] x, int image, int count, boolean parallelInside) {
+    if (!Phases.pay(g)) {
+      return (colFrom, colTo, rowFrom, rowTo, panels) ->
+          im2colPanels(g, x, image, count, colFrom, colTo, rowFrom, rowTo, panels);
+    }
+    Phases phases = Phases.of(g);
+    float[] xp = SCRATCH.get(2, phases.size(count));
+    int channels = count * g.inChannels();
+    if (parallelInside) {
+      Parallel.forRange(channels, 1, (lo, hi) -> phases.fill(x, image, lo, hi, xp));
+    } else {
+      phases.fill(x, image, 0, channels, xp);
+    }
+    return (colFrom, colTo, rowFrom, rowTo, panels) ->
+        im2colPanels(phases, xp, count, colFrom, colTo, rowFrom, rowTo, panels);
   }
 
   /**
@@ -324,6 +359,196 @@ final class CpuConv {
         if (in) {
           inside[tap * vectors + t / lanes] |= 1L << (t % lanes);
         }
+      }
+    }
+  }
+
+  /**
+   * Columns {@code [colFrom, colTo)} (colFrom a multiple of NR) and rows (kernel taps) {@code
+   * [rowFrom, rowTo)} of {@code count} images' column matrix, read from their phase planes {@code
+   * xp} and written straight into the GEMM's packed panels: column {@code col} of tap {@code row}
+   * goes to {@code ((col − colFrom) / NR · CKK + row) · NR + col % NR}. A last panel's columns past
+   * colTo are 0.
+   *
+   * <p>Each panel row is three vectors. One whose columns lie in one output row is a plain load;
+   * others (crossing a row, as at 28-, 14- and 7-wide outputs) gather, masked only past the end.
+   * Copying runs of a row instead costs more than the GEMM at the late layers, where a run is 7 or
+   * 14 values long.
+   */
+  static void im2colPanels(
+      Phases ph,
+      float[] xp,
+      int count,
+      int colFrom,
+      int colTo,
+      int rowFrom,
+      int rowTo,
+      float[] panels) {
+    int nr = CpuGemm.NR;
+    int ckk = ph.g().inChannels() * ph.g().kernelH() * ph.g().kernelW();
+    int end = Math.min(colTo, count * ph.g().outHeight() * ph.g().outWidth());
+    int[] tap = new int[rowTo - rowFrom];
+    for (int row = rowFrom; row < rowTo; row++) {
+      tap[row - rowFrom] = ph.tapOffset(row);
+    }
+    int[] base = new int[nr];
+    for (int p0 = colFrom; p0 < colTo; p0 += nr) {
+      int panel = (p0 - colFrom) / nr * ckk * nr;
+      for (int v = 0; v < nr; v += L) {
+        int valid = Math.max(0, Math.min(L, end - p0 - v));
+        for (int t = 0; t < L; t++) {
+          base[v + t] = t < valid ? ph.pixelBase(p0 + v + t) : 0;
+        }
+        int d = panel + rowFrom * nr + v;
+        if (valid == L && base[v + L - 1] - base[v] == L - 1) {
+          for (int r = 0; r < tap.length; r++, d += nr) {
+            FloatVector.fromArray(S, xp, tap[r] + base[v]).intoArray(panels, d);
+          }
+        } else if (valid == L) {
+          for (int r = 0; r < tap.length; r++, d += nr) {
+            FloatVector.fromArray(S, xp, tap[r], base, v).intoArray(panels, d);
+          }
+        } else {
+          VectorMask<Float> inside = VectorMask.fromLong(S, (1L << valid) - 1);
+          for (int r = 0; r < tap.length; r++, d += nr) {
+            FloatVector.fromArray(S, xp, tap[r], base, v, inside).intoArray(panels, d);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Where a group's images sit once zero-padded and split by stride into phase planes: plane {@code
+   * (py, px)} of a channel holds the padded image's pixels {@code (a·sH + py, b·sW + px)}. Tap
+   * {@code (kh, kw)} of output pixel {@code (oy, ox)} then lies at {@code (oy + kh / sH, ox + kw /
+   * sW)} of plane {@code (kh % sH, kw % sW)}: a fixed offset per tap from a base per pixel, and
+   * consecutive pixels of an output row are consecutive values. So a column-matrix row is plain
+   * vector loads where the image itself needs a masked gather (the stem's 7×7 stride 2 packed at a
+   * third of the GEMM's speed that way), and no lane ever reads outside the planes.
+   */
+  record Phases(ConvGeometry g, int height, int width) {
+    /**
+     * Whether building the planes pays: the taps read each plane value at least 4 times over
+     * ({@code KH·KW ≥ 4·sH·sW}), so the copy is small beside the packing, and output rows are at
+     * least two vectors wide, so most of a panel's vectors become plain loads. One image, two
+     * workers, ms: the stem 1.95 against 1.10, a 112-wide 3×3 2.39 against 1.98; a 3×3 stride 2
+     * (2.25 reads a value) 0.51 against 0.64, layer3's 14-wide 3×3 0.96 against 1.02.
+     */
+    static boolean pay(ConvGeometry g) {
+      return g.kernelH() * g.kernelW() >= 4 * g.strideH() * g.strideW() && g.outWidth() >= 2 * L;
+    }
+
+    static Phases of(ConvGeometry g) {
+      return new Phases(
+          g,
+          g.outHeight() + (g.kernelH() - 1) / g.strideH(),
+          g.outWidth() + (g.kernelW() - 1) / g.strideW());
+    }
+
+    private int area() {
+      return height * width;
+    }
+
+    private int channelSize() {
+      return g.strideH() * g.strideW() * area();
+    }
+
+    /** The length of {@code count} images' planes. */
+    int size(int count) {
+      return count * g.inChannels() * channelSize();
+    }
+
+    /**
+     * Tap row {@code (c·KH + kh)·KW + kw} of the column matrix, as an offset from a pixel's base.
+     */
+    int tapOffset(int row) {
+      int kk = g.kernelH() * g.kernelW();
+      int kh = row % kk / g.kernelW();
+      int kw = row % g.kernelW();
+      int plane = kh % g.strideH() * g.strideW() + kw % g.strideW();
+      return row / kk * channelSize()
+          + plane * area()
+          + kh / g.strideH() * width
+          + kw / g.strideW();
+    }
+
+    /** Column {@code col} of the group's column matrix (image {@code col / OHW}): its base. */
+    int pixelBase(int col) {
+      int ohw = g.outHeight() * g.outWidth();
+      int pixel = col % ohw;
+      return col / ohw * g.inChannels() * channelSize()
+          + pixel / g.outWidth() * width
+          + pixel % g.outWidth();
+    }
+
+    /**
+     * Writes channels {@code [from, to)} of the group (channel {@code i·C + c} is channel c of
+     * image i; images follow each other from xOff) into their planes in {@code dst}.
+     */
+    void fill(float[] x, int xOff, int from, int to, float[] dst) {
+      int h = g.inHeight();
+      int w = g.inWidth();
+      int sh = g.strideH();
+      int sw = g.strideW();
+      int limit = to * channelSize();
+      for (int ch = from; ch < to; ch++) {
+        int src = xOff + ch * h * w;
+        int plane = ch * channelSize();
+        for (int py = 0; py < sh; py++) {
+          for (int px = 0; px < sw; px++, plane += area()) {
+            // Plane columns b whose image column b·sW + px − padW falls inside [0, W).
+            int first = px - g.padW();
+            int lo = Math.min(width, Math.max(0, Math.ceilDiv(-first, sw)));
+            int hi = Math.max(lo, Math.min(width, Math.ceilDiv(w - first, sw)));
+            for (int a = 0; a < height; a++) {
+              int at = plane + a * width;
+              int iy = a * sh + py - g.padH();
+              if (iy < 0 || iy >= h) {
+                java.util.Arrays.fill(dst, at, at + width, 0f);
+              } else {
+                planeRow(x, src + iy * w + first, lo, hi, dst, at, limit);
+              }
+            }
+          }
+        }
+      }
+    }
+
+    /**
+     * One plane row from the image row whose value {@code b·sW} is the plane's value {@code b}:
+     * values {@code [lo, hi)} copied, the rest 0. At stride 1 and 2 a vector is one load (two
+     * de-interleaved by a permute at stride 2), stored whole: its end runs into the rows after,
+     * which are written later, so only a vector that would pass {@code limit} (the end of this
+     * call's planes) is copied value by value. Masked loads and stores here made the stem's planes
+     * cost half its packing.
+     */
+    private void planeRow(float[] x, int row, int lo, int hi, float[] dst, int at, int limit) {
+      int sw = g.strideW();
+      int b = lo;
+      // Two loops, not one with a branch: a vector that is one value or another after a branch
+      // is boxed, and the copy ran 3× slower.
+      if (sw == 1) {
+        for (; b < hi && at + b + L <= limit && row + b + L <= x.length; b += L) {
+          FloatVector.fromArray(S, x, row + b).intoArray(dst, at + b);
+        }
+      } else if (sw == 2) {
+        for (; b < hi && at + b + L <= limit && row + 2 * (b + L) <= x.length; b += L) {
+          EVEN_LANES
+              .selectFrom(
+                  FloatVector.fromArray(S, x, row + 2 * b),
+                  FloatVector.fromArray(S, x, row + 2 * b + L))
+              .intoArray(dst, at + b);
+        }
+      }
+      for (; b < hi; b++) {
+        dst[at + b] = x[row + b * sw];
+      }
+      for (int t = 0; t < lo; t++) { // a call to Arrays.fill costs more than these few values
+        dst[at + t] = 0f;
+      }
+      for (int t = hi; t < width; t++) {
+        dst[at + t] = 0f;
       }
     }
   }

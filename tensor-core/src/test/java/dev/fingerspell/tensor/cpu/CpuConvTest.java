@@ -22,7 +22,12 @@ class CpuConvTest {
     "1, 6, 7, 1, 1, 0, 0, 6", // 1×1: every row pair spans two channels
     "3, 4, 7, 1, 2, 0, 1, 4",
     "1, 3, 23, 7, 2, 3, 0, 147", // the stem's 7×7
-    "2, 8, 7, 3, 1, 1, 17, 61" // tiles past the batch in the last sliver (98 pixels)
+    "2, 8, 7, 3, 1, 1, 17, 61", // tiles past the batch in the last sliver (98 pixels)
+    "1, 2, 40, 3, 1, 1, 0, 18", // 40-wide rows: loads inside a row, gathers across rows
+    "2, 2, 35, 7, 2, 3, 5, 98", // the stem's shape, odd size: the last phase row is padding
+    "1, 2, 9, 3, 3, 0, 0, 18", // stride 3: nine phase planes
+    "1, 2, 11, 3, 2, 2, 0, 18", // more padding than the kernel reaches past
+    "1, 3, 70, 7, 2, 3, 0, 147" // 35-wide rows: vectors run into the next plane row
   })
   void packedColumnsMatchTheColumnMatrix(
       int n, int c, int size, int k, int stride, int pad, int rowFrom, int rowTo) {
@@ -56,10 +61,39 @@ class CpuConvTest {
             pixels,
             ckk,
             new float[CpuGemm.packedBSize(pixels, ckk)]);
+    float[] wantRows = onlyRows(wantB, ckk, CpuGemm.NR, rowFrom, rowTo, marker);
     float[] gotB = new float[wantB.length];
     java.util.Arrays.fill(gotB, marker);
     CpuConv.im2colPanels(g, x, xOff, n, 0, pixels, rowFrom, rowTo, gotB);
-    assertArrayEquals(onlyRows(wantB, ckk, CpuGemm.NR, rowFrom, rowTo, marker), gotB, "panels");
+    assertArrayEquals(wantRows, gotB, "panels gathered from the images");
+
+    CpuConv.Phases phases = CpuConv.Phases.of(g);
+    float[] xp = new float[phases.size(n)];
+    java.util.Arrays.fill(xp, marker); // every plane value is written: padding too
+    phases.fill(x, xOff, 0, n * c, xp);
+    java.util.Arrays.fill(gotB, marker);
+    CpuConv.im2colPanels(phases, xp, n, 0, pixels, rowFrom, rowTo, gotB);
+    assertArrayEquals(wantRows, gotB, "panels from phase planes");
+
+    // Planes filled a channel at a time, as workers share them out, are the same planes.
+    float[] xpByChannel = new float[xp.length];
+    for (int ch = 0; ch < n * c; ch++) {
+      phases.fill(x, xOff, ch, ch + 1, xpByChannel);
+    }
+    assertArrayEquals(xp, xpByChannel, "planes a channel at a time");
+
+    // A block of panels from the second on, as the blocked forward pass builds them.
+    if (pixels > CpuGemm.NR) {
+      int skip = CpuGemm.NR * ckk;
+      float[] want = java.util.Arrays.copyOfRange(wantRows, skip, wantRows.length);
+      float[] got = new float[want.length];
+      java.util.Arrays.fill(got, marker);
+      CpuConv.im2colPanels(g, x, xOff, n, CpuGemm.NR, pixels, rowFrom, rowTo, got);
+      assertArrayEquals(want, got, "a later block gathered from the images");
+      java.util.Arrays.fill(got, marker);
+      CpuConv.im2colPanels(phases, xp, n, CpuGemm.NR, pixels, rowFrom, rowTo, got);
+      assertArrayEquals(want, got, "a later block from phase planes");
+    }
   }
 
   /**
@@ -76,6 +110,22 @@ class CpuConvTest {
       }
     }
     return out;
+  }
+
+  @ParameterizedTest(name = "{0}: phase planes {7}")
+  @CsvSource({
+    "the stem 7×7/2, 3, 224, 64, 7, 2, 3, true", // 49 taps over 4 planes, 112-wide rows
+    "a 112-wide 3×3, 32, 112, 64, 3, 1, 1, true",
+    "layer1 3×3 (if not Winograd), 64, 56, 64, 3, 1, 1, true",
+    "layer2.0.conv1 3×3/2, 64, 56, 128, 3, 2, 1, false", // 9 taps over 4 planes
+    "layer2.0.downsample 1×1/2, 64, 56, 128, 1, 2, 0, false",
+    "layer3 3×3, 256, 14, 256, 3, 1, 1, false", // 14-wide rows: every vector gathers anyway
+    "the stem on a 56² image, 3, 56, 64, 7, 2, 3, false"
+  })
+  void phasePlanesWhereTheyPay(
+      String layer, int c, int size, int oc, int k, int s, int p, boolean want) {
+    ConvGeometry g = new ConvGeometry(1, c, size, size, oc, k, k, s, s, p, p);
+    assertEquals(want, CpuConv.Phases.pay(g), layer);
   }
 
   @ParameterizedTest(name = "{0} at batch {1}: pixel-major {8}")
