@@ -12,8 +12,15 @@ class GemmTest {
     Rng rng = new Rng(99);
     // Small shapes take the serial path; the last three are large enough to split over the
     // workers, by panels of columns (many columns) and by slivers of rows (few, tall panels).
+    // With 16 lanes a panel is 48 columns, and a narrower last panel runs a 1- or 2-vector
+    // kernel: whole (n = 16, 64, 80) or with an edge (33, 49).
     int[][] sizes = {
       {1, 1, 1},
+      {8, 16, 5},
+      {16, 64, 20},
+      {16, 80, 20},
+      {24, 33, 6},
+      {9, 49, 11},
       {4, 32, 8},
       {7, 45, 13},
       {64, 100, 70},

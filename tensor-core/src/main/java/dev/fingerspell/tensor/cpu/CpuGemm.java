@@ -283,11 +283,39 @@ final class CpuGemm {
       int cOff,
       int s0,
       int s1) {
-    int cols = Math.min(NR, n - j);
+    panelColumns(m, n, Math.min(NR, n - j), k, alpha, ap, bp, bpOff, c, cOff + j, s0, s1);
+  }
+
+  /**
+   * The same for the first {@code cols} columns of the panel, added into C from {@code cOff} with
+   * rows {@code ldc} long: a caller whose C is narrower than its rows (Winograd's M).
+   */
+  static void panelColumns(
+      int m,
+      int ldc,
+      int cols,
+      int k,
+      float alpha,
+      float[] ap,
+      float[] bp,
+      int bpOff,
+      float[] c,
+      int cOff,
+      int s0,
+      int s1) {
     for (int s = s0; s < s1; s++) {
       int i = s * MR;
-      kernel(
-          ap, s * MR * k, bp, bpOff, k, alpha, c, cOff + i * n + j, n, Math.min(MR, m - i), cols);
+      int rows = Math.min(MR, m - i);
+      int ci = cOff + i * ldc;
+      // A last, narrow panel multiplies only the vectors it has: 49 Winograd tiles (layer2 at
+      // batch 1) are one full panel and one column, which the 3-vector kernel pads to 48.
+      if (cols <= L) {
+        kernel1(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+      } else if (cols <= 2 * L) {
+        kernel2(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+      } else {
+        kernel(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+      }
     }
   }
 
@@ -428,6 +456,169 @@ final class CpuGemm {
     c70.intoArray(t, 21 * L);
     c71.intoArray(t, 22 * L);
     c72.intoArray(t, 23 * L);
+    addEdge(t, alpha, c, ci, ldc, rows, cols);
+  }
+
+  /** The first vector of a panel: {@code C[rows, cols] += alpha · sliver · panel}, cols ≤ L. */
+  private static void kernel1(
+      float[] ap,
+      int pa,
+      float[] bp,
+      int pb,
+      int k,
+      float alpha,
+      float[] c,
+      int ci,
+      int ldc,
+      int rows,
+      int cols) {
+    FloatVector c00 = FloatVector.zero(S);
+    FloatVector c10 = c00;
+    FloatVector c20 = c00;
+    FloatVector c30 = c00;
+    FloatVector c40 = c00;
+    FloatVector c50 = c00;
+    FloatVector c60 = c00;
+    FloatVector c70 = c00;
+    for (int p = 0; p < k; p++, pa += MR, pb += NR) {
+      FloatVector b0 = FloatVector.fromArray(S, bp, pb);
+      FloatVector v = FloatVector.broadcast(S, ap[pa]);
+      c00 = v.fma(b0, c00);
+      v = FloatVector.broadcast(S, ap[pa + 1]);
+      c10 = v.fma(b0, c10);
+      v = FloatVector.broadcast(S, ap[pa + 2]);
+      c20 = v.fma(b0, c20);
+      v = FloatVector.broadcast(S, ap[pa + 3]);
+      c30 = v.fma(b0, c30);
+      v = FloatVector.broadcast(S, ap[pa + 4]);
+      c40 = v.fma(b0, c40);
+      v = FloatVector.broadcast(S, ap[pa + 5]);
+      c50 = v.fma(b0, c50);
+      v = FloatVector.broadcast(S, ap[pa + 6]);
+      c60 = v.fma(b0, c60);
+      v = FloatVector.broadcast(S, ap[pa + 7]);
+      c70 = v.fma(b0, c70);
+    }
+    if (rows == MR && cols == L) {
+      FloatVector av = FloatVector.broadcast(S, alpha);
+      c00.fma(av, FloatVector.fromArray(S, c, ci)).intoArray(c, ci);
+      c10.fma(av, FloatVector.fromArray(S, c, ci + 1 * ldc)).intoArray(c, ci + 1 * ldc);
+      c20.fma(av, FloatVector.fromArray(S, c, ci + 2 * ldc)).intoArray(c, ci + 2 * ldc);
+      c30.fma(av, FloatVector.fromArray(S, c, ci + 3 * ldc)).intoArray(c, ci + 3 * ldc);
+      c40.fma(av, FloatVector.fromArray(S, c, ci + 4 * ldc)).intoArray(c, ci + 4 * ldc);
+      c50.fma(av, FloatVector.fromArray(S, c, ci + 5 * ldc)).intoArray(c, ci + 5 * ldc);
+      c60.fma(av, FloatVector.fromArray(S, c, ci + 6 * ldc)).intoArray(c, ci + 6 * ldc);
+      c70.fma(av, FloatVector.fromArray(S, c, ci + 7 * ldc)).intoArray(c, ci + 7 * ldc);
+      return;
+    }
+    float[] t = TILE.get();
+    c00.intoArray(t, 0);
+    c10.intoArray(t, 3 * L);
+    c20.intoArray(t, 6 * L);
+    c30.intoArray(t, 9 * L);
+    c40.intoArray(t, 12 * L);
+    c50.intoArray(t, 15 * L);
+    c60.intoArray(t, 18 * L);
+    c70.intoArray(t, 21 * L);
+    addEdge(t, alpha, c, ci, ldc, rows, cols);
+  }
+
+  /**
+   * The first two vectors of a panel: {@code C[rows, cols] += alpha · sliver · panel}, cols ≤ 2L.
+   */
+  private static void kernel2(
+      float[] ap,
+      int pa,
+      float[] bp,
+      int pb,
+      int k,
+      float alpha,
+      float[] c,
+      int ci,
+      int ldc,
+      int rows,
+      int cols) {
+    FloatVector c00 = FloatVector.zero(S);
+    FloatVector c01 = c00;
+    FloatVector c10 = c00;
+    FloatVector c11 = c00;
+    FloatVector c20 = c00;
+    FloatVector c21 = c00;
+    FloatVector c30 = c00;
+    FloatVector c31 = c00;
+    FloatVector c40 = c00;
+    FloatVector c41 = c00;
+    FloatVector c50 = c00;
+    FloatVector c51 = c00;
+    FloatVector c60 = c00;
+    FloatVector c61 = c00;
+    FloatVector c70 = c00;
+    FloatVector c71 = c00;
+    for (int p = 0; p < k; p++, pa += MR, pb += NR) {
+      FloatVector b0 = FloatVector.fromArray(S, bp, pb);
+      FloatVector b1 = FloatVector.fromArray(S, bp, pb + L);
+      FloatVector v = FloatVector.broadcast(S, ap[pa]);
+      c00 = v.fma(b0, c00);
+      c01 = v.fma(b1, c01);
+      v = FloatVector.broadcast(S, ap[pa + 1]);
+      c10 = v.fma(b0, c10);
+      c11 = v.fma(b1, c11);
+      v = FloatVector.broadcast(S, ap[pa + 2]);
+      c20 = v.fma(b0, c20);
+      c21 = v.fma(b1, c21);
+      v = FloatVector.broadcast(S, ap[pa + 3]);
+      c30 = v.fma(b0, c30);
+      c31 = v.fma(b1, c31);
+      v = FloatVector.broadcast(S, ap[pa + 4]);
+      c40 = v.fma(b0, c40);
+      c41 = v.fma(b1, c41);
+      v = FloatVector.broadcast(S, ap[pa + 5]);
+      c50 = v.fma(b0, c50);
+      c51 = v.fma(b1, c51);
+      v = FloatVector.broadcast(S, ap[pa + 6]);
+      c60 = v.fma(b0, c60);
+      c61 = v.fma(b1, c61);
+      v = FloatVector.broadcast(S, ap[pa + 7]);
+      c70 = v.fma(b0, c70);
+      c71 = v.fma(b1, c71);
+    }
+    if (rows == MR && cols == 2 * L) {
+      FloatVector av = FloatVector.broadcast(S, alpha);
+      c00.fma(av, FloatVector.fromArray(S, c, ci)).intoArray(c, ci);
+      c01.fma(av, FloatVector.fromArray(S, c, ci + L)).intoArray(c, ci + L);
+      c10.fma(av, FloatVector.fromArray(S, c, ci + 1 * ldc)).intoArray(c, ci + 1 * ldc);
+      c11.fma(av, FloatVector.fromArray(S, c, ci + 1 * ldc + L)).intoArray(c, ci + 1 * ldc + L);
+      c20.fma(av, FloatVector.fromArray(S, c, ci + 2 * ldc)).intoArray(c, ci + 2 * ldc);
+      c21.fma(av, FloatVector.fromArray(S, c, ci + 2 * ldc + L)).intoArray(c, ci + 2 * ldc + L);
+      c30.fma(av, FloatVector.fromArray(S, c, ci + 3 * ldc)).intoArray(c, ci + 3 * ldc);
+      c31.fma(av, FloatVector.fromArray(S, c, ci + 3 * ldc + L)).intoArray(c, ci + 3 * ldc + L);
+      c40.fma(av, FloatVector.fromArray(S, c, ci + 4 * ldc)).intoArray(c, ci + 4 * ldc);
+      c41.fma(av, FloatVector.fromArray(S, c, ci + 4 * ldc + L)).intoArray(c, ci + 4 * ldc + L);
+      c50.fma(av, FloatVector.fromArray(S, c, ci + 5 * ldc)).intoArray(c, ci + 5 * ldc);
+      c51.fma(av, FloatVector.fromArray(S, c, ci + 5 * ldc + L)).intoArray(c, ci + 5 * ldc + L);
+      c60.fma(av, FloatVector.fromArray(S, c, ci + 6 * ldc)).intoArray(c, ci + 6 * ldc);
+      c61.fma(av, FloatVector.fromArray(S, c, ci + 6 * ldc + L)).intoArray(c, ci + 6 * ldc + L);
+      c70.fma(av, FloatVector.fromArray(S, c, ci + 7 * ldc)).intoArray(c, ci + 7 * ldc);
+      c71.fma(av, FloatVector.fromArray(S, c, ci + 7 * ldc + L)).intoArray(c, ci + 7 * ldc + L);
+      return;
+    }
+    float[] t = TILE.get();
+    c00.intoArray(t, 0);
+    c01.intoArray(t, 1 * L);
+    c10.intoArray(t, 3 * L);
+    c11.intoArray(t, 4 * L);
+    c20.intoArray(t, 6 * L);
+    c21.intoArray(t, 7 * L);
+    c30.intoArray(t, 9 * L);
+    c31.intoArray(t, 10 * L);
+    c40.intoArray(t, 12 * L);
+    c41.intoArray(t, 13 * L);
+    c50.intoArray(t, 15 * L);
+    c51.intoArray(t, 16 * L);
+    c60.intoArray(t, 18 * L);
+    c61.intoArray(t, 19 * L);
+    c70.intoArray(t, 21 * L);
+    c71.intoArray(t, 22 * L);
     addEdge(t, alpha, c, ci, ldc, rows, cols);
   }
 

@@ -149,9 +149,10 @@ final class CpuWinograd {
             for (int e = 0; e < 36; e++) { // only this part's rows of M are added into
               java.util.Arrays.fill(s.m, (e * oc + o0) * NR, (e * oc + o1) * NR, 0f);
             }
+            int cols = Math.min(NR, tiles - p * NR); // the last panel's tiles
             for (int e = 0; e < 36; e++) {
-              CpuGemm.panel(
-                  oc, NR, ic, 1f, u[e], v, vOff + e * ic * NR, 0, s.m, e * oc * NR, s0, s1);
+              CpuGemm.panelColumns(
+                  oc, NR, cols, ic, 1f, u[e], v, vOff + e * ic * NR, s.m, e * oc * NR, s0, s1);
             }
             outputTransform(g, p * NR, tiles, ep, y, yOff, s, o0, o1);
           }
