@@ -371,9 +371,7 @@ final class CpuConv {
    * colTo are 0.
    *
    * <p>Each panel row is three vectors. One whose columns lie in one output row is a plain load;
-   * others (crossing a row, as at 28-, 14- and 7-wide outputs) gather, masked only past the end.
-   * Copying runs of a row instead costs more than the GEMM at the late layers, where a run is 7 or
-   * 14 values long.
+   * one that crosses into the next row (or image) gathers, masked only past the end.
    */
   static void im2colPanels(
       Phases ph,

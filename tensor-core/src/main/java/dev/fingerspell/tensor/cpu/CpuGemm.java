@@ -459,7 +459,10 @@ final class CpuGemm {
     addEdge(t, alpha, c, ci, ldc, rows, cols);
   }
 
-  /** The first vector of a panel: {@code C[rows, cols] += alpha · sliver · panel}, cols ≤ L. */
+  /**
+   * The first vector of a panel: {@code C[rows, cols] += alpha · sliver · panel}, cols ≤ L. Written
+   * out like {@link #kernel}, for the same reason (no vector may cross a call C2 does not inline).
+   */
   private static void kernel1(
       float[] ap,
       int pa,
@@ -525,6 +528,7 @@ final class CpuGemm {
 
   /**
    * The first two vectors of a panel: {@code C[rows, cols] += alpha · sliver · panel}, cols ≤ 2L.
+   * Written out like {@link #kernel}.
    */
   private static void kernel2(
       float[] ap,
