@@ -159,6 +159,15 @@ final class CpuWinograd {
         });
   }
 
+  /**
+   * The vectors of the panel from tile {@code first} that hold tiles: the GEMM reads only those
+   * ({@link CpuGemm#panelColumns} on a narrow panel), so the transforms skip the rest. Layer2's
+   * second panel at batch 1 is one tile: a third of the full panel's transforms.
+   */
+  private static int vectors(int first, int tiles) {
+    return (Math.min(NR, tiles - first) + L - 1) / L;
+  }
+
   /** The caller's buffer for every panel's transformed input, when parts of a panel share it. */
   private static final ThreadScratch SHARED = new ThreadScratch(1);
 
@@ -232,7 +241,7 @@ final class CpuWinograd {
     float[] rows = s.rows;
     for (int c = c0; c < c1; c++) {
       int off = xOff + c * h * w;
-      for (int q = 0; q < VECTORS; q++) {
+      for (int q = 0; q < vectors(first, tiles); q++) {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(
                   S,
@@ -318,7 +327,7 @@ final class CpuWinograd {
       FloatVector bias =
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       int plane = o * oh * ow;
-      for (int v = 0; v < VECTORS; v++) {
+      for (int v = 0; v < vectors(first, tiles); v++) {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, (k * oc + o) * NR + v * L).intoArray(rows, k * L);
         }
