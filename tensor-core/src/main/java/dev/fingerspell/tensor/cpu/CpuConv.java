@@ -308,10 +308,11 @@ final class CpuConv {
     int hw = g.inHeight() * g.inWidth();
     int kk = g.kernelH() * g.kernelW();
     int panelSize = g.inChannels() * kk * nr;
+    int end = Math.min(colTo, count * g.outHeight() * g.outWidth());
     int[] index = new int[kk * nr];
     long[] inside = new long[kk * 3];
     for (int p0 = colFrom; p0 < colTo; p0 += nr) {
-      blockTaps(g, Math.min(colTo, count * g.outHeight() * g.outWidth()), p0, nr, L, index, inside);
+      blockTaps(g, end, p0, nr, L, index, inside);
       int base = (p0 - colFrom) / nr * panelSize;
       for (int row = rowFrom; row < rowTo; row++) {
         int tap = row % kk;

@@ -239,9 +239,10 @@ final class CpuWinograd {
     }
     int ic = g.inChannels();
     float[] rows = s.rows;
+    int vectors = vectors(first, tiles);
     for (int c = c0; c < c1; c++) {
       int off = xOff + c * h * w;
-      for (int q = 0; q < vectors(first, tiles); q++) {
+      for (int q = 0; q < vectors; q++) {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(
                   S,
@@ -323,11 +324,12 @@ final class CpuWinograd {
     float[] rows = s.rows;
     float[] res = ep.residual();
     FloatVector floor = FloatVector.broadcast(S, ep.relu() ? 0f : Float.NEGATIVE_INFINITY);
+    int vectors = vectors(first, tiles);
     for (int o = o0; o < o1; o++) {
       FloatVector bias =
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       int plane = o * oh * ow;
-      for (int v = 0; v < vectors(first, tiles); v++) {
+      for (int v = 0; v < vectors; v++) {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, (k * oc + o) * NR + v * L).intoArray(rows, k * L);
         }
