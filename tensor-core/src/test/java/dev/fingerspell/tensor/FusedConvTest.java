@@ -23,6 +23,12 @@ class FusedConvTest {
     "2, 9, 28, 28, 13, 3, 1, 1, true, false",
     "14, 5, 7, 7, 11, 3, 1, 1, true, true",
     "13, 3, 7, 7, 5, 3, 1, 1, false, false",
+    // tile-major Winograd: 16 to 48 tiles, output channels split in vectors across panels
+    "1, 24, 14, 14, 40, 3, 1, 1, true, true",
+    "2, 7, 13, 11, 70, 3, 1, 1, false, true",
+    "3, 5, 9, 10, 100, 3, 1, 1, true, false",
+    "4, 9, 5, 6, 17, 3, 1, 1, false, false",
+    "3, 16, 14, 14, 33, 3, 1, 1, true, true",
     // direct: too few tiles, other kernels and strides
     "1, 4, 7, 7, 6, 3, 1, 1, true, true",
     "2, 3, 23, 21, 10, 7, 2, 3, false, true",

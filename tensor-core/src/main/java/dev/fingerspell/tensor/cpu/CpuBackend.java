@@ -349,6 +349,9 @@ public final class CpuBackend implements Backend {
   private final java.util.Map<Tensor, float[][]> winogradWeights =
       java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
+  private final java.util.Map<Tensor, float[][]> tileMajorWinogradWeights =
+      java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
   @Override
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
@@ -359,12 +362,20 @@ public final class CpuBackend implements Backend {
             residual == null ? null : f(residual),
             residual == null ? 0 : off(residual),
             relu);
-    // Winograd needs more than one GEMM panel of 4×4 tiles to beat the direct product: at batch 1
-    // the 14×14 and 7×7 layers have 16 and 4 tiles, and stay direct.
+    // Winograd over more than one GEMM panel of 4×4 tiles; fewer tiles (layer3 at batch 1 has 16)
+    // are the rows of the product instead, and fewer than two slivers of them (layer4 at batch 1
+    // has 4) stay direct: Winograd's weights are 4× larger, and read for too few tiles.
     if (CpuWinograd.applies(g) && CpuWinograd.tiles(g) > CpuGemm.NR) {
       float[][] u =
           winogradWeights.computeIfAbsent(w, t -> CpuWinograd.transformWeights(g, f(t), off(t)));
       CpuWinograd.forward(g, f(x), off(x), u, ep, f(y), off(y));
+      return;
+    }
+    if (CpuWinograd.tileMajor(g)) {
+      float[][] u =
+          tileMajorWinogradWeights.computeIfAbsent(
+              w, t -> CpuWinograd.transformWeightsTileMajor(g, f(t), off(t)));
+      CpuWinograd.forwardTileMajor(g, f(x), off(x), u, ep, f(y), off(y));
       return;
     }
     if (CpuConv.pixelMajorPays(g)) {

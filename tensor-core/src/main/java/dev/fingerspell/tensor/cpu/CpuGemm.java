@@ -283,12 +283,14 @@ final class CpuGemm {
       int cOff,
       int s0,
       int s1) {
-    panelColumns(m, n, Math.min(NR, n - j), k, alpha, ap, bp, bpOff, c, cOff + j, s0, s1);
+    panelColumns(m, n, Math.min(NR, n - j), k, alpha, ap, 0, bp, bpOff, c, cOff + j, s0, s1);
   }
 
   /**
    * The same for the first {@code cols} columns of the panel, added into C from {@code cOff} with
-   * rows {@code ldc} long: a caller whose C is narrower than its rows (Winograd's M).
+   * rows {@code ldc} long, A's slivers from {@code ap[apOff]}: a caller whose C is narrower than
+   * its rows, or whose A is one of several in an array (Winograd's M and V). A panel may also start
+   * at one of its vectors ({@code bpOff} inside a panel), the kernels stepping its rows by NR.
    */
   static void panelColumns(
       int m,
@@ -297,6 +299,7 @@ final class CpuGemm {
       int k,
       float alpha,
       float[] ap,
+      int apOff,
       float[] bp,
       int bpOff,
       float[] c,
@@ -310,11 +313,11 @@ final class CpuGemm {
       // A last, narrow panel multiplies only the vectors it has: 49 Winograd tiles (layer2 at
       // batch 1) are one full panel and one column, which the 3-vector kernel pads to 48.
       if (cols <= L) {
-        kernel1(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+        kernel1(ap, apOff + s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
       } else if (cols <= 2 * L) {
-        kernel2(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+        kernel2(ap, apOff + s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
       } else {
-        kernel(ap, s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
+        kernel(ap, apOff + s * MR * k, bp, bpOff, k, alpha, c, ci, ldc, rows, cols);
       }
     }
   }

@@ -27,6 +27,7 @@ final class CpuWinograd {
   private static final int L = S.length();
   private static final int NR = CpuGemm.NR;
   private static final int VECTORS = NR / L;
+  private static final int MR = CpuGemm.MR;
 
   /** G, 6 × 3. */
   private static final double[][] G = {
@@ -52,6 +53,19 @@ final class CpuWinograd {
 
   /** The 36 transformed filter matrices {@code U[ξν] = (G g Gᵀ)[ξ][ν]}, each packed as GEMM A. */
   static float[][] transformWeights(ConvGeometry g, float[] w, int wOff) {
+    return transformWeights(g, w, wOff, false);
+  }
+
+  /**
+   * The same matrices transposed, {@code U[ξν]ᵀ [IC, OC]}, each packed as GEMM B panels of output
+   * channels: the weights of {@link #forwardTileMajor}.
+   */
+  static float[][] transformWeightsTileMajor(ConvGeometry g, float[] w, int wOff) {
+    return transformWeights(g, w, wOff, true);
+  }
+
+  private static float[][] transformWeights(
+      ConvGeometry g, float[] w, int wOff, boolean tileMajor) {
     int oc = g.outChannels();
     int ic = g.inChannels();
     // One transform-domain matrix at a time, packed as soon as it is built: the packed copies
@@ -69,7 +83,10 @@ final class CpuWinograd {
           u[f] = (float) acc;
         }
         packed[i * 6 + j] =
-            CpuGemm.packA(false, oc, ic, u, 0, new float[CpuGemm.packedASize(oc, ic)]);
+            tileMajor
+                ? CpuGemm.packB(
+                    new CpuGemm.Operand(true, u, 0), oc, ic, new float[CpuGemm.packedBSize(oc, ic)])
+                : CpuGemm.packA(false, oc, ic, u, 0, new float[CpuGemm.packedASize(oc, ic)]);
       }
     }
     return packed;
@@ -84,6 +101,8 @@ final class CpuWinograd {
     final long[] inMask = new long[36 * VECTORS];
     final int[] outIndex = new int[16 * NR];
     final long[] outMask = new long[16 * VECTORS];
+    final int[] planes = new int[L];
+    final int[] lastPlanes = new int[L];
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -102,7 +121,7 @@ final class CpuWinograd {
     // has a share. The parts of a panel share its transformed input, built first, in parallel,
     // split by input channels. Splitting further, to even out 5 panels on 2 workers (layer1 at
     // batch 1), cost more than the imbalance: 1.12-1.15 ms against 0.70-0.77 ms (JMH).
-    int slivers = (oc + CpuGemm.MR - 1) / CpuGemm.MR;
+    int slivers = (oc + MR - 1) / MR;
     int parts = Math.min(slivers, (Parallel.threads() + panels - 1) / panels);
     int sliversPerPart = (slivers + parts - 1) / parts;
     float[] shared = parts == 1 ? null : SHARED.get(0, panels * panelSize);
@@ -117,7 +136,7 @@ final class CpuWinograd {
               int p = item / channelParts;
               int c0 = (int) ((long) ic * (item % channelParts) / channelParts);
               int c1 = (int) ((long) ic * (item % channelParts + 1) / channelParts);
-              inputTransform(g, x, xOff, p * NR, tiles, c0, c1, s, shared, p * panelSize);
+              inputTransform(g, x, xOff, p * NR, tiles, c0, c1, s, shared, p * panelSize, 0);
             }
           });
     }
@@ -142,21 +161,167 @@ final class CpuWinograd {
             }
             int vOff = shared == null ? 0 : p * panelSize;
             if (shared == null) {
-              inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0);
+              inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0, 0);
             }
-            int o0 = s0 * CpuGemm.MR;
-            int o1 = Math.min(oc, s1 * CpuGemm.MR);
+            int o0 = s0 * MR;
+            int o1 = Math.min(oc, s1 * MR);
             for (int e = 0; e < 36; e++) { // only this part's rows of M are added into
               java.util.Arrays.fill(s.m, (e * oc + o0) * NR, (e * oc + o1) * NR, 0f);
             }
             int cols = Math.min(NR, tiles - p * NR); // the last panel's tiles
             for (int e = 0; e < 36; e++) {
               CpuGemm.panelColumns(
-                  oc, NR, cols, ic, 1f, u[e], v, vOff + e * ic * NR, s.m, e * oc * NR, s0, s1);
+                  oc, NR, cols, ic, 1f, u[e], 0, v, vOff + e * ic * NR, s.m, e * oc * NR, s0, s1);
             }
             outputTransform(g, p * NR, tiles, ep, y, yOff, s, o0, o1);
           }
         });
+  }
+
+  /**
+   * Whether {@link #forwardTileMajor} computes this layer: a batch of at least two slivers of tiles
+   * and at most one panel (layer3 at batch 1 is 16 tiles), on a machine whose vector is one or two
+   * slivers' rows. With fewer tiles (layer4 at batch 1 has 4) the transformed weights, 4× the
+   * direct ones, are read for too few products: layer4 ran 0.33 ms slower a convolution.
+   */
+  static boolean tileMajor(ConvGeometry g) {
+    int tiles = tiles(g);
+    return applies(g) && tiles >= 2 * MR && tiles <= NR && (L == MR || L == 2 * MR);
+  }
+
+  /**
+   * The same convolution as {@link #forward} with the products turned over, {@code Mᵀ = Vᵀ · Uᵀ}:
+   * tiles are the GEMM's rows, output channels its columns, {@code u} from {@link
+   * #transformWeightsTileMajor}. With 16 tiles the channel-major product is one vector wide, so the
+   * kernel loads a weight for every 16 multiply-adds; here each row of weights is three vectors
+   * that 8 tiles use. The input transform is split by input channels, then each worker takes a
+   * share of output channels (whole vectors) through all 36 products and the output transform.
+   */
+  static void forwardTileMajor(
+      ConvGeometry g, float[] x, int xOff, float[][] u, CpuConv.Epilogue ep, float[] y, int yOff) {
+    int tiles = tiles(g);
+    int ic = g.inChannels();
+    int oc = g.outChannels();
+    int rows = (tiles + MR - 1) / MR * MR;
+    int pointSize = CpuGemm.packedASize(tiles, ic);
+    float[] v = SHARED.get(0, 36 * pointSize);
+    int channelParts = Math.min(ic, Parallel.threads());
+    Parallel.forRange(
+        channelParts,
+        1,
+        (lo, hi) -> {
+          Scratch s = SCRATCH.get();
+          for (int part = lo; part < hi; part++) {
+            int c0 = (int) ((long) ic * part / channelParts);
+            int c1 = (int) ((long) ic * (part + 1) / channelParts);
+            inputTransform(g, x, xOff, 0, tiles, c0, c1, s, v, 0, pointSize);
+          }
+        });
+    int ocVectors = (oc + L - 1) / L;
+    int parts = Math.min(ocVectors, Parallel.threads());
+    Parallel.forRange(
+        parts,
+        1,
+        (lo, hi) -> {
+          Scratch s = SCRATCH.get();
+          for (int part = lo; part < hi; part++) {
+            int o0 = (int) ((long) ocVectors * part / parts) * L;
+            int o1 = Math.min(oc, (int) ((long) ocVectors * (part + 1) / parts) * L);
+            int ldc = (o1 - o0 + L - 1) / L * L;
+            if (s.m.length < 36 * rows * ldc) {
+              s.m = new float[36 * rows * ldc];
+            }
+            java.util.Arrays.fill(s.m, 0, 36 * rows * ldc, 0f);
+            for (int e = 0; e < 36; e++) {
+              // The part's columns, a panel (or the part of one) at a time.
+              for (int o = o0; o < o1; ) {
+                int within = o % NR;
+                int cols = Math.min(NR - within, o1 - o);
+                CpuGemm.panelColumns(
+                    tiles,
+                    ldc,
+                    cols,
+                    ic,
+                    1f,
+                    v,
+                    e * pointSize,
+                    u[e],
+                    (o - within) * ic + within,
+                    s.m,
+                    e * rows * ldc + o - o0,
+                    0,
+                    rows / MR);
+                o += cols;
+              }
+            }
+            outputTransformTileMajor(g, tiles, ep, y, yOff, s, o0, o1, rows, ldc);
+          }
+        });
+  }
+
+  /**
+   * Output channels {@code [o0, o1)} of every tile from Mᵀ (36 matrices [rows, ldc] in {@code s.m},
+   * column 0 being channel o0): y = Aᵀ M A and the epilogue, a vector of channels at a time, each
+   * output pixel written to its channels' planes by a scatter.
+   */
+  private static void outputTransformTileMajor(
+      ConvGeometry g,
+      int tiles,
+      CpuConv.Epilogue ep,
+      float[] y,
+      int yOff,
+      Scratch s,
+      int o0,
+      int o1,
+      int rows,
+      int ldc) {
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    int tx = (ow + 3) / 4;
+    int perImage = (oh + 3) / 4 * tx;
+    int ohw = oh * ow;
+    int outImage = g.outChannels() * ohw;
+    // Lane l is channel o + l, one plane further on; in the last, partial vector the lanes past
+    // o1 point at the first (a gather checks every lane's index, masked or not).
+    for (int lane = 0; lane < L; lane++) {
+      s.planes[lane] = lane * ohw;
+      s.lastPlanes[lane] = (o1 - o0) % L == 0 || lane < (o1 - o0) % L ? lane * ohw : 0;
+    }
+    float[] r = s.rows;
+    float[] res = ep.residual();
+    FloatVector floor = FloatVector.broadcast(S, ep.relu() ? 0f : Float.NEGATIVE_INFINITY);
+    for (int o = o0; o < o1; o += L) {
+      VectorMask<Float> lanes = S.indexInRange(o, o1);
+      int[] planes = o + L <= o1 ? s.planes : s.lastPlanes;
+      FloatVector bias =
+          ep.bias() == null
+              ? FloatVector.zero(S)
+              : FloatVector.fromArray(S, ep.bias(), ep.biasOff() + o, lanes);
+      for (int t = 0; t < tiles; t++) {
+        for (int k = 0; k < 36; k++) {
+          FloatVector.fromArray(S, s.m, (k * rows + t) * ldc + o - o0).intoArray(r, k * L);
+        }
+        for (int i = 0; i < 6; i++) {
+          outputRow(r, i * 6 * L, L); // M A: row i keeps its first four
+        }
+        for (int j = 0; j < 4; j++) {
+          outputRow(r, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
+        }
+        int y0 = t % perImage / tx * 4;
+        int x0 = t % tx * 4;
+        int base = t / perImage * outImage + o * ohw;
+        for (int i = 0; i < Math.min(4, oh - y0); i++) {
+          for (int j = 0; j < Math.min(4, ow - x0); j++) {
+            int at = base + (y0 + i) * ow + x0 + j;
+            FloatVector z = FloatVector.fromArray(S, r, (i * 6 + j) * L).add(bias);
+            if (res != null) {
+              z = z.add(FloatVector.fromArray(S, res, ep.residualOff() + at, planes, 0, lanes));
+            }
+            z.max(floor).intoArray(y, yOff + at, planes, 0, lanes);
+          }
+        }
+      }
+    }
   }
 
   /**
@@ -194,7 +359,9 @@ final class CpuWinograd {
   /**
    * Tiles {@code [first, first + NR)}, input channels {@code [c0, c1)}: gathers each channel's 6×6
    * input blocks (padding and tiles past the batch read as 0), transforms them and writes their
-   * rows of V, 36 packed panels of [IC, NR], at {@code v[vOff ..]}.
+   * rows of V, 36 packed panels of [IC, NR], at {@code v[vOff ..]}. With {@code pointSize} above 0
+   * (tile-major, {@code first} 0) it writes Vᵀ instead, 36 matrices [tiles, IC] packed as GEMM A
+   * slivers, {@code pointSize} apart.
    */
   private static void inputTransform(
       ConvGeometry g,
@@ -206,7 +373,8 @@ final class CpuWinograd {
       int c1,
       Scratch s,
       float[] v,
-      int vOff) {
+      int vOff,
+      int pointSize) {
     int h = g.inHeight();
     int w = g.inWidth();
     int ty = (g.outHeight() + 3) / 4;
@@ -240,6 +408,9 @@ final class CpuWinograd {
     int ic = g.inChannels();
     float[] rows = s.rows;
     int vectors = vectors(first, tiles);
+    int slivers = (tiles + MR - 1) / MR;
+    VectorMask<Float> firstHalf = S.indexInRange(0, MR);
+    VectorMask<Float> secondHalf = S.indexInRange(-MR, MR);
     for (int c = c0; c < c1; c++) {
       int off = xOff + c * h * w;
       for (int q = 0; q < vectors; q++) {
@@ -259,8 +430,19 @@ final class CpuWinograd {
         for (int j = 0; j < 6; j++) {
           inputRow(rows, j * L, 6 * L); // Bᵀ (d B), column by column
         }
-        for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + (k * ic + c) * NR + q * L);
+        if (pointSize == 0) {
+          for (int k = 0; k < 36; k++) {
+            FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + (k * ic + c) * NR + q * L);
+          }
+          continue;
+        }
+        // A vector of tiles is L / MR slivers' rows: each half goes to its sliver.
+        for (int half = 0; half < L / MR && q * (L / MR) + half < slivers; half++) {
+          int to = vOff + ((q * (L / MR) + half) * ic + c) * MR - half * MR;
+          VectorMask<Float> lanes = half == 0 ? firstHalf : secondHalf;
+          for (int k = 0; k < 36; k++) {
+            FloatVector.fromArray(S, rows, k * L).intoArray(v, to + k * pointSize, lanes);
+          }
         }
       }
     }

@@ -144,4 +144,22 @@ class CpuConvTest {
     ConvGeometry g = new ConvGeometry(n, c, size, size, oc, k, k, s, s, p, p);
     assertEquals(want, CpuConv.pixelMajorPays(g), layer);
   }
+
+  @ParameterizedTest(name = "{0} at batch {1}: tile-major Winograd {8}")
+  @CsvSource({
+    "layer3 3×3, 1, 256, 14, 256, 3, 1, 1, true", // 16 tiles: two slivers
+    "layer3 3×3, 3, 256, 14, 256, 3, 1, 1, true", // 48 tiles: one panel
+    "layer3 3×3, 4, 256, 14, 256, 3, 1, 1, false", // 64 tiles: channel-major panels
+    "layer4 3×3, 1, 512, 7, 512, 3, 1, 1, false", // 4 tiles: too few for 4× the weights
+    "layer4 3×3, 4, 512, 7, 512, 3, 1, 1, true",
+    "layer2 3×3, 1, 128, 28, 128, 3, 1, 1, false", // 49 tiles
+    "layer3.0.conv1, 1, 128, 28, 256, 3, 2, 1, false" // stride 2: not Winograd
+  })
+  void tileMajorWinogradForOneToThreeSliversOfTiles(
+      String layer, int n, int c, int size, int oc, int k, int s, int p, boolean want) {
+    ConvGeometry g = new ConvGeometry(n, c, size, size, oc, k, k, s, s, p, p);
+    int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
+    boolean slivers = lanes == CpuGemm.MR || lanes == 2 * CpuGemm.MR; // AVX2 or AVX-512
+    assertEquals(want && slivers, CpuWinograd.tileMajor(g), layer);
+  }
 }
