@@ -23,6 +23,11 @@ class FusedConvTest {
     "2, 9, 28, 28, 13, 3, 1, 1, true, false",
     "14, 5, 7, 7, 11, 3, 1, 1, true, true",
     "13, 3, 7, 7, 5, 3, 1, 1, false, false",
+    // Winograd with tiles by rows: a row of 14 to 16 tiles a vector (layer1 at 224), or 30 in two
+    "1, 3, 56, 56, 8, 3, 1, 1, true, true",
+    "2, 5, 54, 55, 7, 3, 1, 1, false, true",
+    "1, 4, 62, 64, 9, 3, 1, 1, true, false",
+    "1, 3, 21, 120, 5, 3, 1, 1, true, true",
     // tile-major Winograd: 16 to 48 tiles, output channels split in vectors across panels
     "1, 24, 14, 14, 40, 3, 1, 1, true, true",
     "2, 7, 13, 11, 70, 3, 1, 1, false, true",

@@ -16,11 +16,14 @@ import jdk.incubator.vector.VectorSpecies;
  *   y = Aᵀ M A      per (out, tile): a 4×4 block, then bias, residual and ReLU
  * </pre>
  *
- * Work goes one GEMM panel of 48 tiles at a time (tiles numbered across the whole batch), each
- * panel's transforms and products on one worker, so the intermediates stay in its cache; with fewer
- * panels than workers, panels are split by output channels too. Interpolation points 0, ±1, ±2: in
- * float32 the logits of ResNet18 stay within about 1e-6 of the direct convolution, well inside the
- * 1e-4 contract (see the ResNet parity test).
+ * Work goes one GEMM panel of 48 tiles at a time (tiles numbered across the whole batch, or a row
+ * of them to a vector where rows fill their vectors: {@link #byRows}), each panel's transforms and
+ * products on one worker, so the intermediates stay in its cache. With few panels each worker takes
+ * an equal run of vectors instead; with fewer vectors than workers, panels are split by output
+ * channels too. A batch of one to three slivers of tiles is the product's rows instead ({@link
+ * #forwardTileMajor}). Interpolation points 0, ±1, ±2: in float32 the logits of ResNet18 stay
+ * within about 1e-6 of the direct convolution, well inside the 1e-4 contract (see the ResNet parity
+ * test).
  */
 final class CpuWinograd {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -103,6 +106,7 @@ final class CpuWinograd {
     final long[] outMask = new long[16 * VECTORS];
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
+    final float[] line = new float[5 * L];
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -112,18 +116,38 @@ final class CpuWinograd {
    */
   static void forward(
       ConvGeometry g, float[] x, int xOff, float[][] u, CpuConv.Epilogue ep, float[] y, int yOff) {
-    int tiles = tiles(g);
-    int panels = (tiles + NR - 1) / NR;
+    Pass pass = new Pass(g, x, xOff, u, ep, y, yOff);
+    int columns = pass.columns;
+    int panels = (columns + NR - 1) / NR;
+    int vectors = (columns + L - 1) / L;
+    int threads = Parallel.threads();
+    if (vectors >= threads && panels < 4 * threads) {
+      // Few panels: each worker takes an equal run of vectors, in panels of up to three. Whole
+      // panels went 3:2 on 2 workers at layer1 (5 panels at batch 1), 48:1 tiles at layer2.
+      Parallel.forRange(
+          threads,
+          1,
+          (lo, hi) -> {
+            Scratch s = pass.scratch(false);
+            for (int worker = lo; worker < hi; worker++) {
+              int v1 = (int) ((long) vectors * (worker + 1) / threads);
+              for (int v0 = (int) ((long) vectors * worker / threads); v0 < v1; v0 += VECTORS) {
+                int first = v0 * L;
+                int end = Math.min(columns, Math.min(v1, v0 + VECTORS) * L);
+                pass.transformInput(first, end, 0, g.inChannels(), s, s.v, 0);
+                pass.multiplyAndFinish(first, end, s, s.v, 0, 0, pass.slivers);
+              }
+            }
+          });
+      return;
+    }
+    // With fewer vectors than workers each panel is also split by output channels, so that every
+    // worker has a share. The parts of a panel share its transformed input, built first, in
+    // parallel, split by input channels.
     int ic = g.inChannels();
-    int oc = g.outChannels();
-    int panelSize = 36 * ic * NR;
-    // With fewer panels than workers each is also split by output channels, so that every worker
-    // has a share. The parts of a panel share its transformed input, built first, in parallel,
-    // split by input channels. Splitting further, to even out 5 panels on 2 workers (layer1 at
-    // batch 1), cost more than the imbalance: 1.12-1.15 ms against 0.70-0.77 ms (JMH).
-    int slivers = (oc + MR - 1) / MR;
-    int parts = Math.min(slivers, (Parallel.threads() + panels - 1) / panels);
-    int sliversPerPart = (slivers + parts - 1) / parts;
+    int parts = Math.min(pass.slivers, (threads + panels - 1) / panels);
+    int sliversPerPart = (pass.slivers + parts - 1) / parts;
+    int panelSize = 36 * pass.vPoint;
     float[] shared = parts == 1 ? null : SHARED.get(0, panels * panelSize);
     if (shared != null) {
       int channelParts = Math.min(ic, parts);
@@ -136,7 +160,7 @@ final class CpuWinograd {
               int p = item / channelParts;
               int c0 = (int) ((long) ic * (item % channelParts) / channelParts);
               int c1 = (int) ((long) ic * (item % channelParts + 1) / channelParts);
-              inputTransform(g, x, xOff, p * NR, tiles, c0, c1, s, shared, p * panelSize, 0);
+              pass.transformInput(p * NR, columns, c0, c1, s, shared, p * panelSize);
             }
           });
     }
@@ -144,38 +168,321 @@ final class CpuWinograd {
         panels * parts,
         1,
         (lo, hi) -> {
-          Scratch s = SCRATCH.get();
-          if (shared == null && s.v.length < panelSize) {
-            s.v = new float[panelSize];
-          }
-          if (s.m.length < 36 * oc * NR) {
-            s.m = new float[36 * oc * NR];
-          }
+          Scratch s = pass.scratch(shared != null);
           float[] v = shared == null ? s.v : shared;
           for (int item = lo; item < hi; item++) {
             int p = item / parts;
             int s0 = item % parts * sliversPerPart;
-            int s1 = Math.min(slivers, s0 + sliversPerPart);
+            int s1 = Math.min(pass.slivers, s0 + sliversPerPart);
             if (s0 >= s1) {
               continue;
             }
             int vOff = shared == null ? 0 : p * panelSize;
             if (shared == null) {
-              inputTransform(g, x, xOff, p * NR, tiles, 0, ic, s, v, 0, 0);
+              pass.transformInput(p * NR, columns, 0, ic, s, v, 0);
             }
-            int o0 = s0 * MR;
-            int o1 = Math.min(oc, s1 * MR);
-            for (int e = 0; e < 36; e++) { // only this part's rows of M are added into
-              java.util.Arrays.fill(s.m, (e * oc + o0) * NR, (e * oc + o1) * NR, 0f);
-            }
-            int cols = Math.min(NR, tiles - p * NR); // the last panel's tiles
-            for (int e = 0; e < 36; e++) {
-              CpuGemm.panelColumns(
-                  oc, NR, cols, ic, 1f, u[e], 0, v, vOff + e * ic * NR, s.m, e * oc * NR, s0, s1);
-            }
-            outputTransform(g, p * NR, tiles, ep, y, yOff, s, o0, o1);
+            pass.multiplyAndFinish(p * NR, columns, s, v, vOff, s0, s1);
           }
         });
+  }
+
+  /**
+   * One convolution's arguments and layout, and the steps of a panel: the product's columns are its
+   * tiles, or with {@link #byRows} their row slots.
+   */
+  private static final class Pass {
+    final ConvGeometry g;
+    final float[] x;
+    final int xOff;
+    final float[][] u;
+    final CpuConv.Epilogue ep;
+    final float[] y;
+    final int yOff;
+    final boolean byRows;
+    final int columns;
+    final int slivers;
+    final int vPoint;
+    final int mPoint;
+
+    Pass(
+        ConvGeometry g,
+        float[] x,
+        int xOff,
+        float[][] u,
+        CpuConv.Epilogue ep,
+        float[] y,
+        int yOff) {
+      this.g = g;
+      this.x = x;
+      this.xOff = xOff;
+      this.u = u;
+      this.ep = ep;
+      this.y = y;
+      this.yOff = yOff;
+      byRows = byRows(g);
+      columns = byRows ? rowSlots(g) : tiles(g);
+      slivers = (g.outChannels() + MR - 1) / MR;
+      vPoint = apart(g.inChannels() * NR);
+      mPoint = apart(g.outChannels() * NR);
+    }
+
+    /** This worker's buffers, large enough for a panel (its own V unless the input is shared). */
+    Scratch scratch(boolean sharedInput) {
+      Scratch s = SCRATCH.get();
+      if (!sharedInput && s.v.length < 36 * vPoint) {
+        s.v = new float[36 * vPoint];
+      }
+      if (s.m.length < 36 * mPoint) {
+        s.m = new float[36 * mPoint];
+      }
+      return s;
+    }
+
+    /** Columns {@code [first, min(first + NR, end))}, input channels {@code [c0, c1)}: V. */
+    void transformInput(int first, int end, int c0, int c1, Scratch s, float[] v, int vOff) {
+      if (byRows) {
+        inputTransformByRows(g, x, xOff, first, end, c0, c1, s, v, vOff);
+      } else {
+        inputTransform(g, x, xOff, first, end, c0, c1, s, v, vOff, 0);
+      }
+    }
+
+    /**
+     * The same columns' products for output-channel slivers {@code [s0, s1)} and their output
+     * transform: M = U V, then y.
+     */
+    void multiplyAndFinish(int first, int end, Scratch s, float[] v, int vOff, int s0, int s1) {
+      int oc = g.outChannels();
+      int o0 = s0 * MR;
+      int o1 = Math.min(oc, s1 * MR);
+      for (int e = 0; e < 36; e++) { // only these rows of M are added into
+        java.util.Arrays.fill(s.m, e * mPoint + o0 * NR, e * mPoint + o1 * NR, 0f);
+      }
+      int cols = Math.min(NR, end - first);
+      int ic = g.inChannels();
+      for (int e = 0; e < 36; e++) {
+        CpuGemm.panelColumns(
+            oc, NR, cols, ic, 1f, u[e], 0, v, vOff + e * vPoint, s.m, e * mPoint, s0, s1);
+      }
+      if (byRows) {
+        outputTransformByRows(g, first, end, ep, y, yOff, s, o0, o1);
+      } else {
+        outputTransform(g, first, end, ep, y, yOff, s, o0, o1);
+      }
+    }
+  }
+
+  /**
+   * Whether {@link #forward} lays its tiles out a row of them to a vector (or two, or more), in
+   * place of tile after tile: where a row of tiles leaves at most an eighth of its vectors' lanes
+   * empty (layer1 at 224×224: 14 tiles in 16 lanes). A lane's 6×6 block then starts 4 values after
+   * its neighbour's, so the input transform reads rows with plain loads and splits them by 4 with
+   * two-vector permutes, and the output transform interleaves its 4 columns back into rows, instead
+   * of 36 gathers and 16 scatters (and 16 residual gathers) a vector of tiles, which cost most of
+   * layer1's time.
+   */
+  static boolean byRows(ConvGeometry g) {
+    int tx = (g.outWidth() + 3) / 4;
+    int slots = (tx + L - 1) / L * L;
+    return L >= 4 && (slots - tx) * 8 <= slots;
+  }
+
+  /** The product's columns with tiles by rows: a whole number of vectors for each row of tiles. */
+  static int rowSlots(ConvGeometry g) {
+    int tx = (g.outWidth() + 3) / 4;
+    return g.batch() * ((g.outHeight() + 3) / 4) * ((tx + L - 1) / L * L);
+  }
+
+  /** Lane l takes value 4l + φ of four vectors: from the first two (l < L/2), or the last two. */
+  private static final FloatVector[] QUARTER = new FloatVector[4];
+
+  /** Lanes from two vectors by turns, a and b: the first halves, then the second halves. */
+  private static final FloatVector ZIP_FIRST;
+
+  private static final FloatVector ZIP_SECOND;
+
+  /** Pairs from two vectors by turns: their first halves, then their second halves. */
+  private static final FloatVector PAIRS_FIRST;
+
+  private static final FloatVector PAIRS_SECOND;
+
+  private static final VectorMask<Float> SECOND_HALF = S.indexInRange(-L / 2, L / 2);
+
+  static {
+    float[] index = new float[L];
+    for (int phase = 0; phase < 4; phase++) {
+      for (int l = 0; l < L; l++) {
+        index[l] = (4 * l + phase) % (2 * L);
+      }
+      QUARTER[phase] = FloatVector.fromArray(S, index, 0);
+    }
+    for (int l = 0; l < L; l++) {
+      index[l] = l % 2 * L + l / 2;
+    }
+    ZIP_FIRST = FloatVector.fromArray(S, index, 0);
+    ZIP_SECOND = ZIP_FIRST.add(L / 2f);
+    for (int l = 0; l < L; l++) {
+      index[l] = l % 4 / 2 * L + l / 4 * 2 + l % 2;
+    }
+    PAIRS_FIRST = FloatVector.fromArray(S, index, 0);
+    PAIRS_SECOND = PAIRS_FIRST.add(L / 2f);
+  }
+
+  /**
+   * {@link #inputTransform} with tiles by rows: slot {@code first} on, a vector at a time, each a
+   * run of L tiles of one row of tiles. Each of a block's 6 input rows is copied (padding as 0),
+   * from 1 before the run's first block, and split by 4: lane l of column j is value {@code 4l + j}
+   * of the copy.
+   */
+  private static void inputTransformByRows(
+      ConvGeometry g,
+      float[] x,
+      int xOff,
+      int first,
+      int slots,
+      int c0,
+      int c1,
+      Scratch s,
+      float[] v,
+      int vOff) {
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int tx = (g.outWidth() + 3) / 4;
+    int ty = (g.outHeight() + 3) / 4;
+    int rowVectors = (tx + L - 1) / L;
+    int ic = g.inChannels();
+    int inImage = ic * h * w;
+    int vPoint = apart(ic * NR);
+    float[] rows = s.rows;
+    float[] line = s.line;
+    int span = 4 * L + 4; // the values the run's blocks read
+    int vectors = vectors(first, slots);
+    for (int q = 0; q < vectors; q++) {
+      int run = first / L + q;
+      int tileRow = run / rowVectors;
+      int y0 = tileRow % ty * 4 - 1;
+      int x0 = run % rowVectors * 4 * L - 1;
+      int lo = Math.max(0, -x0); // the copy's values inside the image row
+      int hi = Math.max(lo, Math.min(span, w - x0));
+      for (int c = c0; c < c1; c++) {
+        int plane = xOff + tileRow / ty * inImage + c * h * w;
+        for (int i = 0; i < 6; i++) {
+          int iy = y0 + i;
+          if (iy < 0 || iy >= h) {
+            java.util.Arrays.fill(rows, i * 6 * L, (i + 1) * 6 * L, 0f);
+            continue;
+          }
+          for (int t = 0; t < lo; t++) {
+            line[t] = 0f;
+          }
+          System.arraycopy(x, plane + iy * w + x0 + lo, line, lo, hi - lo);
+          java.util.Arrays.fill(line, hi, span, 0f);
+          FloatVector a0 = FloatVector.fromArray(S, line, 0);
+          FloatVector a1 = FloatVector.fromArray(S, line, L);
+          FloatVector a2 = FloatVector.fromArray(S, line, 2 * L);
+          FloatVector a3 = FloatVector.fromArray(S, line, 3 * L);
+          for (int j = 0; j < 4; j++) {
+            QUARTER[j]
+                .selectFrom(a0, a1)
+                .blend(QUARTER[j].selectFrom(a2, a3), SECOND_HALF)
+                .intoArray(rows, (i * 6 + j) * L);
+          }
+          FloatVector b0 = FloatVector.fromArray(S, line, 4);
+          FloatVector b1 = FloatVector.fromArray(S, line, 4 + L);
+          FloatVector b2 = FloatVector.fromArray(S, line, 4 + 2 * L);
+          FloatVector b3 = FloatVector.fromArray(S, line, 4 + 3 * L);
+          for (int j = 4; j < 6; j++) {
+            QUARTER[j - 4]
+                .selectFrom(b0, b1)
+                .blend(QUARTER[j - 4].selectFrom(b2, b3), SECOND_HALF)
+                .intoArray(rows, (i * 6 + j) * L);
+          }
+        }
+        for (int i = 0; i < 6; i++) {
+          inputRow(rows, i * 6 * L, L); // d B, row by row
+        }
+        for (int j = 0; j < 6; j++) {
+          inputRow(rows, j * L, 6 * L); // Bᵀ (d B), column by column
+        }
+        for (int k = 0; k < 36; k++) {
+          FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
+        }
+      }
+    }
+  }
+
+  /**
+   * {@link #outputTransform} with tiles by rows: each of a block's 4 output rows is its 4 columns
+   * interleaved (lane l of column j is value {@code 4l + j} of the run's output row), then bias,
+   * residual and ReLU a vector at a time, the row's end masked.
+   */
+  private static void outputTransformByRows(
+      ConvGeometry g,
+      int first,
+      int slots,
+      CpuConv.Epilogue ep,
+      float[] y,
+      int yOff,
+      Scratch s,
+      int o0,
+      int o1) {
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    int tx = (ow + 3) / 4;
+    int ty = (oh + 3) / 4;
+    int rowVectors = (tx + L - 1) / L;
+    int oc = g.outChannels();
+    int outImage = oc * oh * ow;
+    int mPoint = apart(oc * NR);
+    float[] rows = s.rows;
+    float[] line = s.line;
+    float[] res = ep.residual();
+    FloatVector floor = FloatVector.broadcast(S, ep.relu() ? 0f : Float.NEGATIVE_INFINITY);
+    int vectors = vectors(first, slots);
+    for (int o = o0; o < o1; o++) {
+      FloatVector bias =
+          FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
+      for (int q = 0; q < vectors; q++) {
+        int run = first / L + q;
+        int tileRow = run / rowVectors;
+        int y0 = tileRow % ty * 4;
+        int x0 = run % rowVectors * 4 * L;
+        int plane = tileRow / ty * outImage + o * oh * ow;
+        for (int k = 0; k < 36; k++) {
+          FloatVector.fromArray(S, s.m, k * mPoint + o * NR + q * L).intoArray(rows, k * L);
+        }
+        for (int i = 0; i < 6; i++) {
+          outputRow(rows, i * 6 * L, L); // M A: row i keeps its first four
+        }
+        for (int j = 0; j < 4; j++) {
+          outputRow(rows, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
+        }
+        int width = Math.min(4 * L, ow - x0); // the run's values in an output row
+        for (int i = 0; i < Math.min(4, oh - y0); i++) {
+          FloatVector m0 = FloatVector.fromArray(S, rows, i * 6 * L);
+          FloatVector m1 = FloatVector.fromArray(S, rows, (i * 6 + 1) * L);
+          FloatVector m2 = FloatVector.fromArray(S, rows, (i * 6 + 2) * L);
+          FloatVector m3 = FloatVector.fromArray(S, rows, (i * 6 + 3) * L);
+          FloatVector z01 = ZIP_FIRST.selectFrom(m0, m1); // tiles [0, L/2): columns 0 and 1
+          FloatVector z23 = ZIP_FIRST.selectFrom(m2, m3);
+          PAIRS_FIRST.selectFrom(z01, z23).intoArray(line, 0);
+          PAIRS_SECOND.selectFrom(z01, z23).intoArray(line, L);
+          z01 = ZIP_SECOND.selectFrom(m0, m1); // tiles [L/2, L)
+          z23 = ZIP_SECOND.selectFrom(m2, m3);
+          PAIRS_FIRST.selectFrom(z01, z23).intoArray(line, 2 * L);
+          PAIRS_SECOND.selectFrom(z01, z23).intoArray(line, 3 * L);
+          int at = plane + (y0 + i) * ow + x0;
+          for (int b = 0; b < width; b += L) {
+            VectorMask<Float> in = S.indexInRange(b, width);
+            FloatVector r = FloatVector.fromArray(S, line, b).add(bias);
+            if (res != null) {
+              r = r.add(FloatVector.fromArray(S, res, ep.residualOff() + at + b, in));
+            }
+            r.max(floor).intoArray(y, yOff + at + b, in);
+          }
+        }
+      }
+    }
   }
 
   /**
@@ -203,7 +510,7 @@ final class CpuWinograd {
     int ic = g.inChannels();
     int oc = g.outChannels();
     int rows = (tiles + MR - 1) / MR * MR;
-    int pointSize = CpuGemm.packedASize(tiles, ic);
+    int pointSize = apart(CpuGemm.packedASize(tiles, ic));
     float[] v = SHARED.get(0, 36 * pointSize);
     int channelParts = Math.min(ic, Parallel.threads());
     Parallel.forRange(
@@ -228,10 +535,11 @@ final class CpuWinograd {
             int o0 = (int) ((long) ocVectors * part / parts) * L;
             int o1 = Math.min(oc, (int) ((long) ocVectors * (part + 1) / parts) * L);
             int ldc = (o1 - o0 + L - 1) / L * L;
-            if (s.m.length < 36 * rows * ldc) {
-              s.m = new float[36 * rows * ldc];
+            int mPoint = apart(rows * ldc);
+            if (s.m.length < 36 * mPoint) {
+              s.m = new float[36 * mPoint];
             }
-            java.util.Arrays.fill(s.m, 0, 36 * rows * ldc, 0f);
+            java.util.Arrays.fill(s.m, 0, 36 * mPoint, 0f);
             for (int e = 0; e < 36; e++) {
               // The part's columns, a panel (or the part of one) at a time.
               for (int o = o0; o < o1; ) {
@@ -248,7 +556,7 @@ final class CpuWinograd {
                     u[e],
                     (o - within) * ic + within,
                     s.m,
-                    e * rows * ldc + o - o0,
+                    e * mPoint + o - o0,
                     0,
                     rows / MR);
                 o += cols;
@@ -281,6 +589,7 @@ final class CpuWinograd {
     int perImage = (oh + 3) / 4 * tx;
     int ohw = oh * ow;
     int outImage = g.outChannels() * ohw;
+    int mPoint = apart(rows * ldc);
     // Lane l is channel o + l, one plane further on; in the last, partial vector the lanes past
     // o1 point at the first (a gather checks every lane's index, masked or not).
     for (int lane = 0; lane < L; lane++) {
@@ -299,7 +608,7 @@ final class CpuWinograd {
               : FloatVector.fromArray(S, ep.bias(), ep.biasOff() + o, lanes);
       for (int t = 0; t < tiles; t++) {
         for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, s.m, (k * rows + t) * ldc + o - o0).intoArray(r, k * L);
+          FloatVector.fromArray(S, s.m, k * mPoint + t * ldc + o - o0).intoArray(r, k * L);
         }
         for (int i = 0; i < 6; i++) {
           outputRow(r, i * 6 * L, L); // M A: row i keeps its first four
@@ -331,6 +640,15 @@ final class CpuWinograd {
    */
   private static int vectors(int first, int tiles) {
     return (Math.min(NR, tiles - first) + L - 1) / L;
+  }
+
+  /**
+   * The distance between two of the 36 transform-domain matrices of size {@code size}, one cache
+   * line more: at ResNet18's sizes they are whole multiples of 4 KB, so a transform's 36 loads or
+   * stores, a matrix apart, all fell into one set of the L1 cache, which holds 12.
+   */
+  private static int apart(int size) {
+    return size + 16;
   }
 
   /** The caller's buffer for every panel's transformed input, when parts of a panel share it. */
@@ -406,6 +724,7 @@ final class CpuWinograd {
       }
     }
     int ic = g.inChannels();
+    int vPoint = apart(ic * NR);
     float[] rows = s.rows;
     int vectors = vectors(first, tiles);
     int slivers = (tiles + MR - 1) / MR;
@@ -432,7 +751,7 @@ final class CpuWinograd {
         }
         if (pointSize == 0) {
           for (int k = 0; k < 36; k++) {
-            FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + (k * ic + c) * NR + q * L);
+            FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
           }
           continue;
         }
@@ -503,6 +822,7 @@ final class CpuWinograd {
         }
       }
     }
+    int mPoint = apart(oc * NR);
     float[] rows = s.rows;
     float[] res = ep.residual();
     FloatVector floor = FloatVector.broadcast(S, ep.relu() ? 0f : Float.NEGATIVE_INFINITY);
@@ -513,7 +833,7 @@ final class CpuWinograd {
       int plane = o * oh * ow;
       for (int v = 0; v < vectors; v++) {
         for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, s.m, (k * oc + o) * NR + v * L).intoArray(rows, k * L);
+          FloatVector.fromArray(S, s.m, k * mPoint + o * NR + v * L).intoArray(rows, k * L);
         }
         for (int i = 0; i < 6; i++) {
           outputRow(rows, i * 6 * L, L); // M A: row i keeps its first four

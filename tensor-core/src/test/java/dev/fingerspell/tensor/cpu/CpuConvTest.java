@@ -2,6 +2,7 @@ package dev.fingerspell.tensor.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.fingerspell.tensor.ConvGeometry;
 import java.util.Random;
@@ -161,5 +162,20 @@ class CpuConvTest {
     int lanes = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length();
     boolean slivers = lanes == CpuGemm.MR || lanes == 2 * CpuGemm.MR; // AVX2 or AVX-512
     assertEquals(want && slivers, CpuWinograd.tileMajor(g), layer);
+  }
+
+  @ParameterizedTest(name = "{0}: output {1}x{2}, Winograd tiles by rows {3}")
+  @CsvSource({
+    "layer1 at 224, 56, 56, true", // 14 tiles in a row of 16 lanes
+    "layer1 at 256, 64, 64, true", // 16: exact
+    "a wide image, 21, 120, true", // 30 tiles in two vectors
+    "layer2 at 224, 28, 28, false", // 7 tiles would leave 9 of 16 lanes empty
+    "layer1 at 64, 16, 16, false"
+  })
+  void winogradTilesByRowsWhereRowsFillTheirVectors(
+      String layer, int height, int width, boolean want) {
+    assumeTrue(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() == 16, "AVX-512");
+    ConvGeometry g = new ConvGeometry(1, 8, height, width, 8, 3, 3, 1, 1, 1, 1);
+    assertEquals(want, CpuWinograd.byRows(g), layer);
   }
 }
