@@ -28,6 +28,10 @@ class FusedConvTest {
     "2, 5, 54, 55, 7, 3, 1, 1, false, true",
     "1, 4, 62, 64, 9, 3, 1, 1, true, false",
     "1, 3, 21, 120, 5, 3, 1, 1, true, true",
+    // ... and two rows of 7 or 8 tiles a vector (layer2 at 224), rows pairing across images
+    "2, 5, 28, 28, 9, 3, 1, 1, true, true",
+    "1, 4, 27, 30, 6, 3, 1, 1, false, true",
+    "3, 3, 26, 25, 10, 3, 1, 1, true, false",
     // tile-major Winograd: 16 to 48 tiles, output channels split in vectors across panels
     "1, 24, 14, 14, 40, 3, 1, 1, true, true",
     "2, 7, 13, 11, 70, 3, 1, 1, false, true",

@@ -106,7 +106,7 @@ final class CpuWinograd {
     final long[] outMask = new long[16 * VECTORS];
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
-    final float[] line = new float[5 * L];
+    final float[] line = new float[6 * L];
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -273,24 +273,34 @@ final class CpuWinograd {
   }
 
   /**
-   * Whether {@link #forward} lays its tiles out a row of them to a vector (or two, or more), in
-   * place of tile after tile: where a row of tiles leaves at most an eighth of its vectors' lanes
-   * empty (layer1 at 224×224: 14 tiles in 16 lanes). A lane's 6×6 block then starts 4 values after
-   * its neighbour's, so the input transform reads rows with plain loads and splits them by 4 with
-   * two-vector permutes, and the output transform interleaves its 4 columns back into rows, instead
-   * of 36 gathers and 16 scatters (and 16 residual gathers) a vector of tiles, which cost most of
-   * layer1's time.
+   * Whether {@link #forward} lays its tiles out by rows, in place of tile after tile: a row of
+   * tiles to a vector (or to two, or more), or two rows to a vector when a row is at most half one;
+   * where the rows leave at most an eighth of the lanes empty (layer1 at 224×224: 14 tiles in 16
+   * lanes; layer2: 7 in 8). A lane's 6×6 block then starts 4 values after its neighbour's, so the
+   * input transform reads rows with plain loads and splits them by 4 with two-vector permutes, and
+   * the output transform interleaves its 4 columns back into rows, instead of 36 gathers and 16
+   * scatters (and 16 residual gathers) a vector of tiles, which cost most of layer1's time.
    */
   static boolean byRows(ConvGeometry g) {
     int tx = (g.outWidth() + 3) / 4;
-    int slots = (tx + L - 1) / L * L;
-    return L >= 4 && (slots - tx) * 8 <= slots;
+    int lanes = rowsPerVector(g) == 2 ? L / 2 : (tx + L - 1) / L * L; // a row's
+    // The empty lanes are products too. They cost less than the gathers saved at 64 channels
+    // (layer1 at batch 8: 3.8-4.5 ms against 4.5), more at 128 (layer2 at batch 8: 2.9-3.0 ms
+    // against 2.65-2.7), where rows pay only if they add no vector (layer2 at batch 1).
+    boolean noMoreVectors = rowSlots(g) <= (tiles(g) + L - 1) / L * L;
+    return L >= 4 && (lanes - tx) * 8 <= lanes && (g.inChannels() <= 64 || noMoreVectors);
   }
 
-  /** The product's columns with tiles by rows: a whole number of vectors for each row of tiles. */
+  /** Rows of tiles a vector holds by rows: two where they fit in half a vector, else one. */
+  private static int rowsPerVector(ConvGeometry g) {
+    return (g.outWidth() + 3) / 4 <= L / 2 ? 2 : 1;
+  }
+
+  /** The product's columns with tiles by rows: whole vectors. */
   static int rowSlots(ConvGeometry g) {
     int tx = (g.outWidth() + 3) / 4;
-    return g.batch() * ((g.outHeight() + 3) / 4) * ((tx + L - 1) / L * L);
+    int tileRows = g.batch() * ((g.outHeight() + 3) / 4);
+    return rowsPerVector(g) == 2 ? (tileRows + 1) / 2 * L : tileRows * ((tx + L - 1) / L * L);
   }
 
   /** Lane l takes value 4l + φ of four vectors: from the first two (l < L/2), or the last two. */
@@ -330,9 +340,10 @@ final class CpuWinograd {
 
   /**
    * {@link #inputTransform} with tiles by rows: slot {@code first} on, a vector at a time, each a
-   * run of L tiles of one row of tiles. Each of a block's 6 input rows is copied (padding as 0),
-   * from 1 before the run's first block, and split by 4: lane l of column j is value {@code 4l + j}
-   * of the copy.
+   * run of L tiles of one row of tiles, or two rows' runs of L/2 (the first and the second half of
+   * the lanes). A run's block rows are copied from its input rows (padding as 0), from 1 before its
+   * first block, and split by 4: lane l of column j is value {@code 4l + j} of the copy (of the
+   * second copy, {@code 4(l - L/2) + j}, for the second run).
    */
   private static void inputTransformByRows(
       ConvGeometry g,
@@ -349,38 +360,43 @@ final class CpuWinograd {
     int w = g.inWidth();
     int tx = (g.outWidth() + 3) / 4;
     int ty = (g.outHeight() + 3) / 4;
-    int rowVectors = (tx + L - 1) / L;
+    int tileRows = g.batch() * ty;
     int ic = g.inChannels();
     int inImage = ic * h * w;
     int vPoint = apart(ic * NR);
+    boolean two = rowsPerVector(g) == 2;
+    int rowVectors = (tx + L - 1) / L;
+    int span = two ? 2 * L + 4 : 4 * L + 4; // the values a run's blocks read
+    int second = two ? 3 * L : 2 * L; // where the lanes of the second half read from
     float[] rows = s.rows;
     float[] line = s.line;
-    int span = 4 * L + 4; // the values the run's blocks read
     int vectors = vectors(first, slots);
     for (int q = 0; q < vectors; q++) {
       int run = first / L + q;
-      int tileRow = run / rowVectors;
-      int y0 = tileRow % ty * 4 - 1;
-      int x0 = run % rowVectors * 4 * L - 1;
-      int lo = Math.max(0, -x0); // the copy's values inside the image row
-      int hi = Math.max(lo, Math.min(span, w - x0));
       for (int c = c0; c < c1; c++) {
-        int plane = xOff + tileRow / ty * inImage + c * h * w;
         for (int i = 0; i < 6; i++) {
-          int iy = y0 + i;
-          if (iy < 0 || iy >= h) {
-            java.util.Arrays.fill(rows, i * 6 * L, (i + 1) * 6 * L, 0f);
-            continue;
+          for (int half = 0; half < (two ? 2 : 1); half++) {
+            int tileRow = two ? 2 * run + half : run / rowVectors;
+            int iy = tileRow % ty * 4 - 1 + i;
+            int x0 = two ? -1 : run % rowVectors * 4 * L - 1;
+            int at = half * 3 * L;
+            if (tileRow >= tileRows || iy < 0 || iy >= h) {
+              java.util.Arrays.fill(line, at, at + span, 0f);
+              continue;
+            }
+            int lo = Math.max(0, -x0); // the copy's values inside the image row
+            int hi = Math.max(lo, Math.min(span, w - x0));
+            for (int t = 0; t < lo; t++) {
+              line[at + t] = 0f;
+            }
+            int row = xOff + tileRow / ty * inImage + c * h * w + iy * w + x0;
+            System.arraycopy(x, row + lo, line, at + lo, hi - lo);
+            java.util.Arrays.fill(line, at + hi, at + span, 0f);
           }
-          for (int t = 0; t < lo; t++) {
-            line[t] = 0f;
-          }
-          System.arraycopy(x, plane + iy * w + x0 + lo, line, lo, hi - lo);
-          java.util.Arrays.fill(line, hi, span, 0f);
           FloatVector a0 = FloatVector.fromArray(S, line, 0);
           FloatVector a1 = FloatVector.fromArray(S, line, L);
-          FloatVector a2 = FloatVector.fromArray(S, line, 2 * L);
-          FloatVector a3 = FloatVector.fromArray(S, line, 3 * L);
+          FloatVector a2 = FloatVector.fromArray(S, line, second);
+          FloatVector a3 = FloatVector.fromArray(S, line, second + L);
           for (int j = 0; j < 4; j++) {
             QUARTER[j]
                 .selectFrom(a0, a1)
@@ -389,8 +405,8 @@ final class CpuWinograd {
           }
           FloatVector b0 = FloatVector.fromArray(S, line, 4);
           FloatVector b1 = FloatVector.fromArray(S, line, 4 + L);
-          FloatVector b2 = FloatVector.fromArray(S, line, 4 + 2 * L);
-          FloatVector b3 = FloatVector.fromArray(S, line, 4 + 3 * L);
+          FloatVector b2 = FloatVector.fromArray(S, line, second + 4);
+          FloatVector b3 = FloatVector.fromArray(S, line, second + 4 + L);
           for (int j = 4; j < 6; j++) {
             QUARTER[j - 4]
                 .selectFrom(b0, b1)
@@ -413,8 +429,9 @@ final class CpuWinograd {
 
   /**
    * {@link #outputTransform} with tiles by rows: each of a block's 4 output rows is its 4 columns
-   * interleaved (lane l of column j is value {@code 4l + j} of the run's output row), then bias,
-   * residual and ReLU a vector at a time, the row's end masked.
+   * interleaved (lane l of column j is value {@code 4l + j} of the run's output row; with two runs
+   * a vector, the second run's row is values {@code [2L, 4L)}), then bias, residual and ReLU a
+   * vector at a time, the row's end masked.
    */
   private static void outputTransformByRows(
       ConvGeometry g,
@@ -430,6 +447,8 @@ final class CpuWinograd {
     int ow = g.outWidth();
     int tx = (ow + 3) / 4;
     int ty = (oh + 3) / 4;
+    int tileRows = g.batch() * ty;
+    boolean two = rowsPerVector(g) == 2;
     int rowVectors = (tx + L - 1) / L;
     int oc = g.outChannels();
     int outImage = oc * oh * ow;
@@ -444,10 +463,6 @@ final class CpuWinograd {
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       for (int q = 0; q < vectors; q++) {
         int run = first / L + q;
-        int tileRow = run / rowVectors;
-        int y0 = tileRow % ty * 4;
-        int x0 = run % rowVectors * 4 * L;
-        int plane = tileRow / ty * outImage + o * oh * ow;
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, k * mPoint + o * NR + q * L).intoArray(rows, k * L);
         }
@@ -457,8 +472,7 @@ final class CpuWinograd {
         for (int j = 0; j < 4; j++) {
           outputRow(rows, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
         }
-        int width = Math.min(4 * L, ow - x0); // the run's values in an output row
-        for (int i = 0; i < Math.min(4, oh - y0); i++) {
+        for (int i = 0; i < 4; i++) {
           FloatVector m0 = FloatVector.fromArray(S, rows, i * 6 * L);
           FloatVector m1 = FloatVector.fromArray(S, rows, (i * 6 + 1) * L);
           FloatVector m2 = FloatVector.fromArray(S, rows, (i * 6 + 2) * L);
@@ -471,14 +485,24 @@ final class CpuWinograd {
           z23 = ZIP_SECOND.selectFrom(m2, m3);
           PAIRS_FIRST.selectFrom(z01, z23).intoArray(line, 2 * L);
           PAIRS_SECOND.selectFrom(z01, z23).intoArray(line, 3 * L);
-          int at = plane + (y0 + i) * ow + x0;
-          for (int b = 0; b < width; b += L) {
-            VectorMask<Float> in = S.indexInRange(b, width);
-            FloatVector r = FloatVector.fromArray(S, line, b).add(bias);
-            if (res != null) {
-              r = r.add(FloatVector.fromArray(S, res, ep.residualOff() + at + b, in));
+          for (int half = 0; half < (two ? 2 : 1); half++) {
+            int tileRow = two ? 2 * run + half : run / rowVectors;
+            int oy = tileRow % ty * 4 + i;
+            if (tileRow >= tileRows || oy >= oh) {
+              continue;
             }
-            r.max(floor).intoArray(y, yOff + at + b, in);
+            int x0 = two ? 0 : run % rowVectors * 4 * L;
+            int width = Math.min(two ? 2 * L : 4 * L, ow - x0); // the run's values in its row
+            int from = half * 2 * L;
+            int at = tileRow / ty * outImage + o * oh * ow + oy * ow + x0;
+            for (int b = 0; b < width; b += L) {
+              VectorMask<Float> in = S.indexInRange(b, width);
+              FloatVector r = FloatVector.fromArray(S, line, from + b).add(bias);
+              if (res != null) {
+                r = r.add(FloatVector.fromArray(S, res, ep.residualOff() + at + b, in));
+              }
+              r.max(floor).intoArray(y, yOff + at + b, in);
+            }
           }
         }
       }

@@ -164,18 +164,24 @@ class CpuConvTest {
     assertEquals(want && slivers, CpuWinograd.tileMajor(g), layer);
   }
 
-  @ParameterizedTest(name = "{0}: output {1}x{2}, Winograd tiles by rows {3}")
+  @ParameterizedTest(name = "{0}: batch {1}, {2} channels, output {3}x{4}: tiles by rows {5}")
   @CsvSource({
-    "layer1 at 224, 56, 56, true", // 14 tiles in a row of 16 lanes
-    "layer1 at 256, 64, 64, true", // 16: exact
-    "a wide image, 21, 120, true", // 30 tiles in two vectors
-    "layer2 at 224, 28, 28, false", // 7 tiles would leave 9 of 16 lanes empty
-    "layer1 at 64, 16, 16, false"
+    "layer1 at 224, 1, 64, 56, 56, true", // 14 tiles in a row of 16 lanes
+    "layer1 at 224, 32, 64, 56, 56, true", // 1/8 more products, but 64 channels
+    "layer1 at 256, 1, 64, 64, 64, true", // 16: exact
+    "a wide image, 1, 64, 21, 120, true", // 30 tiles in two vectors
+    "layer2 at 224, 1, 128, 28, 28, true", // two rows of 7 tiles: 4 vectors either way
+    "layer2 at 224, 2, 128, 28, 28, true",
+    "layer2 at 224, 4, 128, 28, 28, false", // 14 vectors against 13, at 128 channels
+    "32 wide, 1, 64, 32, 32, true", // two rows of 8
+    "layer3 at 224, 1, 256, 14, 14, false", // 4 tiles would leave half the lanes empty
+    "36 wide, 1, 64, 36, 36, false", // 9 tiles in 16 lanes
+    "layer1 at 64, 1, 64, 16, 16, false"
   })
   void winogradTilesByRowsWhereRowsFillTheirVectors(
-      String layer, int height, int width, boolean want) {
+      String layer, int n, int c, int height, int width, boolean want) {
     assumeTrue(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() == 16, "AVX-512");
-    ConvGeometry g = new ConvGeometry(1, 8, height, width, 8, 3, 3, 1, 1, 1, 1);
+    ConvGeometry g = new ConvGeometry(n, c, height, width, c, 3, 3, 1, 1, 1, 1);
     assertEquals(want, CpuWinograd.byRows(g), layer);
   }
 }
