@@ -643,7 +643,7 @@ final class CpuConv {
   /**
    * The forward pass as {@code yᵀ = colᵀ × wᵀ} (see {@link #pixelMajorPays}), weights from {@link
    * #packPixelMajor}: the column matrix is built straight into A's slivers, each worker multiplies
-   * whole panels of output channels and writes them back to {@code [N, OC, OH, OW]} through the
+   * a share of output channels and writes them back to {@code [N, OC, OH, OW]} through the
    * epilogue.
    */
   static void forwardPixelMajor(
@@ -655,23 +655,48 @@ final class CpuConv {
     int slivers = (pixels + CpuGemm.MR - 1) / CpuGemm.MR;
     float[] a = SCRATCH.get(0, CpuGemm.packedASize(pixels, ckk));
     Parallel.forRange(ckk, 64, (lo, hi) -> im2colSlivers(g, x, xOff, lo, hi, a));
-    float[] c = SCRATCH.get(1, pixels * oc); // [pixels, OC]
+    // [pixels, OC], rows a cache line longer: at 512 channels they were 2 KB, and reading a
+    // channel back down the rows fell into one L1 set every other row.
+    int ldc = oc + 16;
+    float[] c = SCRATCH.get(1, pixels * ldc);
     int outImage = oc * ohw;
+    // Each worker takes an equal run of vectors of channels, not whole panels: layer4's 11
+    // panels went 6:5 on 2 workers.
+    int vectors = (oc + L - 1) / L;
+    int parts = Math.min(vectors, Parallel.threads());
     Parallel.forRange(
-        (oc + CpuGemm.NR - 1) / CpuGemm.NR,
+        parts,
         1,
         (lo, hi) -> {
           float[] column = new float[pixels]; // one channel's values, back in pixel order
-          for (int jp = lo; jp < hi; jp++) {
-            int o0 = jp * CpuGemm.NR;
-            int o1 = Math.min(oc, o0 + CpuGemm.NR);
+          for (int part = lo; part < hi; part++) {
+            int o0 = (int) ((long) vectors * part / parts) * L;
+            int o1 = Math.min(oc, (int) ((long) vectors * (part + 1) / parts) * L);
             for (int p = 0; p < pixels; p++) {
-              java.util.Arrays.fill(c, p * oc + o0, p * oc + o1, 0f);
+              java.util.Arrays.fill(c, p * ldc + o0, p * ldc + o1, 0f);
             }
-            CpuGemm.panel(pixels, oc, ckk, 1f, a, packedWt, o0 * ckk, o0, c, 0, 0, slivers);
+            for (int o = o0; o < o1; ) { // a panel, or the part of one, at a time
+              int within = o % CpuGemm.NR;
+              int cols = Math.min(CpuGemm.NR - within, o1 - o);
+              CpuGemm.panelColumns(
+                  pixels,
+                  ldc,
+                  cols,
+                  ckk,
+                  1f,
+                  a,
+                  0,
+                  packedWt,
+                  (o - within) * ckk + within,
+                  c,
+                  o,
+                  0,
+                  slivers);
+              o += cols;
+            }
             for (int o = o0; o < o1; o++) {
               for (int p = 0; p < pixels; p++) {
-                column[p] = c[p * oc + o];
+                column[p] = c[p * ldc + o];
               }
               for (int i = 0; i < g.batch(); i++) {
                 int at = i * outImage + o * ohw;
