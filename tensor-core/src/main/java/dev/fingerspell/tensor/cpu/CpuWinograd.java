@@ -414,12 +414,7 @@ final class CpuWinograd {
                 .intoArray(rows, (i * 6 + j) * L);
           }
         }
-        for (int i = 0; i < 6; i++) {
-          inputRow(rows, i * 6 * L, L); // d B, row by row
-        }
-        for (int j = 0; j < 6; j++) {
-          inputRow(rows, j * L, 6 * L); // Bᵀ (d B), column by column
-        }
+        inputBlock(rows);
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
         }
@@ -466,12 +461,7 @@ final class CpuWinograd {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, k * mPoint + o * NR + q * L).intoArray(rows, k * L);
         }
-        for (int i = 0; i < 6; i++) {
-          outputRow(rows, i * 6 * L, L); // M A: row i keeps its first four
-        }
-        for (int j = 0; j < 4; j++) {
-          outputRow(rows, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
-        }
+        outputBlock(rows);
         for (int i = 0; i < 4; i++) {
           FloatVector m0 = FloatVector.fromArray(S, rows, i * 6 * L);
           FloatVector m1 = FloatVector.fromArray(S, rows, (i * 6 + 1) * L);
@@ -634,12 +624,7 @@ final class CpuWinograd {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, k * mPoint + t * ldc + o - o0).intoArray(r, k * L);
         }
-        for (int i = 0; i < 6; i++) {
-          outputRow(r, i * 6 * L, L); // M A: row i keeps its first four
-        }
-        for (int j = 0; j < 4; j++) {
-          outputRow(r, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
-        }
+        outputBlock(r);
         int y0 = t % perImage / tx * 4;
         int x0 = t % tx * 4;
         int base = t / perImage * outImage + o * ohw;
@@ -677,6 +662,26 @@ final class CpuWinograd {
 
   /** The caller's buffer for every panel's transformed input, when parts of a panel share it. */
   private static final ThreadScratch SHARED = new ThreadScratch(1);
+
+  /** Bᵀ d B in place on the 6×6 vectors of {@code t} (row-major, a vector each). */
+  private static void inputBlock(float[] t) {
+    for (int i = 0; i < 6; i++) {
+      inputRow(t, i * 6 * L, L); // d B, row by row
+    }
+    for (int j = 0; j < 6; j++) {
+      inputRow(t, j * L, 6 * L); // Bᵀ (d B), column by column
+    }
+  }
+
+  /** Aᵀ M A in place on the 6×6 vectors of {@code t}: the 4×4 result in its top-left corner. */
+  private static void outputBlock(float[] t) {
+    for (int i = 0; i < 6; i++) {
+      outputRow(t, i * 6 * L, L); // M A: row i keeps its first four
+    }
+    for (int j = 0; j < 4; j++) {
+      outputRow(t, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
+    }
+  }
 
   /** The row (or column) transform by Bᵀ: six values in place at {@code t[at + k·stride]}. */
   private static void inputRow(float[] t, int at, int stride) {
@@ -767,12 +772,7 @@ final class CpuWinograd {
                   VectorMask.fromLong(S, s.inMask[k * VECTORS + q]))
               .intoArray(rows, k * L);
         }
-        for (int i = 0; i < 6; i++) {
-          inputRow(rows, i * 6 * L, L); // d B, row by row
-        }
-        for (int j = 0; j < 6; j++) {
-          inputRow(rows, j * L, 6 * L); // Bᵀ (d B), column by column
-        }
+        inputBlock(rows);
         if (pointSize == 0) {
           for (int k = 0; k < 36; k++) {
             FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
@@ -859,12 +859,7 @@ final class CpuWinograd {
         for (int k = 0; k < 36; k++) {
           FloatVector.fromArray(S, s.m, k * mPoint + o * NR + v * L).intoArray(rows, k * L);
         }
-        for (int i = 0; i < 6; i++) {
-          outputRow(rows, i * 6 * L, L); // M A: row i keeps its first four
-        }
-        for (int j = 0; j < 4; j++) {
-          outputRow(rows, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
-        }
+        outputBlock(rows);
         for (int i = 0; i < 4; i++) {
           for (int j = 0; j < 4; j++) {
             int map = (i * 4 + j) * NR + v * L;
