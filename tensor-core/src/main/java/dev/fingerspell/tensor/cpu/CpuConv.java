@@ -670,30 +670,12 @@ final class CpuConv {
         (lo, hi) -> {
           float[] column = new float[pixels]; // one channel's values, back in pixel order
           for (int part = lo; part < hi; part++) {
-            int o0 = (int) ((long) vectors * part / parts) * L;
-            int o1 = Math.min(oc, (int) ((long) vectors * (part + 1) / parts) * L);
+            int o0 = Parallel.share(vectors, part, parts) * L;
+            int o1 = Math.min(oc, Parallel.share(vectors, part + 1, parts) * L);
             for (int p = 0; p < pixels; p++) {
               java.util.Arrays.fill(c, p * ldc + o0, p * ldc + o1, 0f);
             }
-            for (int o = o0; o < o1; ) { // a panel, or the part of one, at a time
-              int within = o % CpuGemm.NR;
-              int cols = Math.min(CpuGemm.NR - within, o1 - o);
-              CpuGemm.panelColumns(
-                  pixels,
-                  ldc,
-                  cols,
-                  ckk,
-                  1f,
-                  a,
-                  0,
-                  packedWt,
-                  (o - within) * ckk + within,
-                  c,
-                  o,
-                  0,
-                  slivers);
-              o += cols;
-            }
+            CpuGemm.columns(pixels, ldc, ckk, a, 0, packedWt, c, o0, o0, o1, 0, slivers);
             for (int o = o0; o < o1; o++) {
               for (int p = 0; p < pixels; p++) {
                 column[p] = c[p * ldc + o];
@@ -788,8 +770,8 @@ final class CpuConv {
         (pLo, pHi) -> {
           for (int p = pLo; p < pHi; p++) {
             float[] acc = new float[oc * ckk];
-            int from = (int) ((long) groups * p / parts);
-            int to = (int) ((long) groups * (p + 1) / parts);
+            int from = Parallel.share(groups, p, parts);
+            int to = Parallel.share(groups, p + 1, parts);
             for (int k = from; k < to; k++) {
               int first = k * size;
               int count = Math.min(size, g.batch() - first);

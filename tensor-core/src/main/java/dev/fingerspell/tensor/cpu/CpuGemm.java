@@ -322,6 +322,35 @@ final class CpuGemm {
     }
   }
 
+  /**
+   * {@code C[:, j0..j1) += A · B[:, j0..j1)} for slivers {@code [s0, s1)} of A (from {@code
+   * ap[apOff]}), B packed as panels from {@code bp[0]} ({@link #packB}), C's column j0 at {@code
+   * c[cOff]} with rows {@code ldc} long: a panel, or the part of one, at a time. j0 is a multiple
+   * of L, so a part of a panel starts at one of its vectors; a worker can take any run of vectors
+   * of B's columns, not only whole panels.
+   */
+  static void columns(
+      int m,
+      int ldc,
+      int k,
+      float[] ap,
+      int apOff,
+      float[] bp,
+      float[] c,
+      int cOff,
+      int j0,
+      int j1,
+      int s0,
+      int s1) {
+    for (int j = j0; j < j1; ) {
+      int within = j % NR;
+      int cols = Math.min(NR - within, j1 - j);
+      panelColumns(
+          m, ldc, cols, k, 1f, ap, apOff, bp, (j - within) * k + within, c, cOff + j - j0, s0, s1);
+      j += cols;
+    }
+  }
+
   /** One 8 × 48 tile: {@code C[rows, cols] += alpha · sliver · panel}. */
   private static void kernel(
       float[] ap,

@@ -130,8 +130,8 @@ final class CpuWinograd {
           (lo, hi) -> {
             Scratch s = pass.scratch(false);
             for (int worker = lo; worker < hi; worker++) {
-              int v1 = (int) ((long) vectors * (worker + 1) / threads);
-              for (int v0 = (int) ((long) vectors * worker / threads); v0 < v1; v0 += VECTORS) {
+              int v1 = Parallel.share(vectors, worker + 1, threads);
+              for (int v0 = Parallel.share(vectors, worker, threads); v0 < v1; v0 += VECTORS) {
                 int first = v0 * L;
                 int end = Math.min(columns, Math.min(v1, v0 + VECTORS) * L);
                 pass.transformInput(first, end, 0, g.inChannels(), s, s.v, 0);
@@ -158,8 +158,8 @@ final class CpuWinograd {
             Scratch s = SCRATCH.get();
             for (int item = lo; item < hi; item++) {
               int p = item / channelParts;
-              int c0 = (int) ((long) ic * (item % channelParts) / channelParts);
-              int c1 = (int) ((long) ic * (item % channelParts + 1) / channelParts);
+              int c0 = Parallel.share(ic, item % channelParts, channelParts);
+              int c1 = Parallel.share(ic, item % channelParts + 1, channelParts);
               pass.transformInput(p * NR, columns, c0, c1, s, shared, p * panelSize);
             }
           });
@@ -533,8 +533,8 @@ final class CpuWinograd {
         (lo, hi) -> {
           Scratch s = SCRATCH.get();
           for (int part = lo; part < hi; part++) {
-            int c0 = (int) ((long) ic * part / channelParts);
-            int c1 = (int) ((long) ic * (part + 1) / channelParts);
+            int c0 = Parallel.share(ic, part, channelParts);
+            int c1 = Parallel.share(ic, part + 1, channelParts);
             inputTransform(g, x, xOff, 0, tiles, c0, c1, s, v, 0, pointSize);
           }
         });
@@ -546,8 +546,8 @@ final class CpuWinograd {
         (lo, hi) -> {
           Scratch s = SCRATCH.get();
           for (int part = lo; part < hi; part++) {
-            int o0 = (int) ((long) ocVectors * part / parts) * L;
-            int o1 = Math.min(oc, (int) ((long) ocVectors * (part + 1) / parts) * L);
+            int o0 = Parallel.share(ocVectors, part, parts) * L;
+            int o1 = Math.min(oc, Parallel.share(ocVectors, part + 1, parts) * L);
             int ldc = (o1 - o0 + L - 1) / L * L;
             int mPoint = apart(rows * ldc);
             if (s.m.length < 36 * mPoint) {
@@ -555,26 +555,8 @@ final class CpuWinograd {
             }
             java.util.Arrays.fill(s.m, 0, 36 * mPoint, 0f);
             for (int e = 0; e < 36; e++) {
-              // The part's columns, a panel (or the part of one) at a time.
-              for (int o = o0; o < o1; ) {
-                int within = o % NR;
-                int cols = Math.min(NR - within, o1 - o);
-                CpuGemm.panelColumns(
-                    tiles,
-                    ldc,
-                    cols,
-                    ic,
-                    1f,
-                    v,
-                    e * pointSize,
-                    u[e],
-                    (o - within) * ic + within,
-                    s.m,
-                    e * mPoint + o - o0,
-                    0,
-                    rows / MR);
-                o += cols;
-              }
+              CpuGemm.columns(
+                  tiles, ldc, ic, v, e * pointSize, u[e], s.m, e * mPoint, o0, o1, 0, rows / MR);
             }
             outputTransformTileMajor(g, tiles, ep, y, yOff, s, o0, o1, rows, ldc);
           }

@@ -55,6 +55,14 @@ final class Parallel {
     return THREADS;
   }
 
+  /**
+   * Where part {@code part} of {@code n} split into {@code parts} near-equal contiguous runs begins
+   * (part {@code parts} is n): a worker's share when each takes one run.
+   */
+  static int share(int n, int part, int parts) {
+    return (int) ((long) n * part / parts);
+  }
+
   /** Whether the calling thread is already working in a region (a helper, or a region's caller). */
   static boolean inWorker() {
     Thread t = Thread.currentThread();
