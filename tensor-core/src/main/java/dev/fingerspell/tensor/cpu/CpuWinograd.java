@@ -107,7 +107,11 @@ final class CpuWinograd {
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
     final float[] line = new float[6 * L];
+    final int[] blockRows = new int[12];
   }
+
+  /** A block row that lies in the padding (or past the batch): no input row to copy. */
+  private static final int NONE = Integer.MIN_VALUE;
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
@@ -371,25 +375,33 @@ final class CpuWinograd {
     float[] rows = s.rows;
     float[] line = s.line;
     int vectors = vectors(first, slots);
+    int halves = two ? 2 : 1;
+    int[] from = s.blockRows; // per block row and half: its copy's start in channel 0, or none
     for (int q = 0; q < vectors; q++) {
       int run = first / L + q;
+      int x0 = two ? -1 : run % rowVectors * 4 * L - 1; // the copy's first value in its row
+      int lo = Math.max(0, -x0); // the copy's values inside the image row
+      int hi = Math.max(lo, Math.min(span, w - x0));
+      for (int i = 0; i < 6; i++) {
+        for (int half = 0; half < halves; half++) {
+          int tileRow = two ? 2 * run + half : run / rowVectors;
+          int iy = tileRow % ty * 4 - 1 + i;
+          boolean in = tileRow < tileRows && iy >= 0 && iy < h;
+          from[i * 2 + half] = in ? xOff + tileRow / ty * inImage + iy * w + x0 : NONE;
+        }
+      }
       for (int c = c0; c < c1; c++) {
         for (int i = 0; i < 6; i++) {
-          for (int half = 0; half < (two ? 2 : 1); half++) {
-            int tileRow = two ? 2 * run + half : run / rowVectors;
-            int iy = tileRow % ty * 4 - 1 + i;
-            int x0 = two ? -1 : run % rowVectors * 4 * L - 1;
+          for (int half = 0; half < halves; half++) {
             int at = half * 3 * L;
-            if (tileRow >= tileRows || iy < 0 || iy >= h) {
+            if (from[i * 2 + half] == NONE) {
               java.util.Arrays.fill(line, at, at + span, 0f);
               continue;
             }
-            int lo = Math.max(0, -x0); // the copy's values inside the image row
-            int hi = Math.max(lo, Math.min(span, w - x0));
             for (int t = 0; t < lo; t++) {
               line[at + t] = 0f;
             }
-            int row = xOff + tileRow / ty * inImage + c * h * w + iy * w + x0;
+            int row = from[i * 2 + half] + c * h * w;
             System.arraycopy(x, row + lo, line, at + lo, hi - lo);
             java.util.Arrays.fill(line, at + hi, at + span, 0f);
           }
