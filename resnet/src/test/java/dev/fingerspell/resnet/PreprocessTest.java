@@ -162,4 +162,87 @@ class PreprocessTest {
       assertThrows(IllegalArgumentException.class, () -> pre.batchFromRgb(slice, 2, side, side));
     }
   }
+
+  /** The bilinear formula as written in 2-D, output pixel by output pixel: what the resize was. */
+  private static float[] directBilinear(float[] src, int channels, int h, int w, int oh, int ow) {
+    float[] out = new float[channels * oh * ow];
+    for (int c = 0; c < channels; c++) {
+      for (int y = 0; y < oh; y++) {
+        float sy = Math.max((float) h / oh * (y + 0.5f) - 0.5f, 0f);
+        int y0 = Math.min((int) sy, h - 1);
+        int y1 = y0 < h - 1 ? y0 + 1 : y0;
+        float wy1 = sy - y0;
+        float wy0 = 1f - wy1;
+        for (int x = 0; x < ow; x++) {
+          float sx = Math.max((float) w / ow * (x + 0.5f) - 0.5f, 0f);
+          int x0 = Math.min((int) sx, w - 1);
+          int x1 = x0 < w - 1 ? x0 + 1 : x0;
+          float wx1 = sx - x0;
+          float wx0 = 1f - wx1;
+          int r0 = c * h * w + y0 * w;
+          int r1 = c * h * w + y1 * w;
+          out[(c * oh + y) * ow + x] =
+              wy0 * (wx0 * src[r0 + x0] + wx1 * src[r0 + x1])
+                  + wy1 * (wx0 * src[r1 + x0] + wx1 * src[r1 + x1]);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The separable resize gives the 2-D formula's floats to the bit, and the 8-bit resize gives what
+   * converting to float, resizing and {@code Math.round} give: up, down, to and from one pixel, odd
+   * ratios, and the 200 → 224 of the Kaggle set.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.CsvSource({
+    "200, 200, 224, 224",
+    "224, 224, 200, 200",
+    "5, 7, 13, 3",
+    "13, 3, 5, 7",
+    "1, 9, 4, 2",
+    "9, 1, 2, 4",
+    "6, 6, 1, 1",
+    "7, 11, 7, 11",
+    "31, 17, 64, 64"
+  })
+  void separableResizeIsTheTwoDimensionalFormulaToTheBit(int h, int w, int oh, int ow) {
+    Random r = new Random(h * 1000 + w);
+    byte[] bytes = new byte[3 * h * w];
+    r.nextBytes(bytes);
+    float[] floats = new float[bytes.length];
+    for (int i = 0; i < floats.length; i++) {
+      floats[i] = bytes[i] & 0xff;
+    }
+    float[] want = directBilinear(floats, 3, h, w, oh, ow);
+    float[] got = Preprocess.resizeBilinear(floats, 3, h, w, oh, ow);
+    for (int i = 0; i < want.length; i++) {
+      assertEquals(
+          Float.floatToRawIntBits(want[i]), Float.floatToRawIntBits(got[i]), "float at " + i);
+    }
+    byte[] rounded = Preprocess.resizeBilinear(bytes, 3, h, w, oh, ow);
+    for (int i = 0; i < want.length; i++) {
+      assertEquals(
+          Math.max(0, Math.min(255, Math.round(want[i]))), rounded[i] & 0xff, "byte at " + i);
+    }
+  }
+
+  /**
+   * The resize's rounding is {@code Math.round} for every float in {@code [1/8, 256)}, all 92
+   * million of them, and the values around 1/2 where adding 0.5f rounds up. Below 1/8 both give 0:
+   * {@code v + 0.5f} is then below 0.75 and {@code v + v} below 1.
+   */
+  @Test
+  void sampleRoundingIsMathRound() {
+    for (int bits = Float.floatToIntBits(0.125f); bits < Float.floatToIntBits(256f); bits++) {
+      float v = Float.intBitsToFloat(bits);
+      if ((byte) Math.round(v) != Preprocess.roundSample(v)) {
+        assertEquals(Math.round(v), Preprocess.roundSample(v) & 0xff, "at " + v);
+      }
+    }
+    for (float v : new float[] {0f, Float.MIN_VALUE, 0.1f, Math.nextDown(0.5f), 0.5f, 255.49998f}) {
+      assertEquals(Math.round(v), Preprocess.roundSample(v) & 0xff, "at " + v);
+    }
+  }
 }
