@@ -1,7 +1,9 @@
 package dev.fingerspell.weights;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -68,9 +70,33 @@ public final class AtomicFiles {
 
   /** Writes {@code bytes} to {@code target} atomically. */
   public static void write(Path target, byte[] bytes) throws IOException {
+    write(
+        target,
+        out -> {
+          // a chunk at a time: NIO copies a heap buffer through a direct one of the same size
+          for (int at = 0; at < bytes.length; at += 1 << 20) {
+            ByteBuffer chunk = ByteBuffer.wrap(bytes, at, Math.min(1 << 20, bytes.length - at));
+            while (chunk.hasRemaining()) {
+              out.write(chunk);
+            }
+          }
+        });
+  }
+
+  /** What goes into a file, written to the channel in order. */
+  @FunctionalInterface
+  public interface Content {
+    /** Writes the whole content to {@code out}. */
+    void writeTo(WritableByteChannel out) throws IOException;
+  }
+
+  /** Writes {@code content} to {@code target} atomically, as it comes (no copy of the whole). */
+  public static void write(Path target, Content content) throws IOException {
     Path tmp = temporaryFor(target);
     try {
-      Files.write(tmp, bytes);
+      try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+        content.writeTo(out);
+      }
       commit(tmp, target);
     } finally {
       Files.deleteIfExists(tmp);

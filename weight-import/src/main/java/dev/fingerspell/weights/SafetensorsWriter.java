@@ -5,8 +5,10 @@ import dev.fingerspell.tensor.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -70,6 +72,67 @@ public final class SafetensorsWriter {
 
   /** The file's bytes: length, header, data. */
   public static byte[] toBytes(List<Entry> entries, Map<String, String> metadata) {
+    Layout layout = layout(entries, metadata);
+    long size = layout.prefix().length;
+    for (Entry e : layout.sorted()) {
+      size += e.bytes().length;
+    }
+    ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(size));
+    out.put(layout.prefix());
+    for (Entry e : layout.sorted()) {
+      out.put(e.bytes());
+    }
+    return out.array();
+  }
+
+  /** Writes {@code entries} to {@code path} atomically (temporary file, then rename). */
+  public static void write(Path path, List<Entry> entries, Map<String, String> metadata) {
+    write(path, entries, metadata, null);
+  }
+
+  /**
+   * Writes {@code entries} to {@code path} atomically, streaming each tensor's bytes from its array
+   * (no copy of the whole file), and feeds the file's bytes to {@code digest} as they go out when
+   * it is not null: a shard's hash costs no second read.
+   */
+  public static void write(
+      Path path, List<Entry> entries, Map<String, String> metadata, MessageDigest digest) {
+    Layout layout = layout(entries, metadata);
+    try {
+      AtomicFiles.write(
+          path,
+          out -> {
+            put(out, layout.prefix(), digest);
+            for (Entry e : layout.sorted()) {
+              put(out, e.bytes(), digest);
+            }
+          });
+    } catch (IOException e) {
+      throw new SafetensorsException(path + ": cannot write: " + e.getMessage(), e);
+    }
+  }
+
+  /** Bytes go out a megabyte at a time: hashed while in cache, copied by NIO a chunk at a time. */
+  private static final int CHUNK = 1 << 20;
+
+  private static void put(WritableByteChannel out, byte[] bytes, MessageDigest digest)
+      throws IOException {
+    for (int at = 0; at < bytes.length; at += CHUNK) {
+      int n = Math.min(CHUNK, bytes.length - at);
+      if (digest != null) {
+        digest.update(bytes, at, n);
+      }
+      ByteBuffer chunk = ByteBuffer.wrap(bytes, at, n);
+      while (chunk.hasRemaining()) {
+        out.write(chunk);
+      }
+    }
+  }
+
+  /** The bytes before the data (length, header, padding) and the entries in file order. */
+  private record Layout(byte[] prefix, List<Entry> sorted) {}
+
+  private static Layout layout(List<Entry> entries, Map<String, String> metadata) {
     List<Entry> sorted = new ArrayList<>(entries);
     Set<String> names = new HashSet<>();
     for (Entry e : sorted) {
@@ -131,26 +194,12 @@ public final class SafetensorsWriter {
     h.append('}');
     byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
     int padded = (header.length + 7) / 8 * 8;
-    ByteBuffer out =
-        ByteBuffer.allocate(Math.toIntExact(8 + padded + offset)).order(ByteOrder.LITTLE_ENDIAN);
-    out.putLong(padded);
-    out.put(header);
+    ByteBuffer prefix = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+    prefix.putLong(padded);
+    prefix.put(header);
     for (int i = header.length; i < padded; i++) {
-      out.put((byte) ' ');
+      prefix.put((byte) ' ');
     }
-    for (Entry e : sorted) {
-      out.put(e.bytes());
-    }
-    return out.array();
-  }
-
-  /** Writes {@code entries} to {@code path} atomically (temporary file, then rename). */
-  public static void write(Path path, List<Entry> entries, Map<String, String> metadata) {
-    byte[] bytes = toBytes(entries, metadata);
-    try {
-      AtomicFiles.write(path, bytes);
-    } catch (IOException e) {
-      throw new SafetensorsException(path + ": cannot write: " + e.getMessage(), e);
-    }
+    return new Layout(prefix.array(), sorted);
   }
 }

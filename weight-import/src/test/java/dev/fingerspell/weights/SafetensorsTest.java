@@ -288,6 +288,46 @@ class SafetensorsTest {
   }
 
   @Test
+  void streamedFileIsToBytesAndItsDigestIsTheFilesHash() throws Exception {
+    byte[] images = new byte[(1 << 21) + 12345]; // spans three of the writer's 1 MB chunks
+    new java.util.Random(5).nextBytes(images);
+    List<Entry> entries =
+        List.of(
+            new Entry("images", SafeDType.U8, new long[] {images.length}, images),
+            Entry.i64("labels", new int[] {3}, new long[] {7, 8, 9}));
+    Path p = dir.resolve("shard.safetensors");
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+    SafetensorsWriter.write(p, entries, Map.of("split", "train"), sha);
+    byte[] file = Files.readAllBytes(p);
+    assertArrayEquals(SafetensorsWriter.toBytes(entries, Map.of("split", "train")), file);
+    assertArrayEquals(
+        java.security.MessageDigest.getInstance("SHA-256").digest(file),
+        sha.digest(),
+        "the digest saw exactly the file's bytes, in order");
+  }
+
+  @Test
+  void aContentThatFailsLeavesTheOldFileAndNoTemporaryOne() throws Exception {
+    Path p = dir.resolve("kept.bin");
+    AtomicFiles.write(p, new byte[] {1, 2, 3});
+    java.io.IOException e =
+        assertThrows(
+            java.io.IOException.class,
+            () ->
+                AtomicFiles.write(
+                    p,
+                    out -> {
+                      out.write(ByteBuffer.wrap(new byte[] {9, 9}));
+                      throw new java.io.IOException("disk full");
+                    }));
+    assertEquals("disk full", e.getMessage());
+    assertArrayEquals(new byte[] {1, 2, 3}, Files.readAllBytes(p));
+    try (var files = Files.list(dir)) {
+      assertEquals(List.of(p), files.toList(), "no temporary file left behind");
+    }
+  }
+
+  @Test
   void missingFileIsOneLine() {
     SafetensorsException e =
         assertThrows(

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.weights.AtomicFiles;
 import dev.fingerspell.weights.SafeDType;
+import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsWriter;
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,6 +17,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.time.Instant;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -24,6 +26,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -145,30 +148,33 @@ public final class DataPrepare {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    ForkJoinPool pool = new ForkJoinPool(Math.max(1, o.threads()));
-    ExecutorService writer = Executors.newSingleThreadExecutor();
+    int threads = Math.max(1, o.threads());
+    ForkJoinPool pool = new ForkJoinPool(threads);
+    ShardWriter writer = new ShardWriter(Math.min(4, (threads + 1) / 2));
     Map<String, String> fileHashes = new java.util.TreeMap<>();
+    Map<String, Split> written = new LinkedHashMap<>();
     Map<String, Object> splits = new LinkedHashMap<>();
     progress.start(train.size() + val.size() + test.size());
     try {
-      splits.put(
+      written.put(
           "train",
           writeSplit(
               "train", train, o, classes, processed, pool, writer, progress, skipped, fileHashes));
-      splits.put(
+      written.put(
           "val",
           writeSplit(
               "val", val, o, classes, processed, pool, writer, progress, skipped, fileHashes));
       if (layout.test()) {
-        splits.put(
+        written.put(
             "test",
             writeSplit(
                 "test", test, o, classes, processed, pool, writer, progress, skipped, fileHashes));
       }
+      written.forEach((name, split) -> splits.put(name, split.summary()));
     } finally {
       progress.finish();
-      pool.shutdown();
-      writer.shutdownNow();
+      pool.shutdownNow();
+      writer.threads.shutdownNow();
     }
     MessageDigest sourceHash = Sha256.digest();
     fileHashes.forEach(
@@ -205,14 +211,57 @@ public final class DataPrepare {
     return processed;
   }
 
-  private static Map<String, Object> writeSplit(
+  /** A split's counts, and its shards as they are written. */
+  private record Split(
+      int count, Map<String, Integer> perClass, List<Future<Map<String, Object>>> shards) {
+    /** The manifest's entry, once every shard is on disk. */
+    Map<String, Object> summary() {
+      List<Map<String, Object>> files = new ArrayList<>();
+      for (Future<Map<String, Object>> f : shards) {
+        files.add(await(f));
+      }
+      Map<String, Object> out = new LinkedHashMap<>();
+      out.put("count", count);
+      out.put("per_class", perClass);
+      out.put("shards", files);
+      return out;
+    }
+  }
+
+  /**
+   * Writes shards on their own threads while the workers decode the next images: hashing, copying
+   * and flushing a shard to the disk costs a third of what decoding it does. A shard is 77 MB at
+   * 224², so at most one more than there are writers waits in memory; past that the decoding waits
+   * for the oldest write.
+   */
+  private static final class ShardWriter {
+    final ExecutorService threads;
+    final int most;
+    final ArrayDeque<Future<Map<String, Object>>> inFlight = new ArrayDeque<>();
+
+    ShardWriter(int threads) {
+      this.threads = Executors.newFixedThreadPool(threads);
+      this.most = threads + 1;
+    }
+
+    Future<Map<String, Object>> submit(Callable<Map<String, Object>> write) {
+      while (inFlight.size() >= most) {
+        await(inFlight.removeFirst());
+      }
+      Future<Map<String, Object>> f = threads.submit(write);
+      inFlight.addLast(f);
+      return f;
+    }
+  }
+
+  private static Split writeSplit(
       String split,
       List<Item> items,
       Options o,
       List<String> classes,
       Path dir,
       ForkJoinPool pool,
-      ExecutorService writer,
+      ShardWriter writer,
       Progress progress,
       List<Map<String, String>> skipped,
       Map<String, String> fileHashes) {
@@ -224,19 +273,14 @@ public final class DataPrepare {
     int count = 0;
     int image = 3 * o.size() * o.size();
     List<Decoded> pending = new ArrayList<>();
+    // The workers decode a chunk ahead: while this thread packs and hands over one chunk's shard,
+    // they are already on the next.
+    Future<List<Decoded>> next = items.isEmpty() ? null : decodeChunk(items, 0, o, pool, progress);
     for (int from = 0; from < items.size(); from += o.shardSize()) {
-      List<Item> chunk = items.subList(from, Math.min(items.size(), from + o.shardSize()));
-      List<Decoded> decoded;
-      try {
-        decoded =
-            pool.submit(
-                    () -> chunk.parallelStream().map(it -> decode(it, o.size(), progress)).toList())
-                .get();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new DataException("interrupted");
-      } catch (ExecutionException e) {
-        throw new DataException("decoding failed: " + e.getCause().getMessage(), e.getCause());
+      List<Decoded> decoded = decoded(next);
+      boolean last = from + o.shardSize() >= items.size();
+      if (!last) {
+        next = decodeChunk(items, from + o.shardSize(), o, pool, progress);
       }
       for (Decoded d : decoded) {
         if (d.sha256() != null) {
@@ -248,7 +292,6 @@ public final class DataPrepare {
           pending.add(d);
         }
       }
-      boolean last = from + o.shardSize() >= items.size();
       while (pending.size() >= o.shardSize() || (last && !pending.isEmpty())) {
         List<Decoded> take =
             new ArrayList<>(pending.subList(0, Math.min(o.shardSize(), pending.size())));
@@ -260,46 +303,64 @@ public final class DataPrepare {
           labels[i] = take.get(i).item().label();
           perClass.merge(classes.get(take.get(i).item().label()), 1, Integer::sum);
         }
-        String name = String.format("%s-%05d.safetensors", split, shards.size());
+        Path file = dir.resolve(String.format("%s-%05d.safetensors", split, shards.size()));
         int n = take.size();
-        // Written on the writer thread while the workers decode the next chunk.
         shards.add(
             writer.submit(
                 () -> {
-                  byte[] file =
-                      SafetensorsWriter.toBytes(
-                          List.of(
-                              new SafetensorsWriter.Entry(
-                                  "images",
-                                  SafeDType.U8,
-                                  new long[] {n, 3, o.size(), o.size()},
-                                  images),
-                              SafetensorsWriter.Entry.i64("labels", new int[] {n}, labels)),
-                          Map.of("split", split));
+                  MessageDigest sha = Sha256.digest();
                   try {
-                    AtomicFiles.write(dir.resolve(name), file);
-                  } catch (IOException e) {
-                    throw new DataException(
-                        "cannot write " + dir.resolve(name) + ": " + e.getMessage(), e);
+                    SafetensorsWriter.write(
+                        file,
+                        List.of(
+                            new SafetensorsWriter.Entry(
+                                "images",
+                                SafeDType.U8,
+                                new long[] {n, 3, o.size(), o.size()},
+                                images),
+                            SafetensorsWriter.Entry.i64("labels", new int[] {n}, labels)),
+                        Map.of("split", split),
+                        sha);
+                  } catch (SafetensorsException e) {
+                    throw new DataException("cannot write " + file + ": " + rootMessage(e), e);
                   }
                   Map<String, Object> shard = new LinkedHashMap<>();
-                  shard.put("file", name);
+                  shard.put("file", file.getFileName().toString());
                   shard.put("count", n);
-                  shard.put("sha256", Sha256.of(file));
+                  shard.put("sha256", HexFormat.of().formatHex(sha.digest()));
                   return shard;
                 }));
         count += n;
       }
     }
-    List<Map<String, Object>> written = new ArrayList<>();
-    for (Future<Map<String, Object>> f : shards) {
-      written.add(await(f));
+    return new Split(count, perClass, shards);
+  }
+
+  /** Starts decoding the chunk of images that begins at {@code from}. */
+  private static Future<List<Decoded>> decodeChunk(
+      List<Item> items, int from, Options o, ForkJoinPool pool, Progress progress) {
+    List<Item> chunk = items.subList(from, Math.min(items.size(), from + o.shardSize()));
+    return pool.submit(
+        () -> chunk.parallelStream().map(it -> decode(it, o.size(), progress)).toList());
+  }
+
+  private static List<Decoded> decoded(Future<List<Decoded>> chunk) {
+    try {
+      return chunk.get();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new DataException("interrupted");
+    } catch (ExecutionException e) {
+      throw new DataException("decoding failed: " + e.getCause().getMessage(), e.getCause());
     }
-    Map<String, Object> out = new LinkedHashMap<>();
-    out.put("count", count);
-    out.put("per_class", perClass);
-    out.put("shards", written);
-    return out;
+  }
+
+  private static String rootMessage(Throwable e) {
+    Throwable t = e;
+    while (t.getCause() != null) {
+      t = t.getCause();
+    }
+    return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
   }
 
   /** The names {@link #writeSplit} gives shards. */

@@ -231,6 +231,56 @@ class DataTest {
   }
 
   /**
+   * With more shards than may wait for the writers (3 threads: 2 writers, 3 shards in flight),
+   * every shard is written whole, in its split's order, with the hash of its bytes on disk.
+   */
+  @Test
+  void manyShardsAreEachWrittenWholeWithTheirHash() throws IOException {
+    Path processed =
+        DataPrepare.run(
+            new DataPrepare.Options(raw, dir.resolve("many"), 32, 0.2, 42, 3, 3),
+            DataPrepare.NO_PROGRESS);
+    JsonNode splits =
+        new ObjectMapper().readTree(processed.resolve("manifest.json").toFile()).get("splits");
+    int images = 0;
+    for (String split : List.of("train", "val", "test")) {
+      JsonNode shards = splits.get(split).get("shards");
+      int count = 0;
+      for (int i = 0; i < shards.size(); i++) {
+        JsonNode shard = shards.get(i);
+        assertEquals(String.format("%s-%05d.safetensors", split, i), shard.get("file").asText());
+        assertEquals(
+            shard.get("sha256").asText(), Sha256.of(processed.resolve(shard.get("file").asText())));
+        count += shard.get("count").asInt();
+      }
+      assertEquals(splits.get(split).get("count").asInt(), count);
+      assertEquals((count + 2) / 3, shards.size(), split);
+      images += count;
+    }
+    assertEquals(29 * 5 + 28, images);
+    assertEquals(29 * 4, PreparedData.open(dir.resolve("many")).count("train"));
+  }
+
+  /**
+   * A shard that cannot be written (here a folder stands where it goes) is one line naming it, and
+   * the set is left without a manifest: not prepared, rather than prepared with a hole.
+   */
+  @Test
+  void aShardThatCannotBeWrittenIsOneLineAndNoManifest() throws IOException {
+    Path blocked = dir.resolve("blocked/processed/val-00000.safetensors");
+    Files.createDirectories(blocked.resolve("in-the-way"));
+    DataException e = assertThrows(DataException.class, () -> prepare(raw, "blocked", 42));
+    assertTrue(e.getMessage().startsWith("cannot write " + blocked + ": "), e.getMessage());
+    assertFalse(e.getMessage().contains("\n"), e.getMessage());
+    assertFalse(Files.exists(dir.resolve("blocked/processed/manifest.json")));
+    try (Stream<Path> s = Files.list(dir.resolve("blocked/processed"))) {
+      assertTrue(
+          s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")),
+          "no temporary file left behind");
+    }
+  }
+
+  /**
    * A zip entry that would land outside the folder (zip slip) is refused before anything of the zip
    * is used, and the folder's earlier extraction and prepared set stay as they were.
    */
