@@ -87,7 +87,8 @@ class FusedConvTest {
     assertFalse(new ConvGeometry(1, 2, 9, 9, 3, 3, 3, 1, 1, 1, 1).isSquare(1, 1, 0));
   }
 
-  private static double[] reference(
+  /** The convolution in float64, with bias, optional residual and ReLU. */
+  static double[] reference(
       ConvGeometry g, float[] x, float[] w, float[] b, float[] res, boolean relu) {
     int oh = g.outHeight();
     int ow = g.outWidth();

@@ -321,6 +321,19 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
+    if (winogradPays(g)) {
+      // weights change at every step: transformed at every call, never cached
+      CpuWinograd.forward(
+          g,
+          f(x),
+          off(x),
+          CpuWinograd.transformWeights(g, f(w), off(w)),
+          new CpuConv.Epilogue(
+              bias == null ? null : f(bias), bias == null ? 0 : off(bias), null, 0, false),
+          f(y),
+          off(y));
+      return;
+    }
     CpuConv.forward(
         g,
         f(x),
@@ -396,7 +409,43 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
+    if (winogradPays(g)) {
+      // A 3×3, stride-1, pad-1 convolution's input gradient is one too: of dy, with each filter
+      // turned half a turn and in and out channels swapped.
+      ConvGeometry back =
+          new ConvGeometry(
+              g.batch(),
+              g.outChannels(),
+              g.outHeight(),
+              g.outWidth(),
+              g.inChannels(),
+              3,
+              3,
+              1,
+              1,
+              1,
+              1);
+      float[] turned = CpuWinograd.turnedFilters(g, f(w), off(w));
+      CpuWinograd.forward(
+          back,
+          f(dy),
+          off(dy),
+          CpuWinograd.transformWeights(back, turned, 0),
+          new CpuConv.Epilogue(null, 0, null, 0, false),
+          f(dx),
+          off(dx));
+      return;
+    }
     CpuConv.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));
+  }
+
+  /**
+   * Whether a training convolution (forward, or input gradient) runs as Winograd: 3×3, stride 1,
+   * pad 1, over more than one GEMM panel of tiles. Its weights are transformed at every call (a few
+   * milliseconds for layer4's), which more tiles than that repay.
+   */
+  private static boolean winogradPays(ConvGeometry g) {
+    return CpuWinograd.applies(g) && CpuWinograd.tiles(g) > CpuGemm.NR;
   }
 
   @Override

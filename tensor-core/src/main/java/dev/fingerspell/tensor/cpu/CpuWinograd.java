@@ -60,6 +60,26 @@ final class CpuWinograd {
   }
 
   /**
+   * The filters of the input gradient, {@code [IC, OC, 3, 3]}: filter (o, c) turned half a turn, at
+   * (c, o).
+   */
+  static float[] turnedFilters(ConvGeometry g, float[] w, int wOff) {
+    int oc = g.outChannels();
+    int ic = g.inChannels();
+    float[] turned = new float[ic * oc * 9];
+    for (int o = 0; o < oc; o++) {
+      for (int c = 0; c < ic; c++) {
+        int from = wOff + (o * ic + c) * 9;
+        int to = (c * oc + o) * 9;
+        for (int t = 0; t < 9; t++) {
+          turned[to + t] = w[from + 8 - t];
+        }
+      }
+    }
+    return turned;
+  }
+
+  /**
    * The same matrices transposed, {@code U[ξν]ᵀ [IC, OC]}, each packed as GEMM B panels of output
    * channels: the weights of {@link #forwardTileMajor}.
    */
@@ -71,27 +91,71 @@ final class CpuWinograd {
       ConvGeometry g, float[] w, int wOff, boolean tileMajor) {
     int oc = g.outChannels();
     int ic = g.inChannels();
-    // One transform-domain matrix at a time, packed as soon as it is built: the packed copies
-    // are 4× the 3×3 weights already, so no unpacked set is kept beside them.
-    float[][] packed = new float[36][];
-    float[] u = new float[oc * ic];
-    for (int i = 0; i < 6; i++) {
-      for (int j = 0; j < 6; j++) {
-        for (int f = 0; f < oc * ic; f++) {
-          double acc = 0; // (G g Gᵀ)[i][j] = Σ_k Σ_l G[i][k] g[k][l] G[j][l]
-          for (int k = 0; k < 3; k++) {
-            int at = wOff + f * 9 + k * 3;
-            acc += G[i][k] * (w[at] * G[j][0] + w[at + 1] * G[j][1] + w[at + 2] * G[j][2]);
-          }
-          u[f] = (float) acc;
-        }
-        packed[i * 6 + j] =
-            tileMajor
-                ? CpuGemm.packB(
-                    new CpuGemm.Operand(true, u, 0), oc, ic, new float[CpuGemm.packedBSize(oc, ic)])
-                : CpuGemm.packA(false, oc, ic, u, 0, new float[CpuGemm.packedASize(oc, ic)]);
-      }
+    // Where each filter lands in a packed matrix: the packing applied to the filters' numbers
+    // (from 1, exact in float; 0 is padding).
+    float[] numbers = new float[oc * ic];
+    for (int f = 0; f < numbers.length; f++) {
+      numbers[f] = f + 1;
     }
+    float[] order =
+        tileMajor
+            ? CpuGemm.packB(
+                new CpuGemm.Operand(true, numbers, 0),
+                oc,
+                ic,
+                new float[CpuGemm.packedBSize(oc, ic)])
+            : CpuGemm.packA(false, oc, ic, numbers, 0, new float[CpuGemm.packedASize(oc, ic)]);
+    int size = order.length;
+    float[][] packed = new float[36][size];
+    // A block of the packed positions at a time, all 36 matrices of it while its taps are in
+    // cache: the nine taps as planes in packed order, so each matrix is a sweep of arithmetic over
+    // whole planes, written where the GEMM reads it. Training transforms its weights at every step,
+    // so this is on its path.
+    int block = 2048;
+    Parallel.forRange(
+        (size + block - 1) / block,
+        1,
+        (lo, hi) -> {
+          float[] taps = new float[9 * block];
+          double[] rows = new double[3 * block];
+          for (int b = lo; b < hi; b++) {
+            int from = b * block;
+            int n = Math.min(block, size - from);
+            for (int q = 0; q < n; q++) {
+              int f = (int) order[from + q] - 1;
+              for (int t = 0; t < 9; t++) {
+                taps[t * block + q] = f < 0 ? 0f : w[wOff + f * 9 + t];
+              }
+            }
+            for (int j = 0; j < 6; j++) {
+              // (G g Gᵀ)[i][j] = Σ_k G[i][k] (g[k] · G[j]), in double: the row products once
+              // per j, then each i from them.
+              double g0 = G[j][0];
+              double g1 = G[j][1];
+              double g2 = G[j][2];
+              for (int k = 0; k < 3; k++) {
+                int t = 3 * k * block;
+                for (int q = 0; q < n; q++) {
+                  rows[k * block + q] =
+                      taps[t + q] * g0 + taps[t + block + q] * g1 + taps[t + 2 * block + q] * g2;
+                }
+              }
+              for (int i = 0; i < 6; i++) {
+                double a0 = G[i][0];
+                double a1 = G[i][1];
+                double a2 = G[i][2];
+                float[] u = packed[i * 6 + j];
+                for (int q = 0; q < n; q++) {
+                  double acc = 0;
+                  acc += a0 * rows[q];
+                  acc += a1 * rows[block + q];
+                  acc += a2 * rows[2 * block + q];
+                  u[from + q] = (float) acc;
+                }
+              }
+            }
+          }
+        });
     return packed;
   }
 

@@ -184,4 +184,55 @@ class CpuConvTest {
     ConvGeometry g = new ConvGeometry(n, c, height, width, c, 3, 3, 1, 1, 1, 1);
     assertEquals(want, CpuWinograd.byRows(g), layer);
   }
+
+  /** Winograd's G, as the transform's reference below reads it. */
+  private static final double[][] WINOGRAD_G = {
+    {1 / 4.0, 0, 0},
+    {-1 / 6.0, -1 / 6.0, -1 / 6.0},
+    {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+    {1 / 24.0, 1 / 12.0, 1 / 6.0},
+    {1 / 24.0, -1 / 12.0, 1 / 6.0},
+    {0, 0, 1}
+  };
+
+  /**
+   * The weight transform, computed as plane sweeps straight into the packed layout, gives the bits
+   * of {@code G g Gᵀ} filter by filter in double, then packed: for both layouts, and channel counts
+   * that leave padding in the last sliver or panel.
+   */
+  @ParameterizedTest
+  @CsvSource({"13, 7", "64, 64", "50, 3", "8, 49"})
+  void winogradWeightTransformIsTheFilterByFilterOne(int oc, int ic) {
+    ConvGeometry g = new ConvGeometry(1, ic, 8, 8, oc, 3, 3, 1, 1, 1, 1);
+    Random r = new Random(oc * 100 + ic);
+    float[] w = new float[3 + oc * ic * 9];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) r.nextGaussian();
+    }
+    float[][] rowMajor = CpuWinograd.transformWeights(g, w, 3);
+    float[][] tileMajor = CpuWinograd.transformWeightsTileMajor(g, w, 3);
+    for (int i = 0; i < 6; i++) {
+      for (int j = 0; j < 6; j++) {
+        float[] u = new float[oc * ic];
+        for (int f = 0; f < oc * ic; f++) {
+          double acc = 0;
+          for (int k = 0; k < 3; k++) {
+            int at = 3 + f * 9 + k * 3;
+            double[] gj = WINOGRAD_G[j];
+            acc += WINOGRAD_G[i][k] * (w[at] * gj[0] + w[at + 1] * gj[1] + w[at + 2] * gj[2]);
+          }
+          u[f] = (float) acc;
+        }
+        assertArrayEquals(
+            CpuGemm.packA(false, oc, ic, u, 0, new float[CpuGemm.packedASize(oc, ic)]),
+            rowMajor[i * 6 + j],
+            "U[" + i + "][" + j + "] packed as A");
+        assertArrayEquals(
+            CpuGemm.packB(
+                new CpuGemm.Operand(true, u, 0), oc, ic, new float[CpuGemm.packedBSize(oc, ic)]),
+            tileMajor[i * 6 + j],
+            "U[" + i + "][" + j + "] packed as B");
+      }
+    }
+  }
 }

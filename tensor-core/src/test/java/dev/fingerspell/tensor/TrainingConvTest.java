@@ -1,0 +1,82 @@
+package dev.fingerspell.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The training convolution's forward and input gradient against float64, on the shapes where the
+ * CPU computes them as Winograd (3×3, stride 1, pad 1, more than 48 tiles over the batch; weights
+ * transformed at every call) and, for contrast, where it does not. Each weight is changed between
+ * two calls: a cached transform would give the first weight's answer the second time.
+ */
+class TrainingConvTest {
+  @ParameterizedTest(name = "[{0},{1},{2},{3}] -> {4}, k{5} s{6} p{7}")
+  @CsvSource({
+    "3, 6, 17, 19, 8, 3, 1, 1",
+    "2, 9, 28, 28, 13, 3, 1, 1",
+    "1, 16, 30, 30, 24, 3, 1, 1",
+    "1, 3, 56, 56, 8, 3, 1, 1",
+    "14, 5, 7, 7, 11, 3, 1, 1",
+    "1, 4, 7, 7, 6, 3, 1, 1",
+    "2, 8, 15, 15, 9, 3, 2, 1"
+  })
+  void forwardAndInputGradientMatchFloat64(
+      int n, int c, int h, int w, int oc, int k, int s, int p) {
+    Backend be = Backends.forDevice(Backends.defaultDevice());
+    Rng rng = new Rng(17L * n + c + h + oc);
+    ConvGeometry g = new ConvGeometry(n, c, h, w, oc, k, k, s, s, p, p);
+    Tensor x = Tensor.randn(rng, n, c, h, w);
+    Tensor dy = Tensor.randn(rng, g.outShape());
+    Tensor bias = Tensor.randn(rng, oc);
+    Tensor weight = Tensor.randn(rng, oc, c, k, k);
+    for (int step = 0; step < 2; step++) {
+      float[] wv = weight.toFloatArray();
+      Tensor y = Tensor.zeros(g.outShape());
+      be.conv2dForward(g, x, weight, bias, y);
+      double[] want =
+          FusedConvTest.reference(g, x.toFloatArray(), wv, bias.toFloatArray(), null, false);
+      double err = GradCheck.relError(y.toFloatArray(), want);
+      assertTrue(err < 2e-6, "forward: relative error " + err + " at step " + step);
+
+      Tensor dx = Tensor.randn(rng, n, c, h, w); // overwritten, not added to
+      be.conv2dBackwardData(g, dy, weight, dx);
+      err = GradCheck.relError(dx.toFloatArray(), inputGradient(g, dy.toFloatArray(), wv));
+      assertTrue(err < 2e-6, "input gradient: relative error " + err + " at step " + step);
+
+      weight = Tensor.randn(rng, oc, c, k, k);
+    }
+  }
+
+  /** {@code dx = Σ dy · w} over every output the input value fed, in float64. */
+  private static double[] inputGradient(ConvGeometry g, float[] dy, float[] w) {
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    int ic = g.inChannels();
+    int oc = g.outChannels();
+    double[] dx = new double[g.batch() * ic * g.inHeight() * g.inWidth()];
+    for (int n = 0; n < g.batch(); n++) {
+      for (int o = 0; o < oc; o++) {
+        for (int yy = 0; yy < oh; yy++) {
+          for (int xx = 0; xx < ow; xx++) {
+            double d = dy[((n * oc + o) * oh + yy) * ow + xx];
+            for (int c = 0; c < ic; c++) {
+              for (int kh = 0; kh < g.kernelH(); kh++) {
+                for (int kw = 0; kw < g.kernelW(); kw++) {
+                  int iy = yy * g.strideH() - g.padH() + kh;
+                  int ix = xx * g.strideW() - g.padW() + kw;
+                  if (iy >= 0 && iy < g.inHeight() && ix >= 0 && ix < g.inWidth()) {
+                    dx[((n * ic + c) * g.inHeight() + iy) * g.inWidth() + ix] +=
+                        d * w[((o * ic + c) * g.kernelH() + kh) * g.kernelW() + kw];
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return dx;
+  }
+}
