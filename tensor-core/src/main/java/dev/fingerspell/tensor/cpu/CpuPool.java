@@ -86,7 +86,8 @@ final class CpuPool {
    * Each window's gradient goes to its first position (row-major) that holds the forward maximum
    * {@code y}, or its first NaN when the maximum is NaN: the position PyTorch's kernel picks (the
    * first maximum in row-major order; padding never), but a search for a known value mispredicts
-   * once per window, not at every tap that beats the running maximum.
+   * once per window, not at every tap that beats the running maximum. Whole 3×3 windows compare all
+   * nine taps without a branch: 50 -> 30 ms at batch 32 after ResNet18's stem.
    */
   static void maxBackward(
       ConvGeometry g,
@@ -102,6 +103,7 @@ final class CpuPool {
     int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
+    int[] window = {0, 1, 2, w, w + 1, w + 2, 2 * w, 2 * w + 1, 2 * w + 2};
     Parallel.forRange(
         g.batch() * g.inChannels(),
         4,
@@ -118,15 +120,33 @@ final class CpuPool {
                 int x0 = Math.max(ox * g.strideW() - g.padW(), 0);
                 int x1 = Math.min(ox * g.strideW() - g.padW() + g.kernelW(), w);
                 float m = y[yo + out + oy * ow + ox];
-                boolean nan = m != m;
                 int at = y0 * w + x0;
-                search:
-                for (int iy = y0; iy < y1; iy++) {
-                  for (int ix = x0; ix < x1; ix++) {
-                    float v = x[plane + iy * w + ix];
-                    if (v == m || (nan && v != v)) {
-                      at = iy * w + ix;
-                      break search;
+                if (y1 - y0 == 3 && x1 - x0 == 3 && m == m) {
+                  // A whole 3×3 window (ResNet's): nine taps written out, last to first, each
+                  // match overwriting, so the first in row-major order is left with no branch to
+                  // mispredict; the loops below cost more than the comparisons here.
+                  int r = plane + at;
+                  int k = 0;
+                  k = x[r + 2 * w + 2] == m ? 8 : k;
+                  k = x[r + 2 * w + 1] == m ? 7 : k;
+                  k = x[r + 2 * w] == m ? 6 : k;
+                  k = x[r + w + 2] == m ? 5 : k;
+                  k = x[r + w + 1] == m ? 4 : k;
+                  k = x[r + w] == m ? 3 : k;
+                  k = x[r + 2] == m ? 2 : k;
+                  k = x[r + 1] == m ? 1 : k;
+                  k = x[r] == m ? 0 : k;
+                  at += window[k];
+                } else {
+                  boolean nan = m != m;
+                  search:
+                  for (int iy = y0; iy < y1; iy++) {
+                    for (int ix = x0; ix < x1; ix++) {
+                      float v = x[plane + iy * w + ix];
+                      if (v == m || (nan && v != v)) {
+                        at = iy * w + ix;
+                        break search;
+                      }
                     }
                   }
                 }
