@@ -198,8 +198,23 @@ public final class CpuBackend implements Backend {
               bi += idx * bStrides[d];
             }
             int o = oo + r * inner;
-            for (int j = 0; j < inner; j++) {
-              os[o + j] = as[(int) (ai + j * aInner)] + bs[(int) (bi + j * bInner)];
+            int a0 = (int) ai;
+            int b0 = (int) bi;
+            if (aInner == 1 && bInner == 1) {
+              // the common cases in plain loops C2 vectorises: a residual sum (same shapes) ...
+              for (int j = 0; j < inner; j++) {
+                os[o + j] = as[a0 + j] + bs[b0 + j];
+              }
+            } else if (aInner == 1 && bInner == 0) {
+              // ... and a value added along the row (a bias over the last dimension)
+              float bv = bs[b0];
+              for (int j = 0; j < inner; j++) {
+                os[o + j] = as[a0 + j] + bv;
+              }
+            } else {
+              for (int j = 0; j < inner; j++) {
+                os[o + j] = as[(int) (ai + j * aInner)] + bs[(int) (bi + j * bInner)];
+              }
             }
           }
         });
