@@ -797,13 +797,20 @@ final class CpuConv {
       dw[dwOff + i] = s;
     }
     if (dbias != null) {
-      for (int c = 0; c < oc; c++) {
-        double s = 0;
-        for (int n = 0; n < g.batch(); n++) {
-          s += CpuNorm.sum(dy, dyOff + n * outImage + c * ohw, ohw);
-        }
-        dbias[dbiasOff + c] = (float) s;
+      biasGradient(g, dy, dyOff, dbias, dbiasOff);
+    }
+  }
+
+  /** {@code dbias[c] = Σ dy[n, c, ·, ·]}, summed in double. */
+  static void biasGradient(ConvGeometry g, float[] dy, int dyOff, float[] dbias, int dbiasOff) {
+    int ohw = g.outHeight() * g.outWidth();
+    int oc = g.outChannels();
+    for (int c = 0; c < oc; c++) {
+      double s = 0;
+      for (int n = 0; n < g.batch(); n++) {
+        s += CpuNorm.sum(dy, dyOff + (n * oc + c) * ohw, ohw);
       }
+      dbias[dbiasOff + c] = (float) s;
     }
   }
 

@@ -934,4 +934,210 @@ final class CpuWinograd {
       }
     }
   }
+
+  /**
+   * The weight gradient of a 3×3, stride-1, pad-1 convolution as Winograd: {@code dU[ξν] = Σ_tiles
+   * dM[ξν] V[ξν]ᵀ}, with V = Bᵀ d B the forward's input transform and dM = A dY Aᵀ the adjoint of
+   * its output transform, then {@code dw = Gᵀ dU G}: 36 products with the tiles as their long
+   * dimension instead of one with 16 pixels a tile. The transforms run with channels in the lanes
+   * (a 6×6 block of 16 channels is 36 gathers; a block position in the padding is a vector of
+   * zeros, no mask), written straight into packed GEMM operands for a block of tiles. Each worker
+   * sums its own blocks' dU; the sums are added at the end, in a fixed order.
+   */
+  static void backwardFilter(
+      ConvGeometry g, float[] x, int xOff, float[] dy, int dyOff, float[] dw, int dwOff) {
+    int oc = g.outChannels();
+    int ic = g.inChannels();
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int oh = g.outHeight();
+    int ow = g.outWidth();
+    int tilesX = (ow + 3) / 4;
+    int perImage = (oh + 3) / 4 * tilesX;
+    int tiles = g.batch() * perImage;
+    // about 8 MB of packed operands a block
+    int block = Math.max(16, Math.min(1024, (1 << 21) / (36 * (oc + ic))));
+    int blocks = (tiles + block - 1) / block;
+    int parts = Math.min(blocks, Parallel.threads());
+    boolean parallelInside = parts == 1;
+    // Gather indices, channel planes apart: the last vector's lanes past the channels (masked off)
+    // still point inside the array, which the gather checks.
+    int[][] xLanes = {channelLanes(h * w, L), channelLanes(h * w, ic % L)};
+    int[][] dyLanes = {channelLanes(oh * ow, L), channelLanes(oh * ow, oc % L)};
+    int icPadded = (ic + NR - 1) / NR * NR;
+    int ocPadded = (oc + MR - 1) / MR * MR;
+    float[][][] partial = new float[parts][][];
+    Parallel.forRange(
+        parts,
+        1,
+        (pLo, pHi) -> {
+          float[] t = new float[36 * L];
+          float[][] ap = new float[36][CpuGemm.packedASize(oc, block)];
+          float[][] bp = new float[36][CpuGemm.packedBSize(ic, block)];
+          FloatVector zero = FloatVector.zero(S);
+          for (int p = pLo; p < pHi; p++) {
+            float[][] du = new float[36][oc * ic];
+            for (int b = Parallel.share(blocks, p, parts);
+                b < Parallel.share(blocks, p + 1, parts);
+                b++) {
+              int first = b * block;
+              int k = Math.min(block, tiles - first);
+              for (int q = 0; q < k; q++) {
+                int n = (first + q) / perImage;
+                int y0 = (first + q) % perImage / tilesX * 4;
+                int x0 = (first + q) % tilesX * 4;
+                // V: input channels in the lanes, a panel's row of 48 per tile
+                for (int c0 = 0; c0 < icPadded; c0 += L) {
+                  VectorMask<Float> m = S.indexInRange(c0, ic);
+                  int[] lanes = xLanes[c0 + L <= ic ? 0 : 1];
+                  int base = xOff + (n * ic + c0) * h * w;
+                  for (int i = 0; i < 6; i++) {
+                    int iy = y0 - 1 + i;
+                    for (int j = 0; j < 6; j++) {
+                      int ix = x0 - 1 + j;
+                      (iy >= 0 && iy < h && ix >= 0 && ix < w && c0 < ic
+                              ? FloatVector.fromArray(S, x, base + iy * w + ix, lanes, 0, m)
+                              : zero)
+                          .intoArray(t, (i * 6 + j) * L);
+                    }
+                  }
+                  inputBlock(t);
+                  int at = c0 / NR * k * NR + q * NR + c0 % NR;
+                  for (int e = 0; e < 36; e++) {
+                    FloatVector.fromArray(S, t, e * L).intoArray(bp[e], at);
+                  }
+                }
+                // dM: output channels in the lanes, MR of them a sliver's row per tile
+                for (int o0 = 0; o0 < ocPadded; o0 += L) {
+                  VectorMask<Float> m = S.indexInRange(o0, oc);
+                  int[] lanes = dyLanes[o0 + L <= oc ? 0 : 1];
+                  int base = dyOff + (n * oc + o0) * oh * ow;
+                  for (int i = 0; i < 4; i++) {
+                    int yy = y0 + i;
+                    for (int j = 0; j < 4; j++) {
+                      int xx = x0 + j;
+                      (yy < oh && xx < ow && o0 < oc
+                              ? FloatVector.fromArray(S, dy, base + yy * ow + xx, lanes, 0, m)
+                              : zero)
+                          .intoArray(t, (i * 6 + j) * L);
+                    }
+                  }
+                  gradientBlock(t);
+                  if (L <= MR) { // the vector is (part of) one sliver's row
+                    int at = (o0 / MR * k + q) * MR + o0 % MR;
+                    for (int e = 0; e < 36; e++) {
+                      FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at);
+                    }
+                  }
+                  for (int half = 0; L > MR && half < L / MR && o0 + half * MR < ocPadded; half++) {
+                    int at = ((o0 / MR + half) * k + q) * MR - half * MR; // lane l lands at + l
+                    for (int e = 0; e < 36; e++) {
+                      FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at, SLIVER[half]);
+                    }
+                  }
+                }
+              }
+              for (int e = 0; e < 36; e++) {
+                CpuGemm.multiplyPacked(oc, ic, k, 1f, ap[e], bp[e], du[e], 0, parallelInside);
+              }
+            }
+            partial[p] = du;
+          }
+        });
+    filterGradient(oc * ic, partial, dw, dwOff);
+  }
+
+  /** Gather offsets {@code l · plane} for the first {@code valid} lanes (all when 0), 0 after. */
+  private static int[] channelLanes(int plane, int valid) {
+    int[] lanes = new int[L];
+    for (int l = 0; l < L; l++) {
+      lanes[l] = valid == 0 || l < valid ? l * plane : 0;
+    }
+    return lanes;
+  }
+
+  /** Lanes {@code [h·MR, (h + 1)·MR)}: the part of a vector of output channels in one sliver. */
+  private static final VectorMask<Float>[] SLIVER = slivers();
+
+  @SuppressWarnings("unchecked")
+  private static VectorMask<Float>[] slivers() {
+    VectorMask<Float>[] masks = (VectorMask<Float>[]) new VectorMask<?>[Math.max(1, L / MR)];
+    for (int h = 0; h < masks.length; h++) {
+      masks[h] = S.indexInRange(-h * MR, MR);
+    }
+    return masks;
+  }
+
+  /**
+   * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (in part order): six planes
+   * of {@code dU G} per column, a sweep over the filters at a time.
+   */
+  private static void filterGradient(int filters, float[][][] partial, float[] dw, int dwOff) {
+    Parallel.forRange(
+        filters,
+        4096,
+        (lo, hi) -> {
+          int n = hi - lo;
+          float[] du = new float[36 * n];
+          for (float[][] part : partial) {
+            for (int e = 0; e < 36; e++) {
+              for (int f = 0; f < n; f++) {
+                du[e * n + f] += part[e][lo + f];
+              }
+            }
+          }
+          float[] rows = new float[6 * n];
+          for (int l = 0; l < 3; l++) {
+            for (int i = 0; i < 6; i++) { // (dU G)[i][l]
+              for (int f = 0; f < n; f++) {
+                float acc = 0f;
+                for (int j = 0; j < 6; j++) {
+                  acc += du[(i * 6 + j) * n + f] * (float) G[j][l];
+                }
+                rows[i * n + f] = acc;
+              }
+            }
+            for (int kk = 0; kk < 3; kk++) { // (Gᵀ (dU G))[kk][l]
+              for (int f = 0; f < n; f++) {
+                float acc = 0f;
+                for (int i = 0; i < 6; i++) {
+                  acc += (float) G[i][kk] * rows[i * n + f];
+                }
+                dw[dwOff + (lo + f) * 9 + kk * 3 + l] = acc;
+              }
+            }
+          }
+        });
+  }
+
+  /**
+   * A dY Aᵀ in place: the 4×4 output gradient in the top-left corner of the 6×6 vectors of {@code
+   * t} becomes the gradient of the transform-domain product, the adjoint of {@link #outputBlock}.
+   */
+  private static void gradientBlock(float[] t) {
+    for (int i = 0; i < 4; i++) {
+      gradientRow(t, i * 6 * L, L); // dY Aᵀ: row i, four values to six
+    }
+    for (int j = 0; j < 6; j++) {
+      gradientRow(t, j * L, 6 * L); // A (dY Aᵀ): column j
+    }
+  }
+
+  /** The adjoint of {@link #outputRow}: four values at {@code t[at + i·stride]} to six. */
+  private static void gradientRow(float[] t, int at, int stride) {
+    FloatVector d0 = FloatVector.fromArray(S, t, at);
+    FloatVector d1 = FloatVector.fromArray(S, t, at + stride);
+    FloatVector d2 = FloatVector.fromArray(S, t, at + 2 * stride);
+    FloatVector d3 = FloatVector.fromArray(S, t, at + 3 * stride);
+    FloatVector even = d0.add(d2); // d0 + d2
+    FloatVector odd = d1.add(d3); // d1 + d3
+    FloatVector even4 = d0.add(d2.mul(4f)); // d0 + 4d2
+    FloatVector odd2 = d1.mul(2f).add(d3.mul(8f)); // 2d1 + 8d3
+    d0.intoArray(t, at);
+    even.add(odd).intoArray(t, at + stride);
+    even.sub(odd).intoArray(t, at + 2 * stride);
+    even4.add(odd2).intoArray(t, at + 3 * stride);
+    even4.sub(odd2).intoArray(t, at + 4 * stride);
+    d3.intoArray(t, at + 5 * stride);
+  }
 }
