@@ -44,16 +44,16 @@ class TrainingConvTest {
 
       Tensor dx = Tensor.randn(rng, n, c, h, w); // overwritten, not added to
       be.conv2dBackwardData(g, dy, weight, dx);
-      err = GradCheck.relError(dx.toFloatArray(), inputGradient(g, dy.toFloatArray(), wv));
+      double[][] grads = gradients(g, x.toFloatArray(), wv, dy.toFloatArray());
+      err = GradCheck.relError(dx.toFloatArray(), grads[0]);
       assertTrue(err < 2e-6, "input gradient: relative error " + err + " at step " + step);
 
       Tensor dw = Tensor.randn(rng, oc, c, k, k); // overwritten, not added to
       Tensor db = Tensor.randn(rng, oc);
       be.conv2dBackwardFilter(g, x, dy, dw, db);
-      double[][] want2 = weightGradient(g, x.toFloatArray(), dy.toFloatArray());
-      err = GradCheck.relError(dw.toFloatArray(), want2[0]);
+      err = GradCheck.relError(dw.toFloatArray(), grads[1]);
       assertTrue(err < 1e-5, "weight gradient: relative error " + err + " at step " + step);
-      err = GradCheck.relError(db.toFloatArray(), want2[1]);
+      err = GradCheck.relError(db.toFloatArray(), grads[2]);
       assertTrue(err < 1e-5, "bias gradient: relative error " + err + " at step " + step);
 
       weight = Tensor.randn(rng, oc, c, k, k);
@@ -62,15 +62,16 @@ class TrainingConvTest {
   }
 
   /**
-   * {@code dw = Σ dy · x} over every output a weight touched, and {@code db = Σ dy}, in float64.
+   * The gradients in float64, {@code {dx, dw, db}}: for every output and every tap that read an
+   * input value, {@code dx += dy · w} and {@code dw += dy · x}; {@code db = Σ dy}.
    */
-  private static double[][] weightGradient(ConvGeometry g, float[] x, float[] dy) {
+  private static double[][] gradients(ConvGeometry g, float[] x, float[] w, float[] dy) {
     int oh = g.outHeight();
     int ow = g.outWidth();
     int ic = g.inChannels();
     int oc = g.outChannels();
-    int kk = g.kernelH() * g.kernelW();
-    double[] dw = new double[oc * ic * kk];
+    double[] dx = new double[g.batch() * ic * g.inHeight() * g.inWidth()];
+    double[] dw = new double[oc * ic * g.kernelH() * g.kernelW()];
     double[] db = new double[oc];
     for (int n = 0; n < g.batch(); n++) {
       for (int o = 0; o < oc; o++) {
@@ -84,8 +85,10 @@ class TrainingConvTest {
                   int iy = yy * g.strideH() - g.padH() + kh;
                   int ix = xx * g.strideW() - g.padW() + kw;
                   if (iy >= 0 && iy < g.inHeight() && ix >= 0 && ix < g.inWidth()) {
-                    dw[((o * ic + c) * g.kernelH() + kh) * g.kernelW() + kw] +=
-                        d * x[((n * ic + c) * g.inHeight() + iy) * g.inWidth() + ix];
+                    int in = ((n * ic + c) * g.inHeight() + iy) * g.inWidth() + ix;
+                    int tap = ((o * ic + c) * g.kernelH() + kh) * g.kernelW() + kw;
+                    dx[in] += d * w[tap];
+                    dw[tap] += d * x[in];
                   }
                 }
               }
@@ -94,37 +97,6 @@ class TrainingConvTest {
         }
       }
     }
-    return new double[][] {dw, db};
-  }
-
-  /** {@code dx = Σ dy · w} over every output the input value fed, in float64. */
-  private static double[] inputGradient(ConvGeometry g, float[] dy, float[] w) {
-    int oh = g.outHeight();
-    int ow = g.outWidth();
-    int ic = g.inChannels();
-    int oc = g.outChannels();
-    double[] dx = new double[g.batch() * ic * g.inHeight() * g.inWidth()];
-    for (int n = 0; n < g.batch(); n++) {
-      for (int o = 0; o < oc; o++) {
-        for (int yy = 0; yy < oh; yy++) {
-          for (int xx = 0; xx < ow; xx++) {
-            double d = dy[((n * oc + o) * oh + yy) * ow + xx];
-            for (int c = 0; c < ic; c++) {
-              for (int kh = 0; kh < g.kernelH(); kh++) {
-                for (int kw = 0; kw < g.kernelW(); kw++) {
-                  int iy = yy * g.strideH() - g.padH() + kh;
-                  int ix = xx * g.strideW() - g.padW() + kw;
-                  if (iy >= 0 && iy < g.inHeight() && ix >= 0 && ix < g.inWidth()) {
-                    dx[((n * ic + c) * g.inHeight() + iy) * g.inWidth() + ix] +=
-                        d * w[((o * ic + c) * g.kernelH() + kh) * g.kernelW() + kw];
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-    return dx;
+    return new double[][] {dx, dw, db};
   }
 }

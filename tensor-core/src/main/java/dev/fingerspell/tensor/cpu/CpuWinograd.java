@@ -33,7 +33,7 @@ final class CpuWinograd {
   private static final int MR = CpuGemm.MR;
 
   /** G, 6 × 3. */
-  private static final double[][] G = {
+  static final double[][] G = {
     {1 / 4.0, 0, 0},
     {-1 / 6.0, -1 / 6.0, -1 / 6.0},
     {-1 / 6.0, 1 / 6.0, -1 / 6.0},

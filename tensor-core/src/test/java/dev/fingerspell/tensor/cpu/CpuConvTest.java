@@ -185,16 +185,6 @@ class CpuConvTest {
     assertEquals(want, CpuWinograd.byRows(g), layer);
   }
 
-  /** Winograd's G, as the transform's reference below reads it. */
-  private static final double[][] WINOGRAD_G = {
-    {1 / 4.0, 0, 0},
-    {-1 / 6.0, -1 / 6.0, -1 / 6.0},
-    {-1 / 6.0, 1 / 6.0, -1 / 6.0},
-    {1 / 24.0, 1 / 12.0, 1 / 6.0},
-    {1 / 24.0, -1 / 12.0, 1 / 6.0},
-    {0, 0, 1}
-  };
-
   /**
    * The weight transform, computed as plane sweeps straight into the packed layout, gives the bits
    * of {@code G g Gᵀ} filter by filter in double, then packed: for both layouts, and channel counts
@@ -218,8 +208,8 @@ class CpuConvTest {
           double acc = 0;
           for (int k = 0; k < 3; k++) {
             int at = 3 + f * 9 + k * 3;
-            double[] gj = WINOGRAD_G[j];
-            acc += WINOGRAD_G[i][k] * (w[at] * gj[0] + w[at + 1] * gj[1] + w[at + 2] * gj[2]);
+            double[] gj = CpuWinograd.G[j];
+            acc += CpuWinograd.G[i][k] * (w[at] * gj[0] + w[at + 1] * gj[1] + w[at + 2] * gj[2]);
           }
           u[f] = (float) acc;
         }
