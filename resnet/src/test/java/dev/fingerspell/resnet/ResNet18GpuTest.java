@@ -124,7 +124,12 @@ class ResNet18GpuTest {
   /**
    * Two SGD steps of the whole network in training mode (batch norm on batch statistics, every
    * convolution's backward) end at the same weights as on the CPU: the stem's weights, whose
-   * gradient has come back through every layer, and the classifier's.
+   * gradient has come back through every layer, and the classifier's. The stem's are held to the
+   * gradient contract, 1e-3: four images' batch statistics amplify every rounding difference, and
+   * the CPU computes layer1's convolutions and their gradients as Winograd (about 2e-6 relative
+   * error an op against 2e-7 direct). Against the stub libraries' direct arithmetic the stem was
+   * 3.6e-7 apart with every CPU convolution direct, 9.6e-6 with Winograd forwards and input
+   * gradients, 1.05e-4 with Winograd weight gradients too.
    */
   @Test
   void trainingStepsOfTheWholeNetworkMatchTheCpu() {
@@ -159,7 +164,7 @@ class ResNet18GpuTest {
         "gpu whole-network training, 2 steps: loss %.6f vs %.6f, stem %.2e, fc %.2e%n",
         losses[1], losses[0], stemErr, fcErr);
     assertEquals(losses[0], losses[1], 1e-4 * Math.abs(losses[0]), "loss of the second step");
-    assertTrue(stemErr < 1e-4, "stem weights: relative error " + stemErr);
+    assertTrue(stemErr < 1e-3, "stem weights: relative error " + stemErr);
     assertTrue(fcErr < 1e-4, "fc weights: relative error " + fcErr);
   }
 
