@@ -425,30 +425,7 @@ public final class CpuBackend implements Backend {
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
     if (winogradPays(g)) {
-      // A 3×3, stride-1, pad-1 convolution's input gradient is one too: of dy, with each filter
-      // turned half a turn and in and out channels swapped.
-      ConvGeometry back =
-          new ConvGeometry(
-              g.batch(),
-              g.outChannels(),
-              g.outHeight(),
-              g.outWidth(),
-              g.inChannels(),
-              3,
-              3,
-              1,
-              1,
-              1,
-              1);
-      float[] turned = CpuWinograd.turnedFilters(g, f(w), off(w));
-      CpuWinograd.forward(
-          back,
-          f(dy),
-          off(dy),
-          CpuWinograd.transformWeights(back, turned, 0),
-          new CpuConv.Epilogue(null, 0, null, 0, false),
-          f(dx),
-          off(dx));
+      CpuWinograd.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));
       return;
     }
     CpuConv.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));

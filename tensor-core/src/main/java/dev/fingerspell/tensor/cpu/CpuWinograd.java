@@ -60,26 +60,6 @@ final class CpuWinograd {
   }
 
   /**
-   * The filters of the input gradient, {@code [IC, OC, 3, 3]}: filter (o, c) turned half a turn, at
-   * (c, o).
-   */
-  static float[] turnedFilters(ConvGeometry g, float[] w, int wOff) {
-    int oc = g.outChannels();
-    int ic = g.inChannels();
-    float[] turned = new float[ic * oc * 9];
-    for (int o = 0; o < oc; o++) {
-      for (int c = 0; c < ic; c++) {
-        int from = wOff + (o * ic + c) * 9;
-        int to = (c * oc + o) * 9;
-        for (int t = 0; t < 9; t++) {
-          turned[to + t] = w[from + 8 - t];
-        }
-      }
-    }
-    return turned;
-  }
-
-  /**
    * The same matrices transposed, {@code U[ξν]ᵀ [IC, OC]}, each packed as GEMM B panels of output
    * channels: the weights of {@link #forwardTileMajor}.
    */
@@ -936,6 +916,50 @@ final class CpuWinograd {
   }
 
   /**
+   * The input gradient of a 3×3, stride-1, pad-1 convolution, which is one too: of dy, with each
+   * filter turned half a turn and in and out channels swapped, its weights transformed for this
+   * call (a training step's weights change).
+   */
+  static void backwardData(
+      ConvGeometry g, float[] dy, int dyOff, float[] w, int wOff, float[] dx, int dxOff) {
+    ConvGeometry back =
+        new ConvGeometry(
+            g.batch(),
+            g.outChannels(),
+            g.outHeight(),
+            g.outWidth(),
+            g.inChannels(),
+            3,
+            3,
+            1,
+            1,
+            1,
+            1);
+    float[][] u = transformWeights(back, turnedFilters(g, w, wOff), 0);
+    forward(back, dy, dyOff, u, new CpuConv.Epilogue(null, 0, null, 0, false), dx, dxOff);
+  }
+
+  /**
+   * The filters of the input gradient, {@code [IC, OC, 3, 3]}: filter (o, c) turned half a turn, at
+   * (c, o).
+   */
+  private static float[] turnedFilters(ConvGeometry g, float[] w, int wOff) {
+    int oc = g.outChannels();
+    int ic = g.inChannels();
+    float[] turned = new float[ic * oc * 9];
+    for (int o = 0; o < oc; o++) {
+      for (int c = 0; c < ic; c++) {
+        int from = wOff + (o * ic + c) * 9;
+        int to = (c * oc + o) * 9;
+        for (int t = 0; t < 9; t++) {
+          turned[to + t] = w[from + 8 - t];
+        }
+      }
+    }
+    return turned;
+  }
+
+  /**
    * The weight gradient of a 3×3, stride-1, pad-1 convolution as Winograd: {@code dU[ξν] = Σ_tiles
    * dM[ξν] V[ξν]ᵀ}, with V = Bᵀ d B the forward's input transform and dM = A dY Aᵀ the adjoint of
    * its output transform, then {@code dw = Gᵀ dU G}: 36 products with the tiles as their long
@@ -1028,11 +1052,12 @@ final class CpuWinograd {
                     for (int e = 0; e < 36; e++) {
                       FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at);
                     }
-                  }
-                  for (int half = 0; L > MR && half < L / MR && o0 + half * MR < ocPadded; half++) {
-                    int at = ((o0 / MR + half) * k + q) * MR - half * MR; // lane l lands at + l
-                    for (int e = 0; e < 36; e++) {
-                      FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at, SLIVER[half]);
+                  } else { // the vector spans L / MR slivers' rows, each its lanes' part
+                    for (int half = 0; half < L / MR && o0 + half * MR < ocPadded; half++) {
+                      int at = ((o0 / MR + half) * k + q) * MR - half * MR; // lane l at + l
+                      for (int e = 0; e < 36; e++) {
+                        FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at, SLIVER[half]);
+                      }
                     }
                   }
                 }
@@ -1068,6 +1093,17 @@ final class CpuWinograd {
     return masks;
   }
 
+  /** G in float, for the weight gradient's float sweeps. */
+  private static final float[][] G32 = new float[6][3];
+
+  static {
+    for (int i = 0; i < 6; i++) {
+      for (int j = 0; j < 3; j++) {
+        G32[i][j] = (float) G[i][j];
+      }
+    }
+  }
+
   /**
    * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (in part order): six planes
    * of {@code dU G} per column, a sweep over the filters at a time.
@@ -1092,7 +1128,7 @@ final class CpuWinograd {
               for (int f = 0; f < n; f++) {
                 float acc = 0f;
                 for (int j = 0; j < 6; j++) {
-                  acc += du[(i * 6 + j) * n + f] * (float) G[j][l];
+                  acc += du[(i * 6 + j) * n + f] * G32[j][l];
                 }
                 rows[i * n + f] = acc;
               }
@@ -1101,7 +1137,7 @@ final class CpuWinograd {
               for (int f = 0; f < n; f++) {
                 float acc = 0f;
                 for (int i = 0; i < 6; i++) {
-                  acc += (float) G[i][kk] * rows[i * n + f];
+                  acc += G32[i][kk] * rows[i * n + f];
                 }
                 dw[dwOff + (lo + f) * 9 + kk * 3 + l] = acc;
               }
