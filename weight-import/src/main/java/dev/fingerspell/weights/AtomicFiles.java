@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
 
 /**
  * Writing files so that a crash never leaves half of one: write a hidden temporary file beside the
@@ -70,17 +71,25 @@ public final class AtomicFiles {
 
   /** Writes {@code bytes} to {@code target} atomically. */
   public static void write(Path target, byte[] bytes) throws IOException {
-    write(
-        target,
-        out -> {
-          // a chunk at a time: NIO copies a heap buffer through a direct one of the same size
-          for (int at = 0; at < bytes.length; at += 1 << 20) {
-            ByteBuffer chunk = ByteBuffer.wrap(bytes, at, Math.min(1 << 20, bytes.length - at));
-            while (chunk.hasRemaining()) {
-              out.write(chunk);
-            }
-          }
-        });
+    write(target, out -> put(out, bytes, null));
+  }
+
+  /**
+   * Writes all of {@code bytes} to {@code out} a megabyte at a time (NIO copies a heap buffer
+   * through a direct one of the same size), feeding each chunk to {@code digest} first, while it is
+   * in cache, when that is not null.
+   */
+  static void put(WritableByteChannel out, byte[] bytes, MessageDigest digest) throws IOException {
+    for (int at = 0; at < bytes.length; at += 1 << 20) {
+      int n = Math.min(1 << 20, bytes.length - at);
+      if (digest != null) {
+        digest.update(bytes, at, n);
+      }
+      ByteBuffer chunk = ByteBuffer.wrap(bytes, at, n);
+      while (chunk.hasRemaining()) {
+        out.write(chunk);
+      }
+    }
   }
 
   /** What goes into a file, written to the channel in order. */

@@ -5,7 +5,6 @@ import dev.fingerspell.tensor.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -102,30 +101,13 @@ public final class SafetensorsWriter {
       AtomicFiles.write(
           path,
           out -> {
-            put(out, layout.prefix(), digest);
+            AtomicFiles.put(out, layout.prefix(), digest);
             for (Entry e : layout.sorted()) {
-              put(out, e.bytes(), digest);
+              AtomicFiles.put(out, e.bytes(), digest);
             }
           });
     } catch (IOException e) {
       throw new SafetensorsException(path + ": cannot write: " + e.getMessage(), e);
-    }
-  }
-
-  /** Bytes go out a megabyte at a time: hashed while in cache, copied by NIO a chunk at a time. */
-  private static final int CHUNK = 1 << 20;
-
-  private static void put(WritableByteChannel out, byte[] bytes, MessageDigest digest)
-      throws IOException {
-    for (int at = 0; at < bytes.length; at += CHUNK) {
-      int n = Math.min(CHUNK, bytes.length - at);
-      if (digest != null) {
-        digest.update(bytes, at, n);
-      }
-      ByteBuffer chunk = ByteBuffer.wrap(bytes, at, n);
-      while (chunk.hasRemaining()) {
-        out.write(chunk);
-      }
     }
   }
 

@@ -174,7 +174,7 @@ public final class DataPrepare {
     } finally {
       progress.finish();
       pool.shutdownNow();
-      writer.threads.shutdownNow();
+      writer.close();
     }
     MessageDigest sourceHash = Sha256.digest();
     fileHashes.forEach(
@@ -235,9 +235,9 @@ public final class DataPrepare {
    * for the oldest write.
    */
   private static final class ShardWriter {
-    final ExecutorService threads;
-    final int most;
-    final ArrayDeque<Future<Map<String, Object>>> inFlight = new ArrayDeque<>();
+    private final ExecutorService threads;
+    private final int most;
+    private final ArrayDeque<Future<Map<String, Object>>> inFlight = new ArrayDeque<>();
 
     ShardWriter(int threads) {
       this.threads = Executors.newFixedThreadPool(threads);
@@ -251,6 +251,11 @@ public final class DataPrepare {
       Future<Map<String, Object>> f = threads.submit(write);
       inFlight.addLast(f);
       return f;
+    }
+
+    /** Stops the threads; writes still running (after a failure) are interrupted. */
+    void close() {
+      threads.shutdownNow();
     }
   }
 
