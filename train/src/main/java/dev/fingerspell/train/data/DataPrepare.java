@@ -32,6 +32,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
@@ -253,9 +254,17 @@ public final class DataPrepare {
       return f;
     }
 
-    /** Stops the threads; writes still running (after a failure) are interrupted. */
+    /**
+     * Stops the threads and waits for them: after a failure, writes still running are interrupted
+     * and have deleted their temporary files before the failure reaches the caller.
+     */
     void close() {
       threads.shutdownNow();
+      try {
+        threads.awaitTermination(1, TimeUnit.MINUTES);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 
