@@ -231,7 +231,7 @@ final class CpuConv {
    */
   private static ColumnPacker columnPacker(
       ConvGeometry g, float[] x, int image, int count, boolean parallelInside) {
-    if (!Phases.pay(g)) {
+    if (!Phases.pay(g, parallelInside)) {
       return (colFrom, colTo, rowFrom, rowTo, panels) ->
           im2colPanels(g, x, image, count, colFrom, colTo, rowFrom, rowTo, panels);
     }
@@ -391,6 +391,7 @@ final class CpuConv {
       tap[row - rowFrom] = ph.tapOffset(row);
     }
     int[] base = new int[nr];
+    int[] starts = new int[L];
     for (int p0 = colFrom; p0 < colTo; p0 += nr) {
       int panel = (p0 - colFrom) / nr * ckk * nr;
       for (int v = 0; v < nr; v += L) {
@@ -399,9 +400,32 @@ final class CpuConv {
           base[v + t] = t < valid ? ph.pixelBase(p0 + v + t) : 0;
         }
         int d = panel + rowFrom * nr + v;
-        if (valid == L && base[v + L - 1] - base[v] == L - 1) {
+        int runs = valid == L ? runs(base, v, starts) : 0;
+        if (runs == 1) {
           for (int r = 0; r < tap.length; r++, d += nr) {
             FloatVector.fromArray(S, xp, tap[r] + base[v]).intoArray(panels, d);
+          }
+        } else if (runs == 2) {
+          int s1 = starts[1];
+          VectorMask<Float> from1 = VectorMask.fromLong(S, -1L << s1);
+          int at1 = base[v + s1] - s1;
+          for (int r = 0; r < tap.length; r++, d += nr) {
+            FloatVector.fromArray(S, xp, tap[r] + base[v])
+                .blend(FloatVector.fromArray(S, xp, tap[r] + at1), from1)
+                .intoArray(panels, d);
+          }
+        } else if (runs == 3) {
+          int s1 = starts[1];
+          int s2 = starts[2];
+          VectorMask<Float> from1 = VectorMask.fromLong(S, -1L << s1);
+          VectorMask<Float> from2 = VectorMask.fromLong(S, -1L << s2);
+          int at1 = base[v + s1] - s1;
+          int at2 = base[v + s2] - s2;
+          for (int r = 0; r < tap.length; r++, d += nr) {
+            FloatVector.fromArray(S, xp, tap[r] + base[v])
+                .blend(FloatVector.fromArray(S, xp, tap[r] + at1), from1)
+                .blend(FloatVector.fromArray(S, xp, tap[r] + at2), from2)
+                .intoArray(panels, d);
           }
         } else if (valid == L) {
           for (int r = 0; r < tap.length; r++, d += nr) {
@@ -418,6 +442,23 @@ final class CpuConv {
   }
 
   /**
+   * The runs of consecutive values in {@code base[v, v + L)}: how many, and the lane each starts at
+   * in {@code starts}. A run from lane s is one whole-vector load from s values before its first,
+   * blended in from lane s on: bases grow by at least one a lane, so every such load lies between
+   * the first lane's value and the last's.
+   */
+  private static int runs(int[] base, int v, int[] starts) {
+    int n = 1;
+    starts[0] = 0;
+    for (int t = 1; t < L; t++) {
+      if (base[v + t] != base[v + t - 1] + 1) {
+        starts[n++] = t;
+      }
+    }
+    return n;
+  }
+
+  /**
    * Where a group's images sit once zero-padded and split by stride into phase planes: plane {@code
    * (py, px)} of a channel holds the padded image's pixels {@code (a·sH + py, b·sW + px)}. Tap
    * {@code (kh, kw)} of output pixel {@code (oy, ox)} then lies at {@code (oy + kh / sH, ox + kw /
@@ -427,15 +468,23 @@ final class CpuConv {
    * third of the GEMM's speed that way), and no lane ever reads outside the planes.
    */
   record Phases(ConvGeometry g, int height, int width) {
+
     /**
      * Whether building the planes pays: the taps read each plane value at least 4 times over
      * ({@code KH·KW ≥ 4·sH·sW}), so the copy is small beside the packing, and output rows are at
      * least two vectors wide, so most of a panel's vectors become plain loads. One image, two
      * workers, ms: the stem 1.95 against 1.10, a 112-wide 3×3 2.39 against 1.98; a 3×3 stride 2
-     * (2.25 reads a value) 0.51 against 0.64, layer3's 14-wide 3×3 0.96 against 1.02.
+     * (2.25 reads a value) 0.51 against 0.64, layer3's 14-wide 3×3 0.96 against 1.02. Where the
+     * group's product is not shared out (a batch of images, each worker its own), rows one vector
+     * wide are enough: a vector then spans at most two rows, a load and a blend each. Batch 32, ms
+     * (JMH): layer2.0.conv1 (28-wide rows) 18.9 against 13.7, layer2.0.downsample 3.77 against
+     * 2.30; layer3.0.conv1 (14 wide, up to three rows a vector) 14.0 against 13.8, layer4.0.conv1
+     * (7 wide: gathers still) 12.2 against 15.2.
      */
-    static boolean pay(ConvGeometry g) {
-      return g.kernelH() * g.kernelW() >= 4 * g.strideH() * g.strideW() && g.outWidth() >= 2 * L;
+    static boolean pay(ConvGeometry g, boolean shared) {
+      int kk = g.kernelH() * g.kernelW();
+      return kk >= 4 * g.strideH() * g.strideW() && g.outWidth() >= 2 * L
+          || !shared && g.outWidth() >= L;
     }
 
     static Phases of(ConvGeometry g) {
@@ -496,6 +545,9 @@ final class CpuConv {
         int plane = ch * channelSize();
         for (int py = 0; py < sh; py++) {
           for (int px = 0; px < sw; px++, plane += area()) {
+            if (py >= g.kernelH() || px >= g.kernelW()) {
+              continue; // no tap reads it: a 1×1 stride 2 reads one plane of four
+            }
             // Plane columns b whose image column b·sW + px − padW falls inside [0, W).
             int first = px - g.padW();
             int lo = Math.min(width, Math.max(0, Math.ceilDiv(-first, sw)));

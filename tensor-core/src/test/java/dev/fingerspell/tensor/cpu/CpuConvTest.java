@@ -28,7 +28,10 @@ class CpuConvTest {
     "2, 2, 35, 7, 2, 3, 5, 98", // the stem's shape, odd size: the last phase row is padding
     "1, 2, 9, 3, 3, 0, 0, 18", // stride 3: nine phase planes
     "1, 2, 11, 3, 2, 2, 0, 18", // more padding than the kernel reaches past
-    "1, 3, 70, 7, 2, 3, 0, 147" // 35-wide rows: vectors run into the next plane row
+    "1, 3, 70, 7, 2, 3, 0, 147", // 35-wide rows: vectors run into the next plane row
+    "2, 3, 56, 3, 2, 1, 0, 27", // layer2.0.conv1's 28-wide rows: a load and a blend across two
+    "2, 3, 28, 3, 2, 1, 4, 27", // 14-wide rows: up to three rows a vector
+    "2, 2, 14, 3, 2, 1, 0, 18" // 7-wide rows: four rows a vector gather
   })
   void packedColumnsMatchTheColumnMatrix(
       int n, int c, int size, int k, int stride, int pad, int rowFrom, int rowTo) {
@@ -70,7 +73,7 @@ class CpuConvTest {
 
     CpuConv.Phases phases = CpuConv.Phases.of(g);
     float[] xp = new float[phases.size(n)];
-    java.util.Arrays.fill(xp, marker); // every plane value is written: padding too
+    java.util.Arrays.fill(xp, marker); // every plane a tap reads is written, padding too
     phases.fill(x, xOff, 0, n * c, xp);
     java.util.Arrays.fill(gotB, marker);
     CpuConv.im2colPanels(phases, xp, n, 0, pixels, rowFrom, rowTo, gotB);
@@ -78,6 +81,7 @@ class CpuConvTest {
 
     // Planes filled a channel at a time, as workers share them out, are the same planes.
     float[] xpByChannel = new float[xp.length];
+    java.util.Arrays.fill(xpByChannel, marker);
     for (int ch = 0; ch < n * c; ch++) {
       phases.fill(x, xOff, ch, ch + 1, xpByChannel);
     }
@@ -113,20 +117,24 @@ class CpuConvTest {
     return out;
   }
 
-  @ParameterizedTest(name = "{0}: phase planes {7}")
+  @ParameterizedTest(name = "{0}, product shared out {7}: phase planes {8}")
   @CsvSource({
-    "the stem 7×7/2, 3, 224, 64, 7, 2, 3, true", // 49 taps over 4 planes, 112-wide rows
-    "a 112-wide 3×3, 32, 112, 64, 3, 1, 1, true",
-    "layer1 3×3 (if not Winograd), 64, 56, 64, 3, 1, 1, true",
-    "layer2.0.conv1 3×3/2, 64, 56, 128, 3, 2, 1, false", // 9 taps over 4 planes
-    "layer2.0.downsample 1×1/2, 64, 56, 128, 1, 2, 0, false",
-    "layer3 3×3, 256, 14, 256, 3, 1, 1, false", // 14-wide rows: every vector gathers anyway
-    "the stem on a 56² image, 3, 56, 64, 7, 2, 3, false"
+    "the stem 7×7/2, 3, 224, 64, 7, 2, 3, true, true", // 49 taps over 4 planes, 112-wide rows
+    "a 112-wide 3×3, 32, 112, 64, 3, 1, 1, true, true",
+    "layer1 3×3 (if not Winograd), 64, 56, 64, 3, 1, 1, true, true",
+    "layer2.0.conv1 3×3/2, 64, 56, 128, 3, 2, 1, true, false", // 9 taps over 4 planes
+    "layer2.0.conv1 3×3/2, 64, 56, 128, 3, 2, 1, false, true", // 28-wide rows: load and blend
+    "layer3.0.conv1 3×3/2, 128, 28, 256, 3, 2, 1, false, false", // 14 wide: up to 3 rows
+    "layer2.0.downsample 1×1/2, 64, 56, 128, 1, 2, 0, false, true", // one plane of four filled
+    "layer3.0.downsample 1×1/2, 128, 28, 256, 1, 2, 0, false, false",
+    "layer3 3×3, 256, 14, 256, 3, 1, 1, true, false", // 14-wide rows: every vector gathers anyway
+    "the stem on a 56² image, 3, 56, 64, 7, 2, 3, true, false"
   })
   void phasePlanesWhereTheyPay(
-      String layer, int c, int size, int oc, int k, int s, int p, boolean want) {
+      String layer, int c, int size, int oc, int k, int s, int p, boolean shared, boolean want) {
+    assumeTrue(jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.length() == 16, "AVX-512");
     ConvGeometry g = new ConvGeometry(1, c, size, size, oc, k, k, s, s, p, p);
-    assertEquals(want, CpuConv.Phases.pay(g), layer);
+    assertEquals(want, CpuConv.Phases.pay(g, shared), layer);
   }
 
   @ParameterizedTest(name = "{0} at batch {1}: pixel-major {8}")
