@@ -23,6 +23,8 @@ class FusedConvTest {
     "2, 9, 28, 28, 13, 3, 1, 1, true, false",
     "14, 5, 7, 7, 11, 3, 1, 1, true, true",
     "13, 3, 7, 7, 5, 3, 1, 1, false, false",
+    // ... split by output channels: weights over twice the tiles' input, 3 panels (layer4 at 32)
+    "32, 6, 7, 7, 260, 3, 1, 1, true, true",
     // Winograd with tiles by rows: a row of 14 to 16 tiles a vector (layer1 at 224), or 30 in two
     "1, 3, 56, 56, 8, 3, 1, 1, true, true",
     "2, 5, 54, 55, 7, 3, 1, 1, false, true",
@@ -47,6 +49,9 @@ class FusedConvTest {
     "1, 3, 70, 66, 8, 7, 2, 3, true, true", // one image: planes built over the workers
     "3, 3, 66, 70, 8, 7, 2, 3, false, true", // an image a worker
     "2, 4, 36, 40, 6, 5, 1, 2, true, false",
+    // ... at batch > 1 also where rows are one vector wide: a vector across two rows is blended
+    "3, 4, 40, 38, 6, 3, 2, 1, true, true", // 3×3 stride 2, 20- and 19-wide rows
+    "2, 8, 36, 34, 10, 1, 2, 0, false, false", // 1×1 stride 2: one plane of four
     // pixel-major: few pixels, many output channels (layer4 at batch 1)
     "1, 16, 7, 7, 96, 3, 1, 1, true, true",
     "2, 12, 13, 13, 130, 3, 2, 1, false, true",
