@@ -468,7 +468,6 @@ final class CpuConv {
    * third of the GEMM's speed that way), and no lane ever reads outside the planes.
    */
   record Phases(ConvGeometry g, int height, int width) {
-
     /**
      * Whether building the planes pays: the taps read each plane value at least 4 times over
      * ({@code KH·KW ≥ 4·sH·sW}), so the copy is small beside the packing, and output rows are at

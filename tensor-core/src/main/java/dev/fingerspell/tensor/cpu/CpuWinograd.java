@@ -197,8 +197,8 @@ final class CpuWinograd {
       return;
     }
     // With fewer vectors than workers each panel is also split by output channels, so that every
-    // worker has a share. The parts of a panel share its transformed input, built first, in
-    // parallel, split by input channels.
+    // worker has a share (and by workers where U outweighs V, above). The parts of a panel share
+    // its transformed input, built first, in parallel, split by input channels.
     int ic = g.inChannels();
     int parts = Math.min(pass.slivers, byChannels ? threads : (threads + panels - 1) / panels);
     int sliversPerPart = (pass.slivers + parts - 1) / parts;
