@@ -931,7 +931,17 @@ final class CpuConv {
           if (sw == 1) {
             System.arraycopy(x, src + lo, col, dst + lo, hi - lo);
           } else {
-            for (int q = lo; q < hi; q++) {
+            int q = lo;
+            if (sw == 2) { // two loads and a permute a vector, as the phase planes' rows
+              for (; q + L <= hi && src + 2 * (q + L) <= x.length; q += L) {
+                EVEN_LANES
+                    .selectFrom(
+                        FloatVector.fromArray(S, x, src + 2 * q),
+                        FloatVector.fromArray(S, x, src + 2 * q + L))
+                    .intoArray(col, dst + q);
+              }
+            }
+            for (; q < hi; q++) {
               col[dst + q] = x[src + q * sw];
             }
           }
