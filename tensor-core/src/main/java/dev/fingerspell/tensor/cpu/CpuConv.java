@@ -583,13 +583,7 @@ final class CpuConv {
           FloatVector.fromArray(S, x, row + b).intoArray(dst, at + b);
         }
       } else if (sw == 2) {
-        for (; b < hi && at + b + L <= limit && row + 2 * (b + L) <= x.length; b += L) {
-          EVEN_LANES
-              .selectFrom(
-                  FloatVector.fromArray(S, x, row + 2 * b),
-                  FloatVector.fromArray(S, x, row + 2 * b + L))
-              .intoArray(dst, at + b);
-        }
+        b = evenLanes(x, row, dst, at, b, hi, limit);
       }
       for (; b < hi; b++) {
         dst[at + b] = x[row + b * sw];
@@ -931,22 +925,29 @@ final class CpuConv {
           if (sw == 1) {
             System.arraycopy(x, src + lo, col, dst + lo, hi - lo);
           } else {
-            int q = lo;
-            if (sw == 2) { // two loads and a permute a vector, as the phase planes' rows
-              for (; q + L <= hi && src + 2 * (q + L) <= x.length; q += L) {
-                EVEN_LANES
-                    .selectFrom(
-                        FloatVector.fromArray(S, x, src + 2 * q),
-                        FloatVector.fromArray(S, x, src + 2 * q + L))
-                    .intoArray(col, dst + q);
-              }
-            }
+            int q = sw == 2 ? evenLanes(x, src, col, dst, lo, hi, dst + hi) : lo;
             for (; q < hi; q++) {
               col[dst + q] = x[src + q * sw];
             }
           }
           java.util.Arrays.fill(col, dst + hi, dst + ow, 0f);
         });
+  }
+
+  /**
+   * {@code dst[at + q] = x[src + 2q]} for q from {@code q}, a vector at a time (two loads and an
+   * even-lane permute) while a vector starts before {@code end}, ends by {@code limit} in dst and
+   * reads inside x; returns the q it stopped at, for the caller's scalar tail.
+   */
+  private static int evenLanes(float[] x, int src, float[] dst, int at, int q, int end, int limit) {
+    for (; q < end && at + q + L <= limit && src + 2 * (q + L) <= x.length; q += L) {
+      EVEN_LANES
+          .selectFrom(
+              FloatVector.fromArray(S, x, src + 2 * q),
+              FloatVector.fromArray(S, x, src + 2 * q + L))
+          .intoArray(dst, at + q);
+    }
+    return q;
   }
 
   /** Adds a column matrix back into an image: the adjoint of {@link #im2col}. */
