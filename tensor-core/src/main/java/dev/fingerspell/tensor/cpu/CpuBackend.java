@@ -336,7 +336,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
-    if (winogradPays(g)) {
+    if (CpuWinograd.pays(g)) {
       // weights change at every step: transformed at every call, never cached
       CpuWinograd.forward(
           g,
@@ -393,7 +393,7 @@ public final class CpuBackend implements Backend {
     // Winograd over more than one GEMM panel of 4×4 tiles; fewer tiles (layer3 at batch 1 has 16)
     // are the rows of the product instead, and fewer than two slivers of them (layer4 at batch 1
     // has 4) stay direct: Winograd's weights are 4× larger, and read for too few tiles.
-    if (CpuWinograd.applies(g) && CpuWinograd.tiles(g) > CpuGemm.NR) {
+    if (CpuWinograd.pays(g)) {
       float[][] u =
           winogradWeights.computeIfAbsent(w, t -> CpuWinograd.transformWeights(g, f(t), off(t)));
       CpuWinograd.forward(g, f(x), off(x), u, ep, f(y), off(y));
@@ -424,20 +424,11 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void conv2dBackwardData(ConvGeometry g, Tensor dy, Tensor w, Tensor dx) {
-    if (winogradPays(g)) {
+    if (CpuWinograd.pays(g)) {
       CpuWinograd.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));
       return;
     }
     CpuConv.backwardData(g, f(dy), off(dy), f(w), off(w), f(dx), off(dx));
-  }
-
-  /**
-   * Whether a training convolution (forward, input or weight gradient) runs as Winograd: 3×3,
-   * stride 1, pad 1, over more than one GEMM panel of tiles. Its weights are transformed at every
-   * call (a few milliseconds for layer4's), which more tiles than that repay.
-   */
-  private static boolean winogradPays(ConvGeometry g) {
-    return CpuWinograd.applies(g) && CpuWinograd.tiles(g) > CpuGemm.NR;
   }
 
   @Override
@@ -445,7 +436,7 @@ public final class CpuBackend implements Backend {
     // Winograd's dU is 36 matrices [OC, IC] a worker, summed over all tiles: 9.4 MB for layer3's
     // 256×256 (31.5 -> 21.7 ms at batch 32), but 38 MB for layer4's 512×512, whose 128 tiles do not
     // repay reading and writing it (47 -> 95 ms); there the direct GEMM's 9 matrices stay.
-    if (winogradPays(g) && g.outChannels() * g.inChannels() <= 256 * 256) {
+    if (CpuWinograd.pays(g) && g.outChannels() * g.inChannels() <= 256 * 256) {
       CpuWinograd.backwardFilter(g, f(x), off(x), f(dy), off(dy), f(dw), off(dw));
       if (dbias != null) {
         CpuConv.biasGradient(g, f(dy), off(dy), f(dbias), off(dbias));

@@ -401,6 +401,8 @@ final class CpuConv {
         }
         int d = panel + rowFrom * nr + v;
         int runs = valid == L ? runs(base, v, starts) : 0;
+        // One, two and three runs written out: a vector built up in a loop over the runs would be
+        // one value or another after a branch, which C2 boxes.
         if (runs == 1) {
           for (int r = 0; r < tap.length; r++, d += nr) {
             FloatVector.fromArray(S, xp, tap[r] + base[v]).intoArray(panels, d);

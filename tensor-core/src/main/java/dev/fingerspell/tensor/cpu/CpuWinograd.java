@@ -49,6 +49,15 @@ final class CpuWinograd {
     return g.isSquare(3, 1, 1);
   }
 
+  /**
+   * Whether {@link #forward} computes this layer: 3×3, stride 1, pad 1 over more than one GEMM
+   * panel of tiles, for inference (weights transformed once) and training (transformed at every
+   * call, a few milliseconds for layer4's, which more tiles than that repay) alike.
+   */
+  static boolean pays(ConvGeometry g) {
+    return applies(g) && tiles(g) > NR;
+  }
+
   /** 4×4 output tiles over the whole batch. */
   static int tiles(ConvGeometry g) {
     return g.batch() * ((g.outHeight() + 3) / 4) * ((g.outWidth() + 3) / 4);

@@ -10,8 +10,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 class CpuGemmTest {
   /**
    * A transposed B (stored n × k, a weight gradient's column matrix) packs to {@code dst[panel · NR
-   * · k + p · NR + t] = B[j + t][p]}, zero past n: through the 16×16 register transposes where 16
-   * values of a row remain, and gathers for the rest and for a narrow last panel.
+   * · k + p · NR + t] = B[j + t][p]}, zero past n: three gathers a panel row, masked in a narrow
+   * last panel.
    */
   @ParameterizedTest
   @CsvSource({"48, 16", "48, 37", "96, 64", "100, 33", "30, 15", "147, 200", "5, 1"})
