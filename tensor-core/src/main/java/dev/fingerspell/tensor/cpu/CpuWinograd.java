@@ -1028,6 +1028,14 @@ final class CpuWinograd {
                 int x0 = (first + q) % tilesX * 4;
                 // V: input channels in the lanes, a panel's row of 48 per tile
                 for (int c0 = 0; c0 < icPadded; c0 += L) {
+                  int at = c0 / NR * k * NR + q * NR + c0 % NR;
+                  if (c0
+                      >= ic) { // the last panel's padding (32 of layer1's 96): zeros, no transform
+                    for (int e = 0; e < 36; e++) {
+                      zero.intoArray(bp[e], at);
+                    }
+                    continue;
+                  }
                   VectorMask<Float> m = S.indexInRange(c0, ic);
                   int[] lanes = xLanes[c0 + L <= ic ? 0 : 1];
                   int base = xOff + (n * ic + c0) * h * w;
@@ -1035,14 +1043,13 @@ final class CpuWinograd {
                     int iy = y0 - 1 + i;
                     for (int j = 0; j < 6; j++) {
                       int ix = x0 - 1 + j;
-                      (iy >= 0 && iy < h && ix >= 0 && ix < w && c0 < ic
+                      (iy >= 0 && iy < h && ix >= 0 && ix < w
                               ? FloatVector.fromArray(S, x, base + iy * w + ix, lanes, 0, m)
                               : zero)
                           .intoArray(t, (i * 6 + j) * L);
                     }
                   }
                   inputBlock(t);
-                  int at = c0 / NR * k * NR + q * NR + c0 % NR;
                   for (int e = 0; e < 36; e++) {
                     FloatVector.fromArray(S, t, e * L).intoArray(bp[e], at);
                   }
