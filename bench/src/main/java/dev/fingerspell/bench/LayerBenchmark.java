@@ -57,8 +57,12 @@ public class LayerBenchmark {
   public void setup() {
     Rng rng = new Rng(1);
     pool = new ConvGeometry(batch, 64, 112, 112, 64, 3, 3, 2, 2, 1, 1);
-    stemOut = Tensor.randn(rng, batch, 64, 112, 112);
+    // As in the network, the pool reads a ReLU's output: about half of it zeros, which tie for
+    // the maximum, and its backward searches for the forward's real maxima.
+    stemOut = Tensor.zeros(batch, 64, 112, 112);
+    backend.relu(Tensor.randn(rng, batch, 64, 112, 112), stemOut);
     pooled = Tensor.zeros(pool.outShape());
+    backend.maxPool2dForward(pool, stemOut, pooled);
     dPooled = Tensor.randn(rng, pool.outShape());
     dStemOut = Tensor.zeros(batch, 64, 112, 112);
     layer4Out = Tensor.randn(rng, batch, 512, 7, 7);

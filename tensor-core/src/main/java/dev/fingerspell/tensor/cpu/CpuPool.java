@@ -2,6 +2,7 @@ package dev.fingerspell.tensor.cpu;
 
 import dev.fingerspell.tensor.ConvGeometry;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Max and global-average pooling, one (image, channel) plane per task. */
@@ -85,9 +86,11 @@ final class CpuPool {
   /**
    * Each window's gradient goes to its first position (row-major) that holds the forward maximum
    * {@code y}, or its first NaN when the maximum is NaN: the position PyTorch's kernel picks (the
-   * first maximum in row-major order; padding never), but a search for a known value mispredicts
-   * once per window, not at every tap that beats the running maximum. Whole 3×3 windows compare all
-   * nine taps without a branch: 50 -> 30 ms at batch 32 after ResNet18's stem.
+   * first maximum in row-major order; padding never). A search for a known value compares every tap
+   * and keeps the first match without a branch: after a ReLU about half the inputs are zeros that
+   * tie, and branching on each match mispredicted so often that ResNet's pool took 65 ms at batch
+   * 32. Windows of 3 taps across at stride 2 (ResNet's) go a vector of windows at a time ({@link
+   * #firstMaxima}); the rest, and the edges, one at a time ({@link #firstMaximum}).
    */
   static void maxBackward(
       ConvGeometry g,
@@ -103,11 +106,16 @@ final class CpuPool {
     int w = g.inWidth();
     int oh = g.outHeight();
     int ow = g.outWidth();
-    int[] window = {0, 1, 2, w, w + 1, w + 2, 2 * w, 2 * w + 1, 2 * w + 2};
+    int sw = g.strideW();
+    int pw = g.padW();
+    // Output columns whose windows lie wholly inside the row, where vectors of windows may run.
+    int inFrom = (pw + sw - 1) / sw;
+    int inTo = g.kernelW() == 3 && sw == 2 ? Math.max(inFrom, (w - 3 + pw) / sw + 1) : inFrom;
     Parallel.forRange(
         g.batch() * g.inChannels(),
         4,
         (lo, hi) -> {
+          float[] places = new float[L];
           for (int p = lo; p < hi; p++) {
             int plane = xo + p * h * w;
             int gradPlane = dxo + p * h * w;
@@ -116,45 +124,96 @@ final class CpuPool {
             for (int oy = 0; oy < oh; oy++) {
               int y0 = Math.max(oy * g.strideH() - g.padH(), 0);
               int y1 = Math.min(oy * g.strideH() - g.padH() + g.kernelH(), h);
-              for (int ox = 0; ox < ow; ox++) {
-                int x0 = Math.max(ox * g.strideW() - g.padW(), 0);
-                int x1 = Math.min(ox * g.strideW() - g.padW() + g.kernelW(), w);
-                float m = y[yo + out + oy * ow + ox];
-                int at = y0 * w + x0;
-                if (y1 - y0 == 3 && x1 - x0 == 3 && m == m) {
-                  // A whole 3×3 window (ResNet's): nine taps written out, last to first, each
-                  // match overwriting, so the first in row-major order is left with no branch to
-                  // mispredict; the loops below cost more than the comparisons here.
-                  int r = plane + at;
-                  int k = 0;
-                  k = x[r + 2 * w + 2] == m ? 8 : k;
-                  k = x[r + 2 * w + 1] == m ? 7 : k;
-                  k = x[r + 2 * w] == m ? 6 : k;
-                  k = x[r + w + 2] == m ? 5 : k;
-                  k = x[r + w + 1] == m ? 4 : k;
-                  k = x[r + w] == m ? 3 : k;
-                  k = x[r + 2] == m ? 2 : k;
-                  k = x[r + 1] == m ? 1 : k;
-                  k = x[r] == m ? 0 : k;
-                  at += window[k];
-                } else {
-                  boolean nan = m != m;
-                  search:
-                  for (int iy = y0; iy < y1; iy++) {
-                    for (int ix = x0; ix < x1; ix++) {
-                      float v = x[plane + iy * w + ix];
-                      if (v == m || (nan && v != v)) {
-                        at = iy * w + ix;
-                        break search;
-                      }
+              int outRow = out + oy * ow;
+              int ox = 0;
+              for (; ox < ow; ox++) {
+                if (ox >= inFrom && ox + L <= inTo) {
+                  int start = plane + y0 * w + ox * sw - pw;
+                  if (firstMaxima(x, start, w, y1 - y0, y, yo + outRow + ox, places)) {
+                    for (int i = 0; i < L; i++) {
+                      dx[gradPlane + start - plane + 2 * i + (int) places[i]] +=
+                          dy[dyo + outRow + ox + i];
                     }
+                    ox += L - 1;
+                    continue;
                   }
                 }
-                dx[gradPlane + at] += dy[dyo + out + oy * ow + ox];
+                int x0 = Math.max(ox * sw - pw, 0);
+                int x1 = Math.min(ox * sw - pw + g.kernelW(), w);
+                int at = firstMaximum(x, plane, w, y0, y1, x0, x1, y[yo + outRow + ox]);
+                dx[gradPlane + at] += dy[dyo + outRow + ox];
               }
             }
           }
         });
+  }
+
+  /**
+   * Where in its plane window {@code [y0, y1) × [x0, x1)} first holds {@code m}, or its first NaN
+   * when m is NaN. A whole 3×3 window compares all nine taps, last to first, each match
+   * overwriting, so no branch depends on the data.
+   */
+  private static int firstMaximum(
+      float[] x, int plane, int w, int y0, int y1, int x0, int x1, float m) {
+    int at = y0 * w + x0;
+    if (y1 - y0 == 3 && x1 - x0 == 3 && m == m) {
+      int r = plane + at;
+      int k = 0;
+      k = x[r + 2 * w + 2] == m ? 2 * w + 2 : k;
+      k = x[r + 2 * w + 1] == m ? 2 * w + 1 : k;
+      k = x[r + 2 * w] == m ? 2 * w : k;
+      k = x[r + w + 2] == m ? w + 2 : k;
+      k = x[r + w + 1] == m ? w + 1 : k;
+      k = x[r + w] == m ? w : k;
+      k = x[r + 2] == m ? 2 : k;
+      k = x[r + 1] == m ? 1 : k;
+      k = x[r] == m ? 0 : k;
+      return at + k;
+    }
+    boolean nan = m != m;
+    for (int iy = y0; iy < y1; iy++) {
+      for (int ix = x0; ix < x1; ix++) {
+        float v = x[plane + iy * w + ix];
+        if (v == m || (nan && v != v)) {
+          return iy * w + ix;
+        }
+      }
+    }
+    return at;
+  }
+
+  private static final FloatVector EVEN_LANES = FloatVector.zero(S).addIndex(2);
+  private static final FloatVector ODD_LANES = EVEN_LANES.add(1f);
+
+  /**
+   * For L windows of 3 taps across at stride 2, the first of {@code x[start + 2i ...]} on {@code
+   * rows} rows: {@code places[i]} gets the offset of window i's first maximum {@code y[at + i]}
+   * from its first tap, {@code r·w + t}. A row's three taps of every window are two pairs of loads
+   * split into even and odd lanes; comparisons last to first overwrite the offset where they match,
+   * as {@link #firstMaximum} does one window at a time. Returns false, having written nothing,
+   * where a maximum is NaN or the loads would pass the array's end.
+   */
+  private static boolean firstMaxima(
+      float[] x, int start, int w, int rows, float[] y, int at, float[] places) {
+    FloatVector m = FloatVector.fromArray(S, y, at);
+    if (start + (rows - 1) * w + 2 * L + 2 > x.length
+        || m.compare(VectorOperators.NE, m).anyTrue()) {
+      return false;
+    }
+    FloatVector place = FloatVector.zero(S);
+    for (int r = rows - 1; r >= 0; r--) {
+      int row = start + r * w;
+      FloatVector a = FloatVector.fromArray(S, x, row);
+      FloatVector b = FloatVector.fromArray(S, x, row + L);
+      FloatVector third =
+          EVEN_LANES.selectFrom(
+              FloatVector.fromArray(S, x, row + 2), FloatVector.fromArray(S, x, row + 2 + L));
+      place = place.blend(r * w + 2, third.compare(VectorOperators.EQ, m));
+      place = place.blend(r * w + 1, ODD_LANES.selectFrom(a, b).compare(VectorOperators.EQ, m));
+      place = place.blend(r * w, EVEN_LANES.selectFrom(a, b).compare(VectorOperators.EQ, m));
+    }
+    place.intoArray(places, 0);
+    return true;
   }
 
   static void avgForward(int nc, int hw, float[] x, int xo, float[] y, int yo) {
