@@ -40,6 +40,8 @@ class FusedConvTest {
     "3, 5, 9, 10, 100, 3, 1, 1, true, false",
     "4, 9, 5, 6, 17, 3, 1, 1, false, false",
     "3, 16, 14, 14, 33, 3, 1, 1, true, true",
+    // ... layer3's 16 vectors of channels at batch 1, in runs of 9 and 7 on 2 threads
+    "1, 20, 14, 14, 256, 3, 1, 1, true, true",
     // direct: too few tiles, other kernels and strides
     "1, 4, 7, 7, 6, 3, 1, 1, true, true",
     "2, 3, 23, 21, 10, 7, 2, 3, false, true",

@@ -587,8 +587,9 @@ final class CpuWinograd {
    * tiles are the GEMM's rows, output channels its columns, {@code u} from {@link
    * #transformWeightsTileMajor}. With 16 tiles the channel-major product is one vector wide, so the
    * kernel loads a weight for every 16 multiply-adds; here each row of weights is three vectors
-   * that 8 tiles use. The input transform is split by input channels, then each worker takes a
-   * share of output channels (whole vectors) through all 36 products and the output transform.
+   * that 8 tiles use. The input transform is split by input channels, then each worker takes a run
+   * of output channels (whole vectors, {@link CpuGemm#columnRuns}) through all 36 products and the
+   * output transform.
    */
   static void forwardTileMajor(
       ConvGeometry g, float[] x, int xOff, float[][] u, CpuConv.Epilogue ep, float[] y, int yOff) {
@@ -611,15 +612,18 @@ final class CpuWinograd {
           }
         });
     int ocVectors = (oc + L - 1) / L;
-    int parts = Math.min(ocVectors, Parallel.threads());
+    int[] runs = CpuGemm.columnRuns(ocVectors, Math.min(ocVectors, Parallel.threads()));
     Parallel.forRange(
-        parts,
+        runs.length - 1,
         1,
         (lo, hi) -> {
           Scratch s = SCRATCH.get();
           for (int part = lo; part < hi; part++) {
-            int o0 = Parallel.share(ocVectors, part, parts) * L;
-            int o1 = Math.min(oc, Parallel.share(ocVectors, part + 1, parts) * L);
+            if (runs[part] == runs[part + 1]) {
+              continue;
+            }
+            int o0 = runs[part] * L;
+            int o1 = Math.min(oc, runs[part + 1] * L);
             int ldc = (o1 - o0 + L - 1) / L * L;
             int mPoint = apart(rows * ldc);
             if (s.m.length < 36 * mPoint) {
