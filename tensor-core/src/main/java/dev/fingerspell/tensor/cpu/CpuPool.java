@@ -16,7 +16,9 @@ final class CpuPool {
    * Forward needs only the maxima, not where they are, so it goes in vector passes per output row:
    * the window's rows are reduced lane-wise into one row padded with −∞ (padding never wins), the
    * row's window maxima are taken from {@code k} shifted copies, and every {@code stride}-th is
-   * gathered out. {@code max} has {@code Math.max} semantics, so NaN wins as in PyTorch.
+   * gathered out; windows 3 wide at stride 2 (ResNet's) take their three taps straight from the
+   * row, two pairs of loads split into even and odd lanes, with no gather. {@code max} has {@code
+   * Math.max} semantics, so NaN wins as in PyTorch.
    */
   static void maxForward(ConvGeometry g, float[] x, int xo, float[] y, int yo) {
     int h = g.inHeight();
@@ -27,7 +29,9 @@ final class CpuPool {
     int sw = g.strideW();
     int pw = g.padW();
     int span = (ow - 1) * sw + 1; // window starts, one per input column the outputs touch
-    int padded = Math.max(pw + w, span + kw - 1) + L;
+    boolean evenOdd = kw == 3 && sw == 2;
+    // Long enough for the even-odd loads of a last, part-filled vector of outputs.
+    int padded = Math.max(Math.max(pw + w, span + kw - 1), 2 * ow + 2) + 2 * L;
     int[] every = new int[L];
     for (int i = 0; i < L; i++) {
       every[i] = i * sw;
@@ -46,6 +50,10 @@ final class CpuPool {
               int y0 = Math.max(oy * g.strideH() - g.padH(), 0);
               int y1 = Math.min(oy * g.strideH() - g.padH() + g.kernelH(), h);
               maxOfRows(x, plane + y0 * w, w, y1 - y0, row, pw);
+              if (evenOdd) {
+                windowsEvenOdd(row, ow, y, out + oy * ow);
+                continue;
+              }
               for (int j = 0; j < span; j += L) { // windows[j] = max row[j .. j + kw)
                 FloatVector m = FloatVector.fromArray(S, row, j);
                 for (int t = 1; t < kw; t++) {
@@ -64,6 +72,27 @@ final class CpuPool {
             }
           }
         });
+  }
+
+  /**
+   * {@code y[at + ox] = max(row[2ox], row[2ox + 1], row[2ox + 2])} for ox < ow: a vector of outputs
+   * from two pairs of loads, their even and odd lanes, a last part-filled vector stored masked.
+   */
+  private static void windowsEvenOdd(float[] row, int ow, float[] y, int at) {
+    for (int ox = 0; ox < ow; ox += L) {
+      int j = 2 * ox;
+      FloatVector a = FloatVector.fromArray(S, row, j);
+      FloatVector b = FloatVector.fromArray(S, row, j + L);
+      FloatVector third =
+          EVEN_LANES.selectFrom(
+              FloatVector.fromArray(S, row, j + 2), FloatVector.fromArray(S, row, j + 2 + L));
+      FloatVector m = EVEN_LANES.selectFrom(a, b).max(ODD_LANES.selectFrom(a, b)).max(third);
+      if (ox + L <= ow) {
+        m.intoArray(y, at + ox);
+      } else {
+        m.intoArray(y, at + ox, S.indexInRange(ox, ow));
+      }
+    }
   }
 
   /** {@code row[pad + i] = max over r < rows of x[from + r·w + i]}, for i < w. */
