@@ -57,7 +57,10 @@ class FusedConvTest {
     // pixel-major: few pixels, many output channels (layer4 at batch 1)
     "1, 16, 7, 7, 96, 3, 1, 1, true, true",
     "2, 12, 13, 13, 130, 3, 2, 1, false, true",
-    "1, 32, 13, 13, 96, 1, 2, 0, true, false"
+    "1, 32, 13, 13, 96, 1, 2, 0, true, false",
+    // ... with more than one block of 1024 product rows (120 or 300 channels × 9 taps)
+    "1, 120, 7, 7, 70, 3, 1, 1, true, true",
+    "1, 300, 5, 5, 300, 3, 1, 1, false, true"
   })
   void matchesUnfusedOps(
       int n, int c, int h, int w, int oc, int k, int s, int p, boolean residual, boolean relu) {
