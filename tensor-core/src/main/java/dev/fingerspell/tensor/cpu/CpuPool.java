@@ -215,9 +215,9 @@ final class CpuPool {
   private static final FloatVector ODD_LANES = EVEN_LANES.add(1f);
 
   /**
-   * For L windows of 3 taps across at stride 2, the first of {@code x[start + 2i ...]} on {@code
-   * rows} rows: {@code places[i]} gets the offset of window i's first maximum {@code y[at + i]}
-   * from its first tap, {@code r·w + t}. A row's three taps of every window are two pairs of loads
+   * L windows of {@code rows} rows and 3 taps across at stride 2, window i's first tap at {@code
+   * x[start + 2i]}: {@code places[i]} gets the offset from that tap of the window's first maximum
+   * {@code y[at + i]}, {@code r·w + t}. A row's three taps of every window are two pairs of loads
    * split into even and odd lanes; comparisons last to first overwrite the offset where they match,
    * as {@link #firstMaximum} does one window at a time. Returns false, having written nothing,
    * where a maximum is NaN or the loads would pass the array's end.
