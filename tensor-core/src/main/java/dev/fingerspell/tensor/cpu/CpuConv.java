@@ -27,7 +27,7 @@ final class CpuConv {
   private static final ThreadScratch SCRATCH = new ThreadScratch(3);
 
   /** Lane indices 0, 2, 4, …: the even lanes of two vectors side by side (a stride-2 row). */
-  private static final FloatVector EVEN_LANES = FloatVector.zero(S).addIndex(2);
+  static final FloatVector EVEN_LANES = FloatVector.zero(S).addIndex(2);
 
   /**
    * {@code count} images' {@code [OC, OHW]} planes, stored image after image, rewritten channel
@@ -710,30 +710,23 @@ final class CpuConv {
     // Each worker takes a run of vectors of channels, not whole panels: layer4's 11 panels went
     // 6:5 on 2 workers; its 32 vectors go 16:16, six kernel calls each (CpuGemm.columnRuns).
     int vectors = (oc + L - 1) / L;
-    int[] runs = CpuGemm.columnRuns(vectors, Math.min(vectors, Parallel.threads()));
-    Parallel.forRange(
-        runs.length - 1,
-        1,
-        (lo, hi) -> {
+    CpuGemm.forColumnRuns(
+        vectors,
+        (v0, v1) -> {
           float[] column = new float[pixels]; // one channel's values, back in pixel order
-          for (int part = lo; part < hi; part++) {
-            if (runs[part] == runs[part + 1]) {
-              continue;
-            }
-            int o0 = runs[part] * L;
-            int o1 = Math.min(oc, runs[part + 1] * L);
+          int o0 = v0 * L;
+          int o1 = Math.min(oc, v1 * L);
+          for (int p = 0; p < pixels; p++) {
+            java.util.Arrays.fill(c, p * ldc + o0, p * ldc + o1, 0f);
+          }
+          CpuGemm.columns(pixels, ldc, ckk, a, 0, packedWt, c, o0, o0, o1, 0, slivers);
+          for (int o = o0; o < o1; o++) {
             for (int p = 0; p < pixels; p++) {
-              java.util.Arrays.fill(c, p * ldc + o0, p * ldc + o1, 0f);
+              column[p] = c[p * ldc + o];
             }
-            CpuGemm.columns(pixels, ldc, ckk, a, 0, packedWt, c, o0, o0, o1, 0, slivers);
-            for (int o = o0; o < o1; o++) {
-              for (int p = 0; p < pixels; p++) {
-                column[p] = c[p * ldc + o];
-              }
-              for (int i = 0; i < g.batch(); i++) {
-                int at = i * outImage + o * ohw;
-                finish(column, i * ohw, y, yOff + at, ohw, ep, o, at);
-              }
+            for (int i = 0; i < g.batch(); i++) {
+              int at = i * outImage + o * ohw;
+              finish(column, i * ohw, y, yOff + at, ohw, ep, o, at);
             }
           }
         });

@@ -306,10 +306,41 @@ final class CpuGemm {
       int cOff,
       int s0,
       int s1) {
+    panelColumns(m, ldc, cols, k, 0, k, alpha, ap, apOff, bp, bpOff, c, cOff, s0, s1);
+  }
+
+  /** The same over rows {@code [k0, k1)} of the panel and columns of the slivers only. */
+  private static void panelColumns(
+      int m,
+      int ldc,
+      int cols,
+      int k,
+      int k0,
+      int k1,
+      float alpha,
+      float[] ap,
+      int apOff,
+      float[] bp,
+      int bpOff,
+      float[] c,
+      int cOff,
+      int s0,
+      int s1) {
     for (int s = s0; s < s1; s++) {
       int i = s * MR;
       int rows = Math.min(MR, m - i);
-      sliver(ap, apOff + s * MR * k, bp, bpOff, k, alpha, c, cOff + i * ldc, ldc, rows, cols);
+      sliver(
+          ap,
+          apOff + s * MR * k + k0 * MR,
+          bp,
+          bpOff + k0 * NR,
+          k1 - k0,
+          alpha,
+          c,
+          cOff + i * ldc,
+          ldc,
+          rows,
+          cols);
     }
   }
 
@@ -364,6 +395,30 @@ final class CpuGemm {
     return bounds;
   }
 
+  /** A body over one worker's run of vectors {@code [v0, v1)} of B's columns. */
+  @FunctionalInterface
+  interface ColumnRun {
+    void run(int v0, int v1);
+  }
+
+  /**
+   * Runs {@code body} over the {@link #columnRuns} of {@code vectors} for this machine's workers,
+   * each run on one worker; a run left empty (more workers than the runs need) is not run.
+   */
+  static void forColumnRuns(int vectors, ColumnRun body) {
+    int[] runs = columnRuns(vectors, Math.min(vectors, Parallel.threads()));
+    Parallel.forRange(
+        runs.length - 1,
+        1,
+        (lo, hi) -> {
+          for (int part = lo; part < hi; part++) {
+            if (runs[part] < runs[part + 1]) {
+              body.run(runs[part], runs[part + 1]);
+            }
+          }
+        });
+  }
+
   /**
    * Whether greedy runs of at most {@code cost} cover all vectors; writes their bounds if asked.
    */
@@ -413,22 +468,8 @@ final class CpuGemm {
       int cols = Math.min(NR - within, j1 - j);
       int panel = (j - within) * k + within;
       for (int k0 = 0; k0 < k; k0 += K_BLOCK) {
-        int rows = Math.min(K_BLOCK, k - k0);
-        for (int s = s0; s < s1; s++) {
-          int i = s * MR;
-          sliver(
-              ap,
-              apOff + s * MR * k + k0 * MR,
-              bp,
-              panel + k0 * NR,
-              rows,
-              1f,
-              c,
-              cOff + j - j0 + i * ldc,
-              ldc,
-              Math.min(MR, m - i),
-              cols);
-        }
+        int k1 = Math.min(k, k0 + K_BLOCK);
+        panelColumns(m, ldc, cols, k, k0, k1, 1f, ap, apOff, bp, panel, c, cOff + j - j0, s0, s1);
       }
       j += cols;
     }

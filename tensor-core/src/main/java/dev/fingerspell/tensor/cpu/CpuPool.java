@@ -10,6 +10,9 @@ final class CpuPool {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
 
+  /** Lane indices 1, 3, 5, ...: the odd lanes of two vectors side by side. */
+  private static final FloatVector ODD_LANES = CpuConv.EVEN_LANES.add(1f);
+
   private CpuPool() {}
 
   /**
@@ -84,9 +87,10 @@ final class CpuPool {
       FloatVector a = FloatVector.fromArray(S, row, j);
       FloatVector b = FloatVector.fromArray(S, row, j + L);
       FloatVector third =
-          EVEN_LANES.selectFrom(
+          CpuConv.EVEN_LANES.selectFrom(
               FloatVector.fromArray(S, row, j + 2), FloatVector.fromArray(S, row, j + 2 + L));
-      FloatVector m = EVEN_LANES.selectFrom(a, b).max(ODD_LANES.selectFrom(a, b)).max(third);
+      FloatVector m =
+          CpuConv.EVEN_LANES.selectFrom(a, b).max(ODD_LANES.selectFrom(a, b)).max(third);
       if (ox + L <= ow) {
         m.intoArray(y, at + ox);
       } else {
@@ -211,9 +215,6 @@ final class CpuPool {
     return at;
   }
 
-  private static final FloatVector EVEN_LANES = FloatVector.zero(S).addIndex(2);
-  private static final FloatVector ODD_LANES = EVEN_LANES.add(1f);
-
   /**
    * L windows of {@code rows} rows and 3 taps across at stride 2, window i's first tap at {@code
    * x[start + 2i]}: {@code places[i]} gets the offset from that tap of the window's first maximum
@@ -235,11 +236,12 @@ final class CpuPool {
       FloatVector a = FloatVector.fromArray(S, x, row);
       FloatVector b = FloatVector.fromArray(S, x, row + L);
       FloatVector third =
-          EVEN_LANES.selectFrom(
+          CpuConv.EVEN_LANES.selectFrom(
               FloatVector.fromArray(S, x, row + 2), FloatVector.fromArray(S, x, row + 2 + L));
       place = place.blend(r * w + 2, third.compare(VectorOperators.EQ, m));
       place = place.blend(r * w + 1, ODD_LANES.selectFrom(a, b).compare(VectorOperators.EQ, m));
-      place = place.blend(r * w, EVEN_LANES.selectFrom(a, b).compare(VectorOperators.EQ, m));
+      place =
+          place.blend(r * w, CpuConv.EVEN_LANES.selectFrom(a, b).compare(VectorOperators.EQ, m));
     }
     place.intoArray(places, 0);
     return true;

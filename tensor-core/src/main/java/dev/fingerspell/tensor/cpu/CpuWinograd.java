@@ -612,30 +612,23 @@ final class CpuWinograd {
           }
         });
     int ocVectors = (oc + L - 1) / L;
-    int[] runs = CpuGemm.columnRuns(ocVectors, Math.min(ocVectors, Parallel.threads()));
-    Parallel.forRange(
-        runs.length - 1,
-        1,
-        (lo, hi) -> {
+    CpuGemm.forColumnRuns(
+        ocVectors,
+        (v0, v1) -> {
           Scratch s = SCRATCH.get();
-          for (int part = lo; part < hi; part++) {
-            if (runs[part] == runs[part + 1]) {
-              continue;
-            }
-            int o0 = runs[part] * L;
-            int o1 = Math.min(oc, runs[part + 1] * L);
-            int ldc = (o1 - o0 + L - 1) / L * L;
-            int mPoint = apart(rows * ldc);
-            if (s.m.length < 36 * mPoint) {
-              s.m = new float[36 * mPoint];
-            }
-            java.util.Arrays.fill(s.m, 0, 36 * mPoint, 0f);
-            for (int e = 0; e < 36; e++) {
-              CpuGemm.columns(
-                  tiles, ldc, ic, v, e * pointSize, u[e], s.m, e * mPoint, o0, o1, 0, rows / MR);
-            }
-            outputTransformTileMajor(g, tiles, ep, y, yOff, s, o0, o1, rows, ldc);
+          int o0 = v0 * L;
+          int o1 = Math.min(oc, v1 * L);
+          int ldc = (o1 - o0 + L - 1) / L * L;
+          int mPoint = apart(rows * ldc);
+          if (s.m.length < 36 * mPoint) {
+            s.m = new float[36 * mPoint];
           }
+          java.util.Arrays.fill(s.m, 0, 36 * mPoint, 0f);
+          for (int e = 0; e < 36; e++) {
+            CpuGemm.columns(
+                tiles, ldc, ic, v, e * pointSize, u[e], s.m, e * mPoint, o0, o1, 0, rows / MR);
+          }
+          outputTransformTileMajor(g, tiles, ep, y, yOff, s, o0, o1, rows, ldc);
         });
   }
 
@@ -1033,8 +1026,8 @@ final class CpuWinograd {
                 // V: input channels in the lanes, a panel's row of 48 per tile
                 for (int c0 = 0; c0 < icPadded; c0 += L) {
                   int at = c0 / NR * k * NR + q * NR + c0 % NR;
-                  if (c0
-                      >= ic) { // the last panel's padding (32 of layer1's 96): zeros, no transform
+                  // The last panel's padding (32 of layer1's 96): zeros, no transform.
+                  if (c0 >= ic) {
                     for (int e = 0; e < 36; e++) {
                       zero.intoArray(bp[e], at);
                     }
