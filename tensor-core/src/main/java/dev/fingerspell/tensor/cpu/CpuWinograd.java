@@ -159,8 +159,8 @@ final class CpuWinograd {
     final long[] outMask = new long[16 * VECTORS];
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
-    final float[] line = new float[6 * L];
-    final int[] blockRows = new int[12];
+    final float[] line = new float[6 * (4 * L + 4 * 4)];
+    final int[] runFrom = new int[6 * 4];
   }
 
   /** A block row that lies in the padding (or past the batch): no input row to copy. */
@@ -338,33 +338,46 @@ final class CpuWinograd {
 
   /**
    * Whether {@link #forward} lays its tiles out by rows, in place of tile after tile: a row of
-   * tiles to a vector (or to two, or more), or two rows to a vector when a row is at most half one;
-   * where the rows leave at most an eighth of the lanes empty (layer1 at 224×224: 14 tiles in 16
-   * lanes; layer2: 7 in 8). A lane's 6×6 block then starts 4 values after its neighbour's, so the
-   * input transform reads rows with plain loads and splits them by 4 with two-vector permutes, and
-   * the output transform interleaves its 4 columns back into rows, instead of 36 gathers and 16
-   * scatters (and 16 residual gathers) a vector of tiles, which cost most of layer1's time.
+   * tiles to a vector (or to two, or more), or 2 or 4 rows to a vector where a row fits in a half
+   * or a quarter of one; where the rows leave at most an eighth of the lanes empty (at 224×224,
+   * layer1: 14 tiles in 16 lanes; layer2: 7 in 8; layer3: 4 in 4; not layer4: 2 in 4). A lane's 6×6
+   * block then starts 4 values after its neighbour's, so the input transform reads rows with plain
+   * loads and splits them by 4 with two-vector permutes, and the output transform interleaves its 4
+   * columns back into rows, instead of 36 gathers and 16 scatters (and 16 residual gathers) a
+   * vector of tiles, which cost most of layer1's time.
    */
   static boolean byRows(ConvGeometry g) {
     int tx = (g.outWidth() + 3) / 4;
-    int lanes = rowsPerVector(g) == 2 ? L / 2 : (tx + L - 1) / L * L; // a row's
+    int runs = rowsPerVector(g);
+    int lanes = runs == 1 ? (tx + L - 1) / L * L : L / runs; // a row's
     // The empty lanes are products too. They cost less than the gathers saved at 64 channels
-    // (layer1 at batch 8: 3.8-4.5 ms against 4.5), more at 128 (layer2 at batch 8: 2.9-3.0 ms
-    // against 2.65-2.7), where rows pay only if they add no vector (layer2 at batch 1).
+    // (layer1 at batch 8: 3.8-4.5 ms against 4.5) and at 128 (layer2 at batch 32: 13.8-14.0 ms
+    // against 19.2-19.5, one JVM, alternating; the batch-32 pass x1.019 over 30 alternations);
+    // above that, rows are taken only where they add no vector.
     boolean noMoreVectors = rowSlots(g) <= (tiles(g) + L - 1) / L * L;
-    return L >= 4 && (lanes - tx) * 8 <= lanes && (g.inChannels() <= 64 || noMoreVectors);
+    return L >= 4 && (lanes - tx) * 8 <= lanes && (g.inChannels() <= 128 || noMoreVectors);
   }
 
-  /** Rows of tiles a vector holds by rows: two where they fit in half a vector, else one. */
+  /**
+   * Rows of tiles a vector holds by rows: the most of 4 and 2 (at most L) whose share of the lanes
+   * a row fits in, else one. Not 8: layer4's two-tile rows would then need two input rows in a
+   * vector, a load each and a blend (or a store and a reload), which ran slower than the gathers.
+   */
   private static int rowsPerVector(ConvGeometry g) {
-    return (g.outWidth() + 3) / 4 <= L / 2 ? 2 : 1;
+    int tx = (g.outWidth() + 3) / 4;
+    int runs = Math.min(4, L);
+    while (runs > 1 && tx > L / runs) {
+      runs /= 2;
+    }
+    return runs;
   }
 
   /** The product's columns with tiles by rows: whole vectors. */
   static int rowSlots(ConvGeometry g) {
     int tx = (g.outWidth() + 3) / 4;
     int tileRows = g.batch() * ((g.outHeight() + 3) / 4);
-    return rowsPerVector(g) == 2 ? (tileRows + 1) / 2 * L : tileRows * ((tx + L - 1) / L * L);
+    int runs = rowsPerVector(g);
+    return runs == 1 ? tileRows * ((tx + L - 1) / L * L) : (tileRows + runs - 1) / runs * L;
   }
 
   /** Lane l takes value 4l + φ of four vectors: from the first two (l < L/2), or the last two. */
@@ -404,10 +417,13 @@ final class CpuWinograd {
 
   /**
    * {@link #inputTransform} with tiles by rows: slot {@code first} on, a vector at a time, each a
-   * run of L tiles of one row of tiles, or two rows' runs of L/2 (the first and the second half of
-   * the lanes). A run's block rows are copied from its input rows (padding as 0), from 1 before its
-   * first block, and split by 4: lane l of column j is value {@code 4l + j} of the copy (of the
-   * second copy, {@code 4(l - L/2) + j}, for the second run).
+   * run of L tiles of one row of tiles, or R rows' runs of L/R ({@link #rowsPerVector}), run k in
+   * lanes {@code [k L/R, (k+1) L/R)}. Each run's block rows are copied from its input rows into the
+   * line, from 1 before its first block: 4L/R values for columns 0 to 3, and 4 more for columns 4
+   * and 5. Laid end to end, a block row's runs are four vectors; lane l of column j < 4 is value
+   * {@code 4l + j} of them, of column 4 or 5 value {@code 4l + j - 4} of the four vectors 4 on,
+   * taken by two-vector permutes. The padding's places in the line (and the rows past the batch)
+   * are zeroed once for all channels, so a channel's block row is R plain copies.
    */
   private static void inputTransformByRows(
       ConvGeometry g,
@@ -428,57 +444,51 @@ final class CpuWinograd {
     int ic = g.inChannels();
     int inImage = ic * h * w;
     int vPoint = apart(ic * NR);
-    boolean two = rowsPerVector(g) == 2;
+    int runs = rowsPerVector(g);
+    int runValues = 4 * L / runs; // a run's values for columns 0 to 3
+    int stride = runValues + 4; // and for 4 and 5: a run's copy in the line
     int rowVectors = (tx + L - 1) / L;
-    int span = two ? 2 * L + 4 : 4 * L + 4; // the values a run's blocks read
-    int second = two ? 3 * L : 2 * L; // where the lanes of the second half read from
     float[] rows = s.rows;
     float[] line = s.line;
+    int[] from = s.runFrom; // per block row and run: its copy's first value in channel 0, or NONE
     int vectors = vectors(first, slots);
-    int halves = two ? 2 : 1;
-    int[] from = s.blockRows; // per block row and half: its copy's start in channel 0, or none
     for (int q = 0; q < vectors; q++) {
-      int run = first / L + q;
-      int x0 = two ? -1 : run % rowVectors * 4 * L - 1; // the copy's first value in its row
+      int slot = first / L + q;
+      int x0 = (runs == 1 ? slot % rowVectors * 4 * L : 0) - 1; // a copy's first value's column
       int lo = Math.max(0, -x0); // the copy's values inside the image row
-      int hi = Math.max(lo, Math.min(span, w - x0));
+      int hi = Math.max(lo, Math.min(stride, w - x0));
+      java.util.Arrays.fill(line, 0, 6 * runs * stride, 0f);
       for (int i = 0; i < 6; i++) {
-        for (int half = 0; half < halves; half++) {
-          int tileRow = two ? 2 * run + half : run / rowVectors;
+        for (int k = 0; k < runs; k++) {
+          int tileRow = runs == 1 ? slot / rowVectors : slot * runs + k;
           int iy = tileRow % ty * 4 - 1 + i;
-          boolean in = tileRow < tileRows && iy >= 0 && iy < h;
-          from[i * 2 + half] = in ? xOff + tileRow / ty * inImage + iy * w + x0 : NONE;
+          boolean in = tileRow < tileRows && iy >= 0 && iy < h && hi > lo;
+          from[i * runs + k] = in ? xOff + tileRow / ty * inImage + iy * w + x0 + lo : NONE;
         }
       }
       for (int c = c0; c < c1; c++) {
-        for (int i = 0; i < 6; i++) {
-          for (int half = 0; half < halves; half++) {
-            int at = half * 3 * L;
-            if (from[i * 2 + half] == NONE) {
-              java.util.Arrays.fill(line, at, at + span, 0f);
-              continue;
-            }
-            for (int t = 0; t < lo; t++) {
-              line[at + t] = 0f;
-            }
-            int row = from[i * 2 + half] + c * h * w;
-            System.arraycopy(x, row + lo, line, at + lo, hi - lo);
-            java.util.Arrays.fill(line, at + hi, at + span, 0f);
+        int plane = c * h * w;
+        for (int r = 0; r < 6 * runs; r++) {
+          if (from[r] != NONE) {
+            System.arraycopy(x, from[r] + plane, line, r * stride + lo, hi - lo);
           }
-          FloatVector a0 = FloatVector.fromArray(S, line, 0);
-          FloatVector a1 = FloatVector.fromArray(S, line, L);
-          FloatVector a2 = FloatVector.fromArray(S, line, second);
-          FloatVector a3 = FloatVector.fromArray(S, line, second + L);
+        }
+        for (int i = 0; i < 6; i++) {
+          int at = i * runs * stride;
+          FloatVector a0 = FloatVector.fromArray(S, line, at + place(0, runValues, stride));
+          FloatVector a1 = FloatVector.fromArray(S, line, at + place(1, runValues, stride));
+          FloatVector a2 = FloatVector.fromArray(S, line, at + place(2, runValues, stride));
+          FloatVector a3 = FloatVector.fromArray(S, line, at + place(3, runValues, stride));
           for (int j = 0; j < 4; j++) {
             QUARTER[j]
                 .selectFrom(a0, a1)
                 .blend(QUARTER[j].selectFrom(a2, a3), SECOND_HALF)
                 .intoArray(rows, (i * 6 + j) * L);
           }
-          FloatVector b0 = FloatVector.fromArray(S, line, 4);
-          FloatVector b1 = FloatVector.fromArray(S, line, 4 + L);
-          FloatVector b2 = FloatVector.fromArray(S, line, second + 4);
-          FloatVector b3 = FloatVector.fromArray(S, line, second + 4 + L);
+          FloatVector b0 = FloatVector.fromArray(S, line, at + place(0, runValues, stride) + 4);
+          FloatVector b1 = FloatVector.fromArray(S, line, at + place(1, runValues, stride) + 4);
+          FloatVector b2 = FloatVector.fromArray(S, line, at + place(2, runValues, stride) + 4);
+          FloatVector b3 = FloatVector.fromArray(S, line, at + place(3, runValues, stride) + 4);
           for (int j = 4; j < 6; j++) {
             QUARTER[j - 4]
                 .selectFrom(b0, b1)
@@ -494,11 +504,16 @@ final class CpuWinograd {
     }
   }
 
+  /** Where vector m of a block row's runs' values starts in its part of the line. */
+  private static int place(int m, int runValues, int stride) {
+    return m * L / runValues * stride + m * L % runValues;
+  }
+
   /**
    * {@link #outputTransform} with tiles by rows: each of a block's 4 output rows is its 4 columns
-   * interleaved (lane l of column j is value {@code 4l + j} of the run's output row; with two runs
-   * a vector, the second run's row is values {@code [2L, 4L)}), then bias, residual and ReLU a
-   * vector at a time, the row's end masked.
+   * interleaved (lane l of column j is value {@code 4l + j} of the runs' output rows laid end to
+   * end, 4L/R values a run), then bias, residual and ReLU a vector at a time, each row's end
+   * masked.
    */
   private static void outputTransformByRows(
       ConvGeometry g,
@@ -515,7 +530,8 @@ final class CpuWinograd {
     int tx = (ow + 3) / 4;
     int ty = (oh + 3) / 4;
     int tileRows = g.batch() * ty;
-    boolean two = rowsPerVector(g) == 2;
+    int runs = rowsPerVector(g);
+    int runValues = 4 * L / runs;
     int rowVectors = (tx + L - 1) / L;
     int oc = g.outChannels();
     int outImage = oc * oh * ow;
@@ -547,15 +563,15 @@ final class CpuWinograd {
           z23 = ZIP_SECOND.selectFrom(m2, m3);
           PAIRS_FIRST.selectFrom(z01, z23).intoArray(line, 2 * L);
           PAIRS_SECOND.selectFrom(z01, z23).intoArray(line, 3 * L);
-          for (int half = 0; half < (two ? 2 : 1); half++) {
-            int tileRow = two ? 2 * run + half : run / rowVectors;
+          for (int k = 0; k < runs; k++) {
+            int tileRow = runs == 1 ? run / rowVectors : runs * run + k;
             int oy = tileRow % ty * 4 + i;
             if (tileRow >= tileRows || oy >= oh) {
               continue;
             }
-            int x0 = two ? 0 : run % rowVectors * 4 * L;
-            int width = Math.min(two ? 2 * L : 4 * L, ow - x0); // the run's values in its row
-            int from = half * 2 * L;
+            int x0 = runs == 1 ? run % rowVectors * 4 * L : 0;
+            int width = Math.min(runValues, ow - x0); // the run's values in its row
+            int from = k * runValues;
             int at = tileRow / ty * outImage + o * oh * ow + oy * ow + x0;
             for (int b = 0; b < width; b += L) {
               VectorMask<Float> in = S.indexInRange(b, width);

@@ -180,11 +180,16 @@ class CpuConvTest {
     "a wide image, 1, 64, 21, 120, true", // 30 tiles in two vectors
     "layer2 at 224, 1, 128, 28, 28, true", // two rows of 7 tiles: 4 vectors either way
     "layer2 at 224, 2, 128, 28, 28, true",
-    "layer2 at 224, 4, 128, 28, 28, false", // 14 vectors against 13, at 128 channels
+    "layer2 at 224, 4, 128, 28, 28, true", // 14 vectors against 13, at 128 channels
+    "28 wide at 256 channels, 4, 256, 28, 28, false", // ... and at 256
     "32 wide, 1, 64, 32, 32, true", // two rows of 8
-    "layer3 at 224, 1, 256, 14, 14, false", // 4 tiles would leave half the lanes empty
+    "layer3 at 224, 1, 256, 14, 14, true", // four rows of 4 tiles
+    "layer3 at 224, 32, 256, 14, 14, true",
+    "layer4 at 224, 32, 512, 7, 7, false", // 2 tiles in 4 lanes
     "36 wide, 1, 64, 36, 36, false", // 9 tiles in 16 lanes
-    "layer1 at 64, 1, 64, 16, 16, false"
+    "12 wide, 4, 64, 12, 12, false", // 3 tiles in 4 lanes
+    "4 wide, 8, 64, 4, 4, false", // 1 tile in 2 lanes
+    "layer1 at 64, 1, 64, 16, 16, true" // four rows of 4
   })
   void winogradTilesByRowsWhereRowsFillTheirVectors(
       String layer, int n, int c, int height, int width, boolean want) {
