@@ -159,8 +159,8 @@ final class CpuWinograd {
     final long[] outMask = new long[16 * VECTORS];
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
-    final float[] line = new float[6 * (4 * L + 4 * 4)];
-    final int[] runFrom = new int[6 * 4];
+    final float[] line = new float[6 * (4 * L + 4 * MOST_RUNS)];
+    final int[] runFrom = new int[6 * MOST_RUNS];
   }
 
   /** A block row that lies in the padding (or past the batch): no input row to copy. */
@@ -358,6 +358,9 @@ final class CpuWinograd {
     return L >= 4 && (lanes - tx) * 8 <= lanes && (g.inChannels() <= 128 || noMoreVectors);
   }
 
+  /** The most rows of tiles a vector holds by rows ({@link #rowsPerVector}). */
+  private static final int MOST_RUNS = 4;
+
   /**
    * Rows of tiles a vector holds by rows: the most of 4 and 2 (at most L) whose share of the lanes
    * a row fits in, else one. Not 8: layer4's two-tile rows would then need two input rows in a
@@ -365,7 +368,7 @@ final class CpuWinograd {
    */
   private static int rowsPerVector(ConvGeometry g) {
     int tx = (g.outWidth() + 3) / 4;
-    int runs = Math.min(4, L);
+    int runs = Math.min(MOST_RUNS, L);
     while (runs > 1 && tx > L / runs) {
       runs /= 2;
     }
@@ -447,6 +450,10 @@ final class CpuWinograd {
     int runs = rowsPerVector(g);
     int runValues = 4 * L / runs; // a run's values for columns 0 to 3
     int stride = runValues + 4; // and for 4 and 5: a run's copy in the line
+    // Where vectors 1 to 3 of a block row's runs' values start in its part of the line (0 at 0).
+    int place1 = place(1, runValues, stride);
+    int place2 = place(2, runValues, stride);
+    int place3 = place(3, runValues, stride);
     int rowVectors = (tx + L - 1) / L;
     float[] rows = s.rows;
     float[] line = s.line;
@@ -475,20 +482,20 @@ final class CpuWinograd {
         }
         for (int i = 0; i < 6; i++) {
           int at = i * runs * stride;
-          FloatVector a0 = FloatVector.fromArray(S, line, at + place(0, runValues, stride));
-          FloatVector a1 = FloatVector.fromArray(S, line, at + place(1, runValues, stride));
-          FloatVector a2 = FloatVector.fromArray(S, line, at + place(2, runValues, stride));
-          FloatVector a3 = FloatVector.fromArray(S, line, at + place(3, runValues, stride));
+          FloatVector a0 = FloatVector.fromArray(S, line, at);
+          FloatVector a1 = FloatVector.fromArray(S, line, at + place1);
+          FloatVector a2 = FloatVector.fromArray(S, line, at + place2);
+          FloatVector a3 = FloatVector.fromArray(S, line, at + place3);
           for (int j = 0; j < 4; j++) {
             QUARTER[j]
                 .selectFrom(a0, a1)
                 .blend(QUARTER[j].selectFrom(a2, a3), SECOND_HALF)
                 .intoArray(rows, (i * 6 + j) * L);
           }
-          FloatVector b0 = FloatVector.fromArray(S, line, at + place(0, runValues, stride) + 4);
-          FloatVector b1 = FloatVector.fromArray(S, line, at + place(1, runValues, stride) + 4);
-          FloatVector b2 = FloatVector.fromArray(S, line, at + place(2, runValues, stride) + 4);
-          FloatVector b3 = FloatVector.fromArray(S, line, at + place(3, runValues, stride) + 4);
+          FloatVector b0 = FloatVector.fromArray(S, line, at + 4);
+          FloatVector b1 = FloatVector.fromArray(S, line, at + place1 + 4);
+          FloatVector b2 = FloatVector.fromArray(S, line, at + place2 + 4);
+          FloatVector b3 = FloatVector.fromArray(S, line, at + place3 + 4);
           for (int j = 4; j < 6; j++) {
             QUARTER[j - 4]
                 .selectFrom(b0, b1)
