@@ -459,6 +459,10 @@ final class CpuWinograd {
     float[] line = s.line;
     int[] from = s.runFrom; // per block row and run: its copy's first value in channel 0, or NONE
     int vectors = vectors(first, slots);
+    FloatVector q0 = QUARTER[0];
+    FloatVector q1 = QUARTER[1];
+    FloatVector q2 = QUARTER[2];
+    FloatVector q3 = QUARTER[3];
     for (int q = 0; q < vectors; q++) {
       int slot = first / L + q;
       int x0 = (runs == 1 ? slot % rowVectors * 4 * L : 0) - 1; // a copy's first value's column
@@ -480,33 +484,37 @@ final class CpuWinograd {
             System.arraycopy(x, from[r] + plane, line, r * stride + lo, hi - lo);
           }
         }
+        // Each block row's six columns are taken apart and transformed (d B, as inputRow) in
+        // registers; only the result goes through rows, to the columns' transform.
         for (int i = 0; i < 6; i++) {
           int at = i * runs * stride;
           FloatVector a0 = FloatVector.fromArray(S, line, at);
           FloatVector a1 = FloatVector.fromArray(S, line, at + place1);
           FloatVector a2 = FloatVector.fromArray(S, line, at + place2);
           FloatVector a3 = FloatVector.fromArray(S, line, at + place3);
-          for (int j = 0; j < 4; j++) {
-            QUARTER[j]
-                .selectFrom(a0, a1)
-                .blend(QUARTER[j].selectFrom(a2, a3), SECOND_HALF)
-                .intoArray(rows, (i * 6 + j) * L);
-          }
-          FloatVector b0 = FloatVector.fromArray(S, line, at + 4);
-          FloatVector b1 = FloatVector.fromArray(S, line, at + place1 + 4);
-          FloatVector b2 = FloatVector.fromArray(S, line, at + place2 + 4);
-          FloatVector b3 = FloatVector.fromArray(S, line, at + place3 + 4);
-          for (int j = 4; j < 6; j++) {
-            QUARTER[j - 4]
-                .selectFrom(b0, b1)
-                .blend(QUARTER[j - 4].selectFrom(b2, b3), SECOND_HALF)
-                .intoArray(rows, (i * 6 + j) * L);
-          }
+          FloatVector d0 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
+          FloatVector d1 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
+          FloatVector d2 = q2.selectFrom(a0, a1).blend(q2.selectFrom(a2, a3), SECOND_HALF);
+          FloatVector d3 = q3.selectFrom(a0, a1).blend(q3.selectFrom(a2, a3), SECOND_HALF);
+          a0 = FloatVector.fromArray(S, line, at + 4);
+          a1 = FloatVector.fromArray(S, line, at + place1 + 4);
+          a2 = FloatVector.fromArray(S, line, at + place2 + 4);
+          a3 = FloatVector.fromArray(S, line, at + place3 + 4);
+          FloatVector d4 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
+          FloatVector d5 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
+          int t = i * 6 * L;
+          FloatVector a = d4.sub(d2.mul(4f));
+          FloatVector b = d3.sub(d1.mul(4f));
+          FloatVector e = d4.sub(d2);
+          FloatVector d = d3.sub(d1).mul(2f);
+          d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(rows, t);
+          a.add(b).intoArray(rows, t + L);
+          a.sub(b).intoArray(rows, t + 2 * L);
+          e.add(d).intoArray(rows, t + 3 * L);
+          e.sub(d).intoArray(rows, t + 4 * L);
+          d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(rows, t + 5 * L);
         }
-        inputBlock(rows);
-        for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
-        }
+        inputColumns(rows, v, vOff + c * NR + q * L, vPoint);
       }
     }
   }
@@ -553,10 +561,7 @@ final class CpuWinograd {
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       for (int q = 0; q < vectors; q++) {
         int run = first / L + q;
-        for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, s.m, k * mPoint + o * NR + q * L).intoArray(rows, k * L);
-        }
-        outputBlock(rows);
+        outputBlock(s.m, o * NR + q * L, mPoint, rows);
         for (int i = 0; i < 4; i++) {
           FloatVector m0 = FloatVector.fromArray(S, rows, i * 6 * L);
           FloatVector m1 = FloatVector.fromArray(S, rows, (i * 6 + 1) * L);
@@ -580,7 +585,16 @@ final class CpuWinograd {
             int width = Math.min(runValues, ow - x0); // the run's values in its row
             int from = k * runValues;
             int at = tileRow / ty * outImage + o * oh * ow + oy * ow + x0;
-            for (int b = 0; b < width; b += L) {
+            // Whole vectors unmasked: a masked load that misses the cache cost ~4x a plain one.
+            int b = 0;
+            for (; b + L <= width; b += L) {
+              FloatVector r = FloatVector.fromArray(S, line, from + b).add(bias);
+              if (res != null) {
+                r = r.add(FloatVector.fromArray(S, res, ep.residualOff() + at + b));
+              }
+              r.max(floor).intoArray(y, yOff + at + b);
+            }
+            if (b < width) {
               VectorMask<Float> in = S.indexInRange(b, width);
               FloatVector r = FloatVector.fromArray(S, line, from + b).add(bias);
               if (res != null) {
@@ -695,10 +709,7 @@ final class CpuWinograd {
               ? FloatVector.zero(S)
               : FloatVector.fromArray(S, ep.bias(), ep.biasOff() + o, lanes);
       for (int t = 0; t < tiles; t++) {
-        for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, s.m, k * mPoint + t * ldc + o - o0).intoArray(r, k * L);
-        }
-        outputBlock(r);
+        outputBlock(s.m, t * ldc + o - o0, mPoint, r);
         int y0 = t % perImage / tx * 4;
         int x0 = t % tx * 4;
         int base = t / perImage * outImage + o * ohw;
@@ -739,26 +750,46 @@ final class CpuWinograd {
 
   /** Bᵀ d B in place on the 6×6 vectors of {@code t} (row-major, a vector each). */
   private static void inputBlock(float[] t) {
+    inputRows(t);
+    inputColumns(t, t, 0, L);
+  }
+
+  /** d B in place, row by row: the first half of {@link #inputBlock}. */
+  private static void inputRows(float[] t) {
     for (int i = 0; i < 6; i++) {
-      inputRow(t, i * 6 * L, L); // d B, row by row
-    }
-    for (int j = 0; j < 6; j++) {
-      inputRow(t, j * L, 6 * L); // Bᵀ (d B), column by column
+      inputRow(t, i * 6 * L, L, t, i * 6 * L, L);
     }
   }
 
-  /** Aᵀ M A in place on the 6×6 vectors of {@code t}: the 4×4 result in its top-left corner. */
-  private static void outputBlock(float[] t) {
+  /**
+   * Bᵀ (d B), column by column, from the rows' transform in {@code t} (as {@link #inputBlock}
+   * leaves it) to {@code dst}: value k of the block at {@code dst[to + k·apart]}. Written straight
+   * to V, it saves a copy of the block.
+   */
+  private static void inputColumns(float[] t, float[] dst, int to, int apart) {
+    for (int j = 0; j < 6; j++) {
+      inputRow(t, j * L, 6 * L, dst, to + j * apart, 6 * apart);
+    }
+  }
+
+  /**
+   * Aᵀ M A of the block whose value k is {@code m[at + k·apart]} (the products, read where the GEMM
+   * left them) into the 6×6 vectors of {@code t}: the 4×4 result in its top-left corner.
+   */
+  private static void outputBlock(float[] m, int at, int apart, float[] t) {
     for (int i = 0; i < 6; i++) {
-      outputRow(t, i * 6 * L, L); // M A: row i keeps its first four
+      outputRow(m, at + i * 6 * apart, apart, t, i * 6 * L, L); // M A: row i keeps its first four
     }
     for (int j = 0; j < 4; j++) {
-      outputRow(t, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
+      outputRow(t, j * L, 6 * L, t, j * L, 6 * L); // Aᵀ (M A): column j, first four rows
     }
   }
 
-  /** The row (or column) transform by Bᵀ: six values in place at {@code t[at + k·stride]}. */
-  private static void inputRow(float[] t, int at, int stride) {
+  /**
+   * The row (or column) transform by Bᵀ: six values at {@code t[at + k·stride]} to six at {@code
+   * dst[to + k·toStride]} (the same places, in place).
+   */
+  private static void inputRow(float[] t, int at, int stride, float[] dst, int to, int toStride) {
     FloatVector x0 = FloatVector.fromArray(S, t, at);
     FloatVector x1 = FloatVector.fromArray(S, t, at + stride);
     FloatVector x2 = FloatVector.fromArray(S, t, at + 2 * stride);
@@ -769,12 +800,12 @@ final class CpuWinograd {
     FloatVector b = x3.sub(x1.mul(4f)); // x3 − 4x1
     FloatVector c = x4.sub(x2); // x4 − x2
     FloatVector d = x3.sub(x1).mul(2f); // 2(x3 − x1)
-    x0.mul(4f).sub(x2.mul(5f)).add(x4).intoArray(t, at);
-    a.add(b).intoArray(t, at + stride);
-    a.sub(b).intoArray(t, at + 2 * stride);
-    c.add(d).intoArray(t, at + 3 * stride);
-    c.sub(d).intoArray(t, at + 4 * stride);
-    x1.mul(4f).sub(x3.mul(5f)).add(x5).intoArray(t, at + 5 * stride);
+    x0.mul(4f).sub(x2.mul(5f)).add(x4).intoArray(dst, to);
+    a.add(b).intoArray(dst, to + toStride);
+    a.sub(b).intoArray(dst, to + 2 * toStride);
+    c.add(d).intoArray(dst, to + 3 * toStride);
+    c.sub(d).intoArray(dst, to + 4 * toStride);
+    x1.mul(4f).sub(x3.mul(5f)).add(x5).intoArray(dst, to + 5 * toStride);
   }
 
   /**
@@ -846,13 +877,12 @@ final class CpuWinograd {
                   VectorMask.fromLong(S, s.inMask[k * VECTORS + q]))
               .intoArray(rows, k * L);
         }
-        inputBlock(rows);
         if (pointSize == 0) {
-          for (int k = 0; k < 36; k++) {
-            FloatVector.fromArray(S, rows, k * L).intoArray(v, vOff + k * vPoint + c * NR + q * L);
-          }
+          inputRows(rows);
+          inputColumns(rows, v, vOff + c * NR + q * L, vPoint);
           continue;
         }
+        inputBlock(rows);
         // A vector of tiles is L / MR slivers' rows: each half goes to its sliver.
         for (int half = 0; half < L / MR && q * (L / MR) + half < slivers; half++) {
           int to = vOff + ((q * (L / MR) + half) * ic + c) * MR - half * MR;
@@ -865,8 +895,11 @@ final class CpuWinograd {
     }
   }
 
-  /** The transform by Aᵀ: six values at {@code t[at + k·stride]} to four, in place. */
-  private static void outputRow(float[] t, int at, int stride) {
+  /**
+   * The transform by Aᵀ: six values at {@code t[at + k·stride]} to four at {@code dst[to +
+   * k·toStride]} (the first four places, in place).
+   */
+  private static void outputRow(float[] t, int at, int stride, float[] dst, int to, int toStride) {
     FloatVector m0 = FloatVector.fromArray(S, t, at);
     FloatVector m1 = FloatVector.fromArray(S, t, at + stride);
     FloatVector m2 = FloatVector.fromArray(S, t, at + 2 * stride);
@@ -877,10 +910,10 @@ final class CpuWinograd {
     FloatVector b = m1.sub(m2);
     FloatVector c = m3.add(m4);
     FloatVector d = m3.sub(m4);
-    m0.add(a).add(c).intoArray(t, at);
-    b.add(d.mul(2f)).intoArray(t, at + stride);
-    a.add(c.mul(4f)).intoArray(t, at + 2 * stride);
-    b.add(d.mul(8f)).add(m5).intoArray(t, at + 3 * stride);
+    m0.add(a).add(c).intoArray(dst, to);
+    b.add(d.mul(2f)).intoArray(dst, to + toStride);
+    a.add(c.mul(4f)).intoArray(dst, to + 2 * toStride);
+    b.add(d.mul(8f)).add(m5).intoArray(dst, to + 3 * toStride);
   }
 
   /**
@@ -930,10 +963,7 @@ final class CpuWinograd {
           FloatVector.broadcast(S, ep.bias() == null ? 0f : ep.bias()[ep.biasOff() + o]);
       int plane = o * oh * ow;
       for (int v = 0; v < vectors; v++) {
-        for (int k = 0; k < 36; k++) {
-          FloatVector.fromArray(S, s.m, k * mPoint + o * NR + v * L).intoArray(rows, k * L);
-        }
-        outputBlock(rows);
+        outputBlock(s.m, o * NR + v * L, mPoint, rows);
         for (int i = 0; i < 4; i++) {
           for (int j = 0; j < 4; j++) {
             int map = (i * 4 + j) * NR + v * L;
