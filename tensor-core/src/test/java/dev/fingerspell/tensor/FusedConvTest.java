@@ -94,6 +94,37 @@ class FusedConvTest {
     }
   }
 
+  /**
+   * An input that is a view inside a larger array (as the network's buffers are): the Winograd
+   * transforms by rows load whole vectors around each row and mask off what lies outside the image,
+   * so the values before and after the view (here NaN) must never reach the output.
+   */
+  @ParameterizedTest(name = "[{0},{1},{2},{2}] -> {3}")
+  @CsvSource({
+    "2, 3, 56, 5", // a row of 14 tiles a vector
+    "3, 4, 28, 6", // two rows of 7
+    "5, 3, 14, 7", // four rows of 4
+    "2, 5, 30, 4" // a row of 8 tiles: half a vector empty on AVX-512, a vector on AVX2
+  })
+  void ignoresWhatLiesAroundAnInputView(int n, int c, int size, int oc) {
+    Backend be = Backends.forDevice(Backends.defaultDevice());
+    Rng rng = new Rng(n + c + size);
+    Tensor around = Tensor.full(Float.NaN, n + 2, c, size, size);
+    Tensor x = around.narrowRows(1, n + 1);
+    Tensor inside = Tensor.randn(rng, n, c, size, size);
+    Tensor weight = Tensor.randn(rng, oc, c, 3, 3);
+    Tensor bias = Tensor.randn(rng, oc);
+    x.copyFrom(inside);
+    ConvGeometry g = new ConvGeometry(n, c, size, size, oc, 3, 3, 1, 1, 1, 1);
+    double[] want =
+        reference(
+            g, inside.toFloatArray(), weight.toFloatArray(), bias.toFloatArray(), null, false);
+    Tensor y = Tensor.zeros(g.outShape());
+    be.conv2dBiasActivation(g, x, weight, bias, null, false, y);
+    double err = GradCheck.relError(y.toFloatArray(), want);
+    assertTrue(err < 2e-6, "relative error " + err);
+  }
+
   /** The path choice reads all six window sizes: one that differs in a single one must not pass. */
   @Test
   void isSquareComparesBothDirections() {

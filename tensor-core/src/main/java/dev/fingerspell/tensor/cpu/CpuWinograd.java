@@ -161,6 +161,11 @@ final class CpuWinograd {
     final int[] lastPlanes = new int[L];
     final float[] line = new float[6 * (4 * L + 4 * MOST_RUNS)];
     final int[] runFrom = new int[6 * MOST_RUNS];
+    int lineLo;
+    int lineCount;
+    final int[] at = new int[24];
+    final long[] keep = new long[48];
+    final int[] lineAt = new int[24];
   }
 
   /** A block row that lies in the padding (or past the batch): no input row to copy. */
@@ -421,12 +426,15 @@ final class CpuWinograd {
   /**
    * {@link #inputTransform} with tiles by rows: slot {@code first} on, a vector at a time, each a
    * run of L tiles of one row of tiles, or R rows' runs of L/R ({@link #rowsPerVector}), run k in
-   * lanes {@code [k L/R, (k+1) L/R)}. Each run's block rows are copied from its input rows into the
-   * line, from 1 before its first block: 4L/R values for columns 0 to 3, and 4 more for columns 4
-   * and 5. Laid end to end, a block row's runs are four vectors; lane l of column j < 4 is value
-   * {@code 4l + j} of them, of column 4 or 5 value {@code 4l + j - 4} of the four vectors 4 on,
-   * taken by two-vector permutes. The padding's places in the line (and the rows past the batch)
-   * are zeroed once for all channels, so a channel's block row is R plain copies.
+   * lanes {@code [k L/R, (k+1) L/R)}. A run's block row is its input row from 1 before its first
+   * block: 4L/R values for columns 0 to 3, and 4 more for columns 4 and 5. Laid end to end, a block
+   * row's runs are four vectors; lane l of column j < 4 is value {@code 4l + j} of them, of column
+   * 4 or 5 value {@code 4l + j - 4} of the four vectors 4 on, taken apart by two-vector permutes.
+   *
+   * <p>The eight vectors are loaded straight from the input rows, and the lanes that fall in the
+   * padding (or past a row's end, or in rows outside the image or past the batch) blended to 0 by
+   * masks worked out once per vector of tiles. Only a channel whose loads would leave the array
+   * (the first or last rows of an array the input fills) goes through {@link #edgeRows}' copies.
    */
   private static void inputTransformByRows(
       ConvGeometry g,
@@ -441,65 +449,90 @@ final class CpuWinograd {
       int vOff) {
     int h = g.inHeight();
     int w = g.inWidth();
+    int hw = h * w;
     int tx = (g.outWidth() + 3) / 4;
     int ty = (g.outHeight() + 3) / 4;
     int tileRows = g.batch() * ty;
     int ic = g.inChannels();
-    int inImage = ic * h * w;
+    int inImage = ic * hw;
     int vPoint = apart(ic * NR);
     int runs = rowsPerVector(g);
     int runValues = 4 * L / runs; // a run's values for columns 0 to 3
     int stride = runValues + 4; // and for 4 and 5: a run's copy in the line
-    // Where vectors 1 to 3 of a block row's runs' values start in its part of the line (0 at 0).
-    int place1 = place(1, runValues, stride);
-    int place2 = place(2, runValues, stride);
-    int place3 = place(3, runValues, stride);
     int rowVectors = (tx + L - 1) / L;
     float[] rows = s.rows;
-    float[] line = s.line;
-    int[] from = s.runFrom; // per block row and run: its copy's first value in channel 0, or NONE
+    int[] at = s.at; // block row i's vector m (columns 0 to 3) at at[4i + m] in channel 0
+    long[] keep = s.keep; // its lanes inside the image: keep[8i + m]; 4 on: keep[8i + 4 + m]
+    int[] lineAt = s.lineAt; // the same vectors in the line
+    for (int i = 0; i < 6; i++) {
+      for (int m = 0; m < 4; m++) {
+        lineAt[i * 4 + m] = i * runs * stride + place(m, runValues, stride);
+      }
+    }
     int vectors = vectors(first, slots);
     FloatVector q0 = QUARTER[0];
     FloatVector q1 = QUARTER[1];
     FloatVector q2 = QUARTER[2];
     FloatVector q3 = QUARTER[3];
+    FloatVector zero = FloatVector.zero(S);
     for (int q = 0; q < vectors; q++) {
       int slot = first / L + q;
-      int x0 = (runs == 1 ? slot % rowVectors * 4 * L : 0) - 1; // a copy's first value's column
-      int lo = Math.max(0, -x0); // the copy's values inside the image row
-      int hi = Math.max(lo, Math.min(stride, w - x0));
-      java.util.Arrays.fill(line, 0, 6 * runs * stride, 0f);
+      int x0 = runs == 1 ? slot % rowVectors * 4 * L : 0; // the runs' first tile's column
+      int lowest = Integer.MAX_VALUE;
+      int highest = Integer.MIN_VALUE;
       for (int i = 0; i < 6; i++) {
-        for (int k = 0; k < runs; k++) {
-          int tileRow = runs == 1 ? slot / rowVectors : slot * runs + k;
+        for (int m = 0; m < 4; m++) {
+          int tileRow = runs == 1 ? slot / rowVectors : slot * runs + m * L / runValues;
           int iy = tileRow % ty * 4 - 1 + i;
-          boolean in = tileRow < tileRows && iy >= 0 && iy < h && hi > lo;
-          from[i * runs + k] = in ? xOff + tileRow / ty * inImage + iy * w + x0 + lo : NONE;
+          boolean in = tileRow < tileRows && iy >= 0 && iy < h;
+          int column = x0 - 1 + m * L % runValues; // lane 0's
+          // Rows outside the image read row 0 of image 0, all lanes masked off.
+          at[i * 4 + m] = xOff + (in ? tileRow / ty * inImage + iy * w : 0) + column;
+          lowest = Math.min(lowest, at[i * 4 + m]);
+          highest = Math.max(highest, at[i * 4 + m] + 4 + L);
+          keep[i * 8 + m] = in ? inside(column, w) : 0;
+          keep[i * 8 + 4 + m] = in ? inside(column + 4, w) : 0;
         }
       }
+      boolean lineReady = false;
       for (int c = c0; c < c1; c++) {
-        int plane = c * h * w;
-        for (int r = 0; r < 6 * runs; r++) {
-          if (from[r] != NONE) {
-            System.arraycopy(x, from[r] + plane, line, r * stride + lo, hi - lo);
+        int plane = c * hw;
+        float[] src = x;
+        int[] srcAt = at;
+        long[] srcKeep = keep;
+        int base = plane;
+        if (plane + lowest < 0 || plane + highest > x.length) {
+          if (!lineReady) {
+            edgeRows(g, xOff, slot, s);
+            lineReady = true;
           }
+          for (int r = 0; r < 6 * runs; r++) {
+            if (s.runFrom[r] != NONE) {
+              System.arraycopy(x, s.runFrom[r] + plane, s.line, r * stride + s.lineLo, s.lineCount);
+            }
+          }
+          src = s.line;
+          srcAt = lineAt;
+          srcKeep = ALL_LANES;
+          base = 0;
         }
         // Each block row's six columns are taken apart and transformed (d B, as inputRow) in
         // registers; only the result goes through rows, to the columns' transform.
         for (int i = 0; i < 6; i++) {
-          int at = i * runs * stride;
-          FloatVector a0 = FloatVector.fromArray(S, line, at);
-          FloatVector a1 = FloatVector.fromArray(S, line, at + place1);
-          FloatVector a2 = FloatVector.fromArray(S, line, at + place2);
-          FloatVector a3 = FloatVector.fromArray(S, line, at + place3);
+          int r = i * 4;
+          int k = i * 8;
+          FloatVector a0 = load(src, base + srcAt[r], srcKeep[k], zero);
+          FloatVector a1 = load(src, base + srcAt[r + 1], srcKeep[k + 1], zero);
+          FloatVector a2 = load(src, base + srcAt[r + 2], srcKeep[k + 2], zero);
+          FloatVector a3 = load(src, base + srcAt[r + 3], srcKeep[k + 3], zero);
           FloatVector d0 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d1 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d2 = q2.selectFrom(a0, a1).blend(q2.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d3 = q3.selectFrom(a0, a1).blend(q3.selectFrom(a2, a3), SECOND_HALF);
-          a0 = FloatVector.fromArray(S, line, at + 4);
-          a1 = FloatVector.fromArray(S, line, at + place1 + 4);
-          a2 = FloatVector.fromArray(S, line, at + place2 + 4);
-          a3 = FloatVector.fromArray(S, line, at + place3 + 4);
+          a0 = load(src, base + srcAt[r] + 4, srcKeep[k + 4], zero);
+          a1 = load(src, base + srcAt[r + 1] + 4, srcKeep[k + 5], zero);
+          a2 = load(src, base + srcAt[r + 2] + 4, srcKeep[k + 6], zero);
+          a3 = load(src, base + srcAt[r + 3] + 4, srcKeep[k + 7], zero);
           FloatVector d4 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d5 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
           int t = i * 6 * L;
@@ -515,6 +548,61 @@ final class CpuWinograd {
           d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(rows, t + 5 * L);
         }
         inputColumns(rows, v, vOff + c * NR + q * L, vPoint);
+      }
+    }
+  }
+
+  /** A vector of {@code src} from {@code at}, its lanes not in {@code keep} 0. */
+  private static FloatVector load(float[] src, int at, long keep, FloatVector zero) {
+    return zero.blend(FloatVector.fromArray(S, src, at), VectorMask.fromLong(S, keep));
+  }
+
+  /** The lanes of a vector from {@code column} on that fall inside a row of {@code w} values. */
+  private static long inside(int column, int w) {
+    long bits = 0;
+    for (int l = 0; l < L; l++) {
+      if (column + l >= 0 && column + l < w) {
+        bits |= 1L << l;
+      }
+    }
+    return bits;
+  }
+
+  /** Every lane: the line's padding is already 0. */
+  private static final long[] ALL_LANES = new long[48];
+
+  static {
+    java.util.Arrays.fill(ALL_LANES, (1L << L) - 1);
+  }
+
+  /**
+   * For a channel whose loads would leave the array, the line of {@link #inputTransformByRows}'
+   * slot: each run's block rows copied end to end, {@code stride} apart, from 1 before its first
+   * block; here the padding's places are zeroed and each run's first value (in channel 0, or NONE)
+   * and its count worked out, for the caller's copies.
+   */
+  private static void edgeRows(ConvGeometry g, int xOff, int slot, Scratch s) {
+    int h = g.inHeight();
+    int w = g.inWidth();
+    int tx = (g.outWidth() + 3) / 4;
+    int ty = (g.outHeight() + 3) / 4;
+    int tileRows = g.batch() * ty;
+    int inImage = g.inChannels() * h * w;
+    int runs = rowsPerVector(g);
+    int stride = 4 * L / runs + 4;
+    int rowVectors = (tx + L - 1) / L;
+    int x0 = (runs == 1 ? slot % rowVectors * 4 * L : 0) - 1; // a copy's first value's column
+    int lo = Math.max(0, -x0); // the copy's values inside the image row
+    int hi = Math.max(lo, Math.min(stride, w - x0));
+    s.lineLo = lo;
+    s.lineCount = hi - lo;
+    java.util.Arrays.fill(s.line, 0, 6 * runs * stride, 0f);
+    for (int i = 0; i < 6; i++) {
+      for (int k = 0; k < runs; k++) {
+        int tileRow = runs == 1 ? slot / rowVectors : slot * runs + k;
+        int iy = tileRow % ty * 4 - 1 + i;
+        boolean in = tileRow < tileRows && iy >= 0 && iy < h && hi > lo;
+        s.runFrom[i * runs + k] = in ? xOff + tileRow / ty * inImage + iy * w + x0 + lo : NONE;
       }
     }
   }
