@@ -517,22 +517,47 @@ final class CpuWinograd {
           base = 0;
         }
         // Each block row's six columns are taken apart and transformed (d B, as inputRow) in
-        // registers; only the result goes through rows, to the columns' transform.
+        // registers; only the result goes through rows, to the columns' transform. The loads are
+        // written out: a vector returned by a method C2 does not inline is boxed.
         for (int i = 0; i < 6; i++) {
           int r = i * 4;
           int k = i * 8;
-          FloatVector a0 = load(src, base + srcAt[r], srcKeep[k], zero);
-          FloatVector a1 = load(src, base + srcAt[r + 1], srcKeep[k + 1], zero);
-          FloatVector a2 = load(src, base + srcAt[r + 2], srcKeep[k + 2], zero);
-          FloatVector a3 = load(src, base + srcAt[r + 3], srcKeep[k + 3], zero);
+          FloatVector a0 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r]),
+                  VectorMask.fromLong(S, srcKeep[k]));
+          FloatVector a1 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 1]),
+                  VectorMask.fromLong(S, srcKeep[k + 1]));
+          FloatVector a2 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 2]),
+                  VectorMask.fromLong(S, srcKeep[k + 2]));
+          FloatVector a3 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 3]),
+                  VectorMask.fromLong(S, srcKeep[k + 3]));
           FloatVector d0 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d1 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d2 = q2.selectFrom(a0, a1).blend(q2.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d3 = q3.selectFrom(a0, a1).blend(q3.selectFrom(a2, a3), SECOND_HALF);
-          a0 = load(src, base + srcAt[r] + 4, srcKeep[k + 4], zero);
-          a1 = load(src, base + srcAt[r + 1] + 4, srcKeep[k + 5], zero);
-          a2 = load(src, base + srcAt[r + 2] + 4, srcKeep[k + 6], zero);
-          a3 = load(src, base + srcAt[r + 3] + 4, srcKeep[k + 7], zero);
+          a0 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r] + 4),
+                  VectorMask.fromLong(S, srcKeep[k + 4]));
+          a1 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 1] + 4),
+                  VectorMask.fromLong(S, srcKeep[k + 5]));
+          a2 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 2] + 4),
+                  VectorMask.fromLong(S, srcKeep[k + 6]));
+          a3 =
+              zero.blend(
+                  FloatVector.fromArray(S, src, base + srcAt[r + 3] + 4),
+                  VectorMask.fromLong(S, srcKeep[k + 7]));
           FloatVector d4 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d5 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
           int t = i * 6 * L;
@@ -550,11 +575,6 @@ final class CpuWinograd {
         inputColumns(rows, v, vOff + c * NR + q * L, vPoint);
       }
     }
-  }
-
-  /** A vector of {@code src} from {@code at}, its lanes not in {@code keep} 0. */
-  private static FloatVector load(float[] src, int at, long keep, FloatVector zero) {
-    return zero.blend(FloatVector.fromArray(S, src, at), VectorMask.fromLong(S, keep));
   }
 
   /** The lanes of a vector from {@code column} on that fall inside a row of {@code w} values. */
