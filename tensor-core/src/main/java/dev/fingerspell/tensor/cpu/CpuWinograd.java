@@ -486,8 +486,8 @@ final class CpuWinograd {
           int iy = tileRow % ty * 4 - 1 + i;
           boolean in = tileRow < tileRows && iy >= 0 && iy < h;
           int column = x0 - 1 + m * L % runValues; // lane 0's
-          // Rows outside the image read row 0 of image 0, all lanes masked off.
-          at[i * 4 + m] = xOff + (in ? tileRow / ty * inImage + iy * w : 0) + column;
+          // Rows outside the image read the input's first values, all lanes masked off.
+          at[i * 4 + m] = xOff + (in ? tileRow / ty * inImage + iy * w + column : 0);
           lowest = Math.min(lowest, at[i * 4 + m]);
           highest = Math.max(highest, at[i * 4 + m] + 4 + L);
           keep[i * 8 + m] = in ? inside(column, w) : 0;
