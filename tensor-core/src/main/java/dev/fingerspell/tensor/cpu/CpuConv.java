@@ -243,8 +243,9 @@ final class CpuConv {
     } else {
       phases.fill(x, image, 0, channels, xp);
     }
+    int[] taps = phases.tapOffsets();
     return (colFrom, colTo, rowFrom, rowTo, panels) ->
-        im2colPanels(phases, xp, count, colFrom, colTo, rowFrom, rowTo, panels);
+        im2colPanels(phases, xp, taps, count, colFrom, colTo, rowFrom, rowTo, panels);
   }
 
   /**
@@ -377,6 +378,7 @@ final class CpuConv {
   static void im2colPanels(
       Phases ph,
       float[] xp,
+      int[] taps,
       int count,
       int colFrom,
       int colTo,
@@ -386,34 +388,28 @@ final class CpuConv {
     int nr = CpuGemm.NR;
     int ckk = ph.g().inChannels() * ph.g().kernelH() * ph.g().kernelW();
     int end = Math.min(colTo, count * ph.g().outHeight() * ph.g().outWidth());
-    int[] tap = new int[rowTo - rowFrom];
-    for (int row = rowFrom; row < rowTo; row++) {
-      tap[row - rowFrom] = ph.tapOffset(row);
-    }
     int[] base = new int[nr];
     int[] starts = new int[L];
     for (int p0 = colFrom; p0 < colTo; p0 += nr) {
       int panel = (p0 - colFrom) / nr * ckk * nr;
       for (int v = 0; v < nr; v += L) {
         int valid = Math.max(0, Math.min(L, end - p0 - v));
-        for (int t = 0; t < L; t++) {
-          base[v + t] = t < valid ? ph.pixelBase(p0 + v + t) : 0;
-        }
+        ph.pixelBases(p0 + v, valid, base, v);
         int d = panel + rowFrom * nr + v;
         int runs = valid == L ? runs(base, v, starts) : 0;
         // One, two and three runs written out: a vector built up in a loop over the runs would be
         // one value or another after a branch, which C2 boxes.
         if (runs == 1) {
-          for (int r = 0; r < tap.length; r++, d += nr) {
-            FloatVector.fromArray(S, xp, tap[r] + base[v]).intoArray(panels, d);
+          for (int r = rowFrom; r < rowTo; r++, d += nr) {
+            FloatVector.fromArray(S, xp, taps[r] + base[v]).intoArray(panels, d);
           }
         } else if (runs == 2) {
           int s1 = starts[1];
           VectorMask<Float> from1 = VectorMask.fromLong(S, -1L << s1);
           int at1 = base[v + s1] - s1;
-          for (int r = 0; r < tap.length; r++, d += nr) {
-            FloatVector.fromArray(S, xp, tap[r] + base[v])
-                .blend(FloatVector.fromArray(S, xp, tap[r] + at1), from1)
+          for (int r = rowFrom; r < rowTo; r++, d += nr) {
+            FloatVector.fromArray(S, xp, taps[r] + base[v])
+                .blend(FloatVector.fromArray(S, xp, taps[r] + at1), from1)
                 .intoArray(panels, d);
           }
         } else if (runs == 3) {
@@ -423,20 +419,20 @@ final class CpuConv {
           VectorMask<Float> from2 = VectorMask.fromLong(S, -1L << s2);
           int at1 = base[v + s1] - s1;
           int at2 = base[v + s2] - s2;
-          for (int r = 0; r < tap.length; r++, d += nr) {
-            FloatVector.fromArray(S, xp, tap[r] + base[v])
-                .blend(FloatVector.fromArray(S, xp, tap[r] + at1), from1)
-                .blend(FloatVector.fromArray(S, xp, tap[r] + at2), from2)
+          for (int r = rowFrom; r < rowTo; r++, d += nr) {
+            FloatVector.fromArray(S, xp, taps[r] + base[v])
+                .blend(FloatVector.fromArray(S, xp, taps[r] + at1), from1)
+                .blend(FloatVector.fromArray(S, xp, taps[r] + at2), from2)
                 .intoArray(panels, d);
           }
         } else if (valid == L) {
-          for (int r = 0; r < tap.length; r++, d += nr) {
-            FloatVector.fromArray(S, xp, tap[r], base, v).intoArray(panels, d);
+          for (int r = rowFrom; r < rowTo; r++, d += nr) {
+            FloatVector.fromArray(S, xp, taps[r], base, v).intoArray(panels, d);
           }
         } else {
           VectorMask<Float> inside = VectorMask.fromLong(S, (1L << valid) - 1);
-          for (int r = 0; r < tap.length; r++, d += nr) {
-            FloatVector.fromArray(S, xp, tap[r], base, v, inside).intoArray(panels, d);
+          for (int r = rowFrom; r < rowTo; r++, d += nr) {
+            FloatVector.fromArray(S, xp, taps[r], base, v, inside).intoArray(panels, d);
           }
         }
       }
@@ -509,26 +505,44 @@ final class CpuConv {
     }
 
     /**
-     * Tap row {@code (c·KH + kh)·KW + kw} of the column matrix, as an offset from a pixel's base.
+     * Each tap row {@code (c·KH + kh)·KW + kw} of the column matrix as an offset from a pixel's
+     * base: worked out once a call, not for every block of panels (their divisions were a tenth of
+     * the stem at batch 1).
      */
-    int tapOffset(int row) {
+    int[] tapOffsets() {
       int kk = g.kernelH() * g.kernelW();
-      int kh = row % kk / g.kernelW();
-      int kw = row % g.kernelW();
-      int plane = kh % g.strideH() * g.strideW() + kw % g.strideW();
-      return row / kk * channelSize()
-          + plane * area()
-          + kh / g.strideH() * width
-          + kw / g.strideW();
+      int[] taps = new int[g.inChannels() * kk];
+      for (int row = 0; row < taps.length; row++) {
+        int kh = row % kk / g.kernelW();
+        int kw = row % g.kernelW();
+        int plane = kh % g.strideH() * g.strideW() + kw % g.strideW();
+        taps[row] =
+            row / kk * channelSize() + plane * area() + kh / g.strideH() * width + kw / g.strideW();
+      }
+      return taps;
     }
 
-    /** Column {@code col} of the group's column matrix (image {@code col / OHW}): its base. */
-    int pixelBase(int col) {
+    /**
+     * The bases of columns {@code [col, col + valid)} of the group's column matrix (column c is
+     * pixel c % OHW of image c / OHW) into {@code base[at ..]}, and 0 for the rest of a vector:
+     * divisions for the first only, the others counted on from it.
+     */
+    void pixelBases(int col, int valid, int[] base, int at) {
       int ohw = g.outHeight() * g.outWidth();
-      int pixel = col % ohw;
-      return col / ohw * g.inChannels() * channelSize()
-          + pixel / g.outWidth() * width
-          + pixel % g.outWidth();
+      int image = col / ohw;
+      int oy = col % ohw / g.outWidth();
+      int ox = col % ohw % g.outWidth();
+      int imageSize = g.inChannels() * channelSize();
+      for (int t = 0; t < L; t++) {
+        base[at + t] = t < valid ? image * imageSize + oy * width + ox : 0;
+        if (++ox == g.outWidth()) {
+          ox = 0;
+          if (++oy == g.outHeight()) {
+            oy = 0;
+            image++;
+          }
+        }
+      }
     }
 
     /**
