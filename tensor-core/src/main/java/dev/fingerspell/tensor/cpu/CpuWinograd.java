@@ -160,16 +160,10 @@ final class CpuWinograd {
     final int[] planes = new int[L];
     final int[] lastPlanes = new int[L];
     final float[] line = new float[6 * (4 * L + 4 * MOST_RUNS)];
-    final int[] runFrom = new int[6 * MOST_RUNS];
-    int lineLo;
-    int lineCount;
     final int[] at = new int[24];
     final long[] keep = new long[48];
     final int[] lineAt = new int[24];
   }
-
-  /** A block row that lies in the padding (or past the batch): no input row to copy. */
-  private static final int NONE = Integer.MIN_VALUE;
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
@@ -434,7 +428,8 @@ final class CpuWinograd {
    * <p>The eight vectors are loaded straight from the input rows, and the lanes that fall in the
    * padding (or past a row's end, or in rows outside the image or past the batch) blended to 0 by
    * masks worked out once per vector of tiles. Only a channel whose loads would leave the array
-   * (the first or last rows of an array the input fills) goes through {@link #edgeRows}' copies.
+   * (the first or last rows of an array the input fills) copies each run's block rows into the line
+   * instead, end to end, {@code stride} apart, its padding's places 0.
    */
   private static void inputTransformByRows(
       ConvGeometry g,
@@ -478,6 +473,8 @@ final class CpuWinograd {
     for (int q = 0; q < vectors; q++) {
       int slot = first / L + q;
       int x0 = runs == 1 ? slot % rowVectors * 4 * L : 0; // the runs' first tile's column
+      int lo = Math.max(0, 1 - x0); // a run's values before column 0, in the line
+      int count = Math.max(0, Math.min(stride, w + 1 - x0) - lo); // and inside the image row
       int lowest = Integer.MAX_VALUE;
       int highest = Integer.MIN_VALUE;
       for (int i = 0; i < 6; i++) {
@@ -503,12 +500,16 @@ final class CpuWinograd {
         int base = plane;
         if (plane + lowest < 0 || plane + highest > x.length) {
           if (!lineReady) {
-            edgeRows(g, xOff, slot, s);
+            java.util.Arrays.fill(s.line, 0, 6 * runs * stride, 0f);
             lineReady = true;
           }
-          for (int r = 0; r < 6 * runs; r++) {
-            if (s.runFrom[r] != NONE) {
-              System.arraycopy(x, s.runFrom[r] + plane, s.line, r * stride + s.lineLo, s.lineCount);
+          for (int i = 0; i < 6; i++) {
+            for (int k = 0; k < runs; k++) {
+              int m = k * 4 / runs; // the run's first vector: at[] is its copy's first value
+              if (keep[i * 8 + m] != 0) {
+                System.arraycopy(
+                    x, plane + at[i * 4 + m] + lo, s.line, (i * runs + k) * stride + lo, count);
+              }
             }
           }
           src = s.line;
@@ -593,38 +594,6 @@ final class CpuWinograd {
 
   static {
     java.util.Arrays.fill(ALL_LANES, (1L << L) - 1);
-  }
-
-  /**
-   * For a channel whose loads would leave the array, the line of {@link #inputTransformByRows}'
-   * slot: each run's block rows copied end to end, {@code stride} apart, from 1 before its first
-   * block; here the padding's places are zeroed and each run's first value (in channel 0, or NONE)
-   * and its count worked out, for the caller's copies.
-   */
-  private static void edgeRows(ConvGeometry g, int xOff, int slot, Scratch s) {
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int tx = (g.outWidth() + 3) / 4;
-    int ty = (g.outHeight() + 3) / 4;
-    int tileRows = g.batch() * ty;
-    int inImage = g.inChannels() * h * w;
-    int runs = rowsPerVector(g);
-    int stride = 4 * L / runs + 4;
-    int rowVectors = (tx + L - 1) / L;
-    int x0 = (runs == 1 ? slot % rowVectors * 4 * L : 0) - 1; // a copy's first value's column
-    int lo = Math.max(0, -x0); // the copy's values inside the image row
-    int hi = Math.max(lo, Math.min(stride, w - x0));
-    s.lineLo = lo;
-    s.lineCount = hi - lo;
-    java.util.Arrays.fill(s.line, 0, 6 * runs * stride, 0f);
-    for (int i = 0; i < 6; i++) {
-      for (int k = 0; k < runs; k++) {
-        int tileRow = runs == 1 ? slot / rowVectors : slot * runs + k;
-        int iy = tileRow % ty * 4 - 1 + i;
-        boolean in = tileRow < tileRows && iy >= 0 && iy < h && hi > lo;
-        s.runFrom[i * runs + k] = in ? xOff + tileRow / ty * inImage + iy * w + x0 + lo : NONE;
-      }
-    }
   }
 
   /** Where vector m of a block row's runs' values starts in its part of the line. */
