@@ -243,9 +243,8 @@ final class CpuConv {
     } else {
       phases.fill(x, image, 0, channels, xp);
     }
-    int[] taps = phases.tapOffsets();
     return (colFrom, colTo, rowFrom, rowTo, panels) ->
-        im2colPanels(phases, xp, taps, count, colFrom, colTo, rowFrom, rowTo, panels);
+        im2colPanels(phases, xp, count, colFrom, colTo, rowFrom, rowTo, panels);
   }
 
   /**
@@ -378,7 +377,6 @@ final class CpuConv {
   static void im2colPanels(
       Phases ph,
       float[] xp,
-      int[] taps,
       int count,
       int colFrom,
       int colTo,
@@ -388,6 +386,7 @@ final class CpuConv {
     int nr = CpuGemm.NR;
     int ckk = ph.g().inChannels() * ph.g().kernelH() * ph.g().kernelW();
     int end = Math.min(colTo, count * ph.g().outHeight() * ph.g().outWidth());
+    int[] taps = ph.taps();
     int[] base = new int[nr];
     int[] starts = new int[L];
     for (int p0 = colFrom; p0 < colTo; p0 += nr) {
@@ -463,9 +462,12 @@ final class CpuConv {
    * sW)} of plane {@code (kh % sH, kw % sW)}: a fixed offset per tap from a base per pixel, and
    * consecutive pixels of an output row are consecutive values. So a column-matrix row is plain
    * vector loads where the image itself needs a masked gather (the stem's 7×7 stride 2 packed at a
-   * third of the GEMM's speed that way), and no lane ever reads outside the planes.
+   * third of the GEMM's speed that way), and no lane ever reads outside the planes. {@code
+   * taps[row]} is tap row {@code (c·KH + kh)·KW + kw} of the column matrix as an offset from a
+   * pixel's base, worked out once here, not for every block of panels (their divisions were a tenth
+   * of the stem at batch 1).
    */
-  record Phases(ConvGeometry g, int height, int width) {
+  record Phases(ConvGeometry g, int height, int width, int[] taps) {
     /**
      * Whether building the planes pays: the taps read each plane value at least 4 times over
      * ({@code KH·KW ≥ 4·sH·sW}), so the copy is small beside the packing, and output rows are at
@@ -485,10 +487,22 @@ final class CpuConv {
     }
 
     static Phases of(ConvGeometry g) {
-      return new Phases(
-          g,
-          g.outHeight() + (g.kernelH() - 1) / g.strideH(),
-          g.outWidth() + (g.kernelW() - 1) / g.strideW());
+      int height = g.outHeight() + (g.kernelH() - 1) / g.strideH();
+      int width = g.outWidth() + (g.kernelW() - 1) / g.strideW();
+      int kk = g.kernelH() * g.kernelW();
+      int area = height * width;
+      int[] taps = new int[g.inChannels() * kk];
+      for (int row = 0; row < taps.length; row++) {
+        int kh = row % kk / g.kernelW();
+        int kw = row % g.kernelW();
+        int plane = kh % g.strideH() * g.strideW() + kw % g.strideW();
+        taps[row] =
+            row / kk * g.strideH() * g.strideW() * area
+                + plane * area
+                + kh / g.strideH() * width
+                + kw / g.strideW();
+      }
+      return new Phases(g, height, width, taps);
     }
 
     private int area() {
@@ -502,24 +516,6 @@ final class CpuConv {
     /** The length of {@code count} images' planes. */
     int size(int count) {
       return count * g.inChannels() * channelSize();
-    }
-
-    /**
-     * Each tap row {@code (c·KH + kh)·KW + kw} of the column matrix as an offset from a pixel's
-     * base: worked out once a call, not for every block of panels (their divisions were a tenth of
-     * the stem at batch 1).
-     */
-    int[] tapOffsets() {
-      int kk = g.kernelH() * g.kernelW();
-      int[] taps = new int[g.inChannels() * kk];
-      for (int row = 0; row < taps.length; row++) {
-        int kh = row % kk / g.kernelW();
-        int kw = row % g.kernelW();
-        int plane = kh % g.strideH() * g.strideW() + kw % g.strideW();
-        taps[row] =
-            row / kk * channelSize() + plane * area() + kh / g.strideH() * width + kw / g.strideW();
-      }
-      return taps;
     }
 
     /**

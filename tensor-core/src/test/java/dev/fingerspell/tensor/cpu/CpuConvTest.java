@@ -76,7 +76,7 @@ class CpuConvTest {
     java.util.Arrays.fill(xp, marker); // every plane a tap reads is written, padding too
     phases.fill(x, xOff, 0, n * c, xp);
     java.util.Arrays.fill(gotB, marker);
-    CpuConv.im2colPanels(phases, xp, phases.tapOffsets(), n, 0, pixels, rowFrom, rowTo, gotB);
+    CpuConv.im2colPanels(phases, xp, n, 0, pixels, rowFrom, rowTo, gotB);
     assertArrayEquals(wantRows, gotB, "panels from phase planes");
 
     // Planes filled a channel at a time, as workers share them out, are the same planes.
@@ -96,8 +96,7 @@ class CpuConvTest {
       CpuConv.im2colPanels(g, x, xOff, n, CpuGemm.NR, pixels, rowFrom, rowTo, got);
       assertArrayEquals(want, got, "a later block gathered from the images");
       java.util.Arrays.fill(got, marker);
-      CpuConv.im2colPanels(
-          phases, xp, phases.tapOffsets(), n, CpuGemm.NR, pixels, rowFrom, rowTo, got);
+      CpuConv.im2colPanels(phases, xp, n, CpuGemm.NR, pixels, rowFrom, rowTo, got);
       assertArrayEquals(want, got, "a later block from phase planes");
     }
   }
