@@ -640,9 +640,10 @@ public final class CpuBackend implements Backend {
   }
 
   /**
-   * Row-wise (log-)softmax. The exponentials run as vector {@code EXP} (within an ulp, like {@link
-   * Math#exp}) in float; the row sum is taken in double. At a classifier's width (29) the scalar
-   * double {@code Math.exp} used to cost more than the head's GEMM.
+   * Row-wise (log-)softmax. The exponentials run as {@link VectorMath#exp} (within 2 ulp of {@link
+   * Math#exp}, the same bits whether compiled or not) in float; the row sum is taken in double. At
+   * a classifier's width (29) the scalar double {@code Math.exp} used to cost more than the head's
+   * GEMM.
    */
   private static void softmaxRows(
       int rows, int cols, float[] x, int xo, float[] y, int yo, boolean log) {
@@ -666,10 +667,8 @@ public final class CpuBackend implements Backend {
             for (int j = 0; j < cols; j += S.length()) {
               VectorMask<Float> m = S.indexInRange(j, cols);
               FloatVector e =
-                  FloatVector.fromArray(S, x, xo + base + j, m)
-                      .add(shift)
-                      .lanewise(VectorOperators.EXP);
-              sum += e.reduceLanes(VectorOperators.ADD, m);
+                  VectorMath.exp(FloatVector.fromArray(S, x, xo + base + j, m).add(shift));
+              sum += VectorMath.sumLanes(e, m);
               if (!log) {
                 e.intoArray(y, yo + base + j, m);
               }
@@ -733,10 +732,7 @@ public final class CpuBackend implements Backend {
       for (int j = 0; j < cols; j += S.length()) { // dx = dy − softmax · Σdy, softmax = exp(y)
         VectorMask<Float> m = S.indexInRange(j, cols);
         FloatVector.fromArray(S, gs, go + base + j, m)
-            .sub(
-                FloatVector.fromArray(S, ys, yo + base + j, m)
-                    .lanewise(VectorOperators.EXP)
-                    .mul(total))
+            .sub(VectorMath.exp(FloatVector.fromArray(S, ys, yo + base + j, m)).mul(total))
             .intoArray(ds, dO + base + j, m);
       }
     }

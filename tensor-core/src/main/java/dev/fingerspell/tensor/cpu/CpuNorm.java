@@ -1,7 +1,6 @@
 package dev.fingerspell.tensor.cpu;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -31,7 +30,7 @@ final class CpuNorm {
       s2 = s2.add(FloatVector.fromArray(S, a, off + i + 2 * L));
       s3 = s3.add(FloatVector.fromArray(S, a, off + i + 3 * L));
     }
-    double s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+    double s = VectorMath.sumLanes(s0.add(s1).add(s2.add(s3)));
     for (; i < len; i++) {
       s += a[off + i];
     }
@@ -50,7 +49,7 @@ final class CpuNorm {
       s0 = d0.fma(d0, s0);
       s1 = d1.fma(d1, s1);
     }
-    double s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+    double s = VectorMath.sumLanes(s0.add(s1));
     for (; i < len; i++) {
       double d = a[off + i] - mean;
       s += d * d;
@@ -71,7 +70,7 @@ final class CpuNorm {
               .sub(m)
               .fma(FloatVector.fromArray(S, g, go + i + L), s1);
     }
-    double s = s0.add(s1).reduceLanes(VectorOperators.ADD);
+    double s = VectorMath.sumLanes(s0.add(s1));
     for (; i < len; i++) {
       s += (double) g[go + i] * (x[xo + i] - mean);
     }
