@@ -662,7 +662,7 @@ public final class CpuBackend implements Backend {
   }
 
   /**
-   * Row-wise (log-)softmax. The exponentials run as {@link VectorMath#exp} (within 2 ulp of {@link
+   * Row-wise (log-)softmax. The exponentials run as {@link VectorMath#exp} (within an ulp of {@link
    * Math#exp}, the same bits whether compiled or not) in float; the row sum is taken in double. At
    * a classifier's width (29) the scalar double {@code Math.exp} used to cost more than the head's
    * GEMM.
