@@ -3,7 +3,13 @@ package dev.fingerspell.tensor.cpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.Test;
@@ -117,6 +123,40 @@ class VectorMathTest {
         assertEquals(expected[l], y[l], 0f, "exp(" + x[l] + ")");
       }
     }
+  }
+
+  /**
+   * No CPU kernel goes back to the vector API's own float sums or transcendental functions, whose
+   * bits change when C2 compiles them (the class comment of {@link VectorMath}).
+   */
+  @Test
+  void kernelsUseNoOperationWhoseBitsDependOnTheJit() throws IOException {
+    Pattern unstable =
+        Pattern.compile(
+            "reduceLanes\\(\\s*VectorOperators\\.(ADD|MUL)\\b"
+                + "|VectorOperators\\.(EXP|EXPM1|LOG|LOG1P|LOG10|POW|HYPOT|CBRT"
+                + "|SIN|COS|TAN|ASIN|ACOS|ATAN|ATAN2|SINH|COSH|TANH)\\b");
+    Path sources = Path.of("src/main/java");
+    assertTrue(Files.isDirectory(sources), "run from the module's folder");
+    List<String> found;
+    try (Stream<Path> files = Files.walk(sources)) {
+      found =
+          files
+              .filter(f -> f.toString().endsWith(".java"))
+              .filter(f -> !f.getFileName().toString().equals("VectorMath.java"))
+              .flatMap(
+                  f -> {
+                    try {
+                      return Files.readAllLines(f).stream()
+                          .filter(line -> unstable.matcher(line).find())
+                          .map(line -> sources.relativize(f) + ": " + line.strip());
+                    } catch (IOException e) {
+                      throw new java.io.UncheckedIOException(e);
+                    }
+                  })
+              .toList();
+    }
+    assertEquals(List.of(), found, "use VectorMath instead");
   }
 
   /** {@link VectorMath#exp}, one lane, operation for operation. */
