@@ -833,13 +833,12 @@ final class CpuConv {
               for (int i = 0; i < count; i++) {
                 im2col(g, x, xOff + (first + i) * inImage, col, i * ohw, cols);
               }
-              // One image's dy is already [OC, OHW]: no copy.
-              float[] dyG =
-                  count == 1
-                      ? dy
-                      : groupMajor(
-                          dy, dyOff + first * outImage, count, oc, ohw, SCRATCH.get(1, oc * cols));
-              int dyGOff = count == 1 ? dyOff + first * outImage : 0;
+              float[] dyG = dy; // one image's dy is already [OC, OHW]
+              int dyGOff = dyOff + first * outImage;
+              if (count > 1) {
+                dyG = groupMajor(dy, dyGOff, count, oc, ohw, SCRATCH.get(1, oc * cols));
+                dyGOff = 0;
+              }
               CpuGemm.gemm(
                   false, true, oc, ckk, cols, 1f, dyG, dyGOff, col, 0, 1f, acc, 0, parallelInside);
             }

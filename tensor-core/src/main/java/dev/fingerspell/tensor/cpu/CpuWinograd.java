@@ -517,9 +517,9 @@ final class CpuWinograd {
           srcKeep = ALL_LANES;
           base = 0;
         }
-        // Each block row's six columns are taken apart and transformed (d B, as inputRow) in
-        // registers; only the result goes through rows, to the columns' transform. The loads are
-        // written out: a vector returned by a method C2 does not inline is boxed.
+        // Each block row's six columns are taken apart and transformed (d B) in registers; only
+        // the result goes through rows, to the columns' transform. The loads are written out: a
+        // vector returned by a method C2 does not inline is boxed.
         for (int i = 0; i < 6; i++) {
           int r = i * 4;
           int k = i * 8;
@@ -561,17 +561,7 @@ final class CpuWinograd {
                   VectorMask.fromLong(S, srcKeep[k + 7]));
           FloatVector d4 = q0.selectFrom(a0, a1).blend(q0.selectFrom(a2, a3), SECOND_HALF);
           FloatVector d5 = q1.selectFrom(a0, a1).blend(q1.selectFrom(a2, a3), SECOND_HALF);
-          int t = i * 6 * L;
-          FloatVector a = d4.sub(d2.mul(4f));
-          FloatVector b = d3.sub(d1.mul(4f));
-          FloatVector e = d4.sub(d2);
-          FloatVector d = d3.sub(d1).mul(2f);
-          d0.mul(4f).sub(d2.mul(5f)).add(d4).intoArray(rows, t);
-          a.add(b).intoArray(rows, t + L);
-          a.sub(b).intoArray(rows, t + 2 * L);
-          e.add(d).intoArray(rows, t + 3 * L);
-          e.sub(d).intoArray(rows, t + 4 * L);
-          d1.mul(4f).sub(d3.mul(5f)).add(d5).intoArray(rows, t + 5 * L);
+          transformRow(d0, d1, d2, d3, d4, d5, rows, i * 6 * L, L);
         }
         inputColumns(rows, v, vOff + c * NR + q * L, vPoint);
       }
@@ -873,16 +863,34 @@ final class CpuWinograd {
     FloatVector x3 = FloatVector.fromArray(S, t, at + 3 * stride);
     FloatVector x4 = FloatVector.fromArray(S, t, at + 4 * stride);
     FloatVector x5 = FloatVector.fromArray(S, t, at + 5 * stride);
+    transformRow(x0, x1, x2, x3, x4, x5, dst, to, toStride);
+  }
+
+  /**
+   * Bᵀ on six values of a row or column, already in registers, to {@code dst[to + k·stride]}. It
+   * takes vectors and returns none: a vector returned by a method C2 does not inline is boxed, one
+   * passed in is not (and this small method is inlined, checked with {@code -XX:+PrintInlining}).
+   */
+  private static void transformRow(
+      FloatVector x0,
+      FloatVector x1,
+      FloatVector x2,
+      FloatVector x3,
+      FloatVector x4,
+      FloatVector x5,
+      float[] dst,
+      int to,
+      int stride) {
     FloatVector a = x4.sub(x2.mul(4f)); // x4 − 4x2
     FloatVector b = x3.sub(x1.mul(4f)); // x3 − 4x1
     FloatVector c = x4.sub(x2); // x4 − x2
     FloatVector d = x3.sub(x1).mul(2f); // 2(x3 − x1)
     x0.mul(4f).sub(x2.mul(5f)).add(x4).intoArray(dst, to);
-    a.add(b).intoArray(dst, to + toStride);
-    a.sub(b).intoArray(dst, to + 2 * toStride);
-    c.add(d).intoArray(dst, to + 3 * toStride);
-    c.sub(d).intoArray(dst, to + 4 * toStride);
-    x1.mul(4f).sub(x3.mul(5f)).add(x5).intoArray(dst, to + 5 * toStride);
+    a.add(b).intoArray(dst, to + stride);
+    a.sub(b).intoArray(dst, to + 2 * stride);
+    c.add(d).intoArray(dst, to + 3 * stride);
+    c.sub(d).intoArray(dst, to + 4 * stride);
+    x1.mul(4f).sub(x3.mul(5f)).add(x5).intoArray(dst, to + 5 * stride);
   }
 
   /**
