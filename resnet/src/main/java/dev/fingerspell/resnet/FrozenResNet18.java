@@ -156,20 +156,52 @@ public final class FrozenResNet18 {
    * The 512-d pooled features of {@code images [N, 3, H, W]} (normalised as {@link Preprocess}).
    */
   public Tensor forwardFeatures(Tensor images) {
-    if (images.rank() != 4 || images.size(1) != 3) {
-      throw new IllegalArgumentException(
-          "ResNet18 takes images [N, 3, H, W], not " + java.util.Arrays.toString(images.shape()));
-    }
+    checkImages(images);
     synchronized (arena) { // one pass at a time: passes share the buffers
-      Tensor x = stemAndPool(images);
-      for (Block b : blocks) {
-        x = b.forward(x, arena);
-      }
+      Tensor x = stages(images, STAGES);
       try (GradMode g = GradMode.noGrad()) {
         return Ops.globalAvgPool(x); // a fresh tensor: the caller keeps it
       } finally {
         arena.release(x);
       }
+    }
+  }
+
+  /**
+   * The output of the stem and {@code layer1} to {@code layer<lastLayer>} (0 to 4; 0 is the max
+   * pool's output), a fresh tensor: what {@link ResNet18#forwardFrom} takes when only the later
+   * stages train and the earlier ones are constant.
+   */
+  public Tensor forwardThrough(Tensor images, int lastLayer) {
+    if (lastLayer < 0 || lastLayer > STAGES) {
+      throw new IllegalArgumentException("lastLayer must be 0 to 4, not " + lastLayer);
+    }
+    checkImages(images);
+    synchronized (arena) {
+      Tensor x = stages(images, lastLayer);
+      try (GradMode g = GradMode.noGrad()) {
+        return x.copy(); // the arena's buffer is overwritten by the next pass
+      } finally {
+        arena.release(x);
+      }
+    }
+  }
+
+  private static final int STAGES = 4;
+
+  /** The stem and the first {@code count} stages, in the arena's buffers. */
+  private Tensor stages(Tensor images, int count) {
+    Tensor x = stemAndPool(images);
+    for (Block b : blocks.subList(0, count * blocks.size() / STAGES)) {
+      x = b.forward(x, arena);
+    }
+    return x;
+  }
+
+  private static void checkImages(Tensor images) {
+    if (images.rank() != 4 || images.size(1) != 3) {
+      throw new IllegalArgumentException(
+          "ResNet18 takes images [N, 3, H, W], not " + java.util.Arrays.toString(images.shape()));
     }
   }
 

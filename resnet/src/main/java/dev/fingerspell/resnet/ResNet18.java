@@ -149,9 +149,25 @@ public final class ResNet18 extends Module {
    */
   public Tensor forwardFeatures(Tensor images) {
     Tensor x = Ops.relu(bn1.forward(conv1.forward(images)));
-    x = maxpool.forward(x);
-    for (Sequential layer : layers) {
-      x = layer.forward(x);
+    return featuresFrom(1, maxpool.forward(x));
+  }
+
+  /**
+   * The logits from {@code x}, the output of the stage before {@code layer} (1 to 4, as in {@code
+   * layer1}..{@code layer4}; 1 takes the max pool's output): the stages from {@code layer} on, the
+   * pool and the classifier. With {@link Trainable#LAYER4} the stages before it are frozen, and
+   * their output can come from a {@link FrozenResNet18} ({@link FrozenResNet18#forwardThrough}).
+   */
+  public Tensor forwardFrom(int layer, Tensor x) {
+    return forwardHead(featuresFrom(layer, x));
+  }
+
+  private Tensor featuresFrom(int layer, Tensor x) {
+    if (layer < 1 || layer > layers.size()) {
+      throw new IllegalArgumentException("layer must be 1 to 4, not " + layer);
+    }
+    for (Sequential stage : layers.subList(layer - 1, layers.size())) {
+      x = stage.forward(x);
     }
     return Ops.globalAvgPool(x);
   }
