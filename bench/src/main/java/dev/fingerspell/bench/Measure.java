@@ -147,7 +147,7 @@ public final class Measure {
             FeaturePass.run(
                 backbone,
                 batches,
-                b -> pre.batchFromRgb(b, batch, size, size),
+                (b, reuse) -> pre.batchFromRgb(b, batch, size, size, reuse),
                 (b, features) -> {});
     double value = imagesPerSecond(FEATURE_BATCHES * batch, seconds, pass);
     describeGpu(pass, 2, "a batch", FEATURE_BATCHES);

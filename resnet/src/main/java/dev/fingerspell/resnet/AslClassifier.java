@@ -102,7 +102,14 @@ public final class AslClassifier {
     if (images.isEmpty()) { // a server's batch may come up empty: nothing to run
       return Tensor.zeros(0, info.labels().size());
     }
-    Tensor x = info.preprocess().apply(images);
+    return logits(info.preprocess().apply(images));
+  }
+
+  /**
+   * The logits of a preprocessed batch {@code [N, 3, size, size]} ({@link Preprocess}), no graph
+   * recorded: through the folded network for a loaded file, else the model as it is now.
+   */
+  public Tensor logits(Tensor x) {
     if (frozen != null) {
       return frozen.forward(x);
     }

@@ -2,6 +2,8 @@ package dev.fingerspell.resnet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.awt.image.BufferedImage;
@@ -160,6 +162,16 @@ class PreprocessTest {
       assertArrayEquals(
           want, pre.batchFromRgb(slice, 3, side, side).toFloatArray(), "slice, side " + side);
       assertThrows(IllegalArgumentException.class, () -> pre.batchFromRgb(slice, 2, side, side));
+      if (side == 8) { // at the model's size a batch can be written into a tensor of its shape
+        dev.fingerspell.tensor.Tensor old = dev.fingerspell.tensor.Tensor.full(7f, 3, 3, 8, 8);
+        assertSame(old, pre.batchFromRgb(slice, 3, side, side, old));
+        assertArrayEquals(want, old.toFloatArray(), "written into a tensor");
+        dev.fingerspell.tensor.Tensor other = dev.fingerspell.tensor.Tensor.zeros(2, 3, 8, 8);
+        assertNotSame(other, pre.batchFromRgb(slice, 3, side, side, other));
+        dev.fingerspell.tensor.Tensor param =
+            dev.fingerspell.tensor.Tensor.zeros(3, 3, 8, 8).requiresGrad(true);
+        assertNotSame(param, pre.batchFromRgb(slice, 3, side, side, param));
+      }
     }
   }
 

@@ -25,12 +25,13 @@ final class Batches {
 
   /**
    * A {@code [N, 3, S, S]} batch from a stored batch, read where its shard holds it unless
-   * augmented; {@code augment} is null for none.
+   * augmented; {@code augment} is null for none. Written into {@code reuse} where it fits ({@link
+   * Preprocess#batchFromRgb(MemorySegment, int, int, int, Tensor)}); null for a new tensor.
    */
-  static Tensor of(PreparedData.Batch b, Preprocess pre, Rng augment) {
+  static Tensor of(PreparedData.Batch b, Preprocess pre, Rng augment, Tensor reuse) {
     MemorySegment batch =
         augment == null ? b.bytes() : augmented(b.bytes(), i -> i, b.count(), b.size(), augment);
-    return pre.batchFromRgb(batch, b.count(), b.size(), b.size());
+    return pre.batchFromRgb(batch, b.count(), b.size(), b.size(), reuse);
   }
 
   /**

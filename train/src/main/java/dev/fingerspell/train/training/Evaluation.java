@@ -2,7 +2,6 @@ package dev.fingerspell.train.training;
 
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.Preprocess;
-import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.Images;
@@ -52,12 +51,14 @@ public final class Evaluation {
         }
         throw new DataException(data.dir() + " has no '" + s + "' split with images");
       }
-      for (PreparedData.Batch b : data.batches(s, 64)) {
+      Tensor x = null;
+      for (PreparedData.Batch b : data.batches(s, Batches.inferenceBatch())) {
         int[] truth = new int[b.labels().length];
         for (int i = 0; i < truth.length; i++) {
           truth[i] = toModel[(int) b.labels()[i]];
         }
-        addPredictions(model, Batches.of(b, pre, null), truth, c);
+        x = Batches.of(b, pre, null, x); // the last batch's input, done with once scored
+        addPredictions(model, x, truth, c);
       }
     }
     return new Result(split, c, List.of());
@@ -127,11 +128,7 @@ public final class Evaluation {
   }
 
   private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
-    model.model().eval();
-    float[] logits;
-    try (GradMode g = GradMode.noGrad()) {
-      logits = model.model().forward(x).toFloatArray();
-    }
+    float[] logits = model.logits(x).toFloatArray();
     int[] pred = Batches.argmax(logits, truth.length, model.labels().size());
     for (int i = 0; i < truth.length; i++) {
       c.add(truth[i], pred[i]);

@@ -111,7 +111,7 @@ final class FeatureCache {
     FeaturePass.run(
         FrozenResNet18.of(model), // the backbone does not train here
         data.batches(split, Batches.inferenceBatch()),
-        b -> Batches.of(b, pre, augment),
+        (b, reuse) -> Batches.of(b, pre, augment, reuse),
         (b, features) -> {
           int n = b.count();
           System.arraycopy(b.labels(), 0, labels, done[0], n);

@@ -480,9 +480,11 @@ public final class Trainer {
     FrozenResNet18 frozen = FrozenResNet18.of(model);
     double lossSum = 0;
     int count = 0;
+    Tensor x = null;
     for (PreparedData.Batch b : data.batches(split, Batches.inferenceBatch())) {
       try (GradMode g = GradMode.noGrad()) {
-        Tensor logits = frozen.forward(Batches.of(b, pre, null));
+        x = Batches.of(b, pre, null, x); // the last batch's input, done with once scored
+        Tensor logits = frozen.forward(x);
         lossSum += score(logits, b.labels(), smoothing, confusion) * b.count();
       }
       count += b.count();

@@ -52,7 +52,7 @@ class BatchesTest {
     int[] order = {6, 2, 5, 0, 3, 1, 4};
     MemorySegment gathered = MemorySegment.ofArray(shard.gather(order, 1, 5));
     float[] before =
-        Batches.of(new PreparedData.Batch(gathered, new long[5], SIZE), PRE, new Rng(11))
+        Batches.of(new PreparedData.Batch(gathered, new long[5], SIZE), PRE, new Rng(11), null)
             .toFloatArray();
     float[] now = Batches.of(shard, order, 1, 5, PRE, new Rng(11)).toFloatArray();
     assertArrayEquals(before, now);
