@@ -112,7 +112,7 @@ public final class Evaluation {
       } catch (IOException | RuntimeException e) {
         skipped.add(files.get(i) + ": " + e.getMessage());
       }
-      if (batch.size() == 64 || (i == files.size() - 1 && !batch.isEmpty())) {
+      if (batch.size() == Batches.inferenceBatch() || (i == files.size() - 1 && !batch.isEmpty())) {
         int per = 3 * pre.size() * pre.size();
         float[] all = new float[batch.size() * per];
         for (int k = 0; k < batch.size(); k++) {
