@@ -98,6 +98,7 @@ public final class Evaluation {
     Confusion c = new Confusion(model.labels());
     List<String> skipped = new ArrayList<>();
     Preprocess pre = model.info().preprocess();
+    int batchSize = Batches.inferenceBatch();
     List<float[]> batch = new ArrayList<>();
     List<Integer> truth = new ArrayList<>();
     for (int i = 0; i < files.size(); i++) {
@@ -112,7 +113,7 @@ public final class Evaluation {
       } catch (IOException | RuntimeException e) {
         skipped.add(files.get(i) + ": " + e.getMessage());
       }
-      if (batch.size() == Batches.inferenceBatch() || (i == files.size() - 1 && !batch.isEmpty())) {
+      if (batch.size() == batchSize || (i == files.size() - 1 && !batch.isEmpty())) {
         int per = 3 * pre.size() * pre.size();
         float[] all = new float[batch.size() * per];
         for (int k = 0; k < batch.size(); k++) {
