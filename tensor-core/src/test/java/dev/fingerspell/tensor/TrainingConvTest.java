@@ -20,7 +20,9 @@ class TrainingConvTest {
     "1, 16, 30, 30, 24, 3, 1, 1",
     "1, 3, 56, 56, 8, 3, 1, 1",
     "14, 5, 7, 7, 11, 3, 1, 1",
-    "6, 2, 56, 56, 3, 3, 1, 1", // 1,176 tiles: two blocks of the weight gradient, a worker each
+    "6, 2, 56, 56, 3, 3, 1, 1", // 1,176 tiles, one chunk of the weight gradient
+    "3, 60, 56, 56, 62, 3, 1, 1", // 588 tiles: two chunks, a worker each (small dU)
+    "25, 81, 14, 14, 73, 3, 1, 1", // 400 tiles: two chunks, shared by the workers (large dU)
     "4, 50, 15, 15, 20, 3, 1, 1", // channels past a panel, a sliver and a vector
     "1, 4, 7, 7, 6, 3, 1, 1",
     "2, 8, 15, 15, 9, 3, 2, 1"

@@ -455,10 +455,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias) {
-    // Winograd's dU is 36 matrices [OC, IC] a worker, summed over all tiles: 9.4 MB for layer3's
-    // 256×256 (31.5 -> 21.7 ms at batch 32), but 38 MB for layer4's 512×512, whose 128 tiles do not
-    // repay reading and writing it (47 -> 95 ms); there the direct GEMM's 9 matrices stay.
-    if (CpuWinograd.pays(g) && g.outChannels() * g.inChannels() <= 256 * 256) {
+    if (CpuWinograd.pays(g)) {
       CpuWinograd.backwardFilter(g, f(x), off(x), f(dy), off(dy), f(dw), off(dw));
       if (dbias != null) {
         CpuConv.biasGradient(g, f(dy), off(dy), f(dbias), off(dbias));

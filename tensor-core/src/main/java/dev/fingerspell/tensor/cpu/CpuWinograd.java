@@ -1114,120 +1114,197 @@ final class CpuWinograd {
    * The weight gradient of a 3×3, stride-1, pad-1 convolution as Winograd: {@code dU[ξν] = Σ_tiles
    * dM[ξν] V[ξν]ᵀ}, with V = Bᵀ d B the forward's input transform and dM = A dY Aᵀ the adjoint of
    * its output transform, then {@code dw = Gᵀ dU G}: 36 products with the tiles as their long
-   * dimension instead of one with 16 pixels a tile. The transforms run with channels in the lanes
-   * (a 6×6 block of 16 channels is 36 gathers; a block position in the padding is a vector of
-   * zeros, no mask), written straight into packed GEMM operands for a block of tiles. Each worker
-   * sums its own blocks' dU; the sums are added at the end, in a fixed order.
+   * dimension instead of one with 16 pixels a tile. A chunk of tiles at a time, the transforms
+   * (channels in the lanes: a 6×6 block of 16 channels is 36 gathers; a block position in the
+   * padding is a vector of zeros, no mask) write straight into packed GEMM operands, then the 36
+   * products add into dU.
+   *
+   * <p>Where dU is small (layer1's 64×64 channels: 0.6 MB) each worker takes its own run of chunks
+   * and sums its own dU, added at the end in worker order: its products read what it packed. Where
+   * it is large (layer4's: 38 MB) the workers share each chunk, first its tiles, then the 36
+   * products, so dU is held and written once (with a copy a worker, layer4's Winograd took 40–45 ms
+   * at batch 32, no faster than the direct product; shared, 17–18 ms).
    */
   static void backwardFilter(
       ConvGeometry g, float[] x, int xOff, float[] dy, int dyOff, float[] dw, int dwOff) {
     int oc = g.outChannels();
     int ic = g.inChannels();
-    int h = g.inHeight();
-    int w = g.inWidth();
-    int oh = g.outHeight();
-    int ow = g.outWidth();
-    int tilesX = (ow + 3) / 4;
-    int perImage = (oh + 3) / 4 * tilesX;
-    int tiles = g.batch() * perImage;
-    // about 8 MB of packed operands a block
-    int block = Math.max(16, Math.min(1024, (1 << 21) / (36 * (oc + ic))));
-    int blocks = (tiles + block - 1) / block;
-    int parts = Math.min(blocks, Parallel.threads());
-    boolean parallelInside = parts == 1;
-    // Gather indices, channel planes apart: the last vector's lanes past the channels (masked off)
-    // still point inside the array, which the gather checks.
-    int[][] xLanes = {channelLanes(h * w, L), channelLanes(h * w, ic % L)};
-    int[][] dyLanes = {channelLanes(oh * ow, L), channelLanes(oh * ow, oc % L)};
-    int icPadded = (ic + NR - 1) / NR * NR;
-    int ocPadded = (oc + MR - 1) / MR * MR;
-    float[][][] partial = new float[parts][][];
-    Parallel.forRange(
-        parts,
-        1,
-        (pLo, pHi) -> {
-          float[] t = new float[36 * L];
-          float[][] ap = new float[36][CpuGemm.packedASize(oc, block)];
-          float[][] bp = new float[36][CpuGemm.packedBSize(ic, block)];
-          FloatVector zero = FloatVector.zero(S);
-          for (int p = pLo; p < pHi; p++) {
-            float[][] du = new float[36][oc * ic];
-            for (int b = Parallel.share(blocks, p, parts);
-                b < Parallel.share(blocks, p + 1, parts);
-                b++) {
-              int first = b * block;
-              int k = Math.min(block, tiles - first);
-              for (int q = 0; q < k; q++) {
-                int n = (first + q) / perImage;
-                int y0 = (first + q) % perImage / tilesX * 4;
-                int x0 = (first + q) % tilesX * 4;
-                // V: input channels in the lanes, a panel's row of 48 per tile
-                for (int c0 = 0; c0 < icPadded; c0 += L) {
-                  int at = c0 / NR * k * NR + q * NR + c0 % NR;
-                  // The last panel's padding (32 of layer1's 96): zeros, no transform.
-                  if (c0 >= ic) {
-                    for (int e = 0; e < 36; e++) {
-                      zero.intoArray(bp[e], at);
-                    }
-                    continue;
-                  }
-                  VectorMask<Float> m = S.indexInRange(c0, ic);
-                  int[] lanes = xLanes[c0 + L <= ic ? 0 : 1];
-                  int base = xOff + (n * ic + c0) * h * w;
-                  for (int i = 0; i < 6; i++) {
-                    int iy = y0 - 1 + i;
-                    for (int j = 0; j < 6; j++) {
-                      int ix = x0 - 1 + j;
-                      (iy >= 0 && iy < h && ix >= 0 && ix < w
-                              ? FloatVector.fromArray(S, x, base + iy * w + ix, lanes, 0, m)
-                              : zero)
-                          .intoArray(t, (i * 6 + j) * L);
-                    }
-                  }
-                  inputBlock(t);
-                  for (int e = 0; e < 36; e++) {
-                    FloatVector.fromArray(S, t, e * L).intoArray(bp[e], at);
-                  }
-                }
-                // dM: output channels in the lanes, MR of them a sliver's row per tile
-                for (int o0 = 0; o0 < ocPadded; o0 += L) {
-                  VectorMask<Float> m = S.indexInRange(o0, oc);
-                  int[] lanes = dyLanes[o0 + L <= oc ? 0 : 1];
-                  int base = dyOff + (n * oc + o0) * oh * ow;
-                  for (int i = 0; i < 4; i++) {
-                    int yy = y0 + i;
-                    for (int j = 0; j < 4; j++) {
-                      int xx = x0 + j;
-                      (yy < oh && xx < ow && o0 < oc
-                              ? FloatVector.fromArray(S, dy, base + yy * ow + xx, lanes, 0, m)
-                              : zero)
-                          .intoArray(t, (i * 6 + j) * L);
-                    }
-                  }
-                  gradientBlock(t);
-                  if (L <= MR) { // the vector is (part of) one sliver's row
-                    int at = (o0 / MR * k + q) * MR + o0 % MR;
-                    for (int e = 0; e < 36; e++) {
-                      FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at);
-                    }
-                  } else { // the vector spans L / MR slivers' rows, each its lanes' part
-                    for (int half = 0; half < L / MR && o0 + half * MR < ocPadded; half++) {
-                      int at = ((o0 / MR + half) * k + q) * MR - half * MR; // lane l at + l
-                      for (int e = 0; e < 36; e++) {
-                        FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at, SLIVER[half]);
-                      }
-                    }
-                  }
-                }
-              }
-              for (int e = 0; e < 36; e++) {
-                CpuGemm.multiplyPacked(oc, ic, k, 1f, ap[e], bp[e], du[e], 0, parallelInside);
+    GradientTiles tiles = new GradientTiles(g, x, xOff, dy, dyOff);
+    // chunks of equal length, at most about 8 MB of packed operands each, or 128 tiles: a product
+    // reads and writes its part of dU once a chunk (1 MB of layer4's), so a chunk keeps it long
+    int most = Math.max(128, (1 << 21) / (36 * (oc + ic)));
+    int chunks = (tiles.count() + most - 1) / most;
+    int chunk = (tiles.count() + chunks - 1) / chunks;
+    int parts = oc * ic <= 64 * 64 ? Math.min(chunks, Parallel.threads()) : 1;
+    float[][][] du = new float[parts][36][oc * ic];
+    if (parts > 1) {
+      Parallel.forRange(
+          parts,
+          1,
+          (pLo, pHi) -> {
+            for (int p = pLo; p < pHi; p++) {
+              for (int c = Parallel.share(chunks, p, parts);
+                  c < Parallel.share(chunks, p + 1, parts);
+                  c++) {
+                int k = Math.min(chunk, tiles.count() - c * chunk);
+                float[][][] operands = operands(oc, ic, chunk);
+                tiles.pack(c * chunk, 0, k, k, operands[0], operands[1]);
+                multiply(oc, ic, k, operands, du[p], 0, 36);
               }
             }
-            partial[p] = du;
+          });
+    } else {
+      float[][][] operands = operands(oc, ic, chunk);
+      for (int first = 0; first < tiles.count(); first += chunk) {
+        int from = first;
+        int k = Math.min(chunk, tiles.count() - first);
+        Parallel.forRange(k, 1, (lo, hi) -> tiles.pack(from, lo, hi, k, operands[0], operands[1]));
+        Parallel.forRange(36, 1, (lo, hi) -> multiply(oc, ic, k, operands, du[0], lo, hi));
+      }
+    }
+    filterGradient(oc * ic, du, dw, dwOff);
+  }
+
+  /** This thread's packed operands for a chunk of tiles: 36 of dM, then 36 of V. */
+  private static float[][][] operands(int oc, int ic, int chunk) {
+    float[][][] operands = new float[2][36][];
+    for (int e = 0; e < 36; e++) {
+      operands[0][e] = OPERANDS.get(e, CpuGemm.packedASize(oc, chunk));
+      operands[1][e] = OPERANDS.get(36 + e, CpuGemm.packedBSize(ic, chunk));
+    }
+    return operands;
+  }
+
+  private static final ThreadScratch OPERANDS = new ThreadScratch(72);
+
+  /** {@code dU[e] += dM[e] · V[e]ᵀ} for e in {@code [lo, hi)}, over a chunk of k tiles. */
+  private static void multiply(
+      int oc, int ic, int k, float[][][] operands, float[][] du, int lo, int hi) {
+    for (int e = lo; e < hi; e++) {
+      CpuGemm.multiplyPacked(oc, ic, k, 1f, operands[0][e], operands[1][e], du[e], 0, false);
+    }
+  }
+
+  /**
+   * What the weight gradient's transforms read: the layer's input and output gradient, its tiles'
+   * layout, and the gather offsets of a vector of channels (all lanes, then the last vector's).
+   */
+  private record GradientTiles(
+      ConvGeometry g,
+      float[] x,
+      int xOff,
+      float[] dy,
+      int dyOff,
+      int tilesX,
+      int perImage,
+      int[][] xLanes,
+      int[][] dyLanes) {
+
+    GradientTiles(ConvGeometry g, float[] x, int xOff, float[] dy, int dyOff) {
+      this(
+          g,
+          x,
+          xOff,
+          dy,
+          dyOff,
+          (g.outWidth() + 3) / 4,
+          (g.outHeight() + 3) / 4 * ((g.outWidth() + 3) / 4),
+          // channel planes apart: the last vector's lanes past the channels (masked off) still
+          // point inside the array, which the gather checks
+          new int[][] {
+            channelLanes(g.inHeight() * g.inWidth(), L),
+            channelLanes(g.inHeight() * g.inWidth(), g.inChannels() % L)
+          },
+          new int[][] {
+            channelLanes(g.outHeight() * g.outWidth(), L),
+            channelLanes(g.outHeight() * g.outWidth(), g.outChannels() % L)
+          });
+    }
+
+    int count() {
+      return g.batch() * perImage;
+    }
+
+    /**
+     * Tiles {@code first + q} for q in {@code [lo, hi)}: each one's V (input channels in the lanes,
+     * a panel's row of NR) and dM (output channels in the lanes, MR of them a sliver's row) as
+     * column q of the 36 packed operands of a chunk of {@code k} tiles. The loop over tiles is in
+     * here, with the transforms, so that they compile as one (called a tile at a time, layer1's
+     * packing ran a fifth slower).
+     */
+    void pack(int first, int lo, int hi, int k, float[][] ap, float[][] bp) {
+      int oc = g.outChannels();
+      int ic = g.inChannels();
+      int h = g.inHeight();
+      int w = g.inWidth();
+      int oh = g.outHeight();
+      int ow = g.outWidth();
+      int icPadded = (ic + NR - 1) / NR * NR;
+      int ocPadded = (oc + MR - 1) / MR * MR;
+      float[] t = new float[36 * L];
+      FloatVector zero = FloatVector.zero(S);
+      for (int q = lo; q < hi; q++) {
+        int n = (first + q) / perImage;
+        int y0 = (first + q) % perImage / tilesX * 4;
+        int x0 = (first + q) % tilesX * 4;
+        for (int c0 = 0; c0 < icPadded; c0 += L) {
+          int at = c0 / NR * k * NR + q * NR + c0 % NR;
+          // The last panel's padding (32 of layer1's 96): zeros, no transform.
+          if (c0 >= ic) {
+            for (int e = 0; e < 36; e++) {
+              zero.intoArray(bp[e], at);
+            }
+            continue;
           }
-        });
-    filterGradient(oc * ic, partial, dw, dwOff);
+          VectorMask<Float> m = S.indexInRange(c0, ic);
+          int[] lanes = xLanes[c0 + L <= ic ? 0 : 1];
+          int base = xOff + (n * ic + c0) * h * w;
+          for (int i = 0; i < 6; i++) {
+            int iy = y0 - 1 + i;
+            for (int j = 0; j < 6; j++) {
+              int ix = x0 - 1 + j;
+              (iy >= 0 && iy < h && ix >= 0 && ix < w
+                      ? FloatVector.fromArray(S, x, base + iy * w + ix, lanes, 0, m)
+                      : zero)
+                  .intoArray(t, (i * 6 + j) * L);
+            }
+          }
+          inputBlock(t);
+          for (int e = 0; e < 36; e++) {
+            FloatVector.fromArray(S, t, e * L).intoArray(bp[e], at);
+          }
+        }
+        for (int o0 = 0; o0 < ocPadded; o0 += L) {
+          VectorMask<Float> m = S.indexInRange(o0, oc);
+          int[] lanes = dyLanes[o0 + L <= oc ? 0 : 1];
+          int base = dyOff + (n * oc + o0) * oh * ow;
+          for (int i = 0; i < 4; i++) {
+            int yy = y0 + i;
+            for (int j = 0; j < 4; j++) {
+              int xx = x0 + j;
+              (yy < oh && xx < ow && o0 < oc
+                      ? FloatVector.fromArray(S, dy, base + yy * ow + xx, lanes, 0, m)
+                      : zero)
+                  .intoArray(t, (i * 6 + j) * L);
+            }
+          }
+          gradientBlock(t);
+          if (L <= MR) { // the vector is (part of) one sliver's row
+            int at = (o0 / MR * k + q) * MR + o0 % MR;
+            for (int e = 0; e < 36; e++) {
+              FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at);
+            }
+          } else { // the vector spans L / MR slivers' rows, each its lanes' part
+            for (int half = 0; half < L / MR && o0 + half * MR < ocPadded; half++) {
+              int at = ((o0 / MR + half) * k + q) * MR - half * MR; // lane l at + l
+              for (int e = 0; e < 36; e++) {
+                FloatVector.fromArray(S, t, e * L).intoArray(ap[e], at, SLIVER[half]);
+              }
+            }
+          }
+        }
+      }
+    }
   }
 
   /** Gather offsets {@code l · plane} for the first {@code valid} lanes (all when 0), 0 after. */
@@ -1263,45 +1340,64 @@ final class CpuWinograd {
   }
 
   /**
-   * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (in part order): six planes
-   * of {@code dU G} per column, a sweep over the filters at a time.
+   * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (in part order), each 36
+   * planes {@code [filters]}: a vector of filters at a time, each column of {@code dU G} (six
+   * vectors) then its three entries of dw, which go out filter by filter (dw holds a filter's nine
+   * taps together).
    */
-  private static void filterGradient(int filters, float[][][] partial, float[] dw, int dwOff) {
+  private static void filterGradient(int filters, float[][][] du, float[] dw, int dwOff) {
     Parallel.forRange(
-        filters,
-        4096,
+        (filters + L - 1) / L,
+        256,
         (lo, hi) -> {
-          int n = hi - lo;
-          float[] du = new float[36 * n];
-          for (float[][] part : partial) {
-            for (int e = 0; e < 36; e++) {
-              for (int f = 0; f < n; f++) {
-                du[e * n + f] += part[e][lo + f];
+          float[] taps = new float[9 * L];
+          for (int v = lo; v < hi; v++) {
+            int f0 = v * L;
+            VectorMask<Float> m = S.indexInRange(f0, filters);
+            for (int l = 0; l < 3; l++) {
+              // column l of dU G, six vectors in locals (an array of vectors would box them)
+              FloatVector r0 = gradientColumn(du, 0, l, f0, m);
+              FloatVector r1 = gradientColumn(du, 1, l, f0, m);
+              FloatVector r2 = gradientColumn(du, 2, l, f0, m);
+              FloatVector r3 = gradientColumn(du, 3, l, f0, m);
+              FloatVector r4 = gradientColumn(du, 4, l, f0, m);
+              FloatVector r5 = gradientColumn(du, 5, l, f0, m);
+              for (int kk = 0; kk < 3; kk++) { // (Gᵀ (dU G))[kk][l]
+                r0.mul(G32[0][kk])
+                    .add(r1.mul(G32[1][kk]))
+                    .add(r2.mul(G32[2][kk]))
+                    .add(r3.mul(G32[3][kk]))
+                    .add(r4.mul(G32[4][kk]))
+                    .add(r5.mul(G32[5][kk]))
+                    .intoArray(taps, (kk * 3 + l) * L);
               }
             }
-          }
-          float[] rows = new float[6 * n];
-          for (int l = 0; l < 3; l++) {
-            for (int i = 0; i < 6; i++) { // (dU G)[i][l]
-              for (int f = 0; f < n; f++) {
-                float acc = 0f;
-                for (int j = 0; j < 6; j++) {
-                  acc += du[(i * 6 + j) * n + f] * G32[j][l];
-                }
-                rows[i * n + f] = acc;
-              }
-            }
-            for (int kk = 0; kk < 3; kk++) { // (Gᵀ (dU G))[kk][l]
-              for (int f = 0; f < n; f++) {
-                float acc = 0f;
-                for (int i = 0; i < 6; i++) {
-                  acc += G32[i][kk] * rows[i * n + f];
-                }
-                dw[dwOff + (lo + f) * 9 + kk * 3 + l] = acc;
+            for (int f = 0; f < Math.min(L, filters - f0); f++) {
+              for (int tap = 0; tap < 9; tap++) {
+                dw[dwOff + (f0 + f) * 9 + tap] = taps[tap * L + f];
               }
             }
           }
         });
+  }
+
+  /** {@code (dU G)[i][l]} for a vector of filters from {@code f0}. */
+  private static FloatVector gradientColumn(
+      float[][][] du, int i, int l, int f0, VectorMask<Float> m) {
+    FloatVector acc = gradient(du, i * 6, f0, m).mul(G32[0][l]);
+    for (int j = 1; j < 6; j++) {
+      acc = acc.add(gradient(du, i * 6 + j, f0, m).mul(G32[j][l]));
+    }
+    return acc;
+  }
+
+  /** {@code dU[e]} for a vector of filters from {@code f0}: the parts' sum, in part order. */
+  private static FloatVector gradient(float[][][] du, int e, int f0, VectorMask<Float> m) {
+    FloatVector sum = FloatVector.fromArray(S, du[0][e], f0, m);
+    for (int p = 1; p < du.length; p++) {
+      sum = sum.add(FloatVector.fromArray(S, du[p][e], f0, m));
+    }
+    return sum;
   }
 
   /**
