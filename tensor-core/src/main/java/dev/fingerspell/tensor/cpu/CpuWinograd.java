@@ -1340,36 +1340,48 @@ final class CpuWinograd {
   }
 
   /**
-   * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (in part order), each 36
-   * planes {@code [filters]}: a vector of filters at a time, each column of {@code dU G} (six
-   * vectors) then its three entries of dw, which go out filter by filter (dw holds a filter's nine
-   * taps together).
+   * {@code dw = Gᵀ dU G} per filter, dU the sum of the workers' parts (added into the first, in
+   * part order), each 36 planes {@code [filters]}: a vector of filters at a time, each column of
+   * {@code dU G} (six vectors) then its three entries of dw, which go out filter by filter (dw
+   * holds a filter's nine taps together). No vector crosses a method boundary or sits in an array:
+   * where C2 does not inline, it is boxed and every operation runs in Java (helpers returning a
+   * column ran boxed in a training step, though not in a harness).
    */
   private static void filterGradient(int filters, float[][][] du, float[] dw, int dwOff) {
     Parallel.forRange(
         (filters + L - 1) / L,
         256,
         (lo, hi) -> {
+          float[][] sum = du[0];
+          for (int p = 1; p < du.length; p++) {
+            for (int e = 0; e < 36; e++) {
+              for (int v = lo; v < hi; v++) {
+                VectorMask<Float> m = S.indexInRange(v * L, filters);
+                FloatVector.fromArray(S, sum[e], v * L, m)
+                    .add(FloatVector.fromArray(S, du[p][e], v * L, m))
+                    .intoArray(sum[e], v * L, m);
+              }
+            }
+          }
+          float[] column = new float[6 * L];
           float[] taps = new float[9 * L];
           for (int v = lo; v < hi; v++) {
             int f0 = v * L;
             VectorMask<Float> m = S.indexInRange(f0, filters);
             for (int l = 0; l < 3; l++) {
-              // column l of dU G, six vectors in locals (an array of vectors would box them)
-              FloatVector r0 = gradientColumn(du, 0, l, f0, m);
-              FloatVector r1 = gradientColumn(du, 1, l, f0, m);
-              FloatVector r2 = gradientColumn(du, 2, l, f0, m);
-              FloatVector r3 = gradientColumn(du, 3, l, f0, m);
-              FloatVector r4 = gradientColumn(du, 4, l, f0, m);
-              FloatVector r5 = gradientColumn(du, 5, l, f0, m);
+              for (int i = 0; i < 6; i++) { // (dU G)[i][l]
+                FloatVector acc = FloatVector.fromArray(S, sum[i * 6], f0, m).mul(G32[0][l]);
+                for (int j = 1; j < 6; j++) {
+                  acc = acc.add(FloatVector.fromArray(S, sum[i * 6 + j], f0, m).mul(G32[j][l]));
+                }
+                acc.intoArray(column, i * L);
+              }
               for (int kk = 0; kk < 3; kk++) { // (Gᵀ (dU G))[kk][l]
-                r0.mul(G32[0][kk])
-                    .add(r1.mul(G32[1][kk]))
-                    .add(r2.mul(G32[2][kk]))
-                    .add(r3.mul(G32[3][kk]))
-                    .add(r4.mul(G32[4][kk]))
-                    .add(r5.mul(G32[5][kk]))
-                    .intoArray(taps, (kk * 3 + l) * L);
+                FloatVector acc = FloatVector.fromArray(S, column, 0).mul(G32[0][kk]);
+                for (int i = 1; i < 6; i++) {
+                  acc = acc.add(FloatVector.fromArray(S, column, i * L).mul(G32[i][kk]));
+                }
+                acc.intoArray(taps, (kk * 3 + l) * L);
               }
             }
             for (int f = 0; f < Math.min(L, filters - f0); f++) {
@@ -1379,25 +1391,6 @@ final class CpuWinograd {
             }
           }
         });
-  }
-
-  /** {@code (dU G)[i][l]} for a vector of filters from {@code f0}. */
-  private static FloatVector gradientColumn(
-      float[][][] du, int i, int l, int f0, VectorMask<Float> m) {
-    FloatVector acc = gradient(du, i * 6, f0, m).mul(G32[0][l]);
-    for (int j = 1; j < 6; j++) {
-      acc = acc.add(gradient(du, i * 6 + j, f0, m).mul(G32[j][l]));
-    }
-    return acc;
-  }
-
-  /** {@code dU[e]} for a vector of filters from {@code f0}: the parts' sum, in part order. */
-  private static FloatVector gradient(float[][][] du, int e, int f0, VectorMask<Float> m) {
-    FloatVector sum = FloatVector.fromArray(S, du[0][e], f0, m);
-    for (int p = 1; p < du.length; p++) {
-      sum = sum.add(FloatVector.fromArray(S, du[p][e], f0, m));
-    }
-    return sum;
   }
 
   /**
