@@ -1187,43 +1187,20 @@ final class CpuWinograd {
   }
 
   /**
-   * What the weight gradient's transforms read: the layer's input and output gradient, its tiles'
-   * layout, and the gather offsets of a vector of channels (all lanes, then the last vector's).
+   * What the weight gradient's transforms read: the layer's input and output gradient, and its
+   * tiles' layout (4×4 output blocks, numbered across the batch).
    */
-  private record GradientTiles(
-      ConvGeometry g,
-      float[] x,
-      int xOff,
-      float[] dy,
-      int dyOff,
-      int tilesX,
-      int perImage,
-      int[][] xLanes,
-      int[][] dyLanes) {
+  private record GradientTiles(ConvGeometry g, float[] x, int xOff, float[] dy, int dyOff) {
+    int tilesX() {
+      return (g.outWidth() + 3) / 4;
+    }
 
-    GradientTiles(ConvGeometry g, float[] x, int xOff, float[] dy, int dyOff) {
-      this(
-          g,
-          x,
-          xOff,
-          dy,
-          dyOff,
-          (g.outWidth() + 3) / 4,
-          (g.outHeight() + 3) / 4 * ((g.outWidth() + 3) / 4),
-          // channel planes apart: the last vector's lanes past the channels (masked off) still
-          // point inside the array, which the gather checks
-          new int[][] {
-            channelLanes(g.inHeight() * g.inWidth(), L),
-            channelLanes(g.inHeight() * g.inWidth(), g.inChannels() % L)
-          },
-          new int[][] {
-            channelLanes(g.outHeight() * g.outWidth(), L),
-            channelLanes(g.outHeight() * g.outWidth(), g.outChannels() % L)
-          });
+    int perImage() {
+      return (g.outHeight() + 3) / 4 * tilesX();
     }
 
     int count() {
-      return g.batch() * perImage;
+      return g.batch() * perImage();
     }
 
     /**
@@ -1242,6 +1219,13 @@ final class CpuWinograd {
       int ow = g.outWidth();
       int icPadded = (ic + NR - 1) / NR * NR;
       int ocPadded = (oc + MR - 1) / MR * MR;
+      int tilesX = tilesX();
+      int perImage = perImage();
+      // Gather offsets, channel planes apart (all lanes, then the last vector's): the last
+      // vector's lanes past the channels (masked off) still point inside the array, which the
+      // gather checks.
+      int[][] xLanes = {channelLanes(h * w, L), channelLanes(h * w, ic % L)};
+      int[][] dyLanes = {channelLanes(oh * ow, L), channelLanes(oh * ow, oc % L)};
       float[] t = new float[36 * L];
       FloatVector zero = FloatVector.zero(S);
       for (int q = lo; q < hi; q++) {
