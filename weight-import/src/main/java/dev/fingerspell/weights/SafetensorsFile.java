@@ -114,18 +114,33 @@ public final class SafetensorsFile implements AutoCloseable {
     return SafetensorsException.of(p, tensor, what);
   }
 
+  /**
+   * A header that cannot even be read as one: most often a different kind of file (a config, an
+   * image, a PyTorch pickle) or a download cut short, so the message says so.
+   */
+  private static SafetensorsException unreadable(Path p, String what, boolean maybeTruncated) {
+    return bad(
+        p,
+        null,
+        what
+            + (maybeTruncated
+                ? " (not a safetensors file, or one cut short: copy or download it again)"
+                : " (not a safetensors file)"));
+  }
+
   private static SafetensorsFile parse(Path p, MemorySegment file, long size, Arena arena) {
     // 1-3: the header's length
     if (size < 8) {
-      throw bad(p, null, "header too small: the file has " + size + " bytes, fewer than 8");
+      throw unreadable(p, "header too small: the file has " + size + " bytes, fewer than 8", true);
     }
     long n = file.get(I64, 0);
     if (Long.compareUnsigned(n, MAX_HEADER) > 0) {
-      throw bad(
-          p, null, "header too large: " + Long.toUnsignedString(n) + " bytes (limit 100000000)");
+      throw unreadable(
+          p, "header too large: " + Long.toUnsignedString(n) + " bytes, over 100000000", false);
     }
     if (8 + n > size) {
-      throw bad(p, null, "invalid header length " + n + ": the file has only " + size + " bytes");
+      throw unreadable(
+          p, "invalid header length " + n + ": the file has only " + size + " bytes", true);
     }
     // 4: UTF-8
     String text;
@@ -138,7 +153,7 @@ public final class SafetensorsFile implements AutoCloseable {
               .decode(file.asSlice(8, n).asByteBuffer())
               .toString();
     } catch (CharacterCodingException e) {
-      throw bad(p, null, "invalid header: not UTF-8");
+      throw unreadable(p, "invalid header: not UTF-8", false);
     }
     // 5: JSON of the expected shape
     Object root;
@@ -148,10 +163,10 @@ public final class SafetensorsFile implements AutoCloseable {
       String m = e.getMessage();
       throw m.startsWith("duplicate key")
           ? bad(p, null, "duplicate tensor name " + m.substring("duplicate key ".length()))
-          : bad(p, null, "invalid header: not JSON (" + m + ")");
+          : unreadable(p, "invalid header: not JSON (" + m + ")", false);
     }
     if (!(root instanceof Map<?, ?> top)) {
-      throw bad(p, null, "invalid header: not a JSON object");
+      throw unreadable(p, "invalid header: not a JSON object", false);
     }
     Map<String, String> metadata = new LinkedHashMap<>();
     List<TensorInfo> infos = new ArrayList<>();

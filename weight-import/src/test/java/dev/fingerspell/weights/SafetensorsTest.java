@@ -51,6 +51,15 @@ class SafetensorsTest {
   void emptyFileIsHeaderTooSmall() {
     assertRejected(new byte[0], "header too small");
     assertRejected(new byte[7], "header too small");
+    assertRejected(new byte[7], "not a safetensors file, or one cut short");
+  }
+
+  @Test
+  void aConfigGivenAsWeightsIsNamedNotSafetensors() {
+    // what `predict --model config.yaml` hands the reader: its first 8 bytes read as a huge length
+    byte[] yaml = "seed: 42\nname: demo\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    assertRejected(yaml, "header too large");
+    assertRejected(yaml, "(not a safetensors file)");
   }
 
   @Test
