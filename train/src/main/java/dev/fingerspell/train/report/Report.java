@@ -49,6 +49,14 @@ public final class Report {
       List<Epoch> epochs,
       String configYaml) {}
 
+  /**
+   * An epoch's duration for people: tenths of a second, or milliseconds' worth of digits under 0.1
+   * s (a head epoch on cached features takes ~15 ms, which "0.0" would hide).
+   */
+  public static String seconds(double s) {
+    return String.format(java.util.Locale.ROOT, s < 0.1 ? "%.3f" : "%.1f", s);
+  }
+
   /** Writes the page atomically. */
   public static void write(Path html, Content c) {
     StringBuilder b = new StringBuilder();
@@ -99,14 +107,14 @@ public final class Report {
     for (Epoch e : c.epochs()) {
       b.append(
           String.format(
-              "<tr><td>%d</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.3g</td><td>%.1f</td></tr>",
+              "<tr><td>%d</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.4f</td><td>%.3g</td><td>%s</td></tr>",
               e.epoch(),
               e.trainLoss(),
               e.trainAcc(),
               e.valLoss(),
               e.valAcc(),
               e.lr(),
-              e.seconds()));
+              seconds(e.seconds())));
     }
     b.append("</table>\n<h2>Configuration</h2><pre>")
         .append(esc(c.configYaml()))

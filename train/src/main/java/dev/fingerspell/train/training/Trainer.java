@@ -271,8 +271,15 @@ public final class Trainer {
       }
       listener.notice(
           String.format(
-              "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs",
-              epoch, epochs, m.trainLoss(), m.trainAcc(), valLoss, valAcc, m.lr(), m.seconds()));
+              "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
+              epoch,
+              epochs,
+              m.trainLoss(),
+              m.trainAcc(),
+              valLoss,
+              valAcc,
+              m.lr(),
+              Report.seconds(m.seconds())));
       if (stopRequested) {
         interrupted = epoch < epochs;
         break;
