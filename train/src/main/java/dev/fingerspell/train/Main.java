@@ -1,6 +1,7 @@
 package dev.fingerspell.train;
 
 import dev.fingerspell.tensor.Backend;
+import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -72,12 +73,12 @@ public final class Main implements Callable<Integer> {
     return cli.execute(args);
   }
 
-  /** An exception as one line: its message, or its type when it has none. */
+  /**
+   * An exception as one line: its message (a file error's path with its reason), or its type when
+   * it has none.
+   */
   static String oneLine(Throwable e) {
-    String m = e.getMessage();
-    if (m == null || m.isBlank()) {
-      m = e.getClass().getSimpleName();
-    }
+    String m = IoErrors.describe(e);
     int nl = m.indexOf('\n');
     return nl < 0 ? m : m.substring(0, nl);
   }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.train.data.SourceLayout;
+import dev.fingerspell.weights.IoErrors;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -115,7 +116,7 @@ final class PredictCommand implements Callable<Integer> {
       }
       return img;
     } catch (IOException | RuntimeException e) {
-      err.println("fingerspell: " + p + ": cannot decode: " + e.getMessage());
+      err.println("fingerspell: " + p + ": cannot decode: " + IoErrors.describe(e));
       return null;
     }
   }

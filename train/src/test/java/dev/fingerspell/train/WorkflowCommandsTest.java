@@ -55,6 +55,29 @@ class WorkflowCommandsTest {
     assertTrue(train.out().contains("done: best validation accuracy"), train.out());
     assertTrue(Files.isRegularFile(run.resolve("report.html")));
 
+    // Mistakes found before training are one line, and leave no run folder behind.
+    CliRun ontoAFile =
+        run(
+            "train",
+            "data.dir=" + dir.resolve("data/processed"),
+            "model.weights=none",
+            "run.dir=" + run.resolve("report.html"));
+    assertEquals(1, ontoAFile.status(), ontoAFile.err());
+    assertEquals(1, ontoAFile.err().strip().lines().count(), ontoAFile.err());
+    assertTrue(
+        ontoAFile.err().endsWith(run.resolve("report.html") + ": already exists\n"),
+        ontoAFile.err());
+    Path unused = dir.resolve("unused-run");
+    CliRun badWeights =
+        run(
+            "train",
+            "data.dir=" + dir.resolve("data/processed"),
+            "model.weights=" + run.resolve("config.yaml"),
+            "run.dir=" + unused);
+    assertEquals(1, badWeights.status(), badWeights.err());
+    assertTrue(badWeights.err().contains("(not a safetensors file)"), badWeights.err());
+    assertFalse(Files.exists(unused), "a failed start left " + unused);
+
     Path model = run.resolve("model.safetensors");
     Path plot = dir.resolve("cm.png");
     CliRun eval =

@@ -89,7 +89,7 @@ public final class SafetensorsFile implements AutoCloseable {
     } catch (NoSuchFileException e) {
       throw new SafetensorsException(path + ": no such file");
     } catch (IOException e) {
-      throw new SafetensorsException(path + ": cannot read: " + e.getMessage(), e);
+      throw new SafetensorsException(path + ": cannot read: " + IoErrors.describe(e), e);
     } finally {
       if (!opened && owned) { // a failed open leaves nothing mapped in an arena of its own
         arena.close();

@@ -107,7 +107,7 @@ public final class SafetensorsWriter {
             }
           });
     } catch (IOException e) {
-      throw new SafetensorsException(path + ": cannot write: " + e.getMessage(), e);
+      throw new SafetensorsException(path + ": cannot write: " + IoErrors.describe(e), e);
     }
   }
 

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -100,7 +101,7 @@ public final class Config {
       }
       return asMap(YAML.readValue(in, Object.class), path);
     } catch (IOException e) {
-      throw new ConfigException("cannot read shipped config " + path + ": " + e.getMessage());
+      throw new ConfigException("cannot read shipped config " + path + ": " + IoErrors.describe(e));
     }
   }
 

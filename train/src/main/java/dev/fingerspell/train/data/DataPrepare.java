@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.SafeDType;
 import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsWriter;
@@ -403,7 +404,7 @@ public final class DataPrepare {
       }
     } catch (IOException e) {
       throw new DataException(
-          "cannot remove old shards from " + processed + ": " + e.getMessage(), e);
+          "cannot remove old shards from " + processed + ": " + IoErrors.describe(e), e);
     }
   }
 
@@ -429,11 +430,11 @@ public final class DataPrepare {
       try {
         return new Decoded(it, Images.resized(Images.decode(bytes), size), hash, null);
       } catch (IOException | RuntimeException e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        String m = IoErrors.describe(e);
         return new Decoded(it, null, hash, m.lines().findFirst().orElse(m));
       }
     } catch (IOException e) {
-      return new Decoded(it, null, null, "cannot read: " + e.getMessage());
+      return new Decoded(it, null, null, "cannot read: " + IoErrors.describe(e));
     } finally {
       progress.step();
     }
@@ -492,7 +493,7 @@ public final class DataPrepare {
     } catch (ZipException e) {
       throw new DataException(zip + ": not a readable zip (" + e.getMessage() + ")", e);
     } catch (IOException e) {
-      throw new DataException(zip + ": cannot extract: " + e.getMessage(), e);
+      throw new DataException(zip + ": cannot extract: " + IoErrors.describe(e), e);
     } finally {
       if (fresh != null) {
         try {

@@ -2,6 +2,7 @@ package dev.fingerspell.train.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import java.io.IOException;
@@ -94,7 +95,7 @@ public final class PreparedData {
       }
       return new PreparedData(d, root);
     } catch (IOException e) {
-      throw new DataException(m + ": unreadable manifest: " + e.getMessage(), e);
+      throw new DataException(m + ": unreadable manifest: " + IoErrors.describe(e), e);
     }
   }
 
@@ -346,7 +347,7 @@ public final class PreparedData {
     try {
       return Sha256.of(f);
     } catch (java.io.UncheckedIOException e) {
-      throw new DataException(e.getMessage(), e);
+      throw new DataException(IoErrors.describe(e), e);
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.fingerspell.train.data;
 
+import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -36,7 +37,7 @@ public final class Sha256 {
         md.update(buf, 0, n);
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot read " + file + ": " + IoErrors.describe(e), e);
     }
     return HexFormat.of().formatHex(md.digest());
   }

@@ -2,6 +2,7 @@ package dev.fingerspell.train.data;
 
 import dev.fingerspell.resnet.AslLabels;
 import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.weights.IoErrors;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
@@ -58,7 +59,7 @@ public final class SynthData {
       }
       Files.createDirectories(test);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot create " + out + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot create " + out + ": " + IoErrors.describe(e), e);
     }
     int n = classes.size() * perClass;
     IntStream.range(0, n)
@@ -89,7 +90,7 @@ public final class SynthData {
         throw new IOException("no JPEG writer");
       }
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + file + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot write " + file + ": " + IoErrors.describe(e), e);
     }
   }
 

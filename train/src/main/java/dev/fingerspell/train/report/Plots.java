@@ -1,6 +1,7 @@
 package dev.fingerspell.train.report;
 
 import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.IoErrors;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -218,7 +219,7 @@ public final class Plots {
       }
       return bytes;
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write plot " + png + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot write plot " + png + ": " + IoErrors.describe(e), e);
     }
   }
 }

@@ -1,6 +1,7 @@
 package dev.fingerspell.train.report;
 
 import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -123,7 +124,7 @@ public final class Report {
     try {
       AtomicFiles.write(html, b.toString().getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + html + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot write " + html + ": " + IoErrors.describe(e), e);
     }
   }
 

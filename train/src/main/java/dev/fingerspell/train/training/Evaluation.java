@@ -8,6 +8,7 @@ import dev.fingerspell.train.data.Images;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.SourceLayout;
 import dev.fingerspell.train.report.Confusion;
+import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -111,7 +112,7 @@ public final class Evaluation {
         batch.add(pre.fromRgb(img.chw(), img.height(), img.width()));
         truth.add(label);
       } catch (IOException | RuntimeException e) {
-        skipped.add(files.get(i) + ": " + e.getMessage());
+        skipped.add(files.get(i) + ": " + IoErrors.describe(e));
       }
       if (batch.size() == batchSize || (i == files.size() - 1 && !batch.isEmpty())) {
         int per = 3 * pre.size() * pre.size();

@@ -6,6 +6,7 @@ import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.Sha256;
+import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import dev.fingerspell.weights.SafetensorsWriter;
@@ -42,7 +43,7 @@ final class FeatureCache {
     try {
       return Sha256.of(file);
     } catch (UncheckedIOException e) {
-      throw new SafetensorsException(e.getMessage(), e);
+      throw new SafetensorsException(IoErrors.describe(e), e);
     }
   }
 

@@ -21,6 +21,7 @@ import dev.fingerspell.train.report.Confusion;
 import dev.fingerspell.train.report.Plots;
 import dev.fingerspell.train.report.Report;
 import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.WeightFetch;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -149,6 +150,11 @@ public final class Trainer {
       data.verify("val");
     }
     List<String> classes = data.classes();
+    // The weights before the run folder: a bad weights file leaves no folder behind.
+    WeightFetch fetch = WeightFetch.fromEnvironment(env);
+    String weightsSpec = cfg.string("model.weights");
+    Path weightsFile = fetch.resolve(weightsSpec, WeightFetch.Progress.NONE);
+    ResNet18 model = Pretrained.resnet18(weightsFile, classes.size(), seed, listener::notice);
     Path run = runDir(cfg);
     try {
       Files.createDirectories(run);
@@ -156,14 +162,10 @@ public final class Trainer {
       AtomicFiles.write(run.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException(
-          "cannot write the run folder " + run + ": " + e.getMessage(), e);
+          "cannot write the run folder " + run + ": " + IoErrors.describe(e), e);
     }
     listener.notice("run folder: " + run);
 
-    WeightFetch fetch = WeightFetch.fromEnvironment(env);
-    String weightsSpec = cfg.string("model.weights");
-    Path weightsFile = fetch.resolve(weightsSpec, WeightFetch.Progress.NONE);
-    ResNet18 model = Pretrained.resnet18(weightsFile, classes.size(), seed, listener::notice);
     ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
     model.setTrainable(trainable);
     Preprocess pre =
@@ -512,7 +514,7 @@ public final class Trainer {
     try {
       AtomicFiles.copy(last, best);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + best + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot write " + best + ": " + IoErrors.describe(e), e);
     }
   }
 
@@ -534,7 +536,7 @@ public final class Trainer {
           StandardOpenOption.APPEND,
           StandardOpenOption.SYNC);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot append to metrics.jsonl: " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot append to metrics.jsonl: " + IoErrors.describe(e), e);
     }
   }
 
