@@ -45,13 +45,17 @@ final class TrainCommand implements Callable<Integer> {
       return 0;
     }
     Trainer.Result r = run(cfg, cli);
-    cli.out()
-        .printf(
-            "%s: best validation accuracy %.4f at epoch %d; report %s%n",
-            r.interrupted() ? "interrupted" : "done",
-            r.bestValAcc(),
-            r.bestEpoch(),
-            r.runDir().resolve("report.html"));
+    if (r.epochs().isEmpty()) { // stopped before an epoch ended: no metrics, no report
+      cli.out().printf("interrupted before the first epoch ended; run folder %s%n", r.runDir());
+    } else {
+      cli.out()
+          .printf(
+              "%s: best validation accuracy %.4f at epoch %d; report %s%n",
+              r.interrupted() ? "interrupted" : "done",
+              r.bestValAcc(),
+              r.bestEpoch(),
+              r.runDir().resolve("report.html"));
+    }
     return r.interrupted() ? 130 : 0;
   }
 

@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 import java.util.function.IntConsumer;
 
 /**
@@ -63,7 +64,8 @@ final class FeatureCache {
 
   /**
    * The features of {@code split}, from the cache or computed (and stored) now. With {@code
-   * augment} set they are computed afresh on augmented images and not stored.
+   * augment} set they are computed afresh on augmented images and not stored. Null when {@code
+   * stop} ended the computation; nothing is stored then.
    */
   Features get(
       String key,
@@ -72,7 +74,8 @@ final class FeatureCache {
       String split,
       Preprocess pre,
       Rng augment,
-      IntConsumer progress) {
+      IntConsumer progress,
+      BooleanSupplier stop) {
     Path file = dir.resolve(key + ".safetensors");
     if (augment == null && Files.isRegularFile(file)) {
       try (SafetensorsFile f = SafetensorsFile.open(file)) {
@@ -83,8 +86,8 @@ final class FeatureCache {
         // a damaged cache entry is recomputed
       }
     }
-    Features computed = compute(model, data, split, pre, augment, progress);
-    if (augment == null) {
+    Features computed = compute(model, data, split, pre, augment, progress, stop);
+    if (computed != null && augment == null) {
       SafetensorsWriter.write(
           file,
           List.of(
@@ -97,29 +100,34 @@ final class FeatureCache {
     return computed;
   }
 
+  /** The features of {@code split} computed now; null when {@code stop} ended the pass. */
   static Features compute(
       ResNet18 model,
       PreparedData data,
       String split,
       Preprocess pre,
       Rng augment,
-      IntConsumer progress) {
+      IntConsumer progress,
+      BooleanSupplier stop) {
     int total = data.count(split);
     float[] values = new float[total * ResNet18.FEATURES];
     long[] labels = new long[total];
     int[] done = {0};
     model.eval();
-    FeaturePass.run(
-        FrozenResNet18.of(model), // the backbone does not train here
-        data.batches(split, Batches.inferenceBatch()),
-        (b, reuse) -> Batches.of(b, pre, augment, reuse),
-        (b, features) -> {
-          int n = b.count();
-          System.arraycopy(b.labels(), 0, labels, done[0], n);
-          System.arraycopy(features, 0, values, done[0] * ResNet18.FEATURES, n * ResNet18.FEATURES);
-          done[0] += n;
-          progress.accept(n);
-        });
-    return new Features(values, labels, done[0]);
+    boolean complete =
+        FeaturePass.run(
+            FrozenResNet18.of(model), // the backbone does not train here
+            data.batches(split, Batches.inferenceBatch()),
+            (b, reuse) -> Batches.of(b, pre, augment, reuse),
+            (b, features) -> {
+              int n = b.count();
+              System.arraycopy(b.labels(), 0, labels, done[0], n);
+              System.arraycopy(
+                  features, 0, values, done[0] * ResNet18.FEATURES, n * ResNet18.FEATURES);
+              done[0] += n;
+              progress.accept(n);
+            },
+            stop);
+    return complete ? new Features(values, labels, done[0]) : null;
   }
 }

@@ -4,6 +4,7 @@ import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Tensor;
 import java.util.function.BiConsumer;
+import java.util.function.BooleanSupplier;
 
 /**
  * The frozen backbone over a stream of batches, features back in order: what the feature cache
@@ -30,12 +31,29 @@ public final class FeaturePass {
    */
   public static <B> void run(
       FrozenResNet18 backbone, Iterable<B> batches, Input<B> input, BiConsumer<B, float[]> sink) {
+    run(backbone, batches, input, sink, () -> false);
+  }
+
+  /**
+   * As {@link #run(FrozenResNet18, Iterable, Input, BiConsumer)}, asking {@code stop} before each
+   * batch: a pass over a whole data set takes minutes on a CPU, and Ctrl-C must not wait for it.
+   * Returns false when stopped (the batches already handed to {@code sink} stay handed).
+   */
+  public static <B> boolean run(
+      FrozenResNet18 backbone,
+      Iterable<B> batches,
+      Input<B> input,
+      BiConsumer<B, float[]> sink,
+      BooleanSupplier stop) {
     try (GradMode g = GradMode.noGrad()) {
       B previous = null;
       Tensor features = null;
       Tensor[] inputs = new Tensor[2];
       int turn = 0;
       for (B batch : batches) {
+        if (stop.getAsBoolean()) {
+          return false;
+        }
         Tensor x = input.of(batch, inputs[turn]);
         inputs[turn] = x;
         turn ^= 1;
@@ -48,6 +66,7 @@ public final class FeaturePass {
       if (previous != null) {
         sink.accept(previous, features.toFloatArray());
       }
+      return true;
     }
   }
 }

@@ -209,8 +209,8 @@ public final class Trainer {
     Confusion lastConfusion = null;
     int bestEpoch = 0;
     double bestAcc = Double.NEGATIVE_INFINITY;
-    boolean interrupted = false;
-    for (int epoch = 1; epoch <= epochs; epoch++) {
+    boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
+    for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
       schedule.apply(opt, epoch - 1);
       long start = System.nanoTime();
       Rng rng = new Rng(seed * 1_000_003L + epoch);
@@ -221,7 +221,7 @@ public final class Trainer {
                 ? features(
                     cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
                 : trainFeatures;
-        train = headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
+        train = tf == null ? null : headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
       } else {
         train =
             fullEpoch(
@@ -324,7 +324,8 @@ public final class Trainer {
           split,
           pre,
           augment,
-          n -> listener.step(n, Double.NaN));
+          n -> listener.step(n, Double.NaN),
+          () -> stopRequested);
     } finally {
       listener.endPhase();
     }

@@ -38,7 +38,7 @@ class FeatureCacheTest {
     AtomicInteger reported = new AtomicInteger();
 
     FeatureCache.Features got =
-        FeatureCache.compute(model, data, "train", pre, null, reported::addAndGet);
+        FeatureCache.compute(model, data, "train", pre, null, reported::addAndGet, () -> false);
 
     int count = data.count("train");
     assertEquals(count, got.count());

@@ -265,4 +265,50 @@ class TrainEndToEndTest {
     }
     assertTrue(t.awaitFinished(1));
   }
+
+  @Test
+  void aStopDuringTheFeaturePassEndsItAtTheNextBatchAndCachesNothingHalfDone() throws Exception {
+    Path home = dir.resolve("home-stop");
+    String[] phase = {""};
+    AtomicInteger featuresDone = new AtomicInteger();
+    Trainer[] holder = new Trainer[1];
+    Trainer t =
+        new Trainer(
+            config("stop-features", "seed=777", "train.epochs=3"),
+            Map.of("FINGERSPELL_HOME", home.toString()),
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {}
+
+              @Override
+              public void phase(String what, long steps) {
+                phase[0] = what;
+              }
+
+              @Override
+              public void step(long n, double loss) {
+                if (phase[0].equals("features train")) {
+                  featuresDone.addAndGet((int) n);
+                  holder[0].requestStop(); // as Ctrl-C would, after the pass's first batch
+                }
+              }
+
+              @Override
+              public void endPhase() {}
+            });
+    holder[0] = t;
+    Trainer.Result r = t.run();
+    assertTrue(r.interrupted());
+    assertEquals(0, r.epochs().size());
+    int trainImages = PreparedData.open(data).count("train");
+    assertTrue(
+        featuresDone.get() < trainImages,
+        featuresDone + " of " + trainImages + " training images went through the backbone");
+    try (var s = Files.list(home.resolve("features"))) {
+      assertEquals(1, s.count(), "only the finished validation features are cached");
+    }
+    JsonNode status = new ObjectMapper().readTree(r.runDir().resolve("run.json").toFile());
+    assertEquals("interrupted", status.get("status").asText());
+    assertTrue(t.awaitFinished(1));
+  }
 }
