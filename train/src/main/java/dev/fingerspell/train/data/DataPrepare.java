@@ -21,12 +21,10 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -34,7 +32,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
@@ -44,8 +41,10 @@ import java.util.zip.ZipInputStream;
  * {@code data prepare}: raw (a zip or a folder) → interim (the extracted folder) → processed
  * (safetensors shards of uint8 {@code [N, 3, S, S]} images and int64 labels for train, val and
  * test, and {@code manifest.json}). Images decode on all cores; an unreadable one is skipped,
- * counted and listed, never fatal. The validation split is stratified and seeded. Shards and the
- * manifest are written atomically, the manifest last, so a prepared folder is whole or absent.
+ * counted and listed, never fatal. The validation split is stratified and seeded. The set is
+ * written into a new folder beside processed/ (the manifest last) that takes its place only when
+ * complete: a prepared folder is always whole, and a failed or interrupted preparation leaves the
+ * earlier set as it was.
  */
 public final class DataPrepare {
   /** The manifest's file name. */
@@ -142,14 +141,32 @@ public final class DataPrepare {
       test.add(new Item(f, relative(interim, f), classes.indexOf(cls)));
     }
 
+    // The new set is written into a folder beside processed/ and replaces it only when complete:
+    // a failed or interrupted preparation leaves the earlier set as it was.
     Path processed = o.out().resolve("processed");
+    Path fresh = freshFolderFor(processed);
     try {
-      Files.createDirectories(processed);
-      Files.deleteIfExists(
-          processed.resolve(MANIFEST)); // a half-rewritten folder is not "prepared"
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      return writeSet(o, layout, classes, train, val, test, skipped, fresh, processed, progress);
+    } finally {
+      try {
+        deleteTree(fresh); // gone already when the set is in place
+      } catch (IOException e) {
+        // the outcome being reported matters more; the next preparation removes it
+      }
     }
+  }
+
+  private static Path writeSet(
+      Options o,
+      SourceLayout layout,
+      List<String> classes,
+      List<Item> train,
+      List<Item> val,
+      List<Item> test,
+      List<Map<String, String>> skipped,
+      Path fresh,
+      Path processed,
+      Progress progress) {
     int threads = Math.max(1, o.threads());
     ForkJoinPool pool = new ForkJoinPool(threads);
     ShardWriter writer = new ShardWriter(Math.min(4, (threads + 1) / 2));
@@ -161,16 +178,15 @@ public final class DataPrepare {
       written.put(
           "train",
           writeSplit(
-              "train", train, o, classes, processed, pool, writer, progress, skipped, fileHashes));
+              "train", train, o, classes, fresh, pool, writer, progress, skipped, fileHashes));
       written.put(
           "val",
-          writeSplit(
-              "val", val, o, classes, processed, pool, writer, progress, skipped, fileHashes));
+          writeSplit("val", val, o, classes, fresh, pool, writer, progress, skipped, fileHashes));
       if (layout.test()) {
         written.put(
             "test",
             writeSplit(
-                "test", test, o, classes, processed, pool, writer, progress, skipped, fileHashes));
+                "test", test, o, classes, fresh, pool, writer, progress, skipped, fileHashes));
       }
       written.forEach((name, split) -> splits.put(name, split.summary()));
     } finally {
@@ -205,11 +221,16 @@ public final class DataPrepare {
     try {
       byte[] json =
           new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(manifest);
-      AtomicFiles.write(processed.resolve(MANIFEST), json);
+      AtomicFiles.write(fresh.resolve(MANIFEST), json);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    removeStaleShards(processed, splits);
+    try {
+      replaceFolder(fresh, processed);
+    } catch (IOException e) {
+      throw new DataException(
+          "cannot put the new set in place of " + processed + ": " + IoErrors.describe(e), e);
+    }
     return processed;
   }
 
@@ -378,36 +399,6 @@ public final class DataPrepare {
     return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
   }
 
-  /** The names {@link #writeSplit} gives shards. */
-  private static final Pattern SHARD_NAME =
-      Pattern.compile("(train|val|test)-\\d{5}\\.safetensors");
-
-  /**
-   * Deletes the shards an earlier preparation left in {@code processed} that this one did not write
-   * over (it had a smaller shard size, more images or a test split): the manifest no longer names
-   * them, and together they can be as large as the whole set.
-   */
-  private static void removeStaleShards(Path processed, Map<String, Object> splits) {
-    Set<String> written = new HashSet<>();
-    splits.forEach(
-        (split, summary) -> {
-          for (Object shard : (List<?>) ((Map<?, ?>) summary).get("shards")) {
-            written.add((String) ((Map<?, ?>) shard).get("file"));
-          }
-        });
-    try (Stream<Path> files = Files.list(processed)) {
-      for (Path f : files.toList()) {
-        String name = f.getFileName().toString();
-        if (SHARD_NAME.matcher(name).matches() && !written.contains(name)) {
-          Files.delete(f);
-        }
-      }
-    } catch (IOException e) {
-      throw new DataException(
-          "cannot remove old shards from " + processed + ": " + IoErrors.describe(e), e);
-    }
-  }
-
   /** A shard write's result, or its failure as the DataException it threw. */
   private static <T> T await(Future<T> f) {
     try {
@@ -462,14 +453,7 @@ public final class DataPrepare {
   static Path extract(Path zip, Path dir) {
     Path fresh = null;
     try {
-      Path parent = dir.toAbsolutePath().getParent();
-      Files.createDirectories(parent);
-      fresh = Files.createTempDirectory(parent, dir.getFileName() + ".partial-").toRealPath();
-      try { // an ordinary folder once in place, not the owner-only one temporary folders start as
-        Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rwxr-xr-x"));
-      } catch (UnsupportedOperationException e) {
-        // not a POSIX file system: keep its defaults
-      }
+      fresh = freshFolderFor(dir);
       try (InputStream in = Files.newInputStream(zip);
           ZipInputStream z = new ZipInputStream(in)) {
         for (ZipEntry e; (e = z.getNextEntry()) != null; ) {
@@ -486,8 +470,7 @@ public final class DataPrepare {
           }
         }
       }
-      deleteTree(dir);
-      Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
+      replaceFolder(fresh, dir);
       fresh = null;
       return dir.toRealPath();
     } catch (ZipException e) {
@@ -502,6 +485,55 @@ public final class DataPrepare {
           // the failure being reported matters more; a leftover ".partial-" folder is harmless
         }
       }
+    }
+  }
+
+  /**
+   * A new empty folder beside {@code dir} to build its replacement in ({@code <name>.partial-*}),
+   * after deleting the ones an interrupted run left: Ctrl-C ends the JVM without cleaning up, and a
+   * partial processed set can be as large as the whole.
+   */
+  private static Path freshFolderFor(Path dir) {
+    Path parent = dir.toAbsolutePath().getParent();
+    String prefix = dir.getFileName() + ".partial-";
+    try {
+      Files.createDirectories(parent);
+      try (Stream<Path> siblings = Files.list(parent)) {
+        for (Path p : siblings.toList()) {
+          if (p.getFileName().toString().startsWith(prefix)) {
+            deleteTree(p);
+          }
+        }
+      }
+      Path fresh = Files.createTempDirectory(parent, prefix).toRealPath();
+      try { // an ordinary folder once in place, not the owner-only one temporary folders start as
+        Files.setPosixFilePermissions(fresh, PosixFilePermissions.fromString("rwxr-xr-x"));
+      } catch (UnsupportedOperationException e) {
+        // not a POSIX file system: keep its defaults
+      }
+      return fresh;
+    } catch (IOException e) {
+      throw new DataException("cannot write in " + parent + ": " + IoErrors.describe(e), e);
+    }
+  }
+
+  /**
+   * Puts {@code fresh} where {@code dir} is, replacing it whole: the old folder is renamed aside
+   * first and deleted last (deleting a whole set takes seconds), so at no time is half of either
+   * the one in place. What an interruption leaves aside is a {@code .partial-} folder.
+   */
+  private static void replaceFolder(Path fresh, Path dir) throws IOException {
+    if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+      Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
+      return;
+    }
+    Path old = dir.resolveSibling(dir.getFileName() + ".partial-old-" + System.nanoTime());
+    Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
+    Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
+    try {
+      deleteTree(old);
+    } catch (IOException e) {
+      // the new folder is in place; the next preparation removes the old one
     }
   }
 

@@ -262,22 +262,71 @@ class DataTest {
   }
 
   /**
-   * A shard that cannot be written (here a folder stands where it goes) is one line naming it, and
-   * the set is left without a manifest: not prepared, rather than prepared with a hole.
+   * A shard that cannot be written (here a folder stands where it goes, put there once the run has
+   * made its new folder) is one line naming it, and the set prepared before is left as it was: a
+   * failed preparation does not cost the one that worked. Nothing of the failed run stays behind.
    */
   @Test
-  void aShardThatCannotBeWrittenIsOneLineAndNoManifest() throws IOException {
-    Path blocked = dir.resolve("blocked/processed/val-00000.safetensors");
-    Files.createDirectories(blocked.resolve("in-the-way"));
-    DataException e = assertThrows(DataException.class, () -> prepare(raw, "blocked", 42));
-    assertTrue(e.getMessage().startsWith("cannot write " + blocked + ": "), e.getMessage());
+  void aShardThatCannotBeWrittenIsOneLineAndTheEarlierSetStays() throws IOException {
+    Path earlier = prepare(raw, "blocked", 42);
+    String manifest = Files.readString(earlier.resolve("manifest.json"));
+    Path[] blocked = new Path[1];
+    DataPrepare.Progress blockVal =
+        new DataPrepare.Progress() {
+          @Override
+          public void start(long total) {
+            try (Stream<Path> s = Files.list(dir.resolve("blocked"))) {
+              Path fresh =
+                  s.filter(p -> p.getFileName().toString().startsWith("processed.partial-"))
+                      .findFirst()
+                      .orElseThrow();
+              blocked[0] = fresh.resolve("val-00000.safetensors");
+              Files.createDirectories(blocked[0].resolve("in-the-way"));
+            } catch (IOException e) {
+              throw new java.io.UncheckedIOException(e);
+            }
+          }
+
+          @Override
+          public void step() {}
+
+          @Override
+          public void finish() {}
+        };
+    DataException e =
+        assertThrows(
+            DataException.class,
+            () ->
+                DataPrepare.run(
+                    new DataPrepare.Options(raw, dir.resolve("blocked"), 32, 0.2, 7, 50, 2),
+                    blockVal));
+    assertTrue(e.getMessage().startsWith("cannot write " + blocked[0] + ": "), e.getMessage());
     assertFalse(e.getMessage().contains("\n"), e.getMessage());
-    assertFalse(Files.exists(dir.resolve("blocked/processed/manifest.json")));
-    try (Stream<Path> s = Files.list(dir.resolve("blocked/processed"))) {
-      assertTrue(
-          s.noneMatch(p -> p.getFileName().toString().endsWith(".tmp")),
-          "no temporary file left behind");
+    assertEquals(manifest, Files.readString(earlier.resolve("manifest.json")));
+    PreparedData.open(earlier).verify("train"); // every shard as the manifest says
+    PreparedData.open(earlier).verify("val");
+    try (Stream<Path> s = Files.list(dir.resolve("blocked"))) {
+      assertEquals(List.of("processed"), s.map(p -> p.getFileName().toString()).toList());
     }
+  }
+
+  /**
+   * Ctrl-C ends the JVM without cleaning up: what an interrupted preparation left beside the set
+   * (its partial new folder, or the old set renamed aside) is removed by the next one.
+   */
+  @Test
+  void whatAnInterruptedPreparationLeftIsRemovedByTheNext() throws IOException {
+    Path earlier = prepare(raw, "leftover", 42);
+    Path partial = dir.resolve("leftover/processed.partial-123");
+    Files.createDirectories(partial);
+    Files.write(partial.resolve("train-00000.safetensors"), new byte[1000]);
+    Path prepared = prepare(raw, "leftover", 43);
+    assertEquals(earlier, prepared);
+    assertFalse(Files.exists(partial));
+    try (Stream<Path> s = Files.list(dir.resolve("leftover"))) {
+      assertEquals(List.of("processed"), s.map(p -> p.getFileName().toString()).toList());
+    }
+    PreparedData.open(prepared).verify("train");
   }
 
   /**
