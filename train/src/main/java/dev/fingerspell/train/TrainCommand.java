@@ -47,6 +47,11 @@ final class TrainCommand implements Callable<Integer> {
     Trainer.Result r = run(cfg, cli);
     if (r.epochs().isEmpty()) { // stopped before an epoch ended: no metrics, no report
       cli.out().printf("interrupted before the first epoch ended; run folder %s%n", r.runDir());
+    } else if (r.bestEpoch() == 0) { // stopped in the first epoch's validation
+      cli.out()
+          .printf(
+              "interrupted: %d epoch trained, not validated; report %s%n",
+              r.epochs().size(), r.runDir().resolve("report.html"));
     } else {
       cli.out()
           .printf(

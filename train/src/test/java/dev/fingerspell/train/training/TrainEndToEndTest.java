@@ -311,4 +311,48 @@ class TrainEndToEndTest {
     assertEquals("interrupted", status.get("status").asText());
     assertTrue(t.awaitFinished(1));
   }
+
+  @Test
+  void aStopDuringValidationKeepsTheTrainedEpochAndCountsNoHalfValidation() throws Exception {
+    String[] phase = {""};
+    Trainer[] holder = new Trainer[1];
+    Trainer t =
+        new Trainer(
+            config("stop-validation", "model.trainable=layer4", "train.epochs=3"),
+            env,
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {}
+
+              @Override
+              public void phase(String what, long steps) {
+                phase[0] = what;
+              }
+
+              @Override
+              public void step(long n, double loss) {
+                if (phase[0].equals("validation 1")) {
+                  holder[0].requestStop(); // as Ctrl-C would, after validation's first batch
+                }
+              }
+
+              @Override
+              public void endPhase() {}
+            });
+    holder[0] = t;
+    Trainer.Result r = t.run();
+    assertTrue(r.interrupted());
+    assertEquals(1, r.epochs().size());
+    assertTrue(Double.isNaN(r.epochs().get(0).valAcc()), "a cut-short validation is not counted");
+    assertEquals(0, r.bestEpoch());
+    JsonNode line = new ObjectMapper().readTree(r.runDir().resolve("metrics.jsonl").toFile());
+    assertTrue(line.get("val_acc").isNull(), line.toString());
+    try (SafetensorsFile f = SafetensorsFile.open(r.runDir().resolve("last.safetensors"))) {
+      assertEquals(122, f.tensors().size());
+    }
+    assertFalse(Files.exists(r.runDir().resolve("model.safetensors")), "no epoch was best");
+    assertTrue(
+        Files.readString(r.runDir().resolve("report.html"))
+            .contains("stopped before an epoch was validated"));
+  }
 }
