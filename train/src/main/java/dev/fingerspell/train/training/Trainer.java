@@ -35,6 +35,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -246,11 +247,12 @@ public final class Trainer {
       double valAcc = Double.NaN;
       boolean validated = hasVal;
       if (hasVal) {
-        valLoss =
+        OptionalDouble loss =
             trainable == ResNet18.Trainable.HEAD
-                ? evaluateFeatures(model, valFeatures, smoothing, confusion)
+                ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
                 : validateImages(model, data, pre, smoothing, confusion, epoch);
-        validated = !Double.isNaN(valLoss); // NaN: Ctrl-C cut the pass short
+        validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
+        valLoss = loss.orElse(Double.NaN);
         valAcc = validated ? confusion.accuracy() : Double.NaN;
       }
       Report.Epoch m =
@@ -480,11 +482,12 @@ public final class Trainer {
 
   /**
    * Mean loss over the validation images, filling {@code confusion}, with a progress bar (a minute
-   * on the real data's 8,700 images on a CPU); NaN when a stop came first. The network runs folded,
-   * as in inference: folding it anew each epoch costs ~11 ms and ~30 ms of weight transforms in the
-   * first batch, and 10 CPU batches of 32 at 224 took 1.23-1.36x less time, the fold included.
+   * on the real data's 8,700 images on a CPU); empty when a stop came first. The network runs
+   * folded, as in inference: folding it anew each epoch costs ~11 ms and ~30 ms of weight
+   * transforms in the first batch, and 10 CPU batches of 32 at 224 took 1.23-1.36x less time, the
+   * fold included.
    */
-  private double validateImages(
+  private OptionalDouble validateImages(
       ResNet18 model,
       PreparedData data,
       Preprocess pre,
@@ -500,7 +503,7 @@ public final class Trainer {
     try {
       for (PreparedData.Batch b : data.batches("val", Batches.inferenceBatch())) {
         if (stopRequested) {
-          return Double.NaN; // the epoch's training is kept; its validation is not half-counted
+          return OptionalDouble.empty(); // the epoch's training is kept, its validation not counted
         }
         try (GradMode g = GradMode.noGrad()) {
           x = Batches.of(b, pre, null, x); // the last batch's input, done with once scored
@@ -513,7 +516,7 @@ public final class Trainer {
     } finally {
       listener.endPhase();
     }
-    return lossSum / Math.max(1, count);
+    return OptionalDouble.of(lossSum / Math.max(1, count));
   }
 
   private static double score(Tensor logits, long[] y, float smoothing, Confusion confusion) {
