@@ -104,6 +104,10 @@ final class DemoCommand implements Callable<Integer> {
     cli.out().printf("2/4 prepared %s (%.1f s)%n", prepared.resolve("processed"), secs(t1));
     long t2 = System.nanoTime();
     Trainer.Result r = TrainCommand.run(cfg, cli);
+    if (r.interrupted()) { // Ctrl-C: the JVM is on its way out; no evaluation of a half run
+      cli.out().printf("demo interrupted during training; run folder %s%n", r.runDir());
+      return 130;
+    }
     cli.out()
         .printf(
             "3/4 trained %d epochs, best validation accuracy %.4f (%.1f s)%n",
