@@ -222,35 +222,8 @@ class TrainEndToEndTest {
 
   @Test
   void aStopSavesTheCheckpointAndTheMetricsSoFar() throws Exception {
-    AtomicInteger epochs = new AtomicInteger();
-    Trainer[] holder = new Trainer[1];
-    Trainer t =
-        new Trainer(
-            config("stop", "model.trainable=all", "train.epochs=5"),
-            env,
-            new Trainer.Listener() {
-              @Override
-              public void notice(String line) {
-                if (line.startsWith("epoch ")) {
-                  epochs.incrementAndGet();
-                }
-              }
-
-              @Override
-              public void phase(String what, long steps) {}
-
-              @Override
-              public void step(long n, double loss) {
-                if (epochs.get() == 1) {
-                  holder[0].requestStop(); // as Ctrl-C would, in the middle of epoch 2
-                }
-              }
-
-              @Override
-              public void endPhase() {}
-            });
-    holder[0] = t;
-    Trainer.Result r = t.run();
+    StopIn stop = new StopIn("epoch 2"); // as Ctrl-C would, in the middle of epoch 2
+    Trainer.Result r = stop.run(config("stop", "model.trainable=all", "train.epochs=5"), env);
     assertTrue(r.interrupted());
     assertEquals(1, r.epochs().size());
     assertEquals(1, Files.readAllLines(r.runDir().resolve("metrics.jsonl")).size());
@@ -263,84 +236,36 @@ class TrainEndToEndTest {
       assertFalse(
           s.anyMatch(p -> p.getFileName().toString().endsWith(".tmp")), "no temporary files left");
     }
-    assertTrue(t.awaitFinished(1));
+    assertTrue(stop.finished());
   }
 
   @Test
   void aStopDuringTheFeaturePassEndsItAtTheNextBatchAndCachesNothingHalfDone() throws Exception {
     Path home = dir.resolve("home-stop");
-    String[] phase = {""};
-    AtomicInteger featuresDone = new AtomicInteger();
-    Trainer[] holder = new Trainer[1];
-    Trainer t =
-        new Trainer(
+    StopIn stop = new StopIn("features train"); // after the pass's first batch
+    Trainer.Result r =
+        stop.run(
             config("stop-features", "seed=777", "train.epochs=3"),
-            Map.of("FINGERSPELL_HOME", home.toString()),
-            new Trainer.Listener() {
-              @Override
-              public void notice(String line) {}
-
-              @Override
-              public void phase(String what, long steps) {
-                phase[0] = what;
-              }
-
-              @Override
-              public void step(long n, double loss) {
-                if (phase[0].equals("features train")) {
-                  featuresDone.addAndGet((int) n);
-                  holder[0].requestStop(); // as Ctrl-C would, after the pass's first batch
-                }
-              }
-
-              @Override
-              public void endPhase() {}
-            });
-    holder[0] = t;
-    Trainer.Result r = t.run();
+            Map.of("FINGERSPELL_HOME", home.toString()));
     assertTrue(r.interrupted());
     assertEquals(0, r.epochs().size());
     int trainImages = PreparedData.open(data).count("train");
     assertTrue(
-        featuresDone.get() < trainImages,
-        featuresDone + " of " + trainImages + " training images went through the backbone");
+        stop.images.get() < trainImages,
+        stop.images + " of " + trainImages + " training images went through the backbone");
     try (var s = Files.list(home.resolve("features"))) {
       assertEquals(1, s.count(), "only the finished validation features are cached");
     }
     JsonNode status = new ObjectMapper().readTree(r.runDir().resolve("run.json").toFile());
     assertEquals("interrupted", status.get("status").asText());
-    assertTrue(t.awaitFinished(1));
+    assertTrue(stop.finished());
   }
 
   @Test
   void aStopDuringValidationKeepsTheTrainedEpochAndCountsNoHalfValidation() throws Exception {
-    String[] phase = {""};
-    Trainer[] holder = new Trainer[1];
-    Trainer t =
-        new Trainer(
-            config("stop-validation", "model.trainable=layer4", "train.epochs=3"),
-            env,
-            new Trainer.Listener() {
-              @Override
-              public void notice(String line) {}
-
-              @Override
-              public void phase(String what, long steps) {
-                phase[0] = what;
-              }
-
-              @Override
-              public void step(long n, double loss) {
-                if (phase[0].equals("validation 1")) {
-                  holder[0].requestStop(); // as Ctrl-C would, after validation's first batch
-                }
-              }
-
-              @Override
-              public void endPhase() {}
-            });
-    holder[0] = t;
-    Trainer.Result r = t.run();
+    StopIn stop = new StopIn("validation 1"); // after validation's first batch
+    Trainer.Result r =
+        stop.run(config("stop-validation", "model.trainable=layer4", "train.epochs=3"), env);
     assertTrue(r.interrupted());
     assertEquals(1, r.epochs().size());
     assertTrue(Double.isNaN(r.epochs().get(0).valAcc()), "a cut-short validation is not counted");
@@ -354,5 +279,48 @@ class TrainEndToEndTest {
     assertTrue(
         Files.readString(r.runDir().resolve("report.html"))
             .contains("stopped before an epoch was validated"));
+  }
+
+  /**
+   * Ctrl-C as a test gives it: asks the trainer to stop at the first step of the phase named, and
+   * counts the images that went through that phase.
+   */
+  private static final class StopIn implements Trainer.Listener {
+    private final String phase;
+    private String current = "";
+    private Trainer trainer;
+    final AtomicInteger images = new AtomicInteger();
+
+    StopIn(String phase) {
+      this.phase = phase;
+    }
+
+    Trainer.Result run(Config cfg, Map<String, String> environment) {
+      trainer = new Trainer(cfg, environment, this);
+      return trainer.run();
+    }
+
+    boolean finished() throws InterruptedException {
+      return trainer.awaitFinished(1);
+    }
+
+    @Override
+    public void notice(String line) {}
+
+    @Override
+    public void phase(String what, long steps) {
+      current = what;
+    }
+
+    @Override
+    public void step(long n, double loss) {
+      if (current.equals(phase)) {
+        images.addAndGet((int) n);
+        trainer.requestStop();
+      }
+    }
+
+    @Override
+    public void endPhase() {}
   }
 }
