@@ -56,6 +56,18 @@ import java.util.function.Consumer;
  * {@code last.safetensors} and the metrics so far.
  */
 public final class Trainer {
+  /** What a run writes in its folder, besides config.yaml. */
+  private static final List<String> RUN_FILES =
+      List.of(
+          "metrics.jsonl",
+          "model.safetensors",
+          "last.safetensors",
+          "run.json",
+          "loss.png",
+          "accuracy.png",
+          "confusion_matrix.png",
+          "report.html");
+
   /** What the caller sees while the run goes: notices, and per-epoch progress. */
   public interface Listener {
     /** A line for the user. */
@@ -159,7 +171,11 @@ public final class Trainer {
     Path run = runDir(cfg);
     try {
       Files.createDirectories(run);
-      Files.deleteIfExists(run.resolve("metrics.jsonl"));
+      // A run.dir used before holds that run's files: none may pass for this run's (an old
+      // model.safetensors beside this config, if this run stops before its first epoch).
+      for (String earlier : RUN_FILES) {
+        Files.deleteIfExists(run.resolve(earlier));
+      }
       AtomicFiles.write(run.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException(

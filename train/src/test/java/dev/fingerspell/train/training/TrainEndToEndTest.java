@@ -242,6 +242,11 @@ class TrainEndToEndTest {
   @Test
   void aStopDuringTheFeaturePassEndsItAtTheNextBatchAndCachesNothingHalfDone() throws Exception {
     Path home = dir.resolve("home-stop");
+    Path earlierRun = dir.resolve("stop-features");
+    Files.createDirectories(earlierRun);
+    for (String name : List.of("model.safetensors", "report.html", "metrics.jsonl")) {
+      Files.writeString(earlierRun.resolve(name), "an earlier run's");
+    }
     StopIn stop = new StopIn("features train"); // after the pass's first batch
     Trainer.Result r =
         stop.run(
@@ -258,6 +263,10 @@ class TrainEndToEndTest {
     }
     JsonNode status = new ObjectMapper().readTree(r.runDir().resolve("run.json").toFile());
     assertEquals("interrupted", status.get("status").asText());
+    assertEquals(earlierRun, r.runDir());
+    for (String name : List.of("model.safetensors", "report.html", "metrics.jsonl")) {
+      assertFalse(Files.exists(earlierRun.resolve(name)), "the earlier run's " + name + " is left");
+    }
     assertTrue(stop.finished());
   }
 
