@@ -391,12 +391,13 @@ public final class DataPrepare {
     }
   }
 
+  /** The innermost cause, in IoErrors' words (a file error with its reason). */
   private static String rootMessage(Throwable e) {
     Throwable t = e;
     while (t.getCause() != null) {
       t = t.getCause();
     }
-    return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+    return IoErrors.describe(t);
   }
 
   /** A shard write's result, or its failure as the DataException it threw. */
