@@ -1,14 +1,18 @@
 #!/usr/bin/python3
 """Writes the decode goldens (src/test/resources/goldens/decode/): small image files in the forms a
-user hands `predict` or `data prepare`, and what Pillow's Image.open(f).convert("RGB") makes of each,
-the reference pipeline's decode, as raw interleaved RGB bytes (NAME.rgb).
+user hands `predict` or `data prepare`, and what Pillow's
+ImageOps.exif_transpose(Image.open(f)).convert("RGB") makes of each, the reference pipeline's
+decode turned upright as the file's EXIF orientation says (phones store portrait photos turned), as
+raw interleaved RGB bytes (NAME.rgb). Without an orientation tag that is Image.open(f).convert("RGB").
 
     /usr/bin/python3 resnet/src/test/python/make_decode_goldens.py
 """
 import os
 import random
 
-from PIL import Image
+import struct
+
+from PIL import Image, ImageOps
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "resources", "goldens", "decode")
 W, H = 37, 29  # odd sizes: chroma subsampling's edge blocks
@@ -24,6 +28,14 @@ def picture(mode):
     return im.convert(mode)
 
 
+def exif(orientation, big_endian=False):
+    """An Exif APP1 payload whose first IFD holds only the orientation tag (a SHORT)."""
+    e = ">" if big_endian else "<"
+    tiff = (b"MM" if big_endian else b"II") + struct.pack(e + "HI", 42, 8)
+    tiff += struct.pack(e + "H", 1) + struct.pack(e + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    return b"Exif\x00\x00" + tiff + struct.pack(e + "I", 0)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     files = {
@@ -37,12 +49,29 @@ def main():
         "palette.png": lambda p: picture("P").save(p),
         "palette.gif": lambda p: picture("P").save(p),
         "rgb.bmp": lambda p: picture("RGB").save(p),
+        # a photo's EXIF orientation: every one of the seven turns and mirrors, both byte orders,
+        # and the same tag in a PNG's eXIf chunk and in a TIFF's own first IFD
+        **{
+            f"exif-{o}.jpg": (lambda o: lambda p: picture("RGB").save(p, quality=90, exif=exif(o)))(o)
+            for o in range(2, 9)
+        },
+        "exif-8-big-endian.jpg": lambda p: picture("RGB").save(p, quality=90, exif=exif(8, True)),
+        "exif-6.png": lambda p: picture("RGB").save(p, exif=exif(6)),
+        "exif-6.tif": lambda p: picture("RGB").save(p, exif=exif(6)),
     }
     for name, save in files.items():
         path = os.path.join(OUT, name)
         save(path)
         with open(path + ".rgb", "wb") as f:
-            f.write(Image.open(path).convert("RGB").tobytes())
+            im = Image.open(path)
+            if name.endswith(".tif"):
+                # Pillow 9.4 reads a TIFF with an orientation tag already turned (libtiff does it)
+                # but keeps the stored size, so its result is no reference: the golden is the
+                # picture written, turned as orientation 6 says (90° clockwise, ROTATE_270)
+                upright = picture("RGB").transpose(Image.Transpose.ROTATE_270)
+            else:
+                upright = ImageOps.exif_transpose(im).convert("RGB")
+            f.write(upright.tobytes())
         print(name, os.path.getsize(path))
 
 

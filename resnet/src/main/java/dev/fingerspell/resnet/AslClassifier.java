@@ -14,8 +14,11 @@ import java.util.List;
  *
  * <pre>{@code
  * AslClassifier asl = AslClassifier.load(Path.of("asl.safetensors"));
- * List<AslClassifier.Prediction> top = asl.predict(ImageIO.read(file), 3);
+ * List<AslClassifier.Prediction> top = asl.predict(ImageFiles.read(file), 3);
  * }</pre>
+ *
+ * <p>{@link ImageFiles#read} turns a photo upright by its EXIF orientation, as the command line
+ * does; {@code ImageIO.read} would hand a phone's portrait photo over lying on its side.
  *
  * <p>A loaded classifier may serve many threads: its passes run one at a time.
  */

@@ -96,9 +96,10 @@ class PreprocessTest {
 
   /**
    * Files of each kind a user may hand {@code predict} or {@code data prepare} (JPEG at three
-   * chroma subsamplings, gray JPEG and PNG, gray with alpha, RGBA, palette PNG and GIF, BMP) decode
-   * to exactly the RGB bytes Pillow's {@code convert("RGB")} gives
-   * (src/test/python/make_decode_goldens.py wrote both with Debian's Pillow 9.4).
+   * chroma subsamplings, gray JPEG and PNG, gray with alpha, RGBA, palette PNG and GIF, BMP, and
+   * photos whose EXIF orientation turns or mirrors them, in JPEG, PNG and TIFF) decode to exactly
+   * the RGB bytes Pillow's {@code ImageOps.exif_transpose(Image.open(f)).convert("RGB")} gives, at
+   * the size it gives (src/test/python/make_decode_goldens.py wrote both with Debian's Pillow 9.4).
    */
   @ParameterizedTest
   @ValueSource(
@@ -112,7 +113,17 @@ class PreprocessTest {
         "rgba.png",
         "palette.png",
         "palette.gif",
-        "rgb.bmp"
+        "rgb.bmp",
+        "exif-2.jpg",
+        "exif-3.jpg",
+        "exif-4.jpg",
+        "exif-5.jpg",
+        "exif-6.jpg",
+        "exif-7.jpg",
+        "exif-8.jpg",
+        "exif-8-big-endian.jpg",
+        "exif-6.png",
+        "exif-6.tif"
       })
   void filesDecodeToPillowsBytes(String name) throws Exception {
     String at = "/goldens/decode/" + name;
@@ -120,9 +131,13 @@ class PreprocessTest {
     byte[] hwc;
     try (var in = PreprocessTest.class.getResourceAsStream(at);
         var golden = PreprocessTest.class.getResourceAsStream(at + ".rgb")) {
-      image = javax.imageio.ImageIO.read(in);
+      image = ImageFiles.decode(in.readAllBytes());
       hwc = golden.readAllBytes();
     }
+    // every golden picture is stored 37 wide and 29 high; orientations 5 to 8 turn it
+    boolean turned = name.matches("exif-[5-8].*");
+    assertEquals(turned ? 29 : 37, image.getWidth(), name + " width");
+    assertEquals(turned ? 37 : 29, image.getHeight(), name + " height");
     int plane = image.getWidth() * image.getHeight();
     assertEquals(3 * plane, hwc.length);
     byte[] chw = Preprocess.planarRgb(image);

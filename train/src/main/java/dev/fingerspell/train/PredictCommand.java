@@ -4,17 +4,18 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.resnet.ImageFiles;
 import dev.fingerspell.train.data.SourceLayout;
 import dev.fingerspell.weights.IoErrors;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -45,7 +46,7 @@ final class PredictCommand implements Callable<Integer> {
       paramLabel = "IMAGE",
       arity = "1..*",
       description =
-          "JPEG, PNG, BMP or GIF images, or folders of them (each folder's images by name)")
+          "JPEG, PNG, BMP, GIF or TIFF images, or folders of them (each folder's images by name)")
   List<Path> images;
 
   @Option(
@@ -76,7 +77,8 @@ final class PredictCommand implements Callable<Integer> {
         List<Path> inside = SourceLayout.images(p);
         if (inside.isEmpty()) {
           cli.err()
-              .println("fingerspell: " + p + ": a folder with no images (JPEG, PNG, BMP, GIF)");
+              .println(
+                  "fingerspell: " + p + ": a folder with no images (" + ImageFiles.FORMATS + ")");
           failed = true;
         }
         files.addAll(inside);
@@ -110,13 +112,12 @@ final class PredictCommand implements Callable<Integer> {
         err.println("fingerspell: " + p + ": no such file");
         return null;
       }
-      BufferedImage img = ImageIO.read(p.toFile());
-      if (img == null) {
-        err.println("fingerspell: " + p + ": not an image this reader knows (JPEG, PNG, BMP, GIF)");
-      }
-      return img;
+      return ImageFiles.read(p);
+    } catch (FileSystemException e) {
+      err.println("fingerspell: " + IoErrors.describe(e)); // names the file itself
+      return null;
     } catch (IOException | RuntimeException e) {
-      err.println("fingerspell: " + p + ": cannot decode: " + IoErrors.describe(e));
+      err.println("fingerspell: " + p + ": " + IoErrors.describe(e));
       return null;
     }
   }

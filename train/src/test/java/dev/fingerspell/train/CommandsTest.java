@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.fingerspell.resnet.AslLabels;
+import dev.fingerspell.resnet.ImageFiles;
 import dev.fingerspell.resnet.ModelFile;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
@@ -205,12 +206,72 @@ class CommandsTest {
     CliRun r = run("predict", "--model", model.toString(), photos.toString(), empty.toString());
     assertEquals(1, r.status(), r.err());
     assertEquals(
-        "fingerspell: " + empty + ": a folder with no images (JPEG, PNG, BMP, GIF)",
+        "fingerspell: " + empty + ": a folder with no images (JPEG, PNG, BMP, GIF, TIFF)",
         r.err().strip());
     List<String> lines = r.out().strip().lines().toList();
     assertEquals(2, lines.size(), r.out());
     assertTrue(lines.get(0).startsWith(photos.resolve("1.png") + ":"), lines.get(0));
     assertTrue(lines.get(1).startsWith(photos.resolve("2.png") + ":"), lines.get(1));
+  }
+
+  /**
+   * A photo stored turned, with the EXIF orientation that says so (a PNG's eXIf chunk here), is
+   * predicted as the upright picture is; the same pixels without the tag are not. A file no reader
+   * knows is one line naming it.
+   */
+  @Test
+  void predictTurnsAPhotoUprightByItsExifOrientation() throws Exception {
+    Path upright = png("upright.png", 40, 56);
+    // stored turned 90° counter-clockwise; orientation 6 says to turn it clockwise to show it
+    BufferedImage stored = ImageFiles.upright(ImageIO.read(upright.toFile()), 8);
+    Path plain = dir.resolve("stored.png");
+    ImageIO.write(stored, "png", plain.toFile());
+    Path tagged = dir.resolve("tagged.png");
+    Files.write(tagged, withExifOrientation(Files.readAllBytes(plain), 6));
+    Path text = dir.resolve("notes.jpg");
+    Files.writeString(text, "not an image");
+    CliRun r =
+        run(
+            "predict",
+            "--model",
+            model.toString(),
+            "--json",
+            "--top-k",
+            "29",
+            upright.toString(),
+            tagged.toString(),
+            plain.toString(),
+            text.toString());
+    assertEquals(1, r.status(), r.err());
+    assertEquals(
+        "fingerspell: " + text + ": not an image this reader knows (JPEG, PNG, BMP, GIF, TIFF)",
+        r.err().strip());
+    List<String> lines = r.out().strip().lines().toList();
+    assertEquals(3, lines.size(), r.out());
+    ObjectMapper mapper = new ObjectMapper();
+    JsonNode shown = mapper.readTree(lines.get(0)).get("predictions");
+    assertEquals(shown, mapper.readTree(lines.get(1)).get("predictions"));
+    assertFalse(shown.equals(mapper.readTree(lines.get(2)).get("predictions")));
+  }
+
+  /** A PNG file with an eXIf chunk (after IHDR) whose first IFD holds only the orientation. */
+  private static byte[] withExifOrientation(byte[] png, int orientation) {
+    java.nio.ByteBuffer exif = java.nio.ByteBuffer.allocate(8 + 2 + 12 + 4);
+    exif.put((byte) 'M').put((byte) 'M').putShort((short) 42).putInt(8).putShort((short) 1);
+    exif.putShort((short) 0x0112).putShort((short) 3).putInt(1);
+    exif.putShort((short) orientation).putShort((short) 0).putInt(0);
+    java.nio.ByteBuffer chunk = java.nio.ByteBuffer.allocate(12 + exif.capacity());
+    chunk.putInt(exif.capacity()).put("eXIf".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    chunk.put(exif.array());
+    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+    crc.update(chunk.array(), 4, 4 + exif.capacity());
+    chunk.putInt((int) crc.getValue());
+    int ihdrEnd = 8 + 12 + 13; // signature, then IHDR's length, type, 13 bytes of data and CRC
+    byte[] out = new byte[png.length + chunk.capacity()];
+    System.arraycopy(png, 0, out, 0, ihdrEnd);
+    System.arraycopy(chunk.array(), 0, out, ihdrEnd, chunk.capacity());
+    System.arraycopy(png, ihdrEnd, out, ihdrEnd + chunk.capacity(), png.length - ihdrEnd);
+    return out;
   }
 
   @Test

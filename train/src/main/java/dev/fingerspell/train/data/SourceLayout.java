@@ -30,7 +30,9 @@ public record SourceLayout(Path trainRoot, Path testRoot, List<String> classes) 
         || n.endsWith(".jpeg")
         || n.endsWith(".png")
         || n.endsWith(".bmp")
-        || n.endsWith(".gif");
+        || n.endsWith(".gif")
+        || n.endsWith(".tif")
+        || n.endsWith(".tiff");
   }
 
   /** Finds the layout under {@code dir}. */

@@ -1,0 +1,305 @@
+package dev.fingerspell.resnet;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.DataBuffer;
+import java.awt.image.DataBufferByte;
+import java.awt.image.DataBufferInt;
+import java.awt.image.DataBufferUShort;
+import java.awt.image.PixelInterleavedSampleModel;
+import java.awt.image.SampleModel;
+import java.awt.image.SinglePixelPackedSampleModel;
+import java.awt.image.WritableRaster;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import javax.imageio.ImageIO;
+import javax.imageio.stream.MemoryCacheImageInputStream;
+
+/**
+ * Image files decoded the way they are displayed: a photo whose EXIF orientation says "rotate 90°"
+ * (how phones store portrait photos) comes out upright, as Pillow's {@code
+ * ImageOps.exif_transpose(Image.open(f))} gives it. Without the turn, a portrait photo of a hand
+ * reaches the model lying on its side. A file without an orientation tag decodes as it is stored.
+ */
+public final class ImageFiles {
+  private ImageFiles() {}
+
+  /** What {@link #decode} reads, for messages. */
+  public static final String FORMATS = "JPEG, PNG, BMP, GIF, TIFF";
+
+  /** Reads and decodes an image file, turned upright. */
+  public static BufferedImage read(Path file) throws IOException {
+    return decode(Files.readAllBytes(file));
+  }
+
+  /**
+   * Decodes an image file's bytes, turned upright by its EXIF orientation. Throws an IOException
+   * with a one-line reason when no reader knows the format or the reader fails on the file (a
+   * damaged file may also make a reader throw a RuntimeException, which this turns into one).
+   */
+  public static BufferedImage decode(byte[] bytes) throws IOException {
+    BufferedImage image;
+    try {
+      // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default
+      // cache): a third of a 200×200 JPEG's decode time, and disk traffic shared by every thread.
+      image = ImageIO.read(new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes)));
+    } catch (IOException | RuntimeException e) {
+      String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      throw new IOException("cannot decode: " + why, e);
+    }
+    if (image == null) {
+      throw new IOException("not an image this reader knows (" + FORMATS + ")");
+    }
+    return upright(image, orientation(bytes));
+  }
+
+  /**
+   * The EXIF orientation (1 to 8) of a JPEG (its {@code Exif} APP1 segment), a PNG (its {@code
+   * eXIf} chunk) or a TIFF; 1, as stored, when there is none or it cannot be read. A broken tag
+   * never stops the image from decoding: the pixels are still good.
+   */
+  public static int orientation(byte[] file) {
+    Bytes b = new Bytes(file, 0, file.length, true);
+    if (b.u8(0) == 0xFF && b.u8(1) == 0xD8) {
+      return jpegOrientation(b);
+    }
+    if (b.u32(0) == 0x89504E47L && b.u32(4) == 0x0D0A1A0AL) {
+      return pngOrientation(b);
+    }
+    return tiffOrientation(file, 0, file.length);
+  }
+
+  private static int jpegOrientation(Bytes b) {
+    int at = 2;
+    while (at + 4 <= b.end) {
+      if (b.u8(at) != 0xFF) {
+        return 1; // not at a marker: the file is damaged, its pixels will say so
+      }
+      int marker = b.u8(at + 1);
+      if (marker == 0xFF) {
+        at++; // fill byte
+        continue;
+      }
+      if (marker == 0xD9 || marker == 0xDA) {
+        return 1; // end of image, or the scan began: metadata comes before it
+      }
+      if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+        at += 2; // markers without a length
+        continue;
+      }
+      int length = b.u16(at + 2);
+      int payload = at + 4;
+      int end = at + 2 + length;
+      if (length < 2 || end > b.end) {
+        return 1;
+      }
+      if (marker == 0xE1
+          && end - payload >= 6
+          && b.u32(payload) == 0x45786966L // "Exif"
+          && b.u16(payload + 4) == 0) {
+        return tiffOrientation(b.data, payload + 6, end);
+      }
+      at = end;
+    }
+    return 1;
+  }
+
+  private static int pngOrientation(Bytes b) {
+    int at = 8;
+    while (at + 12 <= b.end) {
+      long length = b.u32(at);
+      long type = b.u32(at + 4);
+      if (length > b.end - at - 12) {
+        return 1;
+      }
+      if (type == 0x65584966L) { // "eXIf"
+        int start = at + 8;
+        if (b.u32(start) == 0x45786966L && b.u16(start + 4) == 0) {
+          start += 6; // "Exif\0\0", which some writers put before the TIFF structure here too
+        }
+        return tiffOrientation(b.data, start, at + 8 + (int) length);
+      }
+      if (type == 0x49444154L || type == 0x49454E44L) { // "IDAT", "IEND": eXIf comes before
+        return 1;
+      }
+      at += 12 + (int) length;
+    }
+    return 1;
+  }
+
+  /** The orientation tag (0x0112, a SHORT) of the first IFD of TIFF-structured bytes. */
+  private static int tiffOrientation(byte[] data, int start, int end) {
+    int order = new Bytes(data, start, end, true).u16(0);
+    boolean bigEndian;
+    if (order == 0x4949) { // "II": little-endian
+      bigEndian = false;
+    } else if (order == 0x4D4D) { // "MM": big-endian
+      bigEndian = true;
+    } else {
+      return 1;
+    }
+    Bytes t = new Bytes(data, start, end, bigEndian);
+    if (t.u16(2) != 42) {
+      return 1;
+    }
+    long ifd = t.u32(4);
+    if (ifd < 8 || ifd + 2 > t.end - t.start) {
+      return 1;
+    }
+    int count = t.u16((int) ifd);
+    for (int i = 0; i < count; i++) {
+      int entry = (int) ifd + 2 + 12 * i;
+      if (entry + 12 > t.end - t.start) {
+        return 1;
+      }
+      if (t.u16(entry) == 0x0112) {
+        int value = t.u16(entry + 8);
+        boolean oneShort = t.u16(entry + 2) == 3 && t.u32(entry + 4) == 1;
+        return oneShort && value >= 1 && value <= 8 ? value : 1;
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * Reads unsigned integers at offsets from {@code start}; past {@code end} it reads -1, so a
+   * truncated structure fails its checks instead of throwing.
+   */
+  private record Bytes(byte[] data, int start, int end, boolean bigEndian) {
+    int u8(int at) {
+      int i = start + at;
+      return at >= 0 && i < end ? data[i] & 0xFF : -1;
+    }
+
+    int u16(int at) {
+      int a = u8(at);
+      int b = u8(at + 1);
+      if (a < 0 || b < 0) {
+        return -1;
+      }
+      return bigEndian ? a << 8 | b : b << 8 | a;
+    }
+
+    long u32(int at) {
+      int a = u16(at);
+      int b = u16(at + 2);
+      if (a < 0 || b < 0) {
+        return -1;
+      }
+      return bigEndian ? (long) a << 16 | b : (long) b << 16 | a;
+    }
+  }
+
+  /**
+   * The image as EXIF orientation {@code orientation} says to display it (1: as stored; 2 to 8:
+   * mirrored and/or turned), with its colour model and sample layout kept, so its pixels read
+   * exactly as the stored ones do.
+   */
+  public static BufferedImage upright(BufferedImage image, int orientation) {
+    if (orientation < 2 || orientation > 8) {
+      return image;
+    }
+    int w = image.getWidth();
+    int h = image.getHeight();
+    // Output pixel (x, y) is stored pixel (ax·x + bx·y + cx, ay·x + by·y + cy).
+    int[] m =
+        switch (orientation) {
+          case 2 -> new int[] {-1, 0, w - 1, 0, 1, 0}; // mirrored left to right
+          case 3 -> new int[] {-1, 0, w - 1, 0, -1, h - 1}; // turned 180°
+          case 4 -> new int[] {1, 0, 0, 0, -1, h - 1}; // mirrored top to bottom
+          case 5 -> new int[] {0, 1, 0, 1, 0, 0}; // transposed
+          case 6 -> new int[] {0, 1, 0, -1, 0, h - 1}; // turned 90° clockwise
+          case 7 -> new int[] {0, -1, w - 1, -1, 0, h - 1}; // transposed across the other diagonal
+          default -> new int[] {0, -1, w - 1, 1, 0, 0}; // 8: turned 90° counter-clockwise
+        };
+    boolean turned = orientation >= 5;
+    int ow = turned ? h : w;
+    int oh = turned ? w : h;
+    WritableRaster raster = image.getRaster();
+    WritableRaster out = raster.createCompatibleWritableRaster(ow, oh);
+    int k = raster.getNumDataElements();
+    Object from = pixelArray(raster);
+    Object to = pixelArray(out);
+    boolean direct = from != null && to != null;
+    if (!direct) {
+      // The whole image's data elements in one primitive array (k per pixel, of the raster's
+      // transfer type): any colour model, packed or not, keeps its samples. Slower: the raster
+      // fills it pixel by pixel.
+      from = raster.getDataElements(0, 0, w, h, null);
+      to = java.lang.reflect.Array.newInstance(from.getClass().getComponentType(), k * ow * oh);
+    }
+    // In squares of 64 pixels: a turn reads the stored image down its columns, and a square's
+    // source rows stay in cache between the output rows that read them.
+    int step = m[3] * w + m[0];
+    for (int y0 = 0; y0 < oh; y0 += 64) {
+      for (int x0 = 0; x0 < ow; x0 += 64) {
+        for (int y = y0; y < Math.min(y0 + 64, oh); y++) {
+          int source = (m[4] * y + m[5]) * w + m[1] * y + m[2] + x0 * step;
+          int target = y * ow + x0;
+          move(from, source, step, to, target, Math.min(64, ow - x0), k);
+        }
+      }
+    }
+    if (!direct) {
+      out.setDataElements(0, 0, ow, oh, to);
+    }
+    ColorModel cm = image.getColorModel();
+    return new BufferedImage(cm, out, cm.isAlphaPremultiplied(), null);
+  }
+
+  /**
+   * The raster's own array when it holds its pixels one after another, {@code getNumDataElements()}
+   * array elements each, from index 0 (how ImageIO lays out a decoded JPEG, PNG or BMP, and how
+   * createCompatibleWritableRaster makes one); else null.
+   */
+  private static Object pixelArray(WritableRaster raster) {
+    DataBuffer buffer = raster.getDataBuffer();
+    SampleModel model = raster.getSampleModel();
+    int k = raster.getNumDataElements();
+    boolean laidOut =
+        raster.getParent() == null
+            && raster.getSampleModelTranslateX() == 0
+            && raster.getSampleModelTranslateY() == 0
+            && buffer.getNumBanks() == 1
+            && buffer.getOffset() == 0
+            && switch (model) {
+              case PixelInterleavedSampleModel p ->
+                  p.getPixelStride() == k
+                      && p.getScanlineStride() == k * raster.getWidth()
+                      && java.util.Arrays.stream(p.getBandOffsets()).allMatch(o -> o >= 0 && o < k);
+              case SinglePixelPackedSampleModel p ->
+                  k == 1 && p.getScanlineStride() == raster.getWidth();
+              default -> false;
+            };
+    if (!laidOut) {
+      return null;
+    }
+    return switch (buffer) {
+      case DataBufferByte b -> b.getData();
+      case DataBufferUShort b -> b.getData();
+      case DataBufferInt b -> b.getData();
+      default -> null;
+    };
+  }
+
+  /** Copies {@code n} pixels of {@code k} elements: source pixels {@code step} apart, to a row. */
+  private static void move(Object from, int source, int step, Object to, int target, int n, int k) {
+    if (from instanceof byte[] src && to instanceof byte[] dst) {
+      for (int x = 0; x < n; x++, source += step) {
+        for (int c = 0; c < k; c++) {
+          dst[k * (target + x) + c] = src[k * source + c];
+        }
+      }
+    } else if (k == 1 && from instanceof int[] src && to instanceof int[] dst) {
+      for (int x = 0; x < n; x++, source += step) {
+        dst[target + x] = src[source];
+      }
+    } else {
+      for (int x = 0; x < n; x++, source += step) {
+        System.arraycopy(from, k * source, to, k * (target + x), k);
+      }
+    }
+  }
+}
