@@ -52,7 +52,39 @@ public final class ImageFiles {
     if (image == null) {
       throw new IOException("not an image this reader knows (" + FORMATS + ")");
     }
+    if (isJpeg(bytes) && !jpegComplete(bytes)) {
+      // ImageIO only warns, and fills the missing part with gray; Pillow refuses the file
+      throw new IOException("cut short: the file ends inside its image data (copy it again)");
+    }
     return upright(image, orientation(bytes));
+  }
+
+  private static boolean isJpeg(byte[] file) {
+    return file.length >= 2 && (file[0] & 0xFF) == 0xFF && (file[1] & 0xFF) == 0xD8;
+  }
+
+  /**
+   * Whether a JPEG's end-of-image marker follows its first scan. Inside scan data a 0xFF byte is
+   * always followed by 0 or a restart marker, so FF D9 after the scan header can only be the end;
+   * an earlier one may belong to a thumbnail. Bytes after the end (some cameras add them) are fine.
+   * A file whose segments cannot be followed to a scan counts as complete: its reader judges.
+   */
+  static boolean jpegComplete(byte[] file) {
+    int scan = -1;
+    for (int[] segment : jpegSegments(new Bytes(file, 0, file.length, true))) {
+      if (segment[0] == 0xDA) {
+        scan = segment[2];
+      }
+    }
+    if (scan < 0) {
+      return true;
+    }
+    for (int i = file.length - 2; i >= scan; i--) {
+      if ((file[i] & 0xFF) == 0xFF && (file[i + 1] & 0xFF) == 0xD9) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -62,7 +94,7 @@ public final class ImageFiles {
    */
   public static int orientation(byte[] file) {
     Bytes b = new Bytes(file, 0, file.length, true);
-    if (b.u8(0) == 0xFF && b.u8(1) == 0xD8) {
+    if (isJpeg(file)) {
       return jpegOrientation(b);
     }
     if (b.u32(0) == 0x89504E47L && b.u32(4) == 0x0D0A1A0AL) {
@@ -72,38 +104,55 @@ public final class ImageFiles {
   }
 
   private static int jpegOrientation(Bytes b) {
+    for (int[] segment : jpegSegments(b)) {
+      int payload = segment[1];
+      int end = segment[2];
+      if (segment[0] == 0xE1
+          && end - payload >= 6
+          && b.u32(payload) == 0x45786966L // "Exif"
+          && b.u16(payload + 4) == 0) {
+        return tiffOrientation(b.data, payload + 6, end);
+      }
+    }
+    return 1;
+  }
+
+  /**
+   * A JPEG's segments as {marker, payload offset, end offset}, from its start to the first scan's
+   * header (SOS) included: all metadata comes before it. Stops early where the markers stop making
+   * sense; the decoder, not this, says whether the file is damaged.
+   */
+  private static java.util.List<int[]> jpegSegments(Bytes b) {
+    java.util.List<int[]> segments = new java.util.ArrayList<>();
     int at = 2;
     while (at + 4 <= b.end) {
       if (b.u8(at) != 0xFF) {
-        return 1; // not at a marker: the file is damaged, its pixels will say so
+        break; // not at a marker
       }
       int marker = b.u8(at + 1);
       if (marker == 0xFF) {
         at++; // fill byte
         continue;
       }
-      if (marker == 0xD9 || marker == 0xDA) {
-        return 1; // end of image, or the scan began: metadata comes before it
+      if (marker == 0xD9) {
+        break; // end of image
       }
       if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
         at += 2; // markers without a length
         continue;
       }
       int length = b.u16(at + 2);
-      int payload = at + 4;
       int end = at + 2 + length;
       if (length < 2 || end > b.end) {
-        return 1;
+        break;
       }
-      if (marker == 0xE1
-          && end - payload >= 6
-          && b.u32(payload) == 0x45786966L // "Exif"
-          && b.u16(payload + 4) == 0) {
-        return tiffOrientation(b.data, payload + 6, end);
+      segments.add(new int[] {marker, at + 4, end});
+      if (marker == 0xDA) {
+        break; // the scan's header; entropy-coded data follows
       }
       at = end;
     }
-    return 1;
+    return segments;
   }
 
   private static int pngOrientation(Bytes b) {

@@ -111,6 +111,74 @@ class ImageFilesTest {
     }
   }
 
+  /**
+   * A JPEG cut short anywhere after its scan begins is refused, as Pillow refuses it ("image file
+   * is truncated"); ImageIO alone would decode it with the rest gray. Bytes after the end marker
+   * are fine, and an end marker inside a thumbnail before the scan does not count.
+   */
+  @Test
+  void aJpegCutShortIsRefused() throws IOException {
+    for (boolean progressive : new boolean[] {false, true}) {
+      byte[] whole = texturedJpeg(progressive);
+      assertEquals(61, ImageFiles.decode(whole).getWidth());
+      byte[] trailing = Arrays.copyOf(whole, whole.length + 9);
+      assertEquals(61, ImageFiles.decode(trailing).getWidth(), "bytes after the end marker");
+      int scan = indexOf(whole, new byte[] {(byte) 0xFF, (byte) 0xDA});
+      for (int cut = whole.length - 1; cut > scan + 16; cut -= 7) {
+        byte[] part = Arrays.copyOf(whole, cut);
+        IOException e = assertThrows(IOException.class, () -> ImageFiles.decode(part), "" + cut);
+        if (!progressive || !e.getMessage().startsWith("cannot decode: ")) {
+          // a progressive file cut inside a later scan's header fails in the reader itself
+          assertEquals(
+              "cut short: the file ends inside its image data (copy it again)", e.getMessage());
+        }
+      }
+      // an APP segment carrying FF D9 (as an embedded thumbnail's own end does) before the scan
+      byte[] thumb = {(byte) 0xFF, (byte) 0xE1, 0, 6, 'X', 'Y', (byte) 0xFF, (byte) 0xD9};
+      byte[] withThumb = new byte[whole.length + thumb.length];
+      System.arraycopy(whole, 0, withThumb, 0, 2);
+      System.arraycopy(thumb, 0, withThumb, 2, thumb.length);
+      System.arraycopy(whole, 2, withThumb, 2 + thumb.length, whole.length - 2);
+      assertEquals(61, ImageFiles.decode(withThumb).getWidth());
+      assertThrows(
+          IOException.class,
+          () -> ImageFiles.decode(Arrays.copyOf(withThumb, withThumb.length - 2)),
+          "no end marker after the scan");
+    }
+  }
+
+  private static byte[] texturedJpeg(boolean progressive) throws IOException {
+    BufferedImage image = new BufferedImage(61, 47, BufferedImage.TYPE_3BYTE_BGR);
+    Random r = new Random(11);
+    for (int y = 0; y < 47; y++) {
+      for (int x = 0; x < 61; x++) {
+        image.setRGB(x, y, r.nextInt());
+      }
+    }
+    javax.imageio.ImageWriter writer = ImageIO.getImageWritersByFormatName("jpeg").next();
+    javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
+    if (progressive) {
+      param.setProgressiveMode(javax.imageio.ImageWriteParam.MODE_DEFAULT);
+    }
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try (var stream = ImageIO.createImageOutputStream(out)) {
+      writer.setOutput(stream);
+      writer.write(null, new javax.imageio.IIOImage(image, null, null), param);
+    } finally {
+      writer.dispose();
+    }
+    return out.toByteArray();
+  }
+
+  private static int indexOf(byte[] data, byte[] what) {
+    for (int i = 0; i + what.length <= data.length; i++) {
+      if (Arrays.equals(data, i, i + what.length, what, 0, what.length)) {
+        return i;
+      }
+    }
+    throw new AssertionError("not found");
+  }
+
   @Test
   void aFileNoReaderKnowsIsOneLine() {
     IOException e =

@@ -34,6 +34,10 @@ class DataTest {
     Path a = raw.resolve("asl_alphabet_train/asl_alphabet_train/A");
     Files.writeString(a.resolve(".DS_Store"), "junk");
     Files.writeString(a.resolve("A999.jpg"), "not really a jpeg");
+    // and one cut short, as an interrupted copy leaves it: ImageIO alone decodes it, gray below
+    Path b = raw.resolve("asl_alphabet_train/asl_alphabet_train/B");
+    byte[] whole = Files.readAllBytes(b.resolve("B1.jpg"));
+    Files.write(b.resolve("B999.jpg"), java.util.Arrays.copyOf(whole, whole.length * 2 / 3));
   }
 
   private static Path prepare(Path src, String name, long seed) {
@@ -60,11 +64,17 @@ class DataTest {
     assertEquals(AslLabels.NAMES.size(), m.get("classes").size());
     assertEquals("A", m.get("classes").get(0).asText());
     assertEquals("space", m.get("classes").get(28).asText());
-    assertEquals(1, m.get("skipped_count").asInt());
-    assertTrue(m.get("skipped").get(0).get("file").asText().endsWith("A/A999.jpg"));
+    assertEquals(2, m.get("skipped_count").asInt(), m.toString());
+    java.util.Map<String, String> skipped = new java.util.TreeMap<>();
+    for (JsonNode s : m.get("skipped")) {
+      String file = s.get("file").asText();
+      skipped.put(file.substring(file.length() - "X/X999.jpg".length()), s.toString());
+    }
+    assertEquals(java.util.Set.of("A/A999.jpg", "B/B999.jpg"), skipped.keySet(), m.toString());
+    assertTrue(skipped.get("B/B999.jpg").contains("cut short"), skipped.get("B/B999.jpg"));
     assertEquals(1, m.get("ignored_non_images").asInt());
     JsonNode splits = m.get("splits");
-    // 5 files a class (6 for A, one broken): round(0.2 * 5) = 1 held out per class
+    // 5 good files a class (A and B have a sixth, broken): round(0.2 * 5) = 1 held out per class
     assertEquals(29, splits.get("val").get("count").asInt());
     assertEquals(29 * 4, splits.get("train").get("count").asInt());
     assertEquals(28, splits.get("test").get("count").asInt());
