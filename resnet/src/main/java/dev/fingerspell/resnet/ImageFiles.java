@@ -29,6 +29,9 @@ public final class ImageFiles {
   /** What {@link #decode} reads, for messages. */
   public static final String FORMATS = "JPEG, PNG, BMP, GIF, TIFF";
 
+  private static final String CUT_SHORT =
+      "cut short: the file ends inside its image data (copy it again)";
+
   /** Reads and decodes an image file, turned upright. */
   public static BufferedImage read(Path file) throws IOException {
     return decode(Files.readAllBytes(file));
@@ -45,6 +48,8 @@ public final class ImageFiles {
       // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default
       // cache): a third of a 200×200 JPEG's decode time, and disk traffic shared by every thread.
       image = ImageIO.read(new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes)));
+    } catch (java.io.EOFException e) {
+      throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
       String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
       throw new IOException("cannot decode: " + why, e);
@@ -54,7 +59,7 @@ public final class ImageFiles {
     }
     if (isJpeg(bytes) && !jpegComplete(bytes)) {
       // ImageIO only warns, and fills the missing part with gray; Pillow refuses the file
-      throw new IOException("cut short: the file ends inside its image data (copy it again)");
+      throw new IOException(CUT_SHORT);
     }
     return upright(image, orientation(bytes));
   }

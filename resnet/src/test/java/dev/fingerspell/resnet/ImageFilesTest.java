@@ -179,6 +179,16 @@ class ImageFilesTest {
     throw new AssertionError("not found");
   }
 
+  /** A BMP cut short makes its reader throw an EOFException without a message: said in words. */
+  @Test
+  void aBmpCutShortIsSaidInWords() throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ImageIO.write(new BufferedImage(20, 10, BufferedImage.TYPE_3BYTE_BGR), "bmp", out);
+    byte[] cut = Arrays.copyOf(out.toByteArray(), out.size() / 2);
+    IOException e = assertThrows(IOException.class, () -> ImageFiles.decode(cut));
+    assertEquals("cut short: the file ends inside its image data (copy it again)", e.getMessage());
+  }
+
   @Test
   void aFileNoReaderKnowsIsOneLine() {
     IOException e =
