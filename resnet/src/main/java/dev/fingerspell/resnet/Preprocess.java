@@ -203,12 +203,14 @@ public record Preprocess(int size, float[] mean, float[] std) {
 
   /** Normalised {@code [3, size, size]} values from 8-bit planar RGB {@code [3, h, w]}. */
   public float[] fromRgb(byte[] chw, int h, int w) {
-    float[] x = new float[3 * h * w];
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (chw[i] & 0xff) / 255f;
-    }
+    float[] x;
     if (h != size || w != size) {
-      x = resizeBilinear(x, 3, h, w, size, size);
+      x = resizeUnit(chw, 3, h, w, size, size);
+    } else {
+      x = new float[3 * h * w];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (chw[i] & 0xff) / 255f;
+      }
     }
     int plane = size * size;
     for (int c = 0; c < 3; c++) {
@@ -239,6 +241,36 @@ public record Preprocess(int size, float[] mean, float[] std) {
             float wx1 = lx[x];
             float wx0 = 1f - wx1;
             row[x] = wx0 * src[at + x0[x]] + wx1 * src[at + x1[x]];
+          }
+        },
+        (at, wy0, a, wy1, b) -> {
+          for (int x = 0; x < a.length; x++) {
+            out[at + x] = wy0 * a[x] + wy1 * b[x];
+          }
+        });
+    return out;
+  }
+
+  /**
+   * 8-bit samples scaled to [0, 1] and resized: to the bit what dividing each by 255 and {@link
+   * #resizeBilinear(float[], int, int, int, int, int)} give (the same float operations in the same
+   * order), without the full-size float copy: a 12-megapixel photo's would be 144 MB, and a
+   * reduction reads only the source rows it samples.
+   */
+  static float[] resizeUnit(byte[] src, int channels, int h, int w, int oh, int ow) {
+    float[] out = new float[channels * oh * ow];
+    resize(
+        channels,
+        h,
+        w,
+        oh,
+        ow,
+        (at, x0, x1, lx, row) -> {
+          for (int x = 0; x < row.length; x++) {
+            float wx1 = lx[x];
+            float wx0 = 1f - wx1;
+            row[x] =
+                wx0 * ((src[at + x0[x]] & 0xff) / 255f) + wx1 * ((src[at + x1[x]] & 0xff) / 255f);
           }
         },
         (at, wy0, a, wy1, b) -> {

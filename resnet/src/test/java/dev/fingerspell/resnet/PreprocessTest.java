@@ -253,6 +253,19 @@ class PreprocessTest {
       assertEquals(
           Math.max(0, Math.min(255, Math.round(want[i]))), rounded[i] & 0xff, "byte at " + i);
     }
+    // evaluation's path: bytes scaled to [0, 1] first (ToTensor), then resized
+    float[] unit = new float[bytes.length];
+    for (int i = 0; i < unit.length; i++) {
+      unit[i] = (bytes[i] & 0xff) / 255f;
+    }
+    float[] wantUnit = directBilinear(unit, 3, h, w, oh, ow);
+    float[] gotUnit = Preprocess.resizeUnit(bytes, 3, h, w, oh, ow);
+    for (int i = 0; i < wantUnit.length; i++) {
+      assertEquals(
+          Float.floatToRawIntBits(wantUnit[i]),
+          Float.floatToRawIntBits(gotUnit[i]),
+          "unit float at " + i);
+    }
   }
 
   /**
