@@ -12,7 +12,7 @@ import random
 
 import struct
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "resources", "goldens", "decode")
 W, H = 37, 29  # odd sizes: chroma subsampling's edge blocks
@@ -58,6 +58,10 @@ def main():
         "exif-8-big-endian.jpg": lambda p: picture("RGB").save(p, quality=90, exif=exif(8, True)),
         "exif-6.png": lambda p: picture("RGB").save(p, exif=exif(6)),
         "exif-6.tif": lambda p: picture("RGB").save(p, exif=exif(6)),
+        # a colour profile, which Pillow does not apply (ImageIO would)
+        "icc-xyz.jpg": lambda p: picture("RGB").save(
+            p, quality=90, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("XYZ")).tobytes()
+        ),
     }
     for name, save in files.items():
         path = os.path.join(OUT, name)

@@ -22,6 +22,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * (how phones store portrait photos) comes out upright, as Pillow's {@code
  * ImageOps.exif_transpose(Image.open(f))} gives it. Without the turn, a portrait photo of a hand
  * reaches the model lying on its side. A file without an orientation tag decodes as it is stored.
+ * Otherwise the pixels are Pillow's {@code convert("RGB")}, the reference pipeline's: a colour
+ * profile is not applied, and a JPEG cut short is refused.
  */
 public final class ImageFiles {
   private ImageFiles() {}
@@ -45,9 +47,7 @@ public final class ImageFiles {
   public static BufferedImage decode(byte[] bytes) throws IOException {
     BufferedImage image;
     try {
-      // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default
-      // cache): a third of a 200×200 JPEG's decode time, and disk traffic shared by every thread.
-      image = ImageIO.read(new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes)));
+      image = read(bytes);
     } catch (java.io.EOFException e) {
       throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
@@ -62,6 +62,62 @@ public final class ImageFiles {
       throw new IOException(CUT_SHORT);
     }
     return upright(image, orientation(bytes));
+  }
+
+  /**
+   * {@code ImageIO.read}, except that a colour JPEG's embedded colour profile is not applied: its
+   * samples are taken as stored, as Pillow's {@code convert("RGB")} (and so the reference pipeline)
+   * takes them. ImageIO would convert them from the profile to sRGB, so a phone photo tagged
+   * Display P3 would reach the model with other values than in PyTorch, and slower. Null when no
+   * reader knows the format.
+   */
+  private static BufferedImage read(byte[] bytes) throws IOException {
+    byte[] decoded = isJpeg(bytes) ? withoutColourProfile(bytes) : bytes;
+    // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default cache):
+    // a third of a 200×200 JPEG's decode time, and disk traffic shared by every decoding thread.
+    return ImageIO.read(new MemoryCacheImageInputStream(new ByteArrayInputStream(decoded)));
+  }
+
+  /**
+   * A three-component JPEG without its {@code ICC_PROFILE} segments (APP2), which is how ImageIO is
+   * told to leave the samples alone: given a profile it converts, into whatever space it is asked
+   * for. Other JPEGs (gray, CMYK) as they are: their readers' handling is kept.
+   */
+  static byte[] withoutColourProfile(byte[] jpeg) {
+    java.util.List<int[]> segments = jpegSegments(new Bytes(jpeg, 0, jpeg.length, true));
+    java.util.List<int[]> profiles = new java.util.ArrayList<>();
+    boolean colour = false;
+    for (int[] segment : segments) {
+      int marker = segment[0];
+      int payload = segment[1];
+      boolean frame =
+          marker >= 0xC0
+              && marker <= 0xCF
+              && marker != 0xC4
+              && marker != 0xC8
+              && marker != 0xCC; // SOF0 to SOF15: precision, height, width, then the components
+      if (frame && payload + 5 < segment[2]) {
+        colour = (jpeg[payload + 5] & 0xFF) == 3;
+      }
+      if (marker == 0xE2
+          && segment[2] - payload >= 12
+          && new String(jpeg, payload, 12, java.nio.charset.StandardCharsets.ISO_8859_1)
+              .equals("ICC_PROFILE\0")) {
+        profiles.add(segment);
+      }
+    }
+    if (!colour || profiles.isEmpty()) {
+      return jpeg;
+    }
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(jpeg.length);
+    int from = 0;
+    for (int[] segment : profiles) {
+      int start = segment[1] - 4; // the marker and the length before the payload
+      out.write(jpeg, from, start - from);
+      from = segment[2];
+    }
+    out.write(jpeg, from, jpeg.length - from);
+    return out.toByteArray();
   }
 
   private static boolean isJpeg(byte[] file) {

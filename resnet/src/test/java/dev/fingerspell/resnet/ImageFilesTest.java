@@ -2,6 +2,7 @@ package dev.fingerspell.resnet;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -177,6 +178,53 @@ class ImageFilesTest {
       }
     }
     throw new AssertionError("not found");
+  }
+
+  /**
+   * A JPEG carrying a colour profile other than sRGB (here linear RGB, as a phone's Display P3
+   * would be) decodes to its samples as stored, the bytes Pillow's {@code convert("RGB")} gives for
+   * the same file without the profile: Pillow does not apply profiles. ImageIO alone converts them.
+   */
+  @Test
+  void aJpegsColourProfileIsNotApplied() throws IOException {
+    byte[] plain;
+    byte[] golden;
+    try (var in = ImageFilesTest.class.getResourceAsStream("/goldens/decode/rgb-444-q95.jpg");
+        var rgb = ImageFilesTest.class.getResourceAsStream("/goldens/decode/rgb-444-q95.jpg.rgb")) {
+      plain = in.readAllBytes();
+      golden = rgb.readAllBytes();
+    }
+    byte[] profile =
+        java.awt.color.ICC_Profile.getInstance(java.awt.color.ColorSpace.CS_LINEAR_RGB).getData();
+    ByteBuffer app2 = ByteBuffer.allocate(4 + 14 + profile.length);
+    app2.put((byte) 0xFF).put((byte) 0xE2).putShort((short) (2 + 14 + profile.length));
+    app2.put("ICC_PROFILE".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 0);
+    app2.put((byte) 1).put((byte) 1).put(profile); // chunk 1 of 1
+    int afterApp0 = 4 + (((plain[4] & 0xFF) << 8) | (plain[5] & 0xFF)); // SOI, then JFIF's APP0
+    byte[] tagged = new byte[plain.length + app2.capacity()];
+    System.arraycopy(plain, 0, tagged, 0, afterApp0);
+    System.arraycopy(app2.array(), 0, tagged, afterApp0, app2.capacity());
+    System.arraycopy(
+        plain, afterApp0, tagged, afterApp0 + app2.capacity(), plain.length - afterApp0);
+
+    BufferedImage converted = ImageIO.read(new java.io.ByteArrayInputStream(tagged));
+    assertFalse(
+        Arrays.equals(hwc(Preprocess.planarRgb(converted)), golden),
+        "ImageIO applies the profile (else this test shows nothing)");
+    assertArrayEquals(golden, hwc(Preprocess.planarRgb(ImageFiles.decode(tagged))));
+    assertArrayEquals(golden, hwc(Preprocess.planarRgb(ImageFiles.decode(plain))));
+  }
+
+  /** Planar {@code [3, h·w]} RGB as interleaved, the goldens' order. */
+  private static byte[] hwc(byte[] chw) {
+    int plane = chw.length / 3;
+    byte[] out = new byte[chw.length];
+    for (int i = 0; i < plane; i++) {
+      for (int c = 0; c < 3; c++) {
+        out[3 * i + c] = chw[c * plane + i];
+      }
+    }
+    return out;
   }
 
   /** A BMP cut short makes its reader throw an EOFException without a message: said in words. */

@@ -97,9 +97,10 @@ class PreprocessTest {
   /**
    * Files of each kind a user may hand {@code predict} or {@code data prepare} (JPEG at three
    * chroma subsamplings, gray JPEG and PNG, gray with alpha, RGBA, palette PNG and GIF, BMP, and
-   * photos whose EXIF orientation turns or mirrors them, in JPEG, PNG and TIFF) decode to exactly
-   * the RGB bytes Pillow's {@code ImageOps.exif_transpose(Image.open(f)).convert("RGB")} gives, at
-   * the size it gives (src/test/python/make_decode_goldens.py wrote both with Debian's Pillow 9.4).
+   * photos whose EXIF orientation turns or mirrors them, in JPEG, PNG and TIFF, and a JPEG with a
+   * colour profile, which neither applies) decode to exactly the RGB bytes Pillow's {@code
+   * ImageOps.exif_transpose(Image.open(f)).convert("RGB")} gives, at the size it gives
+   * (src/test/python/make_decode_goldens.py wrote both with Debian's Pillow 9.4).
    */
   @ParameterizedTest
   @ValueSource(
@@ -123,7 +124,8 @@ class PreprocessTest {
         "exif-8.jpg",
         "exif-8-big-endian.jpg",
         "exif-6.png",
-        "exif-6.tif"
+        "exif-6.tif",
+        "icc-xyz.jpg"
       })
   void filesDecodeToPillowsBytes(String name) throws Exception {
     String at = "/goldens/decode/" + name;
