@@ -55,7 +55,15 @@ public final class ImageFiles {
       throw new IOException("cannot decode: " + why, e);
     }
     if (image == null) {
-      throw new IOException("not an image this reader knows (" + FORMATS + ")");
+      String known = knownFormat(bytes);
+      throw new IOException(
+          known == null
+              ? "not an image this reader knows (" + FORMATS + ")"
+              : "a "
+                  + known
+                  + " image, which this reader does not know ("
+                  + FORMATS
+                  + "): convert it to JPEG or PNG");
     }
     if (isJpeg(bytes) && !jpegComplete(bytes)) {
       // ImageIO only warns, and fills the missing part with gray; Pillow refuses the file
@@ -118,6 +126,25 @@ public final class ImageFiles {
     }
     out.write(jpeg, from, jpeg.length - from);
     return out.toByteArray();
+  }
+
+  /** The name of a common format ImageIO cannot read (phones save HEIC, browsers WebP), or null. */
+  private static String knownFormat(byte[] file) {
+    String head =
+        new String(
+            file, 0, Math.min(file.length, 12), java.nio.charset.StandardCharsets.ISO_8859_1);
+    if (head.startsWith("RIFF") && head.length() == 12 && head.endsWith("WEBP")) {
+      return "WebP";
+    }
+    if (head.length() == 12 && head.startsWith("ftyp", 4)) { // ISO media: HEIF and AVIF
+      String brand = head.substring(8);
+      return switch (brand) {
+        case "avif", "avis" -> "AVIF";
+        case "heic", "heix", "hevc", "heim", "heis", "mif1", "msf1" -> "HEIC";
+        default -> null;
+      };
+    }
+    return null;
   }
 
   private static boolean isJpeg(byte[] file) {

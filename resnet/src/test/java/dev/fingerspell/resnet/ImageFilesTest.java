@@ -240,8 +240,29 @@ class ImageFilesTest {
   @Test
   void aFileNoReaderKnowsIsOneLine() {
     IOException e =
-        assertThrows(IOException.class, () -> ImageFiles.decode("RIFF....WEBP".getBytes()));
+        assertThrows(IOException.class, () -> ImageFiles.decode("GIF87 is not".getBytes()));
     assertEquals("not an image this reader knows (JPEG, PNG, BMP, GIF, TIFF)", e.getMessage());
+    // the formats phones and browsers save that ImageIO has no reader for are named
+    String[][] named = {
+      {"RIFF\0\0\0\0WEBPVP8 ", "WebP"},
+      {"\0\0\0\u0018ftypheic\0\0\0\0", "HEIC"},
+      {"\0\0\0\u001cftypmif1\0\0\0\0", "HEIC"},
+      {"\0\0\0\u0020ftypavif\0\0\0\0", "AVIF"}
+    };
+    for (String[] file : named) {
+      IOException n =
+          assertThrows(
+              IOException.class,
+              () ->
+                  ImageFiles.decode(
+                      file[0].getBytes(java.nio.charset.StandardCharsets.ISO_8859_1)));
+      assertEquals(
+          "a "
+              + file[1]
+              + " image, which this reader does not know (JPEG, PNG, BMP, GIF, TIFF): convert it"
+              + " to JPEG or PNG",
+          n.getMessage());
+    }
   }
 
   /**
