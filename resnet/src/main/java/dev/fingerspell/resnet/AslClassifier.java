@@ -81,10 +81,21 @@ public final class AslClassifier {
 
   /** The {@code topK} most probable classes of each image. */
   public List<List<Prediction>> predict(List<BufferedImage> images, int topK) {
-    float[] probs = probabilities(images);
+    return top(Ops.softmax(logits(images)).toFloatArray(), images.size(), topK);
+  }
+
+  /**
+   * The {@code topK} most probable classes of each image of a batch already preprocessed, {@code
+   * [N, 3, size, size]} ({@link Preprocess#pixels} of each image, one after another).
+   */
+  public List<List<Prediction>> predict(Tensor batch, int topK) {
+    return top(Ops.softmax(logits(batch)).toFloatArray(), batch.size(0), topK);
+  }
+
+  private List<List<Prediction>> top(float[] probs, int images, int topK) {
     int classes = info.labels().size();
     List<List<Prediction>> out = new ArrayList<>();
-    for (int i = 0; i < images.size(); i++) {
+    for (int i = 0; i < images; i++) {
       List<Prediction> row = new ArrayList<>(classes);
       for (int c = 0; c < classes; c++) {
         row.add(new Prediction(info.labels().get(c), c, probs[i * classes + c]));

@@ -5,9 +5,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.ImageFiles;
+import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.train.data.SourceLayout;
 import dev.fingerspell.weights.IoErrors;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.FileSystemException;
@@ -67,10 +68,9 @@ final class PredictCommand implements Callable<Integer> {
     }
     device.apply();
     AslClassifier classifier = AslClassifier.load(model);
+    Preprocess pre = classifier.info().preprocess();
     ObjectMapper mapper = new ObjectMapper();
     boolean failed = false;
-    List<Path> batchPaths = new ArrayList<>();
-    List<BufferedImage> batch = new ArrayList<>();
     List<Path> files = new ArrayList<>();
     for (Path p : images) {
       if (Files.isDirectory(p)) {
@@ -86,50 +86,58 @@ final class PredictCommand implements Callable<Integer> {
         files.add(p);
       }
     }
-    for (Path p : files) {
-      BufferedImage img = read(p, cli.err());
-      if (img == null) {
-        failed = true;
+    int per = 3 * pre.size() * pre.size();
+    for (int from = 0; from < files.size(); from += BATCH) {
+      List<Path> chunk = files.subList(from, Math.min(from + BATCH, files.size()));
+      // A phone photo takes longer to decode than to classify, so a chunk's files are decoded
+      // and preprocessed on all cores; each keeps only its small [3, size, size] pixels.
+      List<Pixels> decoded = chunk.parallelStream().map(p -> read(p, pre)).toList();
+      List<Path> paths = new ArrayList<>();
+      List<float[]> good = new ArrayList<>();
+      for (Pixels d : decoded) {
+        if (d.error() != null) {
+          cli.err().println("fingerspell: " + d.error());
+          failed = true;
+        } else {
+          paths.add(d.file());
+          good.add(d.values());
+        }
+      }
+      if (good.isEmpty()) {
         continue;
       }
-      batchPaths.add(p);
-      batch.add(img);
-      if (batch.size() == BATCH) {
-        print(classifier, batchPaths, batch, mapper, cli.out());
-        batchPaths.clear();
-        batch.clear();
+      float[] batch = new float[good.size() * per];
+      for (int i = 0; i < good.size(); i++) {
+        System.arraycopy(good.get(i), 0, batch, i * per, per);
       }
-    }
-    if (!batch.isEmpty()) {
-      print(classifier, batchPaths, batch, mapper, cli.out());
+      Tensor x = Tensor.of(batch, good.size(), 3, pre.size(), pre.size());
+      print(classifier.predict(x, topK), paths, mapper, cli.out());
     }
     return failed ? 1 : 0;
   }
 
-  private static BufferedImage read(Path p, PrintWriter err) {
+  /** One file's preprocessed pixels, or why it has none. */
+  private record Pixels(Path file, float[] values, String error) {}
+
+  private static Pixels read(Path p, Preprocess pre) {
     try {
       if (!Files.isRegularFile(p)) {
-        err.println("fingerspell: " + p + ": no such file");
-        return null;
+        return new Pixels(p, null, p + ": no such file");
       }
-      return ImageFiles.read(p);
+      return new Pixels(p, pre.pixels(ImageFiles.read(p)), null);
     } catch (FileSystemException e) {
-      err.println("fingerspell: " + IoErrors.describe(e)); // names the file itself
-      return null;
+      return new Pixels(p, null, IoErrors.describe(e)); // names the file itself
     } catch (IOException | RuntimeException e) {
-      err.println("fingerspell: " + p + ": " + IoErrors.describe(e));
-      return null;
+      return new Pixels(p, null, p + ": " + IoErrors.describe(e));
     }
   }
 
   private void print(
-      AslClassifier classifier,
+      List<List<AslClassifier.Prediction>> all,
       List<Path> paths,
-      List<BufferedImage> batch,
       ObjectMapper mapper,
       PrintWriter out)
       throws IOException {
-    List<List<AslClassifier.Prediction>> all = classifier.predict(batch, topK);
     for (int i = 0; i < paths.size(); i++) {
       List<AslClassifier.Prediction> preds = all.get(i);
       if (json) {

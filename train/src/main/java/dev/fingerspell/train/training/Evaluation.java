@@ -100,33 +100,54 @@ public final class Evaluation {
     List<String> skipped = new ArrayList<>();
     Preprocess pre = model.info().preprocess();
     int batchSize = Batches.inferenceBatch();
-    List<float[]> batch = new ArrayList<>();
-    List<Integer> truth = new ArrayList<>();
-    for (int i = 0; i < files.size(); i++) {
-      int label = model.labels().indexOf(names.get(i));
-      if (label < 0) {
+    int[] labels = new int[files.size()];
+    for (int i = 0; i < labels.length; i++) {
+      labels[i] = model.labels().indexOf(names.get(i));
+      if (labels[i] < 0) {
         throw new DataException("class '" + names.get(i) + "' is not among the model's labels");
       }
-      try {
-        Images.Rgb img = Images.decode(Files.readAllBytes(files.get(i)));
-        batch.add(pre.fromRgb(img.chw(), img.height(), img.width()));
-        truth.add(label);
-      } catch (IOException | RuntimeException e) {
-        skipped.add(files.get(i) + ": " + IoErrors.describe(e));
-      }
-      if (batch.size() == batchSize || (i == files.size() - 1 && !batch.isEmpty())) {
-        int per = 3 * pre.size() * pre.size();
-        float[] all = new float[batch.size() * per];
-        for (int k = 0; k < batch.size(); k++) {
-          System.arraycopy(batch.get(k), 0, all, k * per, per);
+    }
+    int per = 3 * pre.size() * pre.size();
+    for (int from = 0; from < files.size(); from += batchSize) {
+      // decoded on all cores: a large photo takes longer to decode than to score
+      List<Pixels> decoded =
+          files.subList(from, Math.min(from + batchSize, files.size())).parallelStream()
+              .map(f -> pixels(f, pre))
+              .toList();
+      List<float[]> batch = new ArrayList<>();
+      List<Integer> truth = new ArrayList<>();
+      for (int k = 0; k < decoded.size(); k++) {
+        Pixels d = decoded.get(k);
+        if (d.error() == null) {
+          batch.add(d.values());
+          truth.add(labels[from + k]);
+        } else {
+          skipped.add(files.get(from + k) + ": " + d.error());
         }
-        int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
-        addPredictions(model, Tensor.of(all, batch.size(), 3, pre.size(), pre.size()), t, c);
-        batch.clear();
-        truth.clear();
       }
+      if (batch.isEmpty()) {
+        continue;
+      }
+      float[] all = new float[batch.size() * per];
+      for (int k = 0; k < batch.size(); k++) {
+        System.arraycopy(batch.get(k), 0, all, k * per, per);
+      }
+      int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
+      addPredictions(model, Tensor.of(all, batch.size(), 3, pre.size(), pre.size()), t, c);
     }
     return new Result(chosen, c, skipped);
+  }
+
+  /** A file's preprocessed pixels, or why it has none. */
+  private record Pixels(float[] values, String error) {}
+
+  private static Pixels pixels(Path file, Preprocess pre) {
+    try {
+      Images.Rgb img = Images.decode(Files.readAllBytes(file));
+      return new Pixels(pre.fromRgb(img.chw(), img.height(), img.width()), null);
+    } catch (IOException | RuntimeException e) {
+      return new Pixels(null, IoErrors.describe(e));
+    }
   }
 
   private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
