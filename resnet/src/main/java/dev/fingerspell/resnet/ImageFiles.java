@@ -14,6 +14,8 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import javax.imageio.ImageIO;
 import javax.imageio.stream.MemoryCacheImageInputStream;
 
@@ -92,23 +94,23 @@ public final class ImageFiles {
    * for. Other JPEGs (gray, CMYK) as they are: their readers' handling is kept.
    */
   static byte[] withoutColourProfile(byte[] jpeg) {
-    java.util.List<int[]> segments = jpegSegments(new Bytes(jpeg, 0, jpeg.length, true));
-    java.util.List<int[]> profiles = new java.util.ArrayList<>();
+    List<Segment> segments = jpegSegments(new Bytes(jpeg, 0, jpeg.length, true));
+    List<Segment> profiles = new ArrayList<>();
     boolean colour = false;
-    for (int[] segment : segments) {
-      int marker = segment[0];
-      int payload = segment[1];
+    for (Segment segment : segments) {
+      int marker = segment.marker();
+      int payload = segment.payload();
       boolean frame =
           marker >= 0xC0
               && marker <= 0xCF
               && marker != 0xC4
               && marker != 0xC8
               && marker != 0xCC; // SOF0 to SOF15: precision, height, width, then the components
-      if (frame && payload + 5 < segment[2]) {
+      if (frame && payload + 5 < segment.end()) {
         colour = (jpeg[payload + 5] & 0xFF) == 3;
       }
       if (marker == 0xE2
-          && segment[2] - payload >= 12
+          && segment.end() - payload >= 12
           && new String(jpeg, payload, 12, java.nio.charset.StandardCharsets.ISO_8859_1)
               .equals("ICC_PROFILE\0")) {
         profiles.add(segment);
@@ -119,10 +121,10 @@ public final class ImageFiles {
     }
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(jpeg.length);
     int from = 0;
-    for (int[] segment : profiles) {
-      int start = segment[1] - 4; // the marker and the length before the payload
+    for (Segment segment : profiles) {
+      int start = segment.payload() - 4; // the marker and the length before the payload
       out.write(jpeg, from, start - from);
-      from = segment[2];
+      from = segment.end();
     }
     out.write(jpeg, from, jpeg.length - from);
     return out.toByteArray();
@@ -159,9 +161,9 @@ public final class ImageFiles {
    */
   static boolean jpegComplete(byte[] file) {
     int scan = -1;
-    for (int[] segment : jpegSegments(new Bytes(file, 0, file.length, true))) {
-      if (segment[0] == 0xDA) {
-        scan = segment[2];
+    for (Segment segment : jpegSegments(new Bytes(file, 0, file.length, true))) {
+      if (segment.marker() == 0xDA) {
+        scan = segment.end();
       }
     }
     if (scan < 0) {
@@ -192,10 +194,10 @@ public final class ImageFiles {
   }
 
   private static int jpegOrientation(Bytes b) {
-    for (int[] segment : jpegSegments(b)) {
-      int payload = segment[1];
-      int end = segment[2];
-      if (segment[0] == 0xE1
+    for (Segment segment : jpegSegments(b)) {
+      int payload = segment.payload();
+      int end = segment.end();
+      if (segment.marker() == 0xE1
           && end - payload >= 6
           && b.u32(payload) == 0x45786966L // "Exif"
           && b.u16(payload + 4) == 0) {
@@ -205,13 +207,16 @@ public final class ImageFiles {
     return 1;
   }
 
+  /** A JPEG segment: its marker, where its payload starts and where the segment ends. */
+  private record Segment(int marker, int payload, int end) {}
+
   /**
-   * A JPEG's segments as {marker, payload offset, end offset}, from its start to the first scan's
-   * header (SOS) included: all metadata comes before it. Stops early where the markers stop making
-   * sense; the decoder, not this, says whether the file is damaged.
+   * A JPEG's segments, from its start to the first scan's header (SOS) included: all metadata comes
+   * before it. Stops early where the markers stop making sense; the decoder, not this, says whether
+   * the file is damaged.
    */
-  private static java.util.List<int[]> jpegSegments(Bytes b) {
-    java.util.List<int[]> segments = new java.util.ArrayList<>();
+  private static List<Segment> jpegSegments(Bytes b) {
+    List<Segment> segments = new ArrayList<>();
     int at = 2;
     while (at + 4 <= b.end) {
       if (b.u8(at) != 0xFF) {
@@ -234,7 +239,7 @@ public final class ImageFiles {
       if (length < 2 || end > b.end) {
         break;
       }
-      segments.add(new int[] {marker, at + 4, end});
+      segments.add(new Segment(marker, at + 4, end));
       if (marker == 0xDA) {
         break; // the scan's header; entropy-coded data follows
       }
