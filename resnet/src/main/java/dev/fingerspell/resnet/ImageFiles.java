@@ -33,6 +33,12 @@ public final class ImageFiles {
   /** What {@link #decode} reads, for messages. */
   public static final String FORMATS = "JPEG, PNG, BMP, GIF, TIFF";
 
+  /**
+   * The most pixels an image may have: Pillow's decompression-bomb limit ({@code 2 *
+   * Image.MAX_IMAGE_PIXELS}), 537 MB of 8-bit RGB.
+   */
+  static final long MAX_PIXELS = 178_956_970;
+
   private static final String CUT_SHORT =
       "cut short: the file ends inside its image data (copy it again)";
 
@@ -85,7 +91,29 @@ public final class ImageFiles {
     byte[] decoded = isJpeg(bytes) ? withoutColourProfile(bytes) : bytes;
     // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default cache):
     // a third of a 200×200 JPEG's decode time, and disk traffic shared by every decoding thread.
-    return ImageIO.read(new MemoryCacheImageInputStream(new ByteArrayInputStream(decoded)));
+    var in = new MemoryCacheImageInputStream(new ByteArrayInputStream(decoded));
+    var readers = ImageIO.getImageReaders(in);
+    if (!readers.hasNext()) {
+      return null;
+    }
+    javax.imageio.ImageReader reader = readers.next();
+    try {
+      reader.setInput(in, true, true);
+      long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+      if (pixels > MAX_PIXELS) {
+        // the header alone asks for this much; a few such files would exhaust the heap
+        throw new IOException(
+            String.format(
+                java.util.Locale.ROOT,
+                "%d × %d pixels, more than the %,d read here (Pillow's limit too): scale it down",
+                reader.getWidth(0),
+                reader.getHeight(0),
+                MAX_PIXELS));
+      }
+      return reader.read(0, reader.getDefaultReadParam());
+    } finally {
+      reader.dispose();
+    }
   }
 
   /**

@@ -237,6 +237,37 @@ class ImageFilesTest {
     assertEquals("cut short: the file ends inside its image data (copy it again)", e.getMessage());
   }
 
+  /**
+   * An image whose header asks for more pixels than Pillow would read is refused before anything is
+   * allocated: the file here is 800 bytes and says 20000 × 9000 (ImageIO would allocate 540 MB for
+   * it, and a real one that size would then take as much again in each copy).
+   */
+  @Test
+  void anImageLargerThanPillowsLimitIsRefused() throws IOException {
+    ByteBuffer ihdr = ByteBuffer.allocate(13).putInt(20_000).putInt(9_000);
+    ihdr.put((byte) 8).put((byte) 2).put((byte) 0).put((byte) 0).put((byte) 0);
+    ByteArrayOutputStream png = new ByteArrayOutputStream();
+    png.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+    png.write(chunk("IHDR", ihdr.array()));
+    png.write(chunk("IDAT", new byte[] {0x78, (byte) 0x9C, 0x03, 0, 0, 0, 0, 1}));
+    png.write(chunk("IEND", new byte[0]));
+    IOException e = assertThrows(IOException.class, () -> ImageFiles.decode(png.toByteArray()));
+    assertEquals(
+        "cannot decode: 20000 × 9000 pixels, more than the 178,956,970 read here (Pillow's limit"
+            + " too): scale it down",
+        e.getMessage());
+  }
+
+  private static byte[] chunk(String type, byte[] data) {
+    ByteBuffer b = ByteBuffer.allocate(12 + data.length);
+    byte[] name = type.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    b.putInt(data.length).put(name).put(data);
+    java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+    crc.update(name);
+    crc.update(data);
+    return b.putInt((int) crc.getValue()).array();
+  }
+
   @Test
   void aFileNoReaderKnowsIsOneLine() {
     IOException e =
