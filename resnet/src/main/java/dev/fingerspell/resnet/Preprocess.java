@@ -243,11 +243,7 @@ public record Preprocess(int size, float[] mean, float[] std) {
             row[x] = wx0 * src[at + x0[x]] + wx1 * src[at + x1[x]];
           }
         },
-        (at, wy0, a, wy1, b) -> {
-          for (int x = 0; x < a.length; x++) {
-            out[at + x] = wy0 * a[x] + wy1 * b[x];
-          }
-        });
+        into(out));
     return out;
   }
 
@@ -273,11 +269,7 @@ public record Preprocess(int size, float[] mean, float[] std) {
                 wx0 * ((src[at + x0[x]] & 0xff) / 255f) + wx1 * ((src[at + x1[x]] & 0xff) / 255f);
           }
         },
-        (at, wy0, a, wy1, b) -> {
-          for (int x = 0; x < a.length; x++) {
-            out[at + x] = wy0 * a[x] + wy1 * b[x];
-          }
-        });
+        into(out));
     return out;
   }
 
@@ -318,6 +310,15 @@ public record Preprocess(int size, float[] mean, float[] std) {
    */
   static byte roundSample(float v) {
     return (byte) (int) Math.min(v + 0.5f, v + v);
+  }
+
+  /** The float resizes' blend: output row {@code at} of {@code out} is the weighted sum. */
+  private static Blend into(float[] out) {
+    return (at, wy0, a, wy1, b) -> {
+      for (int x = 0; x < a.length; x++) {
+        out[at + x] = wy0 * a[x] + wy1 * b[x];
+      }
+    };
   }
 
   /** Interpolates the source row starting at {@code at} along x into {@code row}. */
