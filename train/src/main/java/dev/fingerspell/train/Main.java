@@ -70,7 +70,22 @@ public final class Main implements Callable<Integer> {
           }
           return 1;
         });
-    return cli.execute(args);
+    try {
+      return cli.execute(args);
+    } catch (OutOfMemoryError e) { // an Error, which picocli's handler above never sees
+      err.println("fingerspell: " + outOfMemory(e, Runtime.getRuntime().maxMemory()));
+      return 1;
+    }
+  }
+
+  /** What to do when the heap ran out, in one line. */
+  static String outOfMemory(OutOfMemoryError e, long maxHeapBytes) {
+    return "out of memory ("
+        + e.getMessage()
+        + "; Java may use "
+        + maxHeapBytes / (1024 * 1024)
+        + " MB here): use a smaller train.batch_size, or let Java use more with"
+        + " FINGERSPELL_JAVA_OPTS=-Xmx<size> (for example -Xmx16g)";
   }
 
   /**

@@ -91,4 +91,13 @@ class MainTest {
     assertEquals(2, r.status());
     assertTrue(r.err().contains("Unknown option"), r.err());
   }
+
+  @Test
+  void runningOutOfMemorySaysWhatToChange() {
+    assertEquals(
+        "out of memory (Java heap space; Java may use 200 MB here): use a smaller"
+            + " train.batch_size, or let Java use more with FINGERSPELL_JAVA_OPTS=-Xmx<size> (for"
+            + " example -Xmx16g)",
+        Main.outOfMemory(new OutOfMemoryError("Java heap space"), 200L * 1024 * 1024));
+  }
 }

@@ -183,150 +183,190 @@ public final class Trainer {
     }
     listener.notice("run folder: " + run);
 
-    ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
-    model.setTrainable(trainable);
-    Preprocess pre =
-        new Preprocess(
-            cfg.integer("data.image_size"), Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
-    Optimizer opt = optimizer(model.trainableParameters());
-    LrSchedule schedule = schedule();
-    float smoothing = (float) cfg.number("train.label_smoothing");
-    boolean augment = cfg.bool("data.augment");
-    int epochs = cfg.integer("train.epochs");
-    int batchSize = cfg.integer("train.batch_size");
-    int minBatch = ResNet18.minTrainingBatch(pre.size());
-    ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
-
-    // With only layer4 and the head training, the stages before layer4 are constant: they run
-    // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
-    FrozenResNet18 frozenStages =
-        trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
-    FeatureCache cache = null;
-    FeatureCache.Features trainFeatures = null;
-    FeatureCache.Features valFeatures = null;
-    String weightsId = null;
-    if (trainable == ResNet18.Trainable.HEAD) {
-      cache = new FeatureCache(fetch.cacheDir().resolve("features"));
-      weightsId = FeatureCache.weightsId(weightsFile, seed);
-      listener.notice(
-          "frozen backbone: features are computed once and cached"
-              + (augment
-                  ? " (validation only: augmentation recomputes training features each epoch)"
-                  : ""));
-      if (hasVal) {
-        valFeatures = features(cache, weightsId, model, data, "val", pre, null);
-      }
-      if (!augment) {
-        trainFeatures = features(cache, weightsId, model, data, "train", pre, null);
-      }
-    }
-
     List<Report.Epoch> history = new ArrayList<>();
     Confusion bestConfusion = null;
     Confusion lastConfusion = null;
     int bestEpoch = 0;
     double bestAcc = Double.NEGATIVE_INFINITY;
-    boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
-    for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
-      schedule.apply(opt, epoch - 1);
-      long start = System.nanoTime();
-      Rng rng = new Rng(seed * 1_000_003L + epoch);
-      double[] train; // loss sum, correct, count
+    try {
+
+      ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
+      model.setTrainable(trainable);
+      Preprocess pre =
+          new Preprocess(
+              cfg.integer("data.image_size"), Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
+      Optimizer opt = optimizer(model.trainableParameters());
+      LrSchedule schedule = schedule();
+      float smoothing = (float) cfg.number("train.label_smoothing");
+      boolean augment = cfg.bool("data.augment");
+      int epochs = cfg.integer("train.epochs");
+      int batchSize = cfg.integer("train.batch_size");
+      int minBatch = ResNet18.minTrainingBatch(pre.size());
+      ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
+
+      // With only layer4 and the head training, the stages before layer4 are constant: they run
+      // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
+      FrozenResNet18 frozenStages =
+          trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
+      FeatureCache cache = null;
+      FeatureCache.Features trainFeatures = null;
+      FeatureCache.Features valFeatures = null;
+      String weightsId = null;
       if (trainable == ResNet18.Trainable.HEAD) {
-        FeatureCache.Features tf =
-            augment
-                ? features(
-                    cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
-                : trainFeatures;
-        train = tf == null ? null : headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
-      } else {
-        train =
-            fullEpoch(
-                model,
-                frozenStages,
-                opt,
-                data,
-                pre,
-                augment ? new Rng(seed + 7919L * epoch) : null,
-                rng,
-                batchSize,
-                minBatch,
-                smoothing,
-                epoch);
+        cache = new FeatureCache(fetch.cacheDir().resolve("features"));
+        weightsId = FeatureCache.weightsId(weightsFile, seed);
+        listener.notice(
+            "frozen backbone: features are computed once and cached"
+                + (augment
+                    ? " (validation only: augmentation recomputes training features each epoch)"
+                    : ""));
+        if (hasVal) {
+          valFeatures = features(cache, weightsId, model, data, "val", pre, null);
+        }
+        if (!augment) {
+          trainFeatures = features(cache, weightsId, model, data, "train", pre, null);
+        }
       }
-      if (train == null) {
-        interrupted = true;
-        break;
+
+      boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
+      for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
+        schedule.apply(opt, epoch - 1);
+        long start = System.nanoTime();
+        Rng rng = new Rng(seed * 1_000_003L + epoch);
+        double[] train; // loss sum, correct, count
+        if (trainable == ResNet18.Trainable.HEAD) {
+          FeatureCache.Features tf =
+              augment
+                  ? features(
+                      cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
+                  : trainFeatures;
+          train = tf == null ? null : headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
+        } else {
+          train =
+              fullEpoch(
+                  model,
+                  frozenStages,
+                  opt,
+                  data,
+                  pre,
+                  augment ? new Rng(seed + 7919L * epoch) : null,
+                  rng,
+                  batchSize,
+                  minBatch,
+                  smoothing,
+                  epoch);
+        }
+        if (train == null) {
+          interrupted = true;
+          break;
+        }
+        Confusion confusion = new Confusion(classes);
+        double valLoss = Double.NaN;
+        double valAcc = Double.NaN;
+        boolean validated = hasVal;
+        if (hasVal) {
+          OptionalDouble loss =
+              trainable == ResNet18.Trainable.HEAD
+                  ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
+                  : validateImages(model, data, pre, smoothing, confusion, epoch);
+          validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
+          valLoss = loss.orElse(Double.NaN);
+          valAcc = validated ? confusion.accuracy() : Double.NaN;
+        }
+        Report.Epoch m =
+            new Report.Epoch(
+                epoch,
+                train[0] / train[2],
+                train[1] / train[2],
+                valLoss,
+                valAcc,
+                opt.lr(),
+                (System.nanoTime() - start) / 1e9);
+        history.add(m);
+        appendMetrics(run, m);
+        if (validated || !hasVal) {
+          lastConfusion = confusion;
+        }
+        ModelFile.save(model, run.resolve("last.safetensors"), info);
+        double score = hasVal ? valAcc : m.trainAcc();
+        if (score > bestAcc) {
+          bestAcc = score;
+          bestEpoch = epoch;
+          bestConfusion = confusion;
+          copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
+        }
+        listener.notice(
+            String.format(
+                "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
+                epoch,
+                epochs,
+                m.trainLoss(),
+                m.trainAcc(),
+                valLoss,
+                valAcc,
+                m.lr(),
+                Report.seconds(m.seconds())));
+        if (stopRequested) {
+          interrupted = epoch < epochs;
+          break;
+        }
       }
-      Confusion confusion = new Confusion(classes);
-      double valLoss = Double.NaN;
-      double valAcc = Double.NaN;
-      boolean validated = hasVal;
-      if (hasVal) {
-        OptionalDouble loss =
-            trainable == ResNet18.Trainable.HEAD
-                ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
-                : validateImages(model, data, pre, smoothing, confusion, epoch);
-        validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
-        valLoss = loss.orElse(Double.NaN);
-        valAcc = validated ? confusion.accuracy() : Double.NaN;
+      if (interrupted) {
+        ModelFile.save(model, run.resolve("last.safetensors"), info);
+        listener.notice(
+            "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
       }
-      Report.Epoch m =
-          new Report.Epoch(
-              epoch,
-              train[0] / train[2],
-              train[1] / train[2],
-              valLoss,
-              valAcc,
-              opt.lr(),
-              (System.nanoTime() - start) / 1e9);
-      history.add(m);
-      appendMetrics(run, m);
-      if (validated || !hasVal) {
-        lastConfusion = confusion;
+      String status = interrupted ? "interrupted" : "completed";
+      writeStatus(run, history, bestEpoch, bestAcc, status, null, data);
+      if (!history.isEmpty()) {
+        report(
+            run,
+            history,
+            bestConfusion != null ? bestConfusion : lastConfusion,
+            bestEpoch,
+            bestAcc,
+            data,
+            status);
       }
-      ModelFile.save(model, run.resolve("last.safetensors"), info);
-      double score = hasVal ? valAcc : m.trainAcc();
-      if (score > bestAcc) {
-        bestAcc = score;
-        bestEpoch = epoch;
-        bestConfusion = confusion;
-        copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
+      return new Result(
+          run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
+    } catch (RuntimeException | Error e) {
+      // The epochs done are saved (metrics, checkpoints); the run folder says it failed and why,
+      // with the report of those epochs, before the error reaches the user.
+      String why = failure(e);
+      try {
+        writeStatus(run, history, bestEpoch, bestAcc, "failed", why, data);
+        if (!history.isEmpty()) {
+          report(
+              run,
+              history,
+              bestConfusion != null ? bestConfusion : lastConfusion,
+              bestEpoch,
+              bestAcc,
+              data,
+              "failed: " + why);
+        }
+        listener.notice(
+            switch (history.size()) {
+              case 0 -> "failed before the first epoch ended; run folder " + run;
+              case 1 -> "failed; epoch 1 is saved in run folder " + run;
+              default -> "failed; epochs 1-" + history.size() + " are saved in run folder " + run;
+            });
+      } catch (RuntimeException | Error again) {
+        e.addSuppressed(again);
       }
-      listener.notice(
-          String.format(
-              "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
-              epoch,
-              epochs,
-              m.trainLoss(),
-              m.trainAcc(),
-              valLoss,
-              valAcc,
-              m.lr(),
-              Report.seconds(m.seconds())));
-      if (stopRequested) {
-        interrupted = epoch < epochs;
-        break;
-      }
+      throw e;
     }
-    if (interrupted) {
-      ModelFile.save(model, run.resolve("last.safetensors"), info);
-      listener.notice(
-          "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
+  }
+
+  /** A run's failure in one line, for run.json and the report. */
+  static String failure(Throwable e) {
+    if (e instanceof OutOfMemoryError) {
+      return "out of memory (" + e.getMessage() + ")";
     }
-    writeStatus(run, history, bestEpoch, bestAcc, interrupted, data);
-    if (!history.isEmpty()) {
-      report(
-          run,
-          history,
-          bestConfusion != null ? bestConfusion : lastConfusion,
-          bestEpoch,
-          bestAcc,
-          data,
-          interrupted);
-    }
-    return new Result(
-        run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
+    String m = IoErrors.describe(e);
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
   }
 
   private FeatureCache.Features features(
@@ -583,10 +623,14 @@ public final class Trainer {
       List<Report.Epoch> history,
       int bestEpoch,
       double bestAcc,
-      boolean interrupted,
+      String status,
+      String error,
       PreparedData data) {
     Map<String, Object> s = new LinkedHashMap<>();
-    s.put("status", interrupted ? "interrupted" : "completed");
+    s.put("status", status);
+    if (error != null) {
+      s.put("error", error);
+    }
     s.put("epochs_completed", history.size());
     s.put("best_epoch", bestEpoch);
     s.put("best_val_acc", bestEpoch == 0 ? null : bestAcc);
@@ -606,7 +650,7 @@ public final class Trainer {
       int bestEpoch,
       double bestAcc,
       PreparedData data,
-      boolean interrupted) {
+      String status) {
     int n = history.size();
     double[] tl = new double[n];
     double[] vl = new double[n];
@@ -636,7 +680,7 @@ public final class Trainer {
             : Plots.confusion(
                 run.resolve("confusion_matrix.png"), "Validation, epoch " + bestEpoch, confusion);
     Map<String, String> summary = new LinkedHashMap<>();
-    summary.put("status", interrupted ? "interrupted" : "completed");
+    summary.put("status", status);
     summary.put(
         "best validation accuracy",
         bestEpoch == 0

@@ -2,6 +2,7 @@ package dev.fingerspell.train.training;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -288,6 +289,57 @@ class TrainEndToEndTest {
     assertTrue(
         Files.readString(r.runDir().resolve("report.html"))
             .contains("stopped before an epoch was validated"));
+  }
+
+  /**
+   * A run that fails in its second epoch (here out of memory, as a too large train.batch_size makes
+   * it) keeps the first epoch's checkpoints and metrics, and its run folder says it failed, why,
+   * and shows the report of what was done; the error still reaches the caller.
+   */
+  @Test
+  void aFailedRunSaysSoInItsFolderAndKeepsTheEpochsDone() throws Exception {
+    List<String> notices = new ArrayList<>();
+    Trainer.Listener failing =
+        new Trainer.Listener() {
+          private String current = "";
+
+          @Override
+          public void notice(String line) {
+            notices.add(line);
+          }
+
+          @Override
+          public void phase(String what, long steps) {
+            current = what;
+          }
+
+          @Override
+          public void step(long n, double loss) {
+            if (current.equals("epoch 2")) {
+              throw new OutOfMemoryError("Java heap space");
+            }
+          }
+
+          @Override
+          public void endPhase() {}
+        };
+    Trainer trainer =
+        new Trainer(config("fail", "model.trainable=all", "train.epochs=3"), env, failing);
+    OutOfMemoryError e = assertThrows(OutOfMemoryError.class, trainer::run);
+    assertEquals("Java heap space", e.getMessage());
+    Path run = dir.resolve("fail");
+    JsonNode status = new ObjectMapper().readTree(run.resolve("run.json").toFile());
+    assertEquals("failed", status.get("status").asText());
+    assertEquals("out of memory (Java heap space)", status.get("error").asText());
+    assertEquals(1, status.get("epochs_completed").asInt());
+    assertEquals(1, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+    assertTrue(Files.exists(run.resolve("model.safetensors")));
+    assertTrue(Files.exists(run.resolve("last.safetensors")));
+    assertTrue(
+        Files.readString(run.resolve("report.html"))
+            .contains("failed: out of memory (Java heap space)"));
+    assertEquals("failed; epoch 1 is saved in run folder " + run, notices.get(notices.size() - 1));
+    assertTrue(trainer.awaitFinished(1));
   }
 
   /**
