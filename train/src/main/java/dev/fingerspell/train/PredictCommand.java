@@ -6,12 +6,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.ImageFiles;
 import dev.fingerspell.resnet.Preprocess;
-import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.train.data.Images;
 import dev.fingerspell.train.data.SourceLayout;
-import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -86,50 +84,26 @@ final class PredictCommand implements Callable<Integer> {
         files.add(p);
       }
     }
-    int per = 3 * pre.size() * pre.size();
     for (int from = 0; from < files.size(); from += BATCH) {
-      List<Path> chunk = files.subList(from, Math.min(from + BATCH, files.size()));
-      // A phone photo takes longer to decode than to classify, so a chunk's files are decoded
-      // and preprocessed on all cores; each keeps only its small [3, size, size] pixels.
-      List<Pixels> decoded = chunk.parallelStream().map(p -> read(p, pre)).toList();
-      List<Path> paths = new ArrayList<>();
-      List<float[]> good = new ArrayList<>();
-      for (Pixels d : decoded) {
+      List<Images.Pixels> good = new ArrayList<>();
+      for (Images.Pixels d :
+          Images.pixels(files.subList(from, Math.min(from + BATCH, files.size())), pre)) {
         if (d.error() != null) {
           cli.err().println("fingerspell: " + d.error());
           failed = true;
         } else {
-          paths.add(d.file());
-          good.add(d.values());
+          good.add(d);
         }
       }
-      if (good.isEmpty()) {
-        continue;
+      if (!good.isEmpty()) {
+        print(
+            classifier.predict(Images.batch(good, pre), topK),
+            good.stream().map(Images.Pixels::file).toList(),
+            mapper,
+            cli.out());
       }
-      float[] batch = new float[good.size() * per];
-      for (int i = 0; i < good.size(); i++) {
-        System.arraycopy(good.get(i), 0, batch, i * per, per);
-      }
-      Tensor x = Tensor.of(batch, good.size(), 3, pre.size(), pre.size());
-      print(classifier.predict(x, topK), paths, mapper, cli.out());
     }
     return failed ? 1 : 0;
-  }
-
-  /** One file's preprocessed pixels, or why it has none. */
-  private record Pixels(Path file, float[] values, String error) {}
-
-  private static Pixels read(Path p, Preprocess pre) {
-    try {
-      if (!Files.isRegularFile(p)) {
-        return new Pixels(p, null, p + ": no such file");
-      }
-      return new Pixels(p, pre.pixels(ImageFiles.read(p)), null);
-    } catch (FileSystemException e) {
-      return new Pixels(p, null, IoErrors.describe(e)); // names the file itself
-    } catch (IOException | RuntimeException e) {
-      return new Pixels(p, null, p + ": " + IoErrors.describe(e));
-    }
   }
 
   private void print(

@@ -8,9 +8,6 @@ import dev.fingerspell.train.data.Images;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.SourceLayout;
 import dev.fingerspell.train.report.Confusion;
-import dev.fingerspell.weights.IoErrors;
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -107,47 +104,25 @@ public final class Evaluation {
         throw new DataException("class '" + names.get(i) + "' is not among the model's labels");
       }
     }
-    int per = 3 * pre.size() * pre.size();
     for (int from = 0; from < files.size(); from += batchSize) {
-      // decoded on all cores: a large photo takes longer to decode than to score
-      List<Pixels> decoded =
-          files.subList(from, Math.min(from + batchSize, files.size())).parallelStream()
-              .map(f -> pixels(f, pre))
-              .toList();
-      List<float[]> batch = new ArrayList<>();
+      int to = Math.min(from + batchSize, files.size());
+      List<Images.Pixels> decoded = Images.pixels(files.subList(from, to), pre);
+      List<Images.Pixels> good = new ArrayList<>();
       List<Integer> truth = new ArrayList<>();
       for (int k = 0; k < decoded.size(); k++) {
-        Pixels d = decoded.get(k);
-        if (d.error() == null) {
-          batch.add(d.values());
+        if (decoded.get(k).error() == null) {
+          good.add(decoded.get(k));
           truth.add(labels[from + k]);
         } else {
-          skipped.add(files.get(from + k) + ": " + d.error());
+          skipped.add(decoded.get(k).error());
         }
       }
-      if (batch.isEmpty()) {
-        continue;
+      if (!good.isEmpty()) {
+        int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
+        addPredictions(model, Images.batch(good, pre), t, c);
       }
-      float[] all = new float[batch.size() * per];
-      for (int k = 0; k < batch.size(); k++) {
-        System.arraycopy(batch.get(k), 0, all, k * per, per);
-      }
-      int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
-      addPredictions(model, Tensor.of(all, batch.size(), 3, pre.size(), pre.size()), t, c);
     }
     return new Result(chosen, c, skipped);
-  }
-
-  /** A file's preprocessed pixels, or why it has none. */
-  private record Pixels(float[] values, String error) {}
-
-  private static Pixels pixels(Path file, Preprocess pre) {
-    try {
-      Images.Rgb img = Images.decode(Files.readAllBytes(file));
-      return new Pixels(pre.fromRgb(img.chw(), img.height(), img.width()), null);
-    } catch (IOException | RuntimeException e) {
-      return new Pixels(null, IoErrors.describe(e));
-    }
   }
 
   private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
