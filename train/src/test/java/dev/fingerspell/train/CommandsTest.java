@@ -89,6 +89,11 @@ class CommandsTest {
     assertTrue(r.err().startsWith("fingerspell: "), r.err());
     assertTrue(r.err().contains("header too small"), r.err());
     assertFalse(r.err().contains("at dev.fingerspell"), r.err());
+    // a folder given as a model file: the JDK's reason would be "No such device"
+    CliRun folder = run("weights", "inspect", dir.toString());
+    assertEquals(1, folder.status());
+    assertEquals(
+        "fingerspell: " + dir + ": a folder, not a safetensors file", folder.err().strip());
   }
 
   @Test

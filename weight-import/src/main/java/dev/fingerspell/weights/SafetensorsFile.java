@@ -89,6 +89,9 @@ public final class SafetensorsFile implements AutoCloseable {
     } catch (NoSuchFileException e) {
       throw new SafetensorsException(path + ": no such file");
     } catch (IOException e) {
+      if (java.nio.file.Files.isDirectory(path)) { // the JDK says "No such device" for a folder
+        throw new SafetensorsException(path + ": a folder, not a safetensors file");
+      }
       throw new SafetensorsException(path + ": cannot read: " + IoErrors.describe(e), e);
     } finally {
       if (!opened && owned) { // a failed open leaves nothing mapped in an arena of its own

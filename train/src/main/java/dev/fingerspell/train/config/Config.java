@@ -112,6 +112,11 @@ public final class Config {
     try {
       return asMap(YAML.readValue(file.toFile(), Object.class), file.toString());
     } catch (IOException e) {
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof java.io.CharConversionException) {
+          throw new ConfigException(file + " is not a YAML file: it is not UTF-8 text");
+        }
+      }
       String m = e.getMessage() == null ? "" : e.getMessage().lines().findFirst().orElse("");
       throw new ConfigException(file + " is not valid YAML: " + m);
     }

@@ -59,7 +59,8 @@ public final class SynthData {
       }
       Files.createDirectories(test);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot create " + out + ": " + IoErrors.describe(e), e);
+      throw new UncheckedIOException(
+          "cannot create the synthetic set: " + IoErrors.describe(e), e); // names the path
     }
     int n = classes.size() * perClass;
     IntStream.range(0, n)

@@ -135,6 +135,11 @@ class ConfigTest {
     ConfigException e =
         assertThrows(ConfigException.class, () -> Config.compose(file, List.of(), dir));
     assertTrue(e.getMessage().startsWith(file + " is not valid YAML"), e.getMessage());
+    Path binary = dir.resolve("photo.yaml"); // a PNG given as --config, say
+    Files.write(binary, new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'});
+    ConfigException b =
+        assertThrows(ConfigException.class, () -> Config.compose(binary, List.of(), dir));
+    assertEquals(binary + " is not a YAML file: it is not UTF-8 text", b.getMessage());
     Path nested = dir.resolve("nested.yaml");
     Files.writeString(nested, "train:\n  extra:\n    deep: 1\n");
     assertThrows(ConfigException.class, () -> Config.compose(nested, List.of(), dir));
