@@ -105,6 +105,16 @@ public final class Trainer {
   private final CountDownLatch finished = new CountDownLatch(1);
   private volatile boolean stopRequested;
 
+  /** The run folder once made, and what the run has done: all a failure needs to record. */
+  private Path runFolder;
+
+  private PreparedData data;
+  private final List<Report.Epoch> history = new ArrayList<>();
+  private Confusion bestConfusion;
+  private Confusion lastConfusion;
+  private int bestEpoch;
+  private double bestAcc = Double.NEGATIVE_INFINITY;
+
   /** The features the head last trained on, and the same as a tensor. */
   private FeatureCache.Features headFeatures;
 
@@ -141,15 +151,54 @@ public final class Trainer {
   public Result run() {
     try {
       return train();
+    } catch (RuntimeException | Error e) {
+      if (runFolder != null) {
+        recordFailure(e);
+      }
+      throw e;
     } finally {
       finished.countDown();
     }
   }
 
+  /**
+   * After a failure (out of memory, a disk full, a shard gone bad): the epochs done are saved
+   * already (metrics, checkpoints); the run folder now says it failed and why, with the report of
+   * those epochs, before the error reaches the user. A failure while recording is added to it.
+   */
+  private void recordFailure(Throwable e) {
+    String why = failure(e);
+    try {
+      writeStatus("failed", why);
+      if (!history.isEmpty()) {
+        report(bestConfusion != null ? bestConfusion : lastConfusion, "failed: " + why);
+      }
+      listener.notice(
+          switch (history.size()) {
+            case 0 -> "failed before the first epoch ended; run folder " + runFolder;
+            case 1 -> "failed; epoch 1 is saved in run folder " + runFolder;
+            default ->
+                "failed; epochs 1-" + history.size() + " are saved in run folder " + runFolder;
+          });
+    } catch (RuntimeException | Error again) {
+      e.addSuppressed(again);
+    }
+  }
+
+  /** A run's failure in one line, for run.json and the report. */
+  static String failure(Throwable e) {
+    if (e instanceof OutOfMemoryError) {
+      return "out of memory (" + e.getMessage() + ")";
+    }
+    String m = IoErrors.describe(e);
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+
   private Result train() {
     Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
     long seed = cfg.longValue("seed");
-    PreparedData data = PreparedData.open(Path.of(cfg.string("data.dir")));
+    data = PreparedData.open(Path.of(cfg.string("data.dir")));
     if (!data.has("train")) { // a --val-fraction that rounds every class's images into val
       throw new DataException(
           data.dir()
@@ -181,192 +230,142 @@ public final class Trainer {
       throw new UncheckedIOException(
           "cannot write the run folder " + run + ": " + IoErrors.describe(e), e);
     }
+    runFolder = run;
     listener.notice("run folder: " + run);
 
-    List<Report.Epoch> history = new ArrayList<>();
-    Confusion bestConfusion = null;
-    Confusion lastConfusion = null;
-    int bestEpoch = 0;
-    double bestAcc = Double.NEGATIVE_INFINITY;
-    try {
+    ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
+    model.setTrainable(trainable);
+    Preprocess pre =
+        new Preprocess(
+            cfg.integer("data.image_size"), Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
+    Optimizer opt = optimizer(model.trainableParameters());
+    LrSchedule schedule = schedule();
+    float smoothing = (float) cfg.number("train.label_smoothing");
+    boolean augment = cfg.bool("data.augment");
+    int epochs = cfg.integer("train.epochs");
+    int batchSize = cfg.integer("train.batch_size");
+    int minBatch = ResNet18.minTrainingBatch(pre.size());
+    ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
 
-      ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
-      model.setTrainable(trainable);
-      Preprocess pre =
-          new Preprocess(
-              cfg.integer("data.image_size"), Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
-      Optimizer opt = optimizer(model.trainableParameters());
-      LrSchedule schedule = schedule();
-      float smoothing = (float) cfg.number("train.label_smoothing");
-      boolean augment = cfg.bool("data.augment");
-      int epochs = cfg.integer("train.epochs");
-      int batchSize = cfg.integer("train.batch_size");
-      int minBatch = ResNet18.minTrainingBatch(pre.size());
-      ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
+    // With only layer4 and the head training, the stages before layer4 are constant: they run
+    // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
+    FrozenResNet18 frozenStages =
+        trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
+    FeatureCache cache = null;
+    FeatureCache.Features trainFeatures = null;
+    FeatureCache.Features valFeatures = null;
+    String weightsId = null;
+    if (trainable == ResNet18.Trainable.HEAD) {
+      cache = new FeatureCache(fetch.cacheDir().resolve("features"));
+      weightsId = FeatureCache.weightsId(weightsFile, seed);
+      listener.notice(
+          "frozen backbone: features are computed once and cached"
+              + (augment
+                  ? " (validation only: augmentation recomputes training features each epoch)"
+                  : ""));
+      if (hasVal) {
+        valFeatures = features(cache, weightsId, model, data, "val", pre, null);
+      }
+      if (!augment) {
+        trainFeatures = features(cache, weightsId, model, data, "train", pre, null);
+      }
+    }
 
-      // With only layer4 and the head training, the stages before layer4 are constant: they run
-      // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
-      FrozenResNet18 frozenStages =
-          trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
-      FeatureCache cache = null;
-      FeatureCache.Features trainFeatures = null;
-      FeatureCache.Features valFeatures = null;
-      String weightsId = null;
+    boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
+    for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
+      schedule.apply(opt, epoch - 1);
+      long start = System.nanoTime();
+      Rng rng = new Rng(seed * 1_000_003L + epoch);
+      double[] train; // loss sum, correct, count
       if (trainable == ResNet18.Trainable.HEAD) {
-        cache = new FeatureCache(fetch.cacheDir().resolve("features"));
-        weightsId = FeatureCache.weightsId(weightsFile, seed);
-        listener.notice(
-            "frozen backbone: features are computed once and cached"
-                + (augment
-                    ? " (validation only: augmentation recomputes training features each epoch)"
-                    : ""));
-        if (hasVal) {
-          valFeatures = features(cache, weightsId, model, data, "val", pre, null);
-        }
-        if (!augment) {
-          trainFeatures = features(cache, weightsId, model, data, "train", pre, null);
-        }
+        FeatureCache.Features tf =
+            augment
+                ? features(
+                    cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
+                : trainFeatures;
+        train = tf == null ? null : headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
+      } else {
+        train =
+            fullEpoch(
+                model,
+                frozenStages,
+                opt,
+                data,
+                pre,
+                augment ? new Rng(seed + 7919L * epoch) : null,
+                rng,
+                batchSize,
+                minBatch,
+                smoothing,
+                epoch);
       }
-
-      boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
-      for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
-        schedule.apply(opt, epoch - 1);
-        long start = System.nanoTime();
-        Rng rng = new Rng(seed * 1_000_003L + epoch);
-        double[] train; // loss sum, correct, count
-        if (trainable == ResNet18.Trainable.HEAD) {
-          FeatureCache.Features tf =
-              augment
-                  ? features(
-                      cache, weightsId, model, data, "train", pre, new Rng(seed + 7919L * epoch))
-                  : trainFeatures;
-          train = tf == null ? null : headEpoch(model, opt, tf, rng, batchSize, smoothing, epoch);
-        } else {
-          train =
-              fullEpoch(
-                  model,
-                  frozenStages,
-                  opt,
-                  data,
-                  pre,
-                  augment ? new Rng(seed + 7919L * epoch) : null,
-                  rng,
-                  batchSize,
-                  minBatch,
-                  smoothing,
-                  epoch);
-        }
-        if (train == null) {
-          interrupted = true;
-          break;
-        }
-        Confusion confusion = new Confusion(classes);
-        double valLoss = Double.NaN;
-        double valAcc = Double.NaN;
-        boolean validated = hasVal;
-        if (hasVal) {
-          OptionalDouble loss =
-              trainable == ResNet18.Trainable.HEAD
-                  ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
-                  : validateImages(model, data, pre, smoothing, confusion, epoch);
-          validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
-          valLoss = loss.orElse(Double.NaN);
-          valAcc = validated ? confusion.accuracy() : Double.NaN;
-        }
-        Report.Epoch m =
-            new Report.Epoch(
-                epoch,
-                train[0] / train[2],
-                train[1] / train[2],
-                valLoss,
-                valAcc,
-                opt.lr(),
-                (System.nanoTime() - start) / 1e9);
-        history.add(m);
-        appendMetrics(run, m);
-        if (validated || !hasVal) {
-          lastConfusion = confusion;
-        }
-        ModelFile.save(model, run.resolve("last.safetensors"), info);
-        double score = hasVal ? valAcc : m.trainAcc();
-        if (score > bestAcc) {
-          bestAcc = score;
-          bestEpoch = epoch;
-          bestConfusion = confusion;
-          copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
-        }
-        listener.notice(
-            String.format(
-                "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
-                epoch,
-                epochs,
-                m.trainLoss(),
-                m.trainAcc(),
-                valLoss,
-                valAcc,
-                m.lr(),
-                Report.seconds(m.seconds())));
-        if (stopRequested) {
-          interrupted = epoch < epochs;
-          break;
-        }
+      if (train == null) {
+        interrupted = true;
+        break;
       }
-      if (interrupted) {
-        ModelFile.save(model, run.resolve("last.safetensors"), info);
-        listener.notice(
-            "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
+      Confusion confusion = new Confusion(classes);
+      double valLoss = Double.NaN;
+      double valAcc = Double.NaN;
+      boolean validated = hasVal;
+      if (hasVal) {
+        OptionalDouble loss =
+            trainable == ResNet18.Trainable.HEAD
+                ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
+                : validateImages(model, data, pre, smoothing, confusion, epoch);
+        validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
+        valLoss = loss.orElse(Double.NaN);
+        valAcc = validated ? confusion.accuracy() : Double.NaN;
       }
-      String status = interrupted ? "interrupted" : "completed";
-      writeStatus(run, history, bestEpoch, bestAcc, status, null, data);
-      if (!history.isEmpty()) {
-        report(
-            run,
-            history,
-            bestConfusion != null ? bestConfusion : lastConfusion,
-            bestEpoch,
-            bestAcc,
-            data,
-            status);
+      Report.Epoch m =
+          new Report.Epoch(
+              epoch,
+              train[0] / train[2],
+              train[1] / train[2],
+              valLoss,
+              valAcc,
+              opt.lr(),
+              (System.nanoTime() - start) / 1e9);
+      history.add(m);
+      appendMetrics(run, m);
+      if (validated || !hasVal) {
+        lastConfusion = confusion;
       }
-      return new Result(
-          run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
-    } catch (RuntimeException | Error e) {
-      // The epochs done are saved (metrics, checkpoints); the run folder says it failed and why,
-      // with the report of those epochs, before the error reaches the user.
-      String why = failure(e);
-      try {
-        writeStatus(run, history, bestEpoch, bestAcc, "failed", why, data);
-        if (!history.isEmpty()) {
-          report(
-              run,
-              history,
-              bestConfusion != null ? bestConfusion : lastConfusion,
-              bestEpoch,
-              bestAcc,
-              data,
-              "failed: " + why);
-        }
-        listener.notice(
-            switch (history.size()) {
-              case 0 -> "failed before the first epoch ended; run folder " + run;
-              case 1 -> "failed; epoch 1 is saved in run folder " + run;
-              default -> "failed; epochs 1-" + history.size() + " are saved in run folder " + run;
-            });
-      } catch (RuntimeException | Error again) {
-        e.addSuppressed(again);
+      ModelFile.save(model, run.resolve("last.safetensors"), info);
+      double score = hasVal ? valAcc : m.trainAcc();
+      if (score > bestAcc) {
+        bestAcc = score;
+        bestEpoch = epoch;
+        bestConfusion = confusion;
+        copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
-      throw e;
+      listener.notice(
+          String.format(
+              "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
+              epoch,
+              epochs,
+              m.trainLoss(),
+              m.trainAcc(),
+              valLoss,
+              valAcc,
+              m.lr(),
+              Report.seconds(m.seconds())));
+      if (stopRequested) {
+        interrupted = epoch < epochs;
+        break;
+      }
     }
-  }
-
-  /** A run's failure in one line, for run.json and the report. */
-  static String failure(Throwable e) {
-    if (e instanceof OutOfMemoryError) {
-      return "out of memory (" + e.getMessage() + ")";
+    if (interrupted) {
+      ModelFile.save(model, run.resolve("last.safetensors"), info);
+      listener.notice(
+          "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
     }
-    String m = IoErrors.describe(e);
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    String status = interrupted ? "interrupted" : "completed";
+    writeStatus(status, null);
+    if (!history.isEmpty()) {
+      report(bestConfusion != null ? bestConfusion : lastConfusion, status);
+    }
+    return new Result(
+        run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
   }
 
   private FeatureCache.Features features(
@@ -618,14 +617,8 @@ public final class Trainer {
     return Double.isFinite(v) ? v : null;
   }
 
-  private static void writeStatus(
-      Path run,
-      List<Report.Epoch> history,
-      int bestEpoch,
-      double bestAcc,
-      String status,
-      String error,
-      PreparedData data) {
+  /** run.json: {@code status} completed, interrupted or failed (then {@code error} says why). */
+  private void writeStatus(String status, String error) {
     Map<String, Object> s = new LinkedHashMap<>();
     s.put("status", status);
     if (error != null) {
@@ -637,20 +630,14 @@ public final class Trainer {
     s.put("train_images", data.count("train"));
     s.put("val_images", data.count("val"));
     try {
-      AtomicFiles.write(run.resolve("run.json"), new ObjectMapper().writeValueAsBytes(s));
+      AtomicFiles.write(runFolder.resolve("run.json"), new ObjectMapper().writeValueAsBytes(s));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
   }
 
-  private void report(
-      Path run,
-      List<Report.Epoch> history,
-      Confusion confusion,
-      int bestEpoch,
-      double bestAcc,
-      PreparedData data,
-      String status) {
+  private void report(Confusion confusion, String status) {
+    Path run = runFolder;
     int n = history.size();
     double[] tl = new double[n];
     double[] vl = new double[n];
