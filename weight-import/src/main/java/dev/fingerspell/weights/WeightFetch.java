@@ -30,8 +30,9 @@ import java.util.regex.Pattern;
  * range request after a broken transfer (three tries per call, and again on the next call), check
  * the size the server announced, validate the file as safetensors, and only then rename it into
  * place. {@code HF_ENDPOINT} overrides the hub's address as in {@code huggingface_hub}; {@code
- * HF_TOKEN} is sent for gated or private repositories. The cache is {@code FINGERSPELL_HOME}
- * (default {@code ~/.cache/fingerspell}).
+ * HF_TOKEN} is sent for gated or private repositories; {@code https_proxy} and the other proxy
+ * variables are read as {@code huggingface_hub} reads them ({@link EnvironmentProxies}). The cache
+ * is {@code FINGERSPELL_HOME} (default {@code ~/.cache/fingerspell}).
  */
 public final class WeightFetch {
   private static final Pattern HUB = Pattern.compile("hf://([\\w.-]+)/([\\w.-]+)");
@@ -68,6 +69,9 @@ public final class WeightFetch {
   private final String token;
   private final HttpClient http;
 
+  /** The proxies the environment names, or null (then the JVM's own settings apply). */
+  private final EnvironmentProxies proxies;
+
   /** A fetcher configured from the environment (FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN). */
   public static WeightFetch fromEnvironment() {
     return fromEnvironment(System.getenv());
@@ -81,20 +85,28 @@ public final class WeightFetch {
             ? Path.of(home)
             : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
     String endpoint = env.getOrDefault("HF_ENDPOINT", "https://huggingface.co");
-    return new WeightFetch(cache, endpoint, env.get("HF_TOKEN"));
+    return new WeightFetch(cache, endpoint, env.get("HF_TOKEN"), EnvironmentProxies.of(env));
   }
 
   /** A fetcher with explicit settings. */
   public WeightFetch(Path cacheDir, String endpoint, String token) {
+    this(cacheDir, endpoint, token, null);
+  }
+
+  private WeightFetch(Path cacheDir, String endpoint, String token, EnvironmentProxies proxies) {
     this.cacheDir = cacheDir;
     this.endpoint =
         endpoint.endsWith("/") ? endpoint.substring(0, endpoint.length() - 1) : endpoint;
     this.token = token == null || token.isBlank() ? null : token;
-    this.http =
+    this.proxies = proxies;
+    HttpClient.Builder b =
         HttpClient.newBuilder()
             .followRedirects(HttpClient.Redirect.NORMAL)
-            .connectTimeout(Duration.ofSeconds(20))
-            .build();
+            .connectTimeout(Duration.ofSeconds(20));
+    if (proxies != null) {
+      b.proxy(proxies);
+    }
+    this.http = b.build();
   }
 
   /** The cache directory. */
@@ -255,6 +267,14 @@ public final class WeightFetch {
         throw new WeightFetchException(
             spec + ": not found on the hub (HTTP 404 from " + uri + "); check the repository name");
       }
+      if (status == 407) {
+        throw new WeightFetchException(
+            spec
+                + ": the proxy asks for credentials (HTTP 407), which Fingerspell does not send;"
+                + " download "
+                + uri
+                + " another way and give the file's path");
+      }
       if (status == 401 || status == 403) {
         throw new WeightFetchException(
             spec
@@ -312,14 +332,27 @@ public final class WeightFetch {
     if (e == null) {
       return "unknown error";
     }
+    java.net.InetSocketAddress proxy = proxies == null ? null : proxies.proxyFor(uri);
     if (isOffline(e)) {
       return "cannot reach "
           + uri.getHost()
-          + " (offline?); download "
+          + (proxy == null
+              ? " (offline?)"
+              : " through the proxy " + proxy.getHostString() + ":" + proxy.getPort())
+          + "; download "
           + uri
           + " elsewhere and pass the file's path, or use model.weights=none";
     }
     String m = e.getMessage();
+    if (proxy != null && m != null && m.contains("407")) { // an https tunnel the proxy refused
+      return "the proxy "
+          + proxy.getHostString()
+          + ":"
+          + proxy.getPort()
+          + " asks for credentials (HTTP 407), which Fingerspell does not send; download "
+          + uri
+          + " another way and give the file's path";
+    }
     return m == null ? e.getClass().getSimpleName().toLowerCase(Locale.ROOT) : m;
   }
 }

@@ -292,4 +292,135 @@ class WeightFetchTest {
         dir.resolve("hub/timm--resnet18.a1_in1k/model.safetensors"),
         f.cachePath("hf://timm/resnet18.a1_in1k"));
   }
+
+  /**
+   * Behind a proxy, as pip and huggingface-cli are told of one: the download goes through the proxy
+   * https_proxy/http_proxy names (a loopback forward proxy here counts what it relays), and
+   * straight to the hub when no_proxy lists it.
+   */
+  @Test
+  void theProxyTheEnvironmentNamesIsUsedUnlessNoProxyListsTheHost() throws Exception {
+    AtomicInteger relayed = new AtomicInteger();
+    java.net.http.HttpClient direct = java.net.http.HttpClient.newHttpClient();
+    HttpServer proxy =
+        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    proxy.createContext(
+        "/",
+        ex -> {
+          relayed.incrementAndGet();
+          try {
+            // a forward proxy gets the whole address in the request line
+            java.net.http.HttpResponse<byte[]> r =
+                direct.send(
+                    java.net.http.HttpRequest.newBuilder(ex.getRequestURI()).GET().build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofByteArray());
+            ex.sendResponseHeaders(r.statusCode(), r.body().length);
+            try (OutputStream os = ex.getResponseBody()) {
+              os.write(r.body());
+            }
+          } catch (InterruptedException e) {
+            ex.sendResponseHeaders(502, -1);
+          }
+        });
+    proxy.start();
+    try {
+      String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+      String through = "127.0.0.1:" + proxy.getAddress().getPort();
+      WeightFetch viaProxy =
+          WeightFetch.fromEnvironment(
+              Map.of(
+                  "FINGERSPELL_HOME",
+                  dir.resolve("a").toString(),
+                  "HF_ENDPOINT",
+                  hub,
+                  "HTTP_PROXY",
+                  "http://" + through));
+      Path file = viaProxy.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
+      assertArrayEquals(model, Files.readAllBytes(file));
+      assertEquals(1, relayed.get());
+
+      WeightFetch bypass =
+          WeightFetch.fromEnvironment(
+              Map.of(
+                  "FINGERSPELL_HOME",
+                  dir.resolve("b").toString(),
+                  "HF_ENDPOINT",
+                  hub,
+                  "http_proxy",
+                  through,
+                  "no_proxy",
+                  "example.com, 127.0.0.1"));
+      bypass.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
+      assertEquals(1, relayed.get(), "no_proxy lists the hub's host");
+    } finally {
+      proxy.stop(0);
+    }
+    // a proxy that wants a password says so (the request never reaches the hub)
+    HttpServer guard =
+        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    guard.createContext("/", ex -> ex.sendResponseHeaders(407, -1));
+    guard.start();
+    try {
+      WeightFetch refused =
+          WeightFetch.fromEnvironment(
+              Map.of(
+                  "FINGERSPELL_HOME", dir.resolve("d").toString(),
+                  "HF_ENDPOINT", "http://127.0.0.1:" + server.getAddress().getPort(),
+                  "http_proxy", "127.0.0.1:" + guard.getAddress().getPort()));
+      WeightFetchException e =
+          assertThrows(
+              WeightFetchException.class,
+              () -> refused.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+      assertTrue(e.getMessage().contains("asks for credentials (HTTP 407)"), e.getMessage());
+    } finally {
+      guard.stop(0);
+    }
+    // a proxy that does not answer is named in the message
+    WeightFetch dead =
+        WeightFetch.fromEnvironment(
+            Map.of(
+                "FINGERSPELL_HOME", dir.resolve("c").toString(),
+                "HF_ENDPOINT", "http://127.0.0.1:9",
+                "http_proxy", "127.0.0.1:1"));
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () -> dead.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("through the proxy 127.0.0.1:1"), e.getMessage());
+  }
+
+  /** Which proxy serves which address, as requests and curl choose. */
+  @Test
+  void proxyVariablesAreReadAsRequestsReadsThem() {
+    java.net.URI hub = java.net.URI.create("https://huggingface.co/x");
+    java.net.URI cdn = java.net.URI.create("https://cdn-lfs.huggingface.co/x");
+    java.net.URI plain = java.net.URI.create("http://mirror.example/x");
+    EnvironmentProxies p =
+        EnvironmentProxies.of(
+            Map.of(
+                "https_proxy", "http://secure:3128",
+                "HTTPS_PROXY", "http://ignored:1",
+                "HTTP_PROXY", "plain:8080",
+                "NO_PROXY", ".example, localhost"));
+    assertEquals("secure:3128", text(p.proxyFor(hub)), "lower case first");
+    assertEquals("secure:3128", text(p.proxyFor(cdn)));
+    assertNull(p.proxyFor(plain), "a domain in no_proxy covers its hosts");
+    assertEquals(
+        "plain:8080", text(p.proxyFor(java.net.URI.create("http://other.org/x"))), "http_proxy");
+    EnvironmentProxies all = EnvironmentProxies.of(Map.of("ALL_PROXY", "everything"));
+    assertEquals("everything:80", text(all.proxyFor(hub)), "all_proxy, port 80 by default");
+    assertEquals("everything:80", text(all.proxyFor(plain)));
+    EnvironmentProxies none = EnvironmentProxies.of(Map.of("https_proxy", "p:1", "no_proxy", "*"));
+    assertNull(none.proxyFor(hub), "no_proxy=* turns the proxy off");
+    assertNull(EnvironmentProxies.of(Map.of("HF_TOKEN", "x")), "no proxy variable, no selector");
+    WeightFetchException bad =
+        assertThrows(
+            WeightFetchException.class,
+            () -> EnvironmentProxies.of(Map.of("https_proxy", "http://")));
+    assertTrue(bad.getMessage().contains("not host:port"), bad.getMessage());
+  }
+
+  private static String text(InetSocketAddress a) {
+    return a == null ? null : a.getHostString() + ":" + a.getPort();
+  }
 }
