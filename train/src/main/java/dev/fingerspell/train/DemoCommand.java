@@ -10,7 +10,6 @@ import dev.fingerspell.train.report.Plots;
 import dev.fingerspell.train.training.Evaluation;
 import dev.fingerspell.train.training.Trainer;
 import dev.fingerspell.weights.WeightFetch;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -61,8 +60,8 @@ final class DemoCommand implements Callable<Integer> {
     long t0 = System.nanoTime();
     Path raw = dir.resolve("raw");
     Path prepared = dir.resolve("data");
-    Path cached = WeightFetch.fromEnvironment(cli.env()).cachePath(PRETRAINED);
-    boolean pretrained = Files.isRegularFile(cached);
+    Path cached = WeightFetch.fromEnvironment(cli.env()).cached(PRETRAINED);
+    boolean pretrained = cached != null;
     List<String> overrides = new ArrayList<>();
     if (pretrained) {
       overrides.add("model.weights=" + cached);
@@ -84,7 +83,9 @@ final class DemoCommand implements Callable<Integer> {
             pretrained
                 ? "recipe: pretrained "
                     + PRETRAINED
-                    + " from the cache, frozen backbone, head trained (224x224)"
+                    + " from the cache ("
+                    + cached
+                    + "), frozen backbone, head trained (224x224)"
                 : "recipe: no pretrained weights in the cache, so the whole network trains from scratch"
                     + " at 64x64 (experiment=demo); a head on random features would stay at chance");
 

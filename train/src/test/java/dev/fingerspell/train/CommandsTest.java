@@ -308,7 +308,9 @@ class CommandsTest {
               "HF_ENDPOINT",
               "http://127.0.0.1:" + server.getAddress().getPort(),
               "FINGERSPELL_HOME",
-              dir.resolve("home").toString());
+              dir.resolve("home").toString(),
+              "HF_HOME", // not this machine's huggingface_hub cache, which may hold the file
+              dir.resolve("no-hf").toString());
       CliRun r =
           run(env, "weights", "fetch", "hf://timm/resnet18.a1_in1k", "--out", out.toString());
       assertEquals(0, r.status(), r.err());

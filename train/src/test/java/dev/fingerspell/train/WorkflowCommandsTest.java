@@ -17,7 +17,14 @@ class WorkflowCommandsTest {
   @TempDir Path dir;
 
   private CliRun run(String... args) {
-    return CliRun.run(Map.of("FINGERSPELL_HOME", dir.resolve("home").toString()), args);
+    // HF_HOME: never this machine's huggingface_hub cache, which may hold pretrained weights
+    return CliRun.run(
+        Map.of(
+            "FINGERSPELL_HOME",
+            dir.resolve("home").toString(),
+            "HF_HOME",
+            dir.resolve("no-hf").toString()),
+        args);
   }
 
   @Test

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -72,6 +73,9 @@ public final class WeightFetch {
   /** The proxies the environment names, or null (then the JVM's own settings apply). */
   private final EnvironmentProxies proxies;
 
+  /** huggingface_hub's cache, looked in before downloading; null when not from the environment. */
+  private Path huggingFaceCache;
+
   /** A fetcher configured from the environment (FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN). */
   public static WeightFetch fromEnvironment() {
     return fromEnvironment(System.getenv());
@@ -85,7 +89,75 @@ public final class WeightFetch {
             ? Path.of(home)
             : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
     String endpoint = env.getOrDefault("HF_ENDPOINT", "https://huggingface.co");
-    return new WeightFetch(cache, endpoint, env.get("HF_TOKEN"), EnvironmentProxies.of(env));
+    WeightFetch f =
+        new WeightFetch(cache, endpoint, env.get("HF_TOKEN"), EnvironmentProxies.of(env));
+    f.huggingFaceCache = huggingFaceCache(env);
+    return f;
+  }
+
+  /**
+   * Where {@code huggingface_hub} keeps its downloads ({@code HF_HUB_CACHE}, else {@code
+   * HUGGINGFACE_HUB_CACHE}, else {@code HF_HOME/hub}, else {@code XDG_CACHE_HOME/huggingface/hub},
+   * else {@code ~/.cache/huggingface/hub}).
+   */
+  static Path huggingFaceCache(Map<String, String> env) {
+    for (String name : List.of("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")) {
+      String v = env.get(name);
+      if (v != null && !v.isBlank()) {
+        return Path.of(v);
+      }
+    }
+    String home = env.get("HF_HOME");
+    if (home != null && !home.isBlank()) {
+      return Path.of(home, "hub");
+    }
+    String xdg = env.get("XDG_CACHE_HOME");
+    if (xdg != null && !xdg.isBlank()) {
+      return Path.of(xdg, "huggingface", "hub");
+    }
+    return Path.of(System.getProperty("user.home"), ".cache", "huggingface", "hub");
+  }
+
+  /**
+   * The repository's {@code model.safetensors} as a Python user's {@code huggingface_hub} (timm,
+   * {@code huggingface-cli download}) already downloaded it: the snapshot {@code refs/main} names,
+   * else the newest snapshot holding the file; null when there is none or it is not valid. So
+   * someone coming from the Python stack needs no second download, and no network.
+   */
+  Path huggingFaceCached(String owner, String name) {
+    if (huggingFaceCache == null) {
+      return null;
+    }
+    Path repo = huggingFaceCache.resolve("models--" + owner + "--" + name);
+    Path snapshots = repo.resolve("snapshots");
+    try {
+      Path ref = repo.resolve("refs").resolve("main");
+      if (Files.isRegularFile(ref)) {
+        Path file = snapshots.resolve(Files.readString(ref).strip()).resolve(FILE);
+        if (isValid(file)) {
+          return file;
+        }
+      }
+      if (!Files.isDirectory(snapshots)) {
+        return null;
+      }
+      try (var list = Files.list(snapshots)) {
+        return list.map(d -> d.resolve(FILE))
+            .filter(WeightFetch::isValid)
+            .max(
+                java.util.Comparator.comparing(
+                    f -> {
+                      try {
+                        return Files.getLastModifiedTime(f);
+                      } catch (IOException e) {
+                        return java.nio.file.attribute.FileTime.fromMillis(0);
+                      }
+                    }))
+            .orElse(null);
+      }
+    } catch (IOException | RuntimeException e) {
+      return null; // an unreadable cache is no cache: download as usual
+    }
   }
 
   /** A fetcher with explicit settings. */
@@ -141,6 +213,16 @@ public final class WeightFetch {
     return p;
   }
 
+  /**
+   * The repository's weights already on this machine, with no download: in this cache, else in
+   * huggingface_hub's; null when neither holds a valid file.
+   */
+  public Path cached(String spec) {
+    Matcher m = matchHub(spec);
+    Path ours = cachePath(spec);
+    return isValid(ours) ? ours : huggingFaceCached(m.group(1), m.group(2));
+  }
+
   /** The cache location of a hub repository's weights. */
   public Path cachePath(String spec) {
     Matcher m = matchHub(spec);
@@ -173,7 +255,12 @@ public final class WeightFetch {
               FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
           FileLock lock = lockChannel.lock()) {
         if (!isValid(target)) {
-          download(spec, uri, target, progress);
+          Path python = huggingFaceCached(m.group(1), m.group(2));
+          if (python != null) {
+            target = python; // already on this machine: no download
+          } else {
+            download(spec, uri, target, progress);
+          }
         }
       }
       if (out != null) {

@@ -364,9 +364,14 @@ class WeightFetchTest {
       WeightFetch refused =
           WeightFetch.fromEnvironment(
               Map.of(
-                  "FINGERSPELL_HOME", dir.resolve("d").toString(),
-                  "HF_ENDPOINT", "http://127.0.0.1:" + server.getAddress().getPort(),
-                  "http_proxy", "127.0.0.1:" + guard.getAddress().getPort()));
+                  "FINGERSPELL_HOME",
+                  dir.resolve("d").toString(),
+                  "HF_HOME",
+                  dir.resolve("no-hf").toString(),
+                  "HF_ENDPOINT",
+                  "http://127.0.0.1:" + server.getAddress().getPort(),
+                  "http_proxy",
+                  "127.0.0.1:" + guard.getAddress().getPort()));
       WeightFetchException e =
           assertThrows(
               WeightFetchException.class,
@@ -379,9 +384,14 @@ class WeightFetchTest {
     WeightFetch dead =
         WeightFetch.fromEnvironment(
             Map.of(
-                "FINGERSPELL_HOME", dir.resolve("c").toString(),
-                "HF_ENDPOINT", "http://127.0.0.1:9",
-                "http_proxy", "127.0.0.1:1"));
+                "FINGERSPELL_HOME",
+                dir.resolve("c").toString(),
+                "HF_HOME",
+                dir.resolve("no-hf").toString(),
+                "HF_ENDPOINT",
+                "http://127.0.0.1:9",
+                "http_proxy",
+                "127.0.0.1:1"));
     WeightFetchException e =
         assertThrows(
             WeightFetchException.class,
@@ -422,5 +432,53 @@ class WeightFetchTest {
 
   private static String text(InetSocketAddress a) {
     return a == null ? null : a.getHostString() + ":" + a.getPort();
+  }
+
+  /**
+   * Weights a Python user's huggingface_hub already downloaded (timm's create_model does) are taken
+   * from its cache, the snapshot refs/main names, with no network: the hub here is a port nothing
+   * listens on. A broken snapshot is passed over.
+   */
+  @Test
+  void weightsInHuggingFacesCacheAreUsedWithoutDownloading() throws IOException {
+    Path hf = dir.resolve("hf-home").resolve("hub");
+    Path repo = hf.resolve("models--timm--resnet18.a1_in1k");
+    Path blob = Files.createDirectories(repo.resolve("blobs")).resolve("0123abcd");
+    Files.write(blob, model);
+    Path snapshot = Files.createDirectories(repo.resolve("snapshots").resolve("a1b2c3"));
+    Files.createSymbolicLink(
+        snapshot.resolve("model.safetensors"), Path.of("../../blobs/0123abcd"));
+    Path older = Files.createDirectories(repo.resolve("snapshots").resolve("ffff00"));
+    Files.write(older.resolve("model.safetensors"), new byte[] {1, 2, 3}); // not valid
+    Files.createDirectories(repo.resolve("refs"));
+    Files.writeString(repo.resolve("refs").resolve("main"), "a1b2c3");
+    Map<String, String> env =
+        Map.of(
+            "FINGERSPELL_HOME", dir.resolve("fs").toString(),
+            "HF_ENDPOINT", "http://127.0.0.1:1",
+            "HF_HOME", dir.resolve("hf-home").toString());
+    WeightFetch f = WeightFetch.fromEnvironment(env);
+    Path got = f.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE);
+    assertEquals(snapshot.resolve("model.safetensors"), got);
+    assertEquals(got, f.cached("hf://timm/resnet18.a1_in1k"), "what the demo looks for");
+    assertNull(f.cached("hf://timm/other"));
+    Path copy =
+        f.fetch(
+            "hf://timm/resnet18.a1_in1k",
+            dir.resolve("out.safetensors"),
+            WeightFetch.Progress.NONE);
+    assertArrayEquals(model, Files.readAllBytes(copy));
+    // without refs/main: the snapshot that holds a valid file
+    Files.delete(repo.resolve("refs").resolve("main"));
+    assertEquals(
+        snapshot.resolve("model.safetensors"),
+        f.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    // the variables huggingface_hub reads, in its order
+    assertEquals(
+        Path.of("/a"), WeightFetch.huggingFaceCache(Map.of("HF_HUB_CACHE", "/a", "HF_HOME", "/b")));
+    assertEquals(Path.of("/b/hub"), WeightFetch.huggingFaceCache(Map.of("HF_HOME", "/b")));
+    assertEquals(
+        Path.of("/c/huggingface/hub"),
+        WeightFetch.huggingFaceCache(Map.of("XDG_CACHE_HOME", "/c")));
   }
 }
