@@ -76,6 +76,9 @@ public final class WeightFetch {
   /** huggingface_hub's cache, looked in before downloading; null when not from the environment. */
   private Path huggingFaceCache;
 
+  /** HF_HUB_OFFLINE, as huggingface_hub reads it: the caches only, never the network. */
+  private boolean offline;
+
   /** A fetcher configured from the environment (FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN). */
   public static WeightFetch fromEnvironment() {
     return fromEnvironment(System.getenv());
@@ -92,6 +95,8 @@ public final class WeightFetch {
     WeightFetch f =
         new WeightFetch(cache, endpoint, env.get("HF_TOKEN"), EnvironmentProxies.of(env));
     f.huggingFaceCache = huggingFaceCache(env);
+    String offline = env.getOrDefault("HF_HUB_OFFLINE", "").strip().toLowerCase(Locale.ROOT);
+    f.offline = List.of("1", "on", "yes", "true").contains(offline);
     return f;
   }
 
@@ -258,6 +263,11 @@ public final class WeightFetch {
           Path python = huggingFaceCached(m.group(1), m.group(2));
           if (python != null) {
             target = python; // already on this machine: no download
+          } else if (offline) {
+            throw new WeightFetchException(
+                spec
+                    + ": not in the cache, and HF_HUB_OFFLINE is set; unset it to download, or"
+                    + " give a local file's path");
           } else {
             download(spec, uri, target, progress);
           }

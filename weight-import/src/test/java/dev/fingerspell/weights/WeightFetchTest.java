@@ -473,6 +473,40 @@ class WeightFetchTest {
     assertEquals(
         snapshot.resolve("model.safetensors"),
         f.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    // HF_HUB_OFFLINE: the caches still serve; anything else is one line, and no connection
+    Map<String, String> offline =
+        Map.of(
+            "FINGERSPELL_HOME",
+            dir.resolve("fs").toString(),
+            "HF_ENDPOINT",
+            "http://127.0.0.1:" + server.getAddress().getPort(),
+            "HF_HOME",
+            dir.resolve("hf-home").toString(),
+            "HF_HUB_OFFLINE",
+            "1");
+    assertEquals(
+        snapshot.resolve("model.safetensors"),
+        WeightFetch.fromEnvironment(offline)
+            .resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    WeightFetch offlineNothingCached =
+        WeightFetch.fromEnvironment(
+            Map.of(
+                "FINGERSPELL_HOME",
+                dir.resolve("fs2").toString(),
+                "HF_ENDPOINT",
+                "http://127.0.0.1:" + server.getAddress().getPort(),
+                "HF_HOME",
+                dir.resolve("no-hf").toString(),
+                "HF_HUB_OFFLINE",
+                "1"));
+    WeightFetchException e =
+        assertThrows(
+            WeightFetchException.class,
+            () ->
+                offlineNothingCached.resolve(
+                    "hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+    assertTrue(e.getMessage().contains("HF_HUB_OFFLINE is set"), e.getMessage());
+    assertTrue(ranges.isEmpty(), "the hub was never asked");
     // the variables huggingface_hub reads, in its order
     assertEquals(
         Path.of("/a"), WeightFetch.huggingFaceCache(Map.of("HF_HUB_CACHE", "/a", "HF_HOME", "/b")));
