@@ -118,8 +118,25 @@ public final class SafetensorsFile implements AutoCloseable {
   }
 
   /**
+   * Whether the file is what {@code torch.save} writes: a zip archive (its default since 1.6) or a
+   * bare pickle (protocol 2 to 5, the legacy format).
+   */
+  private static boolean isTorchSave(MemorySegment file, long size) {
+    if (size < 4) {
+      return false;
+    }
+    byte b0 = file.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
+    byte b1 = file.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 1);
+    byte b2 = file.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 2);
+    byte b3 = file.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 3);
+    boolean zip = b0 == 'P' && b1 == 'K' && b2 == 3 && b3 == 4;
+    boolean pickle = (b0 & 0xFF) == 0x80 && b1 >= 2 && b1 <= 5;
+    return zip || pickle;
+  }
+
+  /**
    * A header that cannot even be read as one: most often a different kind of file (a config, an
-   * image, a PyTorch pickle) or a download cut short, so the message says so.
+   * image, a checkpoint of another format) or a download cut short, so the message says so.
    */
   private static SafetensorsException unreadable(Path p, String what, boolean maybeTruncated) {
     return bad(
@@ -132,6 +149,21 @@ public final class SafetensorsFile implements AutoCloseable {
   }
 
   private static SafetensorsFile parse(Path p, MemorySegment file, long size, Arena arena) {
+    if (isTorchSave(file, size)) {
+      // what the Python project saved (torch.save, Lightning's .ckpt): say how to convert it
+      String f = p == null ? "FILE" : p.toString().replace("'", "\\'");
+      throw bad(
+          p,
+          null,
+          "a PyTorch checkpoint (torch.save), not safetensors; convert it once with Python:"
+              + " python3 -c \"import torch; from safetensors.torch import save_file; sd ="
+              + " torch.load('"
+              + f
+              + "', map_location='cpu', weights_only=False); sd = sd.get('state_dict', sd);"
+              + " save_file({k.removeprefix('model.'): v.contiguous() for k, v in sd.items()}, '"
+              + f
+              + ".safetensors')\"");
+    }
     // 1-3: the header's length
     if (size < 8) {
       throw unreadable(p, "header too small: the file has " + size + " bytes, fewer than 8", true);

@@ -62,6 +62,22 @@ class SafetensorsTest {
     assertRejected(yaml, "(not a safetensors file)");
   }
 
+  /**
+   * What the Python project saved (torch.save's zip, or a legacy pickle; Lightning's .ckpt is the
+   * zip) is named, with the one command that converts it.
+   */
+  @Test
+  void aPyTorchCheckpointIsNamedWithHowToConvertIt() {
+    byte[] zip = {'P', 'K', 3, 4, 20, 0, 0, 0, 8, 0};
+    byte[] pickle = {(byte) 0x80, 2, (byte) 0x8a, 10, 0x6c, (byte) 0xfc, (byte) 0x9c, 0x46, 0, 0};
+    for (byte[] file : new byte[][] {zip, pickle}) {
+      String m = reject(file);
+      assertTrue(m.startsWith("bad.safetensors: a PyTorch checkpoint (torch.save), not"), m);
+      assertTrue(m.contains("torch.load('bad.safetensors', map_location='cpu'"), m);
+      assertTrue(m.contains("'bad.safetensors.safetensors')"), m);
+    }
+  }
+
   @Test
   void lengthPastTheFileIsInvalidHeaderLength() {
     byte[] b = new byte[8];
