@@ -74,12 +74,15 @@ public final class WeightFetch {
   private final EnvironmentProxies proxies;
 
   /** huggingface_hub's cache, looked in before downloading; null when not from the environment. */
-  private Path huggingFaceCache;
+  private final Path huggingFaceCache;
 
   /** HF_HUB_OFFLINE, as huggingface_hub reads it: the caches only, never the network. */
-  private boolean offline;
+  private final boolean offline;
 
-  /** A fetcher configured from the environment (FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN). */
+  /**
+   * A fetcher configured from the environment: FINGERSPELL_HOME, HF_ENDPOINT, HF_TOKEN, the proxy
+   * variables, huggingface_hub's cache and HF_HUB_OFFLINE.
+   */
   public static WeightFetch fromEnvironment() {
     return fromEnvironment(System.getenv());
   }
@@ -92,12 +95,14 @@ public final class WeightFetch {
             ? Path.of(home)
             : Path.of(System.getProperty("user.home"), ".cache", "fingerspell");
     String endpoint = env.getOrDefault("HF_ENDPOINT", "https://huggingface.co");
-    WeightFetch f =
-        new WeightFetch(cache, endpoint, env.get("HF_TOKEN"), EnvironmentProxies.of(env));
-    f.huggingFaceCache = huggingFaceCache(env);
     String offline = env.getOrDefault("HF_HUB_OFFLINE", "").strip().toLowerCase(Locale.ROOT);
-    f.offline = List.of("1", "on", "yes", "true").contains(offline);
-    return f;
+    return new WeightFetch(
+        cache,
+        endpoint,
+        env.get("HF_TOKEN"),
+        EnvironmentProxies.of(env),
+        huggingFaceCache(env),
+        List.of("1", "on", "yes", "true").contains(offline));
   }
 
   /**
@@ -149,15 +154,7 @@ public final class WeightFetch {
       try (var list = Files.list(snapshots)) {
         return list.map(d -> d.resolve(FILE))
             .filter(WeightFetch::isValid)
-            .max(
-                java.util.Comparator.comparing(
-                    f -> {
-                      try {
-                        return Files.getLastModifiedTime(f);
-                      } catch (IOException e) {
-                        return java.nio.file.attribute.FileTime.fromMillis(0);
-                      }
-                    }))
+            .max(java.util.Comparator.comparingLong(f -> f.toFile().lastModified()))
             .orElse(null);
       }
     } catch (IOException | RuntimeException e) {
@@ -165,13 +162,21 @@ public final class WeightFetch {
     }
   }
 
-  /** A fetcher with explicit settings. */
+  /** A fetcher with explicit settings: no proxy but the JVM's, no other cache, online. */
   public WeightFetch(Path cacheDir, String endpoint, String token) {
-    this(cacheDir, endpoint, token, null);
+    this(cacheDir, endpoint, token, null, null, false);
   }
 
-  private WeightFetch(Path cacheDir, String endpoint, String token, EnvironmentProxies proxies) {
+  private WeightFetch(
+      Path cacheDir,
+      String endpoint,
+      String token,
+      EnvironmentProxies proxies,
+      Path huggingFaceCache,
+      boolean offline) {
     this.cacheDir = cacheDir;
+    this.huggingFaceCache = huggingFaceCache;
+    this.offline = offline;
     this.endpoint =
         endpoint.endsWith("/") ? endpoint.substring(0, endpoint.length() - 1) : endpoint;
     this.token = token == null || token.isBlank() ? null : token;
