@@ -11,7 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
-/** Decoding to planar 8-bit RGB, and resizing that stays in 8 bits (for prepared shards). */
+/**
+ * Image files decoded ({@link ImageFiles}): to planar 8-bit RGB resized in 8 bits (prepared
+ * shards), and to preprocessed batches ({@code predict}, {@code evaluate} on a raw folder).
+ */
 public final class Images {
   private Images() {}
 
