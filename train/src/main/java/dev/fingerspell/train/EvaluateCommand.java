@@ -53,6 +53,9 @@ final class EvaluateCommand implements Callable<Integer> {
   @Option(names = "--json", description = "print one JSON object")
   boolean json;
 
+  /** Misclassified images listed in the text output (all of them in --json). */
+  private static final int SHOWN = 20;
+
   @Override
   public Integer call() throws Exception {
     Cli cli = main.cli();
@@ -87,6 +90,19 @@ final class EvaluateCommand implements Callable<Integer> {
       o.put("confusion_matrix", c.rows());
       o.put("confusion_png", png.toString());
       o.put("skipped", r.skipped().size());
+      o.put(
+          "mistakes",
+          r.mistakes().stream()
+              .map(
+                  m ->
+                      Map.of(
+                          "file",
+                          m.file().toString(),
+                          "label",
+                          m.label(),
+                          "predicted",
+                          m.predicted()))
+              .toList());
       cli.out().println(new ObjectMapper().writeValueAsString(o));
     } else {
       cli.out().printf("%s split: %d images, accuracy %.4f%n", r.split(), c.total(), c.accuracy());
@@ -101,6 +117,16 @@ final class EvaluateCommand implements Callable<Integer> {
                 c.labels().get(i), c.precision(i), c.recall(i), c.f1(i), c.support(i));
       }
       cli.out().println("confusion matrix: " + png);
+      if (!r.mistakes().isEmpty()) {
+        cli.out().println("misclassified (" + r.mistakes().size() + "):");
+        for (Evaluation.Mistake m : r.mistakes().subList(0, Math.min(SHOWN, r.mistakes().size()))) {
+          cli.out().println("  " + m.file() + ": " + m.label() + " taken for " + m.predicted());
+        }
+        if (r.mistakes().size() > SHOWN) {
+          cli.out()
+              .println("  ... and " + (r.mistakes().size() - SHOWN) + " more (--json lists all)");
+        }
+      }
     }
     return r.skipped().isEmpty() ? 0 : 1;
   }

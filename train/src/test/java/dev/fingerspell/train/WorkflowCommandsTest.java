@@ -132,7 +132,27 @@ class WorkflowCommandsTest {
             "--plot",
             dir.resolve("r.png").toString());
     assertEquals(0, rawEval.status(), rawEval.err());
-    assertEquals(28, new ObjectMapper().readTree(rawEval.out()).get("count").asInt());
+    JsonNode raw = new ObjectMapper().readTree(rawEval.out());
+    assertEquals(28, raw.get("count").asInt());
+    // a raw folder's images have names: the ones it got wrong are listed by file
+    long wrong = Math.round(28 * (1 - raw.get("accuracy").asDouble()));
+    assertEquals(wrong, raw.get("mistakes").size(), raw.toString());
+    for (JsonNode m : raw.get("mistakes")) {
+      assertTrue(
+          m.get("file").asText().endsWith(m.get("label").asText() + "_test.jpg"), m.toString());
+    }
+    if (wrong > 0) {
+      CliRun rawText =
+          run(
+              "evaluate",
+              "--model",
+              model.toString(),
+              "--data",
+              dir.resolve("raw").toString(),
+              "--plot",
+              dir.resolve("r.png").toString());
+      assertTrue(rawText.out().contains("misclassified (" + wrong + "):"), rawText.out());
+    }
 
     CliRun predict =
         run(

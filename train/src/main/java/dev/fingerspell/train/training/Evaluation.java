@@ -26,7 +26,11 @@ public final class Evaluation {
    * @param confusion the matrix over the model's labels
    * @param skipped raw images that could not be read
    */
-  public record Result(String split, Confusion confusion, List<String> skipped) {}
+  public record Result(
+      String split, Confusion confusion, List<String> skipped, List<Mistake> mistakes) {}
+
+  /** An image of a raw folder the model got wrong: its file, its class and the class predicted. */
+  public record Mistake(Path file, String label, String predicted) {}
 
   /** The default split of a prepared set: test when it has one, else val. */
   public static String defaultSplit(PreparedData data) {
@@ -59,7 +63,7 @@ public final class Evaluation {
         addPredictions(model, x, truth, c);
       }
     }
-    return new Result(split, c, List.of());
+    return new Result(split, c, List.of(), List.of()); // shards keep no file names
   }
 
   /**
@@ -95,6 +99,7 @@ public final class Evaluation {
     }
     Confusion c = new Confusion(model.labels());
     List<String> skipped = new ArrayList<>();
+    List<Mistake> mistakes = new ArrayList<>();
     Preprocess pre = model.info().preprocess();
     int batchSize = Batches.inferenceBatch();
     int[] labels = new int[files.size()];
@@ -119,18 +124,26 @@ public final class Evaluation {
       }
       if (!good.isEmpty()) {
         int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
-        addPredictions(model, Images.batch(good, pre), t, c);
+        int[] pred = addPredictions(model, Images.batch(good, pre), t, c);
+        for (int k = 0; k < t.length; k++) {
+          if (pred[k] != t[k]) {
+            List<String> classes = model.labels();
+            mistakes.add(new Mistake(good.get(k).file(), classes.get(t[k]), classes.get(pred[k])));
+          }
+        }
       }
     }
-    return new Result(chosen, c, skipped);
+    return new Result(chosen, c, skipped, mistakes);
   }
 
-  private static void addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
+  /** Scores a batch into {@code c}; returns the predicted classes. */
+  private static int[] addPredictions(AslClassifier model, Tensor x, int[] truth, Confusion c) {
     float[] logits = model.logits(x).toFloatArray();
     int[] pred = Batches.argmax(logits, truth.length, model.labels().size());
     for (int i = 0; i < truth.length; i++) {
       c.add(truth[i], pred[i]);
     }
+    return pred;
   }
 
   private static int[] labelMap(List<String> dataClasses, List<String> modelLabels) {

@@ -12,6 +12,7 @@ import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.SynthData;
+import dev.fingerspell.train.report.Confusion;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -69,6 +70,20 @@ class EvaluationTest {
     for (int c = 0; c < 29; c++) { // every image counted under its own class
       long expected = 3 - (c == 1 ? 1 : 0) + (AslLabels.NAMES.get(c).equals("del") ? 0 : 1);
       assertEquals(expected, all.confusion().support(c), AslLabels.NAMES.get(c));
+    }
+    // the images it got wrong, by file: as many as the confusion matrix has off its diagonal,
+    // each a file of that split under its own class's name
+    Confusion c = all.confusion();
+    long wrong = c.total() - Math.round(c.accuracy() * c.total());
+    assertEquals(wrong, all.mistakes().size());
+    assertTrue(wrong > 0, "a random model gets some wrong");
+    for (Evaluation.Mistake m : all.mistakes()) {
+      assertTrue(m.file().startsWith(raw), m.toString());
+      assertTrue(
+          m.file().getParent().getFileName().toString().equals(m.label())
+              || m.file().getFileName().toString().startsWith(m.label() + "_test"),
+          m.toString());
+      assertTrue(!m.label().equals(m.predicted()), m.toString());
     }
   }
 
