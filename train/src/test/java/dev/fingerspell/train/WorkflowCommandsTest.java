@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -121,16 +122,18 @@ class WorkflowCommandsTest {
     assertEquals(0, evalVal.status(), evalVal.err());
     assertTrue(evalVal.out().startsWith("val split: 29 images"), evalVal.out());
 
-    CliRun rawEval =
-        run(
+    List<String> onRaw =
+        List.of(
             "evaluate",
             "--model",
             model.toString(),
             "--data",
             dir.resolve("raw").toString(),
-            "--json",
             "--plot",
             dir.resolve("r.png").toString());
+    List<String> json = new java.util.ArrayList<>(onRaw);
+    json.add("--json");
+    CliRun rawEval = run(json.toArray(String[]::new));
     assertEquals(0, rawEval.status(), rawEval.err());
     JsonNode raw = new ObjectMapper().readTree(rawEval.out());
     assertEquals(28, raw.get("count").asInt());
@@ -142,15 +145,7 @@ class WorkflowCommandsTest {
           m.get("file").asText().endsWith(m.get("label").asText() + "_test.jpg"), m.toString());
     }
     if (wrong > 0) {
-      CliRun rawText =
-          run(
-              "evaluate",
-              "--model",
-              model.toString(),
-              "--data",
-              dir.resolve("raw").toString(),
-              "--plot",
-              dir.resolve("r.png").toString());
+      CliRun rawText = run(onRaw.toArray(String[]::new));
       assertTrue(rawText.out().contains("misclassified (" + wrong + "):"), rawText.out());
     }
 

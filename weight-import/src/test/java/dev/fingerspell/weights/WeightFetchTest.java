@@ -294,6 +294,22 @@ class WeightFetchTest {
   }
 
   /**
+   * A fetcher from an environment: FINGERSPELL_HOME under the test's folder, the hub at {@code
+   * hub}, HF_HOME an empty folder (never this machine's huggingface_hub cache), then {@code more}
+   * name-value pairs, which may replace those.
+   */
+  private WeightFetch fromEnvironment(String home, String hub, String... more) {
+    Map<String, String> env = new java.util.HashMap<>();
+    env.put("FINGERSPELL_HOME", dir.resolve(home).toString());
+    env.put("HF_HOME", dir.resolve("no-hf").toString());
+    env.put("HF_ENDPOINT", hub);
+    for (int k = 0; k < more.length; k += 2) {
+      env.put(more[k], more[k + 1]);
+    }
+    return WeightFetch.fromEnvironment(env);
+  }
+
+  /**
    * Behind a proxy, as pip and huggingface-cli are told of one: the download goes through the proxy
    * https_proxy/http_proxy names (a loopback forward proxy here counts what it relays), and
    * straight to the hub when no_proxy lists it.
@@ -326,30 +342,13 @@ class WeightFetchTest {
     try {
       String hub = "http://127.0.0.1:" + server.getAddress().getPort();
       String through = "127.0.0.1:" + proxy.getAddress().getPort();
-      WeightFetch viaProxy =
-          WeightFetch.fromEnvironment(
-              Map.of(
-                  "FINGERSPELL_HOME",
-                  dir.resolve("a").toString(),
-                  "HF_ENDPOINT",
-                  hub,
-                  "HTTP_PROXY",
-                  "http://" + through));
+      WeightFetch viaProxy = fromEnvironment("a", hub, "HTTP_PROXY", "http://" + through);
       Path file = viaProxy.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
       assertArrayEquals(model, Files.readAllBytes(file));
       assertEquals(1, relayed.get());
 
       WeightFetch bypass =
-          WeightFetch.fromEnvironment(
-              Map.of(
-                  "FINGERSPELL_HOME",
-                  dir.resolve("b").toString(),
-                  "HF_ENDPOINT",
-                  hub,
-                  "http_proxy",
-                  through,
-                  "no_proxy",
-                  "example.com, 127.0.0.1"));
+          fromEnvironment("b", hub, "http_proxy", through, "no_proxy", "example.com, 127.0.0.1");
       bypass.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
       assertEquals(1, relayed.get(), "no_proxy lists the hub's host");
     } finally {
@@ -362,16 +361,11 @@ class WeightFetchTest {
     guard.start();
     try {
       WeightFetch refused =
-          WeightFetch.fromEnvironment(
-              Map.of(
-                  "FINGERSPELL_HOME",
-                  dir.resolve("d").toString(),
-                  "HF_HOME",
-                  dir.resolve("no-hf").toString(),
-                  "HF_ENDPOINT",
-                  "http://127.0.0.1:" + server.getAddress().getPort(),
-                  "http_proxy",
-                  "127.0.0.1:" + guard.getAddress().getPort()));
+          fromEnvironment(
+              "d",
+              "http://127.0.0.1:" + server.getAddress().getPort(),
+              "http_proxy",
+              "127.0.0.1:" + guard.getAddress().getPort());
       WeightFetchException e =
           assertThrows(
               WeightFetchException.class,
@@ -381,17 +375,7 @@ class WeightFetchTest {
       guard.stop(0);
     }
     // a proxy that does not answer is named in the message
-    WeightFetch dead =
-        WeightFetch.fromEnvironment(
-            Map.of(
-                "FINGERSPELL_HOME",
-                dir.resolve("c").toString(),
-                "HF_HOME",
-                dir.resolve("no-hf").toString(),
-                "HF_ENDPOINT",
-                "http://127.0.0.1:9",
-                "http_proxy",
-                "127.0.0.1:1"));
+    WeightFetch dead = fromEnvironment("c", "http://127.0.0.1:9", "http_proxy", "127.0.0.1:1");
     WeightFetchException e =
         assertThrows(
             WeightFetchException.class,
@@ -452,12 +436,8 @@ class WeightFetchTest {
     Files.write(older.resolve("model.safetensors"), new byte[] {1, 2, 3}); // not valid
     Files.createDirectories(repo.resolve("refs"));
     Files.writeString(repo.resolve("refs").resolve("main"), "a1b2c3");
-    Map<String, String> env =
-        Map.of(
-            "FINGERSPELL_HOME", dir.resolve("fs").toString(),
-            "HF_ENDPOINT", "http://127.0.0.1:1",
-            "HF_HOME", dir.resolve("hf-home").toString());
-    WeightFetch f = WeightFetch.fromEnvironment(env);
+    WeightFetch f =
+        fromEnvironment("fs", "http://127.0.0.1:1", "HF_HOME", dir.resolve("hf-home").toString());
     Path got = f.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE);
     assertEquals(snapshot.resolve("model.safetensors"), got);
     assertEquals(got, f.cached("hf://timm/resnet18.a1_in1k"), "what the demo looks for");
@@ -474,31 +454,16 @@ class WeightFetchTest {
         snapshot.resolve("model.safetensors"),
         f.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
     // HF_HUB_OFFLINE: the caches still serve; anything else is one line, and no connection
-    Map<String, String> offline =
-        Map.of(
-            "FINGERSPELL_HOME",
-            dir.resolve("fs").toString(),
-            "HF_ENDPOINT",
-            "http://127.0.0.1:" + server.getAddress().getPort(),
-            "HF_HOME",
-            dir.resolve("hf-home").toString(),
-            "HF_HUB_OFFLINE",
-            "1");
+    String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+    WeightFetch offline =
+        fromEnvironment(
+            "fs", hub, "HF_HOME", dir.resolve("hf-home").toString(), "HF_HUB_OFFLINE", "1");
     assertEquals(
         snapshot.resolve("model.safetensors"),
-        WeightFetch.fromEnvironment(offline)
-            .resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
+        offline.resolve("hf://timm/resnet18.a1_in1k", WeightFetch.Progress.NONE));
     WeightFetch offlineNothingCached =
-        WeightFetch.fromEnvironment(
-            Map.of(
-                "FINGERSPELL_HOME",
-                dir.resolve("fs2").toString(),
-                "HF_ENDPOINT",
-                "http://127.0.0.1:" + server.getAddress().getPort(),
-                "HF_HOME",
-                dir.resolve("no-hf").toString(),
-                "HF_HUB_OFFLINE",
-                "1"));
+        fromEnvironment(
+            "fs2", "http://127.0.0.1:" + server.getAddress().getPort(), "HF_HUB_OFFLINE", "1");
     WeightFetchException e =
         assertThrows(
             WeightFetchException.class,
