@@ -56,8 +56,14 @@ public final class Main implements Callable<Integer> {
 
   /** As {@link #run(String[], PrintWriter, PrintWriter)}, with an explicit environment. */
   public static int run(String[] args, PrintWriter out, PrintWriter err, Map<String, String> env) {
+    return run(args, System.in, out, err, env);
+  }
+
+  /** As {@link #run(String[], PrintWriter, PrintWriter, Map)}, with an explicit standard input. */
+  public static int run(
+      String[] args, InputStream in, PrintWriter out, PrintWriter err, Map<String, String> env) {
     Main main = new Main();
-    main.cli = new Cli(out, err, env);
+    main.cli = new Cli(in, out, err, env);
     CommandLine cli = new CommandLine(main);
     cli.setOut(out);
     cli.setErr(err);

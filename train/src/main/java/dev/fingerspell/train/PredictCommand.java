@@ -34,6 +34,9 @@ import picocli.CommandLine.ParentCommand;
 final class PredictCommand implements Callable<Integer> {
   private static final int BATCH = 16;
 
+  /** The IMAGE that stands for standard input. */
+  private static final Path STDIN = Path.of("-");
+
   @ParentCommand Main main;
 
   @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
@@ -45,7 +48,8 @@ final class PredictCommand implements Callable<Integer> {
       paramLabel = "IMAGE",
       arity = "1..*",
       description =
-          "JPEG, PNG, BMP, GIF or TIFF images, or folders of them (each folder's images by name)")
+          "JPEG, PNG, BMP, GIF or TIFF images, or folders of them (each folder's images by"
+              + " name), or - for one image on standard input")
   List<Path> images;
 
   @Option(
@@ -69,6 +73,20 @@ final class PredictCommand implements Callable<Integer> {
     Preprocess pre = classifier.info().preprocess();
     ObjectMapper mapper = new ObjectMapper();
     boolean failed = false;
+    if (images.contains(STDIN)) {
+      if (images.size() > 1) {
+        throw new IllegalArgumentException(
+            "'-' (an image on standard input) must be the only IMAGE given");
+      }
+      // one image piped in (curl -s URL | fingerspell predict --model m -): decoded as a file is
+      Images.Pixels piped = Images.pixels(STDIN, cli.in().readAllBytes(), pre);
+      if (piped.error() != null) {
+        cli.err().println("fingerspell: " + piped.error());
+        return 1;
+      }
+      print(classifier.predict(Images.batch(List.of(piped), pre), topK), images, mapper, cli.out());
+      return 0;
+    }
     List<Path> files = new ArrayList<>();
     for (Path p : images) {
       if (Files.isDirectory(p)) {

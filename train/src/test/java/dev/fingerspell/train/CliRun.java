@@ -1,5 +1,6 @@
 package dev.fingerspell.train;
 
+import java.io.ByteArrayInputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.Map;
@@ -9,11 +10,22 @@ import java.util.Map;
  * output and standard error.
  */
 record CliRun(int status, String out, String err) {
-  /** Runs {@code args} with {@code env} as the environment. */
+  /** Runs {@code args} with {@code env} as the environment and nothing on standard input. */
   static CliRun run(Map<String, String> env, String... args) {
+    return run(new byte[0], env, args);
+  }
+
+  /** Runs {@code args} with {@code stdin} on standard input. */
+  static CliRun run(byte[] stdin, Map<String, String> env, String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
-    int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true), env);
+    int status =
+        Main.run(
+            args,
+            new ByteArrayInputStream(stdin),
+            new PrintWriter(out, true),
+            new PrintWriter(err, true),
+            env);
     return new CliRun(status, out.toString(), err.toString());
   }
 }

@@ -279,6 +279,28 @@ class CommandsTest {
     return out;
   }
 
+  /** "-" reads one image from standard input (curl ... | fingerspell predict --model m -). */
+  @Test
+  void predictReadsAnImageFromStandardInput() throws Exception {
+    Path a = png("piped.png", 50, 40);
+    CliRun file = run("predict", "--model", model.toString(), a.toString());
+    CliRun piped =
+        CliRun.run(Files.readAllBytes(a), Map.of(), "predict", "--model", model.toString(), "-");
+    assertEquals(0, piped.status(), piped.err());
+    assertEquals(file.out().strip().replace(a + ":", "-:"), piped.out().strip());
+    CliRun junk =
+        CliRun.run(
+            "not an image".getBytes(), Map.of(), "predict", "--model", model.toString(), "-");
+    assertEquals(1, junk.status());
+    assertEquals(
+        "fingerspell: -: not an image this reader knows (JPEG, PNG, BMP, GIF, TIFF)",
+        junk.err().strip());
+    CliRun mixed = run("predict", "--model", model.toString(), "-", a.toString());
+    assertEquals(1, mixed.status());
+    assertTrue(
+        mixed.err().contains("'-' (an image on standard input) must be the only"), mixed.err());
+  }
+
   @Test
   void predictWithAMissingModelIsOneLine() {
     CliRun r = run("predict", "--model", dir.resolve("none.safetensors").toString(), "x.png");

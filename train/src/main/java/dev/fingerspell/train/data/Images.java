@@ -49,12 +49,21 @@ public final class Images {
       if (!Files.isRegularFile(file)) {
         return new Pixels(file, null, file + ": no such file");
       }
-      Rgb img = decode(Files.readAllBytes(file));
-      return new Pixels(file, pre.fromRgb(img.chw(), img.height(), img.width()), null);
+      return pixels(file, Files.readAllBytes(file), pre);
     } catch (FileSystemException e) {
       return new Pixels(file, null, IoErrors.describe(e)); // names the file itself
     } catch (IOException | RuntimeException e) {
       return new Pixels(file, null, file + ": " + IoErrors.describe(e));
+    }
+  }
+
+  /** The pixels of an image file's bytes already read ({@code name} for messages). */
+  public static Pixels pixels(Path name, byte[] bytes, Preprocess pre) {
+    try {
+      Rgb img = decode(bytes);
+      return new Pixels(name, pre.fromRgb(img.chw(), img.height(), img.width()), null);
+    } catch (IOException | RuntimeException e) {
+      return new Pixels(name, null, name + ": " + IoErrors.describe(e));
     }
   }
 
