@@ -23,17 +23,20 @@ import java.util.stream.Stream;
 public record SourceLayout(Path trainRoot, Path testRoot, List<String> classes) {
   private static final int MAX_DEPTH = 4;
 
-  /** Whether a file name has an image extension. */
+  /**
+   * Whether a file name has an image extension. HEIC, WebP and AVIF count: they cannot be decoded
+   * here, but each is then skipped and listed with what to do (convert it), not silently ignored
+   * with the notes and .DS_Store files.
+   */
   public static boolean isImageName(Path p) {
     String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
-    return n.endsWith(".jpg")
-        || n.endsWith(".jpeg")
-        || n.endsWith(".png")
-        || n.endsWith(".bmp")
-        || n.endsWith(".gif")
-        || n.endsWith(".tif")
-        || n.endsWith(".tiff");
+    return IMAGE_EXTENSIONS.stream().anyMatch(n::endsWith);
   }
+
+  private static final List<String> IMAGE_EXTENSIONS =
+      List.of(
+          ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".webp",
+          ".avif");
 
   /** Finds the layout under {@code dir}. */
   public static SourceLayout find(Path dir) {

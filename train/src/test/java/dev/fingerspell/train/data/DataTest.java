@@ -38,6 +38,9 @@ class DataTest {
     Path b = raw.resolve("asl_alphabet_train/asl_alphabet_train/B");
     byte[] whole = Files.readAllBytes(b.resolve("B1.jpg"));
     Files.write(b.resolve("B999.jpg"), java.util.Arrays.copyOf(whole, whole.length * 2 / 3));
+    // and a phone's HEIC, which no reader here knows: listed with what to do, not ignored
+    Path c = raw.resolve("asl_alphabet_train/asl_alphabet_train/C");
+    Files.write(c.resolve("C999.heic"), "\0\0\0\u0018ftypheic\0\0\0\0".getBytes("ISO-8859-1"));
   }
 
   private static Path prepare(Path src, String name, long seed) {
@@ -64,17 +67,24 @@ class DataTest {
     assertEquals(AslLabels.NAMES.size(), m.get("classes").size());
     assertEquals("A", m.get("classes").get(0).asText());
     assertEquals("space", m.get("classes").get(28).asText());
-    assertEquals(2, m.get("skipped_count").asInt(), m.toString());
+    assertEquals(3, m.get("skipped_count").asInt(), m.toString());
     java.util.Map<String, String> skipped = new java.util.TreeMap<>();
     for (JsonNode s : m.get("skipped")) {
       String file = s.get("file").asText();
-      skipped.put(file.substring(file.length() - "X/X999.jpg".length()), s.toString());
+      skipped.put(
+          file.substring(file.lastIndexOf('/', file.lastIndexOf('/') - 1) + 1), s.toString());
     }
-    assertEquals(java.util.Set.of("A/A999.jpg", "B/B999.jpg"), skipped.keySet(), m.toString());
+    assertEquals(
+        java.util.Set.of("A/A999.jpg", "B/B999.jpg", "C/C999.heic"),
+        skipped.keySet(),
+        m.toString());
     assertTrue(skipped.get("B/B999.jpg").contains("cut short"), skipped.get("B/B999.jpg"));
+    assertTrue(
+        skipped.get("C/C999.heic").contains("a HEIC image, which this reader does not know"),
+        skipped.get("C/C999.heic"));
     assertEquals(1, m.get("ignored_non_images").asInt());
     JsonNode splits = m.get("splits");
-    // 5 good files a class (A and B have a sixth, broken): round(0.2 * 5) = 1 held out per class
+    // 5 good files a class (A, B, C have a sixth, broken): round(0.2 * 5) = 1 held out per class
     assertEquals(29, splits.get("val").get("count").asInt());
     assertEquals(29 * 4, splits.get("train").get("count").asInt());
     assertEquals(28, splits.get("test").get("count").asInt());
