@@ -295,6 +295,11 @@ class CommandsTest {
     assertEquals(
         "fingerspell: -: not an image this reader knows (JPEG, PNG, BMP, GIF, TIFF)",
         junk.err().strip());
+    CliRun address = run("predict", "--model", model.toString(), "https://example.com/hand.jpg");
+    assertEquals(
+        "fingerspell: https://example.com/hand.jpg: addresses are not fetched; pipe the image in:"
+            + " curl -s ADDRESS | fingerspell predict --model FILE -",
+        address.err().strip());
     CliRun mixed = run("predict", "--model", model.toString(), "-", a.toString());
     assertEquals(1, mixed.status());
     assertTrue(

@@ -47,7 +47,15 @@ public final class Images {
   private static Pixels pixels(Path file, Preprocess pre) {
     try {
       if (!Files.isRegularFile(file)) {
-        return new Pixels(file, null, file + ": no such file");
+        String name = file.toString();
+        return new Pixels(
+            file,
+            null,
+            name.startsWith("http:/") || name.startsWith("https:/") // Path folds the "//"
+                ? name.replaceFirst(":/+", "://")
+                    + ": addresses are not fetched; pipe the image in: curl -s ADDRESS |"
+                    + " fingerspell predict --model FILE -"
+                : file + ": no such file");
       }
       return pixels(file, Files.readAllBytes(file), pre);
     } catch (FileSystemException e) {
