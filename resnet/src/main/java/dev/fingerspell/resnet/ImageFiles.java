@@ -1,5 +1,6 @@
 package dev.fingerspell.resnet;
 
+import dev.fingerspell.weights.IoErrors;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.DataBuffer;
@@ -59,8 +60,7 @@ public final class ImageFiles {
     } catch (java.io.EOFException e) {
       throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
-      String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-      throw new IOException("cannot decode: " + why, e);
+      throw new IOException("cannot decode: " + IoErrors.describe(e), e);
     }
     if (image == null) {
       String known = knownFormat(bytes);

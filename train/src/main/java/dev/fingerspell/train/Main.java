@@ -70,7 +70,7 @@ public final class Main implements Callable<Integer> {
     // A user's mistake or a failed operation is one line on stderr, never a stack trace.
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
-          commandLine.getErr().println("fingerspell: " + oneLine(e));
+          commandLine.getErr().println("fingerspell: " + IoErrors.describe(e));
           if (Boolean.getBoolean("fingerspell.debug")) {
             e.printStackTrace(new PrintWriter(commandLine.getErr(), true));
           }
@@ -92,16 +92,6 @@ public final class Main implements Callable<Integer> {
         + maxHeapBytes / (1024 * 1024)
         + " MB here): use a smaller train.batch_size, or let Java use more with"
         + " FINGERSPELL_JAVA_OPTS=-Xmx<size> (for example -Xmx16g)";
-  }
-
-  /**
-   * An exception as one line: its message (a file error's path with its reason), or its type when
-   * it has none.
-   */
-  static String oneLine(Throwable e) {
-    String m = IoErrors.describe(e);
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
   }
 
   @Override

@@ -40,6 +40,10 @@ public final class IoErrors {
           + what;
     }
     String m = e.getMessage();
-    return m == null || m.isBlank() ? e.getClass().getSimpleName() : m;
+    if (m == null || m.isBlank()) {
+      return e.getClass().getSimpleName();
+    }
+    int nl = m.indexOf('\n'); // a parser's message may go on with the offending text
+    return nl < 0 ? m : m.substring(0, nl);
   }
 }

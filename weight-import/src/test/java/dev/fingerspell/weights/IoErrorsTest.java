@@ -38,6 +38,7 @@ class IoErrorsTest {
     assertEquals(
         "No space left on device", IoErrors.describe(new IOException("No space left on device")));
     assertEquals("IOException", IoErrors.describe(new IOException()));
+    assertEquals("bad header", IoErrors.describe(new IOException("bad header\n at line 3: {")));
   }
 
   @Test

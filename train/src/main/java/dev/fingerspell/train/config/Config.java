@@ -117,8 +117,7 @@ public final class Config {
           throw new ConfigException(file + " is not a YAML file: it is not UTF-8 text");
         }
       }
-      String m = e.getMessage() == null ? "" : e.getMessage().lines().findFirst().orElse("");
-      throw new ConfigException(file + " is not valid YAML: " + m);
+      throw new ConfigException(file + " is not valid YAML: " + IoErrors.describe(e));
     }
   }
 

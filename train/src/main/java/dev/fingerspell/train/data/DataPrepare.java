@@ -422,8 +422,7 @@ public final class DataPrepare {
       try {
         return new Decoded(it, Images.resized(Images.decode(bytes), size), hash, null);
       } catch (IOException | RuntimeException e) {
-        String m = IoErrors.describe(e);
-        return new Decoded(it, null, hash, m.lines().findFirst().orElse(m));
+        return new Decoded(it, null, hash, IoErrors.describe(e));
       }
     } catch (IOException e) {
       return new Decoded(it, null, null, "cannot read: " + IoErrors.describe(e));

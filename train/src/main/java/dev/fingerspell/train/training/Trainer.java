@@ -187,12 +187,9 @@ public final class Trainer {
 
   /** A run's failure in one line, for run.json and the report. */
   static String failure(Throwable e) {
-    if (e instanceof OutOfMemoryError) {
-      return "out of memory (" + e.getMessage() + ")";
-    }
-    String m = IoErrors.describe(e);
-    int nl = m.indexOf('\n');
-    return nl < 0 ? m : m.substring(0, nl);
+    return e instanceof OutOfMemoryError
+        ? "out of memory (" + e.getMessage() + ")"
+        : IoErrors.describe(e);
   }
 
   private Result train() {
