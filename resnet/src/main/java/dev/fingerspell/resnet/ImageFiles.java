@@ -54,9 +54,12 @@ public final class ImageFiles {
    * damaged file may also make a reader throw a RuntimeException, which this turns into one).
    */
   public static BufferedImage decode(byte[] bytes) throws IOException {
+    // A JPEG's segments are walked once: the profile, the scan's end and the orientation read them
+    List<Segment> jpeg =
+        isJpeg(bytes) ? jpegSegments(new Bytes(bytes, 0, bytes.length, true)) : null;
     BufferedImage image;
     try {
-      image = read(bytes);
+      image = read(jpeg == null ? bytes : withoutColourProfile(bytes, jpeg));
     } catch (java.io.EOFException e) {
       throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
@@ -73,11 +76,11 @@ public final class ImageFiles {
                   + FORMATS
                   + "): convert it to JPEG or PNG");
     }
-    if (isJpeg(bytes) && !jpegComplete(bytes)) {
+    if (jpeg != null && !jpegComplete(bytes, jpeg)) {
       // ImageIO only warns, and fills the missing part with gray; Pillow refuses the file
       throw new IOException(CUT_SHORT);
     }
-    return upright(image, orientation(bytes));
+    return upright(image, jpeg == null ? orientation(bytes) : jpegOrientation(bytes, jpeg));
   }
 
   /**
@@ -87,8 +90,7 @@ public final class ImageFiles {
    * Display P3 would reach the model with other values than in PyTorch, and slower. Null when no
    * reader knows the format.
    */
-  private static BufferedImage read(byte[] bytes) throws IOException {
-    byte[] decoded = isJpeg(bytes) ? withoutColourProfile(bytes) : bytes;
+  private static BufferedImage read(byte[] decoded) throws IOException {
     // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default cache):
     // a third of a 200×200 JPEG's decode time, and disk traffic shared by every decoding thread.
     var in = new MemoryCacheImageInputStream(new ByteArrayInputStream(decoded));
@@ -121,8 +123,7 @@ public final class ImageFiles {
    * told to leave the samples alone: given a profile it converts, into whatever space it is asked
    * for. Other JPEGs (gray, CMYK) as they are: their readers' handling is kept.
    */
-  static byte[] withoutColourProfile(byte[] jpeg) {
-    List<Segment> segments = jpegSegments(new Bytes(jpeg, 0, jpeg.length, true));
+  private static byte[] withoutColourProfile(byte[] jpeg, List<Segment> segments) {
     List<Segment> profiles = new ArrayList<>();
     boolean colour = false;
     for (Segment segment : segments) {
@@ -187,9 +188,9 @@ public final class ImageFiles {
    * an earlier one may belong to a thumbnail. Bytes after the end (some cameras add them) are fine.
    * A file whose segments cannot be followed to a scan counts as complete: its reader judges.
    */
-  static boolean jpegComplete(byte[] file) {
+  private static boolean jpegComplete(byte[] file, List<Segment> segments) {
     int scan = -1;
-    for (Segment segment : jpegSegments(new Bytes(file, 0, file.length, true))) {
+    for (Segment segment : segments) {
       if (segment.marker() == 0xDA) {
         scan = segment.end();
       }
@@ -213,7 +214,7 @@ public final class ImageFiles {
   public static int orientation(byte[] file) {
     Bytes b = new Bytes(file, 0, file.length, true);
     if (isJpeg(file)) {
-      return jpegOrientation(b);
+      return jpegOrientation(file, jpegSegments(b));
     }
     if (b.u32(0) == 0x89504E47L && b.u32(4) == 0x0D0A1A0AL) {
       return pngOrientation(b);
@@ -221,8 +222,9 @@ public final class ImageFiles {
     return tiffOrientation(file, 0, file.length);
   }
 
-  private static int jpegOrientation(Bytes b) {
-    for (Segment segment : jpegSegments(b)) {
+  private static int jpegOrientation(byte[] file, List<Segment> segments) {
+    Bytes b = new Bytes(file, 0, file.length, true);
+    for (Segment segment : segments) {
       int payload = segment.payload();
       int end = segment.end();
       if (segment.marker() == 0xE1
