@@ -50,12 +50,17 @@ public record Preprocess(int size, float[] mean, float[] std) {
 
   /** Several images as one {@code [N, 3, size, size]} batch. */
   public Tensor apply(List<BufferedImage> images) {
+    return batch(images.stream().map(this::pixels).toList());
+  }
+
+  /** Images' {@link #pixels} (or {@link #fromRgb}) as one {@code [N, 3, size, size]} batch. */
+  public Tensor batch(List<float[]> pixels) {
     int per = 3 * size * size;
-    float[] all = new float[images.size() * per];
-    for (int i = 0; i < images.size(); i++) {
-      System.arraycopy(pixels(images.get(i)), 0, all, i * per, per);
+    float[] all = new float[pixels.size() * per];
+    for (int i = 0; i < pixels.size(); i++) {
+      System.arraycopy(pixels.get(i), 0, all, i * per, per);
     }
-    return Tensor.of(all, images.size(), 3, size, size);
+    return Tensor.of(all, pixels.size(), 3, size, size);
   }
 
   /**

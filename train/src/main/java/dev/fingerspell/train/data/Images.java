@@ -77,12 +77,7 @@ public final class Images {
 
   /** The good files' pixels as one {@code [N, 3, size, size]} batch on the default device. */
   public static Tensor batch(List<Pixels> good, Preprocess pre) {
-    int per = 3 * pre.size() * pre.size();
-    float[] all = new float[good.size() * per];
-    for (int i = 0; i < good.size(); i++) {
-      System.arraycopy(good.get(i).values(), 0, all, i * per, per);
-    }
-    return Tensor.of(all, good.size(), 3, pre.size(), pre.size());
+    return pre.batch(good.stream().map(Pixels::values).toList());
   }
 
   /**
