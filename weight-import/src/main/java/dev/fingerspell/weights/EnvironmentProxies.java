@@ -65,9 +65,9 @@ final class EnvironmentProxies extends ProxySelector {
     try {
       uri = URI.create(proxy.contains("://") ? proxy : "http://" + proxy);
     } catch (IllegalArgumentException e) {
-      throw new WeightFetchException("proxy '" + proxy + "' is not host:port or http://host:port");
+      uri = null;
     }
-    if (uri.getHost() == null) {
+    if (uri == null || uri.getHost() == null) {
       throw new WeightFetchException("proxy '" + proxy + "' is not host:port or http://host:port");
     }
     return InetSocketAddress.createUnresolved(

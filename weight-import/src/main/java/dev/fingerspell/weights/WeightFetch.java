@@ -370,12 +370,7 @@ public final class WeightFetch {
             spec + ": not found on the hub (HTTP 404 from " + uri + "); check the repository name");
       }
       if (status == 407) {
-        throw new WeightFetchException(
-            spec
-                + ": the proxy asks for credentials (HTTP 407), which Fingerspell does not send;"
-                + " download "
-                + uri
-                + " another way and give the file's path");
+        throw new WeightFetchException(spec + ": " + proxyWantsCredentials(uri));
       }
       if (status == 401 || status == 403) {
         throw new WeightFetchException(
@@ -434,27 +429,34 @@ public final class WeightFetch {
     if (e == null) {
       return "unknown error";
     }
-    java.net.InetSocketAddress proxy = proxies == null ? null : proxies.proxyFor(uri);
+    String proxy = proxyName(uri);
     if (isOffline(e)) {
       return "cannot reach "
           + uri.getHost()
-          + (proxy == null
-              ? " (offline?)"
-              : " through the proxy " + proxy.getHostString() + ":" + proxy.getPort())
+          + (proxy == null ? " (offline?)" : " through the proxy " + proxy)
           + "; download "
           + uri
           + " elsewhere and pass the file's path, or use model.weights=none";
     }
     String m = e.getMessage();
     if (proxy != null && m != null && m.contains("407")) { // an https tunnel the proxy refused
-      return "the proxy "
-          + proxy.getHostString()
-          + ":"
-          + proxy.getPort()
-          + " asks for credentials (HTTP 407), which Fingerspell does not send; download "
-          + uri
-          + " another way and give the file's path";
+      return proxyWantsCredentials(uri);
     }
     return m == null ? e.getClass().getSimpleName().toLowerCase(Locale.ROOT) : m;
+  }
+
+  /** The proxy that carries {@code uri}, as host:port, or null when none does. */
+  private String proxyName(URI uri) {
+    java.net.InetSocketAddress proxy = proxies == null ? null : proxies.proxyFor(uri);
+    return proxy == null ? null : proxy.getHostString() + ":" + proxy.getPort();
+  }
+
+  private String proxyWantsCredentials(URI uri) {
+    String proxy = proxyName(uri);
+    return "the proxy "
+        + (proxy == null ? "" : proxy + " ")
+        + "asks for credentials (HTTP 407), which Fingerspell does not send; download "
+        + uri
+        + " another way and give the file's path";
   }
 }
