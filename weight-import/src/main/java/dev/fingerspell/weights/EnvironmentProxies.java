@@ -1,14 +1,21 @@
 package dev.fingerspell.weights;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.PasswordAuthentication;
 import java.net.Proxy;
 import java.net.ProxySelector;
 import java.net.SocketAddress;
 import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The proxies the environment names, read as {@code huggingface_hub} (through {@code requests}) and
@@ -17,14 +24,25 @@ import java.util.Map;
  * https addresses and {@code http_proxy} http ones ({@code all_proxy} either), lower case first,
  * then upper; {@code no_proxy} lists hosts to reach directly: {@code *}, a host, or a domain
  * ({@code example.com} and {@code .example.com} both cover its subdomains). A proxy is {@code
- * host:port} or {@code http://host:port} (port 80 when absent); credentials in it are not sent.
+ * host:port} or {@code http://host:port} (port 80 when absent), with {@code USER:PASSWORD@} before
+ * the host when it asks for them (percent-encoded, as for pip): they go to that proxy only, with
+ * HTTP Basic authentication.
  */
 final class EnvironmentProxies extends ProxySelector {
-  private final InetSocketAddress https;
-  private final InetSocketAddress http;
+  /**
+   * The JDK refuses Basic authentication to a proxy that tunnels https unless this property says
+   * otherwise; it is read once, when the JVM's first HTTP client is made.
+   */
+  static final String TUNNEL_SCHEMES = "jdk.http.auth.tunneling.disabledSchemes";
+
+  /** A proxy: where it is, the login its address carried (or null), the variable naming it. */
+  record Entry(InetSocketAddress address, PasswordAuthentication login, String variable) {}
+
+  private final Entry https;
+  private final Entry http;
   private final List<String> direct;
 
-  private EnvironmentProxies(InetSocketAddress https, InetSocketAddress http, List<String> direct) {
+  private EnvironmentProxies(Entry https, Entry http, List<String> direct) {
     this.https = https;
     this.http = http;
     this.direct = direct;
@@ -32,9 +50,9 @@ final class EnvironmentProxies extends ProxySelector {
 
   /** The proxies {@code env} names, or null when it names none. */
   static EnvironmentProxies of(Map<String, String> env) {
-    InetSocketAddress all = address(variable(env, "all_proxy"));
-    InetSocketAddress https = address(variable(env, "https_proxy"));
-    InetSocketAddress http = address(variable(env, "http_proxy"));
+    Entry all = entry(env, "all_proxy");
+    Entry https = entry(env, "https_proxy");
+    Entry http = entry(env, "http_proxy");
     if (https == null && http == null && all == null) {
       return null;
     }
@@ -42,25 +60,38 @@ final class EnvironmentProxies extends ProxySelector {
     List<String> direct =
         no == null
             ? List.of()
-            : java.util.Arrays.stream(no.split(","))
+            : Arrays.stream(env.get(no).split(","))
                 .map(s -> s.strip().toLowerCase(Locale.ROOT))
                 .filter(s -> !s.isEmpty())
                 .toList();
-    return new EnvironmentProxies(https != null ? https : all, http != null ? http : all, direct);
-  }
-
-  private static String variable(Map<String, String> env, String lower) {
-    String v = env.get(lower);
-    if (v == null || v.isBlank()) {
-      v = env.get(lower.toUpperCase(Locale.ROOT));
+    EnvironmentProxies proxies =
+        new EnvironmentProxies(https != null ? https : all, http != null ? http : all, direct);
+    boolean logins =
+        Stream.of(proxies.https, proxies.http).anyMatch(e -> e != null && e.login() != null);
+    if (logins && System.getProperty(TUNNEL_SCHEMES) == null) {
+      // as curl and requests do: the user put the password in the address for this proxy
+      System.setProperty(TUNNEL_SCHEMES, "");
     }
-    return v == null || v.isBlank() ? null : v.strip();
+    return proxies;
   }
 
-  private static InetSocketAddress address(String proxy) {
-    if (proxy == null) {
+  /** The name under which {@code env} holds {@code lower} (lower case first), or null. */
+  private static String variable(Map<String, String> env, String lower) {
+    for (String name : List.of(lower, lower.toUpperCase(Locale.ROOT))) {
+      String v = env.get(name);
+      if (v != null && !v.isBlank()) {
+        return name;
+      }
+    }
+    return null;
+  }
+
+  private static Entry entry(Map<String, String> env, String lower) {
+    String variable = variable(env, lower);
+    if (variable == null) {
       return null;
     }
+    String proxy = env.get(variable).strip();
     URI uri;
     try {
       uri = URI.create(proxy.contains("://") ? proxy : "http://" + proxy);
@@ -68,14 +99,60 @@ final class EnvironmentProxies extends ProxySelector {
       uri = null;
     }
     if (uri == null || uri.getHost() == null) {
-      throw new WeightFetchException("proxy '" + proxy + "' is not host:port or http://host:port");
+      throw new WeightFetchException(
+          variable
+              + "='"
+              + withoutPassword(proxy)
+              + "' is not host:port or http://[USER:PASSWORD@]host:port"
+              + (proxy.indexOf('@') != proxy.lastIndexOf('@')
+                  ? " (write an @ in the user name or password as %40)"
+                  : ""));
     }
-    return InetSocketAddress.createUnresolved(
-        uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
+    InetSocketAddress address =
+        InetSocketAddress.createUnresolved(uri.getHost(), uri.getPort() < 0 ? 80 : uri.getPort());
+    String userInfo = uri.getRawUserInfo();
+    PasswordAuthentication login = null;
+    if (userInfo != null) {
+      int colon = userInfo.indexOf(':');
+      String user = colon < 0 ? userInfo : userInfo.substring(0, colon);
+      String password = colon < 0 ? "" : userInfo.substring(colon + 1);
+      login = new PasswordAuthentication(unquote(user), unquote(password).toCharArray());
+    }
+    return new Entry(address, login, variable);
+  }
+
+  /** {@code proxy} with what may be a password replaced by {@code ***}, for messages. */
+  private static String withoutPassword(String proxy) {
+    int at = proxy.lastIndexOf('@');
+    if (at < 0) {
+      return proxy;
+    }
+    int scheme = proxy.indexOf("://");
+    int start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
+    return proxy.substring(0, start) + "***" + proxy.substring(at);
+  }
+
+  /** Percent-decoding as Python's {@code unquote}: %XX bytes as UTF-8, a {@code +} kept. */
+  private static String unquote(String s) {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (c == '%' && i + 2 < s.length() && isHex(s, i + 1)) {
+        bytes.write(HexFormat.fromHexDigits(s, i + 1, i + 3));
+        i += 2;
+      } else {
+        bytes.writeBytes(String.valueOf(c).getBytes(StandardCharsets.UTF_8));
+      }
+    }
+    return bytes.toString(StandardCharsets.UTF_8);
+  }
+
+  private static boolean isHex(String s, int at) {
+    return HexFormat.isHexDigit(s.charAt(at)) && HexFormat.isHexDigit(s.charAt(at + 1));
   }
 
   /** The proxy for {@code uri}, or null to go directly. */
-  InetSocketAddress proxyFor(URI uri) {
+  Entry entryFor(URI uri) {
     String host = uri.getHost() == null ? "" : uri.getHost().toLowerCase(Locale.ROOT);
     for (String d : direct) {
       String domain = d.startsWith(".") ? d.substring(1) : d;
@@ -90,6 +167,12 @@ final class EnvironmentProxies extends ProxySelector {
     return "https".equalsIgnoreCase(uri.getScheme()) ? https : http;
   }
 
+  /** The proxy's address for {@code uri}, or null to go directly. */
+  InetSocketAddress proxyFor(URI uri) {
+    Entry e = entryFor(uri);
+    return e == null ? null : e.address();
+  }
+
   @Override
   public List<Proxy> select(URI uri) {
     InetSocketAddress proxy = proxyFor(uri);
@@ -98,4 +181,25 @@ final class EnvironmentProxies extends ProxySelector {
 
   @Override
   public void connectFailed(URI uri, SocketAddress proxy, IOException e) {}
+
+  /**
+   * The {@code Proxy-Authorization} header for {@code uri}'s proxy when its address carries a
+   * login, else null. It is sent with every request, as curl and requests send it: the JDK's client
+   * passes it to the proxy only (in the CONNECT of an https tunnel, never inside it) and drops it
+   * from requests that go directly, so it never reaches the hub.
+   */
+  String authorization(URI uri) {
+    Entry e = entryFor(uri);
+    if (e == null || e.login() == null) {
+      return null;
+    }
+    String login = e.login().getUserName() + ":" + new String(e.login().getPassword());
+    // requests encodes a login as Latin-1; what Latin-1 cannot hold goes as UTF-8, as curl sends it
+    var latin1 = StandardCharsets.ISO_8859_1.newEncoder();
+    byte[] bytes =
+        latin1.canEncode(login)
+            ? login.getBytes(StandardCharsets.ISO_8859_1)
+            : login.getBytes(StandardCharsets.UTF_8);
+    return "Basic " + Base64.getEncoder().encodeToString(bytes);
+  }
 }

@@ -317,8 +317,8 @@ public final class WeightFetch {
       } catch (TruncatedException | java.net.http.HttpTimeoutException e) {
         last = e; // keep the .part and resume
       } catch (IOException e) {
-        if (isOffline(e)) {
-          throw e;
+        if (isOffline(e) || isProxyRefusal(e)) {
+          throw e; // trying again would not change the answer
         }
         last = e;
       }
@@ -351,6 +351,10 @@ public final class WeightFetch {
     }
     if (have > 0) {
       req.header("Range", "bytes=" + have + "-");
+    }
+    String proxyLogin = proxies == null ? null : proxies.authorization(uri);
+    if (proxyLogin != null) {
+      req.header("Proxy-Authorization", proxyLogin);
     }
     HttpResponse<InputStream> resp;
     try {
@@ -439,10 +443,19 @@ public final class WeightFetch {
           + " elsewhere and pass the file's path, or use model.weights=none";
     }
     String m = e.getMessage();
-    if (proxy != null && m != null && m.contains("407")) { // an https tunnel the proxy refused
+    if (proxy != null && isProxyRefusal(e)) {
       return proxyWantsCredentials(uri);
     }
     return m == null ? e.getClass().getSimpleName().toLowerCase(Locale.ROOT) : m;
+  }
+
+  /**
+   * The JDK's client refusing to go on with a proxy: a tunnel it answered 407, or a login it
+   * refused as often as the client tries one ({@code jdk.httpclient.auth.retrylimit}).
+   */
+  private static boolean isProxyRefusal(Throwable e) {
+    String m = e.getMessage();
+    return m != null && (m.contains("407") || m.startsWith("too many authentication attempts"));
   }
 
   /** The proxy that carries {@code uri}, as host:port, or null when none does. */
@@ -451,12 +464,37 @@ public final class WeightFetch {
     return proxy == null ? null : proxy.getHostString() + ":" + proxy.getPort();
   }
 
+  /** What to do about a proxy's 407: give it a login, or check the one it refused. */
   private String proxyWantsCredentials(URI uri) {
-    String proxy = proxyName(uri);
+    EnvironmentProxies.Entry proxy = proxies == null ? null : proxies.entryFor(uri);
+    String name = proxyName(uri);
+    String tunnelSchemes = System.getProperty(EnvironmentProxies.TUNNEL_SCHEMES, "");
+    if (proxy != null
+        && proxy.login() != null
+        && "https".equalsIgnoreCase(uri.getScheme())
+        && tunnelSchemes.toLowerCase(Locale.ROOT).contains("basic")) {
+      return "the proxy "
+          + name
+          + " asks for the password in "
+          + proxy.variable()
+          + ", which this JVM may not send through a tunnel (-D"
+          + EnvironmentProxies.TUNNEL_SCHEMES
+          + "="
+          + tunnelSchemes
+          + "): take that option away";
+    }
+    if (proxy != null && proxy.login() != null) {
+      return "the proxy "
+          + name
+          + " refused the user name and password in "
+          + proxy.variable()
+          + " (HTTP 407); check them (write @ : / % in them as %40 %3A %2F %25)";
+    }
     return "the proxy "
-        + (proxy == null ? "" : proxy + " ")
-        + "asks for credentials (HTTP 407), which Fingerspell does not send; download "
-        + uri
-        + " another way and give the file's path";
+        + (name == null ? "" : name + " ")
+        + "asks for a user name and password (HTTP 407); give them in its address, as for pip: "
+        + (proxy == null ? "https_proxy" : proxy.variable())
+        + "=http://USER:PASSWORD@"
+        + (name == null ? "HOST:PORT" : name);
   }
 }

@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import dev.fingerspell.weights.SafetensorsWriter.Entry;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -316,63 +318,36 @@ class WeightFetchTest {
    */
   @Test
   void theProxyTheEnvironmentNamesIsUsedUnlessNoProxyListsTheHost() throws Exception {
-    AtomicInteger relayed = new AtomicInteger();
-    java.net.http.HttpClient direct = java.net.http.HttpClient.newHttpClient();
-    HttpServer proxy =
-        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-    proxy.createContext(
-        "/",
-        ex -> {
-          relayed.incrementAndGet();
-          try {
-            // a forward proxy gets the whole address in the request line
-            java.net.http.HttpResponse<byte[]> r =
-                direct.send(
-                    java.net.http.HttpRequest.newBuilder(ex.getRequestURI()).GET().build(),
-                    java.net.http.HttpResponse.BodyHandlers.ofByteArray());
-            ex.sendResponseHeaders(r.statusCode(), r.body().length);
-            try (OutputStream os = ex.getResponseBody()) {
-              os.write(r.body());
-            }
-          } catch (InterruptedException e) {
-            ex.sendResponseHeaders(502, -1);
-          }
-        });
-    proxy.start();
-    try {
-      String hub = "http://127.0.0.1:" + server.getAddress().getPort();
-      String through = "127.0.0.1:" + proxy.getAddress().getPort();
-      WeightFetch viaProxy = fromEnvironment("a", hub, "HTTP_PROXY", "http://" + through);
+    String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+    try (LoopbackProxy proxy = new LoopbackProxy(null, null)) {
+      WeightFetch viaProxy = fromEnvironment("a", hub, "HTTP_PROXY", "http://" + proxy.address());
       Path file = viaProxy.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
       assertArrayEquals(model, Files.readAllBytes(file));
-      assertEquals(1, relayed.get());
+      assertEquals(1, proxy.relayed.get());
+      assertEquals(List.of("GET " + hub + PATH + " HTTP/1.1"), proxy.requests);
 
       WeightFetch bypass =
-          fromEnvironment("b", hub, "http_proxy", through, "no_proxy", "example.com, 127.0.0.1");
-      bypass.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
-      assertEquals(1, relayed.get(), "no_proxy lists the hub's host");
-    } finally {
-      proxy.stop(0);
-    }
-    // a proxy that wants a password says so (the request never reaches the hub)
-    HttpServer guard =
-        HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-    guard.createContext("/", ex -> ex.sendResponseHeaders(407, -1));
-    guard.start();
-    try {
-      WeightFetch refused =
           fromEnvironment(
-              "d",
-              "http://127.0.0.1:" + server.getAddress().getPort(),
-              "http_proxy",
-              "127.0.0.1:" + guard.getAddress().getPort());
+              "b", hub, "http_proxy", proxy.address(), "no_proxy", "example.com, 127.0.0.1");
+      bypass.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
+      assertEquals(1, proxy.relayed.get(), "no_proxy lists the hub's host");
+    }
+    // a proxy that wants a password, with none given, says how to give it (the hub is never asked)
+    try (LoopbackProxy guard = new LoopbackProxy("ann", "secret")) {
+      int asked = ranges.size();
+      WeightFetch refused = fromEnvironment("d", hub, "http_proxy", guard.address());
       WeightFetchException e =
           assertThrows(
               WeightFetchException.class,
               () -> refused.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
-      assertTrue(e.getMessage().contains("asks for credentials (HTTP 407)"), e.getMessage());
-    } finally {
-      guard.stop(0);
+      assertEquals(
+          "hf://timm/resnet18.a1_in1k: the proxy "
+              + guard.address()
+              + " asks for a user name and password (HTTP 407); give them in its address, as for"
+              + " pip: http_proxy=http://USER:PASSWORD@"
+              + guard.address(),
+          e.getMessage());
+      assertEquals(asked, ranges.size());
     }
     // a proxy that does not answer is named in the message
     WeightFetch dead = fromEnvironment("c", "http://127.0.0.1:9", "http_proxy", "127.0.0.1:1");
@@ -381,6 +356,222 @@ class WeightFetchTest {
             WeightFetchException.class,
             () -> dead.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
     assertTrue(e.getMessage().contains("through the proxy 127.0.0.1:1"), e.getMessage());
+  }
+
+  /**
+   * A proxy that asks for a password gets the one its address carries, percent-decoded as pip and
+   * requests decode it; a wrong one is named as refused without being printed, and a server's own
+   * 401 is never answered with the proxy's login.
+   */
+  @Test
+  void aProxyThatAsksForAPasswordGetsTheOneInItsAddress() throws Exception {
+    String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+    try (LoopbackProxy proxy = new LoopbackProxy("ann@corp", "p:ss/w rd%")) {
+      String login = "http://ann%40corp:p%3Ass%2Fw%20rd%25@" + proxy.address();
+      Path file =
+          fromEnvironment("a", hub, "http_proxy", login)
+              .fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
+      assertArrayEquals(model, Files.readAllBytes(file));
+      assertEquals(1, proxy.relayed.get());
+      assertEquals(0, proxy.refused.get(), "sent with the first request, as curl sends it");
+
+      // a host that no_proxy lists is reached directly, and never sees the proxy's login
+      List<String> seen = Collections.synchronizedList(new ArrayList<>());
+      server.removeContext("/");
+      server.createContext(
+          "/",
+          ex -> {
+            seen.add(String.valueOf(ex.getRequestHeaders().getFirst("Proxy-Authorization")));
+            handle(ex);
+          });
+      fromEnvironment("direct", hub, "http_proxy", login, "no_proxy", "127.0.0.1")
+          .fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE);
+      assertEquals(List.of("null"), seen);
+      assertEquals(1, proxy.relayed.get());
+
+      WeightFetch wrong =
+          fromEnvironment("b", hub, "HTTP_PROXY", "http://ann%40corp:hunter2@" + proxy.address());
+      WeightFetchException e =
+          assertThrows(
+              WeightFetchException.class,
+              () -> wrong.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+      assertEquals(
+          "hf://timm/resnet18.a1_in1k: the proxy "
+              + proxy.address()
+              + " refused the user name and password in HTTP_PROXY (HTTP 407); check them (write"
+              + " @ : / % in them as %40 %3A %2F %25)",
+          e.getMessage());
+      assertEquals(1, proxy.relayed.get(), "nothing passed with the wrong password");
+
+      // the hub itself asking for a login (401) is not answered with the proxy's
+      List<String> authorizations = Collections.synchronizedList(new ArrayList<>());
+      HttpServer gated =
+          HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+      gated.createContext(
+          "/",
+          ex -> {
+            authorizations.add(String.valueOf(ex.getRequestHeaders().getFirst("Authorization")));
+            ex.getResponseHeaders().add("WWW-Authenticate", "Basic realm=\"hub\"");
+            ex.sendResponseHeaders(401, -1);
+            ex.close();
+          });
+      gated.start();
+      try {
+        WeightFetch toGated =
+            fromEnvironment(
+                "c", "http://127.0.0.1:" + gated.getAddress().getPort(), "http_proxy", login);
+        WeightFetchException denied =
+            assertThrows(
+                WeightFetchException.class,
+                () -> toGated.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+        assertTrue(denied.getMessage().contains("access denied (HTTP 401)"), denied.getMessage());
+        assertEquals(List.of("null"), authorizations);
+      } finally {
+        gated.stop(0);
+      }
+    }
+    WeightFetchException bad =
+        assertThrows(
+            WeightFetchException.class,
+            () -> EnvironmentProxies.of(Map.of("https_proxy", "http://ann:p@ss@proxy:3128")));
+    assertEquals(
+        "https_proxy='http://***@proxy:3128' is not host:port or http://[USER:PASSWORD@]host:port"
+            + " (write an @ in the user name or password as %40)",
+        bad.getMessage());
+  }
+
+  /**
+   * An https hub behind a proxy that asks for a password: the login goes in the CONNECT that opens
+   * the tunnel. The JDK sends Basic there only when told so before its first HTTP client is made,
+   * so this runs as the command line does: in a JVM of its own, the proxy in its environment. When
+   * the user's JVM options keep the JDK's refusal, the message says which setting stops it.
+   */
+  @Test
+  void anHttpsDownloadTunnelsThroughAProxyThatAsksForAPassword() throws Exception {
+    Path store = dir.resolve("hub.p12");
+    Process keytool =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
+                "-genkeypair",
+                "-alias",
+                "hub",
+                "-keyalg",
+                "EC",
+                "-groupname",
+                "secp256r1",
+                "-dname",
+                "CN=127.0.0.1",
+                "-ext",
+                "SAN=ip:127.0.0.1",
+                "-validity",
+                "2",
+                "-storetype",
+                "PKCS12",
+                "-keystore",
+                store.toString(),
+                "-storepass",
+                "changeit")
+            .redirectErrorStream(true)
+            .start();
+    String keytoolSaid = new String(keytool.getInputStream().readAllBytes());
+    assertEquals(0, keytool.waitFor(), keytoolSaid);
+    java.security.KeyStore keys = java.security.KeyStore.getInstance(store.toFile(), PASSWORD);
+    javax.net.ssl.KeyManagerFactory kmf =
+        javax.net.ssl.KeyManagerFactory.getInstance(
+            javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());
+    kmf.init(keys, PASSWORD);
+    javax.net.ssl.SSLContext tls = javax.net.ssl.SSLContext.getInstance("TLS");
+    tls.init(kmf.getKeyManagers(), null, null);
+    HttpsServer hub =
+        HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+    hub.setHttpsConfigurator(new HttpsConfigurator(tls));
+    List<String> seen = Collections.synchronizedList(new ArrayList<>());
+    hub.createContext(
+        "/",
+        ex -> {
+          seen.add(String.valueOf(ex.getRequestHeaders().getFirst("Proxy-Authorization")));
+          handle(ex);
+        });
+    hub.start();
+    try (LoopbackProxy proxy = new LoopbackProxy("ann", "s3cret:!")) {
+      Map<String, String> env =
+          Map.of(
+              "HF_ENDPOINT",
+              "https://127.0.0.1:" + hub.getAddress().getPort(),
+              "https_proxy",
+              "http://ann:s3cret%3A!@" + proxy.address(),
+              "FINGERSPELL_HOME",
+              dir.resolve("tunnel").toString(),
+              "HF_HOME",
+              dir.resolve("no-hf").toString());
+      String said = fetchInOwnJvm(env, store);
+      Path file = dir.resolve("tunnel/hub/timm--resnet18.a1_in1k/model.safetensors");
+      assertEquals("fetched " + file + "\n", said);
+      assertArrayEquals(model, Files.readAllBytes(file));
+      assertEquals(
+          List.of("CONNECT 127.0.0.1:" + hub.getAddress().getPort() + " HTTP/1.1"),
+          proxy.requests.stream().distinct().toList());
+      assertEquals(1, proxy.relayed.get());
+      assertEquals(List.of("null"), seen, "the login is not sent inside the tunnel");
+
+      String kept =
+          fetchInOwnJvm(
+              Map.of(
+                  "HF_ENDPOINT", env.get("HF_ENDPOINT"),
+                  "https_proxy", env.get("https_proxy"),
+                  "FINGERSPELL_HOME", dir.resolve("kept").toString(),
+                  "HF_HOME", dir.resolve("no-hf").toString()),
+              store,
+              "-D" + EnvironmentProxies.TUNNEL_SCHEMES + "=Basic");
+      assertEquals(
+          "hf://timm/resnet18.a1_in1k: the proxy "
+              + proxy.address()
+              + " asks for the password in https_proxy, which this JVM may not send through a"
+              + " tunnel (-D"
+              + EnvironmentProxies.TUNNEL_SCHEMES
+              + "=Basic): take that option away\n",
+          kept);
+      assertEquals(1, proxy.relayed.get());
+    } finally {
+      hub.stop(0);
+    }
+  }
+
+  private static final char[] PASSWORD = "changeit".toCharArray();
+
+  /** What {@link FetchMain} prints, run in a new JVM with only {@code env} as its environment. */
+  private static String fetchInOwnJvm(Map<String, String> env, Path trustStore, String... options)
+      throws Exception {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("-Djavax.net.ssl.trustStore=" + trustStore);
+    command.add("-Djavax.net.ssl.trustStorePassword=" + new String(PASSWORD));
+    command.addAll(List.of(options));
+    command.addAll(
+        List.of(
+            "-cp",
+            System.getProperty("java.class.path"),
+            FetchMain.class.getName(),
+            "hf://timm/resnet18.a1_in1k"));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().clear();
+    pb.environment().putAll(env);
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes());
+    p.waitFor();
+    return out;
+  }
+
+  /** Fetches its argument as the command line does: the settings from the environment. */
+  static final class FetchMain {
+    public static void main(String[] args) {
+      try {
+        Path file = WeightFetch.fromEnvironment().fetch(args[0], null, WeightFetch.Progress.NONE);
+        System.out.println("fetched " + file);
+      } catch (WeightFetchException e) {
+        System.out.println(e.getMessage());
+      }
+    }
   }
 
   /** Which proxy serves which address, as requests and curl choose. */
@@ -411,7 +602,9 @@ class WeightFetchTest {
         assertThrows(
             WeightFetchException.class,
             () -> EnvironmentProxies.of(Map.of("https_proxy", "http://")));
-    assertTrue(bad.getMessage().contains("not host:port"), bad.getMessage());
+    assertEquals(
+        "https_proxy='http://' is not host:port or http://[USER:PASSWORD@]host:port",
+        bad.getMessage());
   }
 
   private static String text(InetSocketAddress a) {
