@@ -28,6 +28,32 @@ def picture(mode):
     return im.convert(mode)
 
 
+def inks():
+    """A CMYK picture whose black ink varies too (converting an RGB picture would leave it 0)."""
+    rng = random.Random(7)
+    im = Image.new("CMYK", (W, H))
+    px = im.load()
+    for y in range(H):
+        for x in range(W):
+            px[x, y] = ((x * 7 + y) % 256, (y * 9 + rng.randint(0, 60)) % 256, (x * y) % 256, (x * 3 + y * 5) % 256)
+    return im
+
+
+def adobe_transform(path, transform):
+    """Rewrites the Adobe segment's transform byte: 2 makes libjpeg read the four components as
+    YCCK (Photoshop's way of storing CMYK), None drops the segment (then libjpeg assumes CMYK)."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    at = data.index(b"Adobe")  # the APP14 payload; its marker and length are the 4 bytes before
+    if transform is None:
+        length = int.from_bytes(data[at - 2 : at], "big")
+        del data[at - 4 : at - 2 + length]
+    else:
+        data[at + 11] = transform
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def exif(orientation, big_endian=False):
     """An Exif APP1 payload whose first IFD holds only the orientation tag (a SHORT)."""
     e = ">" if big_endian else "<"
@@ -58,6 +84,13 @@ def main():
         "exif-8-big-endian.jpg": lambda p: picture("RGB").save(p, quality=90, exif=exif(8, True)),
         "exif-6.png": lambda p: picture("RGB").save(p, exif=exif(6)),
         "exif-6.tif": lambda p: picture("RGB").save(p, exif=exif(6)),
+        # CMYK as Photoshop and print workflows save it: stored as CMYK or YCCK, with a subsampled
+        # component, and without the Adobe segment
+        "cmyk.jpg": lambda p: inks().save(p, quality=90),
+        "cmyk-420.jpg": lambda p: inks().save(p, quality=90, subsampling=2),
+        "ycck.jpg": lambda p: (inks().save(p, quality=90), adobe_transform(p, 2)),
+        "ycck-420.jpg": lambda p: (inks().save(p, quality=90, subsampling=2), adobe_transform(p, 2)),
+        "cmyk-no-adobe.jpg": lambda p: (inks().save(p, quality=90), adobe_transform(p, None)),
         # a colour profile, which Pillow does not apply (ImageIO would)
         "icc-xyz.jpg": lambda p: picture("RGB").save(
             p, quality=90, icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("XYZ")).tobytes()

@@ -26,7 +26,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * ImageOps.exif_transpose(Image.open(f))} gives it. Without the turn, a portrait photo of a hand
  * reaches the model lying on its side. A file without an orientation tag decodes as it is stored.
  * Otherwise the pixels are Pillow's {@code convert("RGB")}, the reference pipeline's: a colour
- * profile is not applied, and a JPEG cut short is refused.
+ * profile is not applied, a CMYK JPEG converts by Pillow's formula, and a JPEG cut short is
+ * refused.
  */
 public final class ImageFiles {
   private ImageFiles() {}
@@ -59,7 +60,10 @@ public final class ImageFiles {
         isJpeg(bytes) ? jpegSegments(new Bytes(bytes, 0, bytes.length, true)) : null;
     BufferedImage image;
     try {
-      image = read(jpeg == null ? bytes : withoutColourProfile(bytes, jpeg));
+      image =
+          jpeg == null
+              ? read(bytes, NOT_INKS)
+              : read(withoutColourProfile(bytes, jpeg), inks(bytes, jpeg));
     } catch (java.io.EOFException e) {
       throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
@@ -87,10 +91,11 @@ public final class ImageFiles {
    * {@code ImageIO.read}, except that a colour JPEG's embedded colour profile is not applied: its
    * samples are taken as stored, as Pillow's {@code convert("RGB")} (and so the reference pipeline)
    * takes them. ImageIO would convert them from the profile to sRGB, so a phone photo tagged
-   * Display P3 would reach the model with other values than in PyTorch, and slower. Null when no
-   * reader knows the format.
+   * Display P3 would reach the model with other values than in PyTorch, and slower. A CMYK JPEG
+   * ({@code inks} {@link #CMYK} or {@link #YCCK}) is converted as Pillow converts it ({@link
+   * #inksToRgb}). Null when no reader knows the format.
    */
-  private static BufferedImage read(byte[] decoded) throws IOException {
+  private static BufferedImage read(byte[] decoded, int inks) throws IOException {
     // ImageIO.read(InputStream) buffers the stream in a temporary file (ImageIO's default cache):
     // a third of a 200×200 JPEG's decode time, and disk traffic shared by every decoding thread.
     var in = new MemoryCacheImageInputStream(new ByteArrayInputStream(decoded));
@@ -112,6 +117,10 @@ public final class ImageFiles {
                 reader.getHeight(0),
                 MAX_PIXELS));
       }
+      if (inks != NOT_INKS) {
+        // the samples as stored: ImageIO's read would convert them through a generic CMYK profile
+        return inksToRgb(reader.readRaster(0, reader.getDefaultReadParam()), inks == YCCK);
+      }
       return reader.read(0, reader.getDefaultReadParam());
     } finally {
       reader.dispose();
@@ -121,31 +130,16 @@ public final class ImageFiles {
   /**
    * A three-component JPEG without its {@code ICC_PROFILE} segments (APP2), which is how ImageIO is
    * told to leave the samples alone: given a profile it converts, into whatever space it is asked
-   * for. Other JPEGs (gray, CMYK) as they are: their readers' handling is kept.
+   * for. Other JPEGs as they are: a gray one has no profile to apply, a CMYK one is read raw.
    */
   private static byte[] withoutColourProfile(byte[] jpeg, List<Segment> segments) {
     List<Segment> profiles = new ArrayList<>();
-    boolean colour = false;
     for (Segment segment : segments) {
-      int marker = segment.marker();
-      int payload = segment.payload();
-      boolean frame =
-          marker >= 0xC0
-              && marker <= 0xCF
-              && marker != 0xC4
-              && marker != 0xC8
-              && marker != 0xCC; // SOF0 to SOF15: precision, height, width, then the components
-      if (frame && payload + 5 < segment.end()) {
-        colour = (jpeg[payload + 5] & 0xFF) == 3;
-      }
-      if (marker == 0xE2
-          && segment.end() - payload >= 12
-          && new String(jpeg, payload, 12, java.nio.charset.StandardCharsets.ISO_8859_1)
-              .equals("ICC_PROFILE\0")) {
+      if (segment.marker() == 0xE2 && startsWith(jpeg, segment, "ICC_PROFILE\0")) {
         profiles.add(segment);
       }
     }
-    if (!colour || profiles.isEmpty()) {
+    if (components(jpeg, segments) != 3 || profiles.isEmpty()) {
       return jpeg;
     }
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(jpeg.length);
@@ -157,6 +151,128 @@ public final class ImageFiles {
     }
     out.write(jpeg, from, jpeg.length - from);
     return out.toByteArray();
+  }
+
+  /** Whether a segment's payload starts with {@code text}. */
+  private static boolean startsWith(byte[] jpeg, Segment segment, String text) {
+    int n = text.length();
+    return segment.end() - segment.payload() >= n
+        && new String(jpeg, segment.payload(), n, java.nio.charset.StandardCharsets.ISO_8859_1)
+            .equals(text);
+  }
+
+  /** The number of components the JPEG's frame header (SOF0 to SOF15) gives, or -1. */
+  private static int components(byte[] jpeg, List<Segment> segments) {
+    for (Segment segment : segments) {
+      int marker = segment.marker();
+      boolean frame =
+          marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (frame && segment.payload() + 5 < segment.end()) {
+        return jpeg[segment.payload() + 5] & 0xFF; // after precision, height and width
+      }
+    }
+    return -1;
+  }
+
+  /** Not a four-component JPEG. */
+  private static final int NOT_INKS = -1;
+
+  /** A four-component JPEG stored as CMYK. */
+  private static final int CMYK = 0;
+
+  /** A four-component JPEG stored as YCCK (Y, Cb, Cr of the inverted C, M, Y; then K). */
+  private static final int YCCK = 2;
+
+  /**
+   * How a JPEG stores its inks, as libjpeg decides it: four components are YCCK when an Adobe
+   * segment (APP14) says any transform but 0, else CMYK. {@link #NOT_INKS} for other JPEGs.
+   */
+  private static int inks(byte[] jpeg, List<Segment> segments) {
+    if (components(jpeg, segments) != 4) {
+      return NOT_INKS;
+    }
+    for (Segment segment : segments) {
+      if (segment.marker() == 0xEE
+          && segment.end() - segment.payload() >= 12
+          && startsWith(jpeg, segment, "Adobe")) {
+        return jpeg[segment.payload() + 11] == 0 ? CMYK : YCCK;
+      }
+    }
+    return CMYK;
+  }
+
+  /**
+   * Libjpeg's YCC-to-RGB tables (jdcolor.c), in 16-bit fixed point, by Cb or Cr sample: R adds
+   * {@code CR_R}, B adds {@code CB_B}, G adds {@code (CB_G + CR_G) >> 16}.
+   */
+  private static final int[] CR_R = new int[256];
+
+  private static final int[] CB_B = new int[256];
+  private static final int[] CR_G = new int[256];
+  private static final int[] CB_G = new int[256];
+
+  static {
+    for (int i = 0; i < 256; i++) {
+      long x = i - 128;
+      CR_R[i] = (int) ((fix(1.40200) * x + (1 << 15)) >> 16);
+      CB_B[i] = (int) ((fix(1.77200) * x + (1 << 15)) >> 16);
+      CR_G[i] = (int) (-fix(0.71414) * x);
+      CB_G[i] = (int) (-fix(0.34414) * x + (1 << 15));
+    }
+  }
+
+  private static long fix(double v) {
+    return (long) (v * 65536 + 0.5);
+  }
+
+  /**
+   * RGB from a CMYK JPEG's stored samples, as Pillow's {@code Image.open(f).convert("RGB")} makes
+   * it: libjpeg turns YCCK into CMYK (Y, Cb, Cr to RGB, which is the inverted C, M, Y); Pillow
+   * takes every CMYK JPEG's samples as inverted, as Adobe writes them; then each channel is {@code
+   * nk - c·nk/255} (rounded as Pillow rounds), {@code nk} being 255 minus the black ink.
+   */
+  static BufferedImage inksToRgb(java.awt.image.Raster stored, boolean ycck) {
+    int w = stored.getWidth();
+    int h = stored.getHeight();
+    BufferedImage rgb = new BufferedImage(w, h, BufferedImage.TYPE_3BYTE_BGR);
+    byte[] bgr = ((DataBufferByte) rgb.getRaster().getDataBuffer()).getData();
+    int[] row = new int[4 * w];
+    for (int y = 0; y < h; y++) {
+      stored.getPixels(stored.getMinX(), stored.getMinY() + y, w, 1, row);
+      for (int x = 0; x < w; x++) {
+        int s0 = row[4 * x];
+        int s1 = row[4 * x + 1];
+        int s2 = row[4 * x + 2];
+        int nk = row[4 * x + 3]; // the stored K is inverted: 255 minus the black ink
+        int c; // the inks Pillow reads
+        int m;
+        int yellow;
+        if (ycck) {
+          c = clamp(s0 + CR_R[s2]);
+          m = clamp(s0 + ((CB_G[s1] + CR_G[s2]) >> 16));
+          yellow = clamp(s0 + CB_B[s1]);
+        } else {
+          c = 255 - s0;
+          m = 255 - s1;
+          yellow = 255 - s2;
+        }
+        int at = 3 * (y * w + x);
+        bgr[at] = (byte) (nk - mulDiv255(yellow, nk));
+        bgr[at + 1] = (byte) (nk - mulDiv255(m, nk));
+        bgr[at + 2] = (byte) (nk - mulDiv255(c, nk));
+      }
+    }
+    return rgb;
+  }
+
+  private static int clamp(int v) {
+    return Math.max(0, Math.min(255, v));
+  }
+
+  /** {@code a·b/255} rounded, as Pillow's MULDIV255 computes it. */
+  private static int mulDiv255(int a, int b) {
+    int t = a * b + 128;
+    return (t + (t >> 8)) >> 8;
   }
 
   /** The name of a common format ImageIO cannot read (phones save HEIC, browsers WebP), or null. */
@@ -223,15 +339,9 @@ public final class ImageFiles {
   }
 
   private static int jpegOrientation(byte[] file, List<Segment> segments) {
-    Bytes b = new Bytes(file, 0, file.length, true);
     for (Segment segment : segments) {
-      int payload = segment.payload();
-      int end = segment.end();
-      if (segment.marker() == 0xE1
-          && end - payload >= 6
-          && b.u32(payload) == 0x45786966L // "Exif"
-          && b.u16(payload + 4) == 0) {
-        return tiffOrientation(b.data, payload + 6, end);
+      if (segment.marker() == 0xE1 && startsWith(file, segment, "Exif\0\0")) {
+        return tiffOrientation(file, segment.payload() + 6, segment.end());
       }
     }
     return 1;

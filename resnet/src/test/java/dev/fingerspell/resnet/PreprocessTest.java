@@ -125,7 +125,12 @@ class PreprocessTest {
         "exif-8-big-endian.jpg",
         "exif-6.png",
         "exif-6.tif",
-        "icc-xyz.jpg"
+        "icc-xyz.jpg",
+        "cmyk.jpg",
+        "cmyk-420.jpg",
+        "ycck.jpg",
+        "ycck-420.jpg",
+        "cmyk-no-adobe.jpg"
       })
   void filesDecodeToPillowsBytes(String name) throws Exception {
     String at = "/goldens/decode/" + name;
