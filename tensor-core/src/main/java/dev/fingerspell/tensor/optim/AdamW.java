@@ -1,9 +1,11 @@
 package dev.fingerspell.tensor.optim;
 
+import dev.fingerspell.tensor.DType;
 import dev.fingerspell.tensor.Tensor;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code torch.optim.AdamW}: decoupled weight decay {@code p *= 1 − lr·wd}, then Adam with bias
@@ -23,8 +25,12 @@ public final class AdamW extends Optimizer {
     long step;
 
     State(Tensor p) {
-      expAvg = p.newZeros(p.shape());
-      expAvgSq = p.newZeros(p.shape());
+      this(p.newZeros(p.shape()), p.newZeros(p.shape()));
+    }
+
+    State(Tensor expAvg, Tensor expAvgSq) {
+      this.expAvg = expAvg;
+      this.expAvgSq = expAvgSq;
     }
   }
 
@@ -45,6 +51,39 @@ public final class AdamW extends Optimizer {
     this.beta2 = beta2;
     this.eps = eps;
     this.weightDecay = weightDecay;
+  }
+
+  @Override
+  public Map<String, Tensor> state(int i) {
+    State s = state.get(params.get(i));
+    if (s == null) {
+      return Map.of();
+    }
+    Tensor step = Tensor.ofLongs(new long[] {s.step}, 1);
+    return Map.of("step", step, "exp_avg", s.expAvg, "exp_avg_sq", s.expAvgSq);
+  }
+
+  @Override
+  public void loadState(int i, Map<String, Tensor> saved) {
+    requireOnly(saved, Set.of("step", "exp_avg", "exp_avg_sq"));
+    Tensor p = params.get(i);
+    if (saved.isEmpty()) {
+      state.remove(p);
+      return;
+    }
+    Tensor step = saved.get("step");
+    if (step == null || step.numel() != 1 || step.dtype() != DType.INT64) {
+      throw new IllegalArgumentException("AdamW state needs its step count, one int64");
+    }
+    if (!saved.containsKey("exp_avg") || !saved.containsKey("exp_avg_sq")) {
+      throw new IllegalArgumentException("AdamW state needs exp_avg and exp_avg_sq");
+    }
+    State s =
+        new State(
+            restored(p, saved.get("exp_avg"), "exp_avg"),
+            restored(p, saved.get("exp_avg_sq"), "exp_avg_sq"));
+    s.step = step.toLongArray()[0];
+    state.put(p, s);
   }
 
   @Override

@@ -2,6 +2,7 @@ package dev.fingerspell.tensor.optim;
 
 import dev.fingerspell.tensor.Tensor;
 import java.util.List;
+import java.util.Map;
 
 /** Updates parameters in place from their gradients; one learning rate for all of them. */
 public abstract class Optimizer {
@@ -28,6 +29,44 @@ public abstract class Optimizer {
 
   /** One update of every parameter that has a gradient; those without one are skipped. */
   public abstract void step();
+
+  /**
+   * Parameter {@code i}'s state (in the order given) under PyTorch's names, empty before its first
+   * update: what a checkpoint keeps so that a resumed run steps as the uninterrupted one would. The
+   * tensors are the live ones.
+   */
+  public abstract Map<String, Tensor> state(int i);
+
+  /**
+   * Restores parameter {@code i}'s state as {@link #state} gave it (the values are copied, onto the
+   * parameter's device). A name this optimizer does not keep, or a wrong shape, is an error.
+   */
+  public abstract void loadState(int i, Map<String, Tensor> state);
+
+  /** The parameters, in the order given. */
+  public List<Tensor> parameters() {
+    return params;
+  }
+
+  /** {@code values} copied into a new tensor shaped and placed as {@code like}. */
+  protected static Tensor restored(Tensor like, Tensor values, String name) {
+    if (!java.util.Arrays.equals(like.shape(), values.shape()) || like.dtype() != values.dtype()) {
+      throw new IllegalArgumentException(
+          name + ": " + values + " does not fit a parameter of " + like);
+    }
+    Tensor out = like.newZeros(like.shape());
+    out.copyFrom(values);
+    return out;
+  }
+
+  /** Refuses state names other than {@code known}. */
+  protected static void requireOnly(Map<String, Tensor> state, java.util.Set<String> known) {
+    for (String name : state.keySet()) {
+      if (!known.contains(name)) {
+        throw new IllegalArgumentException("unknown optimizer state '" + name + "'");
+      }
+    }
+  }
 
   /** Clears every gradient ({@code zero_grad(set_to_none=True)}). */
   public void zeroGrad() {

@@ -4,6 +4,7 @@ import dev.fingerspell.tensor.Tensor;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code torch.optim.SGD}: {@code d = g + wd·p}; with momentum, {@code buf = d} on the first step,
@@ -41,6 +42,24 @@ public final class Sgd extends Optimizer {
     this.dampening = dampening;
     this.weightDecay = weightDecay;
     this.nesterov = nesterov;
+  }
+
+  @Override
+  public Map<String, Tensor> state(int i) {
+    Tensor buf = buffers.get(params.get(i));
+    return buf == null ? Map.of() : Map.of("momentum_buffer", buf);
+  }
+
+  @Override
+  public void loadState(int i, Map<String, Tensor> state) {
+    requireOnly(state, Set.of("momentum_buffer"));
+    Tensor p = params.get(i);
+    Tensor buf = state.get("momentum_buffer");
+    if (buf == null) {
+      buffers.remove(p);
+    } else {
+      buffers.put(p, restored(p, buf, "momentum_buffer"));
+    }
   }
 
   @Override
