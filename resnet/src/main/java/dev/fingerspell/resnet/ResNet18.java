@@ -10,8 +10,10 @@ import dev.fingerspell.tensor.nn.Linear;
 import dev.fingerspell.tensor.nn.MaxPool2d;
 import dev.fingerspell.tensor.nn.Module;
 import dev.fingerspell.tensor.nn.Sequential;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * ResNet18 exactly as timm's {@code resnet18} (and torchvision's) builds it, with the same
@@ -200,6 +202,29 @@ public final class ResNet18 extends Module {
     fc.requiresGrad(true);
     train(isTraining());
     return this;
+  }
+
+  /**
+   * The part of {@link #stateDict()} that training changes with the current {@link Trainable}: the
+   * trainable modules' parameters and their batch norms' running statistics. The rest is as loaded
+   * (what a checkpoint to resume from can leave out). Live tensors, in state-dict order.
+   */
+  public Map<String, Tensor> trainableState() {
+    List<String> prefixes =
+        switch (trainable) {
+          case HEAD -> List.of("fc.");
+          case LAYER4 -> List.of("layer4.", "fc.");
+          case ALL -> List.of("");
+        };
+    Map<String, Tensor> out = new LinkedHashMap<>();
+    stateDict()
+        .forEach(
+            (name, t) -> {
+              if (prefixes.stream().anyMatch(name::startsWith)) {
+                out.put(name, t);
+              }
+            });
+    return out;
   }
 
   @Override

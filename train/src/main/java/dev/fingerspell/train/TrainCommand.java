@@ -1,6 +1,7 @@
 package dev.fingerspell.train;
 
 import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.training.ResumeException;
 import dev.fingerspell.train.training.Trainer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,7 +12,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code fingerspell train [--config FILE] [key=value ...]}. */
+/** {@code fingerspell train [--config FILE] [key=value ...]}, or {@code train --resume RUN}. */
 @Command(
     name = "train",
     mixinStandardHelpOptions = true,
@@ -30,6 +31,14 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--show-config", description = "print the resolved configuration and stop")
   boolean show;
 
+  @Option(
+      names = "--resume",
+      paramLabel = "RUN",
+      description =
+          "go on with an interrupted or failed run in folder RUN after its last completed epoch,"
+              + " as if it had not stopped; only runtime.* settings may be given")
+  Path resume;
+
   @Parameters(
       paramLabel = "KEY=VALUE",
       arity = "0..*",
@@ -39,12 +48,12 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Cli cli = main.cli();
-    Config cfg = Config.compose(config, overrides, Path.of(""));
+    Config cfg = resume == null ? Config.compose(config, overrides, Path.of("")) : resumedConfig();
     if (show) {
       cli.out().print(cfg.toYaml());
       return 0;
     }
-    Trainer.Result r = run(cfg, cli);
+    Trainer.Result r = run(cfg, cli, resume != null);
     if (r.epochs().isEmpty()) { // stopped before an epoch ended: no metrics, no report
       cli.out().printf("interrupted before the first epoch ended; run folder %s%n", r.runDir());
     } else if (r.bestEpoch() == 0) { // stopped in the first epoch's validation
@@ -61,13 +70,48 @@ final class TrainCommand implements Callable<Integer> {
               r.bestEpoch(),
               r.runDir().resolve("report.html"));
     }
+    if (r.interrupted() && r.resumable()) {
+      cli.out().printf("go on with: fingerspell train --resume %s%n", r.runDir());
+    }
     return r.interrupted() ? 130 : 0;
+  }
+
+  /**
+   * The configuration a run in {@link #resume} was started with (its config.yaml, in its own
+   * folder), with only runtime settings changed: anything else would make the epochs left another
+   * run's.
+   */
+  private Config resumedConfig() {
+    if (config != null) {
+      throw new ResumeException(
+          "--resume takes the run's own config.yaml; give --config to a new run instead");
+    }
+    for (String o : overrides) {
+      if (!o.startsWith("runtime.")) {
+        throw new ResumeException(
+            "--resume goes on with the run as it was configured; only runtime.* settings may"
+                + " change, not "
+                + o);
+      }
+    }
+    Path yaml = resume.resolve("config.yaml");
+    if (!java.nio.file.Files.isRegularFile(yaml)) {
+      throw new ResumeException(resume + " is not a run folder (no config.yaml)");
+    }
+    List<String> settings = new ArrayList<>(overrides);
+    settings.add("run.dir=" + resume);
+    return Config.compose(yaml, settings, Path.of(""));
   }
 
   /** Applies the runtime settings, trains, and saves on Ctrl-C. */
   static Trainer.Result run(Config cfg, Cli cli) throws InterruptedException {
+    return run(cfg, cli, false);
+  }
+
+  /** As {@link #run(Config, Cli)}; with {@code resume}, going on with the run in run.dir. */
+  static Trainer.Result run(Config cfg, Cli cli, boolean resume) throws InterruptedException {
     applyRuntime(cfg);
-    Trainer trainer = new Trainer(cfg, cli.env(), Bars.forConsole(cli.out()));
+    Trainer trainer = new Trainer(cfg, cli.env(), Bars.forConsole(cli.out()), resume);
     Thread hook =
         new Thread(
             () -> {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fingerspell.train.training.Trainer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -62,6 +63,62 @@ class WorkflowCommandsTest {
     assertEquals(0, train.status(), train.err());
     assertTrue(train.out().contains("done: best validation accuracy"), train.out());
     assertTrue(Files.isRegularFile(run.resolve("report.html")));
+
+    // --resume: a run stopped in its second epoch (as Ctrl-C stops it) goes on from its first
+    Path stopped = dir.resolve("stopped");
+    dev.fingerspell.train.config.Config cfg =
+        dev.fingerspell.train.config.Config.compose(
+            null,
+            List.of(
+                "data.dir=" + dir.resolve("data/processed"),
+                "data.image_size=32",
+                "model.weights=none",
+                "train.epochs=2",
+                "train.batch_size=16",
+                "run.dir=" + stopped),
+            dir);
+    Trainer[] trainer = new Trainer[1];
+    trainer[0] =
+        new Trainer(
+            cfg,
+            Map.of("FINGERSPELL_HOME", dir.resolve("home").toString()),
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {}
+
+              @Override
+              public void phase(String what, long steps) {
+                if (what.equals("epoch 2")) {
+                  trainer[0].requestStop();
+                }
+              }
+
+              @Override
+              public void step(long n, double loss) {}
+
+              @Override
+              public void endPhase() {}
+            });
+    assertTrue(trainer[0].run().resumable());
+    CliRun resumed = run("train", "--resume", stopped.toString());
+    assertEquals(0, resumed.status(), resumed.err());
+    assertTrue(resumed.out().contains("resuming after epoch 1 of 2"), resumed.out());
+    assertTrue(resumed.out().contains("done: best validation accuracy"), resumed.out());
+    assertEquals(2, Files.readAllLines(stopped.resolve("metrics.jsonl")).size());
+    for (String[] args :
+        List.of(
+            new String[] {"train", "--resume", stopped.toString()},
+            new String[] {"train", "--resume", run.toString(), "train.lr=0.1"},
+            new String[] {"train", "--resume", dir.resolve("raw").toString()})) {
+      CliRun refused = run(args);
+      assertEquals(1, refused.status(), refused.err());
+      assertEquals(1, refused.err().strip().lines().count(), refused.err());
+    }
+    assertTrue(run("train", "--resume", stopped.toString()).err().contains("completed all"));
+    assertTrue(
+        run("train", "--resume", run.toString(), "train.lr=0.1")
+            .err()
+            .endsWith("only runtime.* settings may change, not train.lr=0.1\n"));
 
     // Mistakes found before training are one line, and leave no run folder behind.
     CliRun ontoAFile =

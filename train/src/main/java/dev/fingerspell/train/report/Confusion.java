@@ -16,6 +16,21 @@ public final class Confusion {
     this.m = new long[labels.size()][labels.size()];
   }
 
+  /** A matrix over {@code labels} holding {@code counts} ({@code [truth][predicted]}, copied). */
+  public static Confusion of(List<String> labels, long[][] counts) {
+    Confusion c = new Confusion(labels);
+    if (counts.length != labels.size()) {
+      throw new IllegalArgumentException(counts.length + " rows for " + labels.size() + " labels");
+    }
+    for (int i = 0; i < counts.length; i++) {
+      if (counts[i].length != labels.size()) {
+        throw new IllegalArgumentException("row " + i + " has " + counts[i].length + " counts");
+      }
+      System.arraycopy(counts[i], 0, c.m[i], 0, counts[i].length);
+    }
+    return c;
+  }
+
   /** Counts one prediction. */
   public void add(int truth, int predicted) {
     m[truth][predicted]++;

@@ -97,11 +97,20 @@ public final class Trainer {
       List<Report.Epoch> epochs,
       int bestEpoch,
       double bestValAcc,
-      boolean interrupted) {}
+      boolean interrupted) {
+    /** Whether {@code fingerspell train --resume} can go on with the run from its last epoch. */
+    public boolean resumable() {
+      return Files.isRegularFile(runDir.resolve(ResumePoint.FILE));
+    }
+  }
 
   private final Config cfg;
   private final Map<String, String> env;
   private final Listener listener;
+
+  /** Whether this goes on with the run in {@code run.dir} after its last completed epoch. */
+  private final boolean resume;
+
   private final CountDownLatch finished = new CountDownLatch(1);
   private volatile boolean stopRequested;
 
@@ -122,9 +131,19 @@ public final class Trainer {
 
   /** A run of {@code cfg}; {@code env} supplies FINGERSPELL_HOME and the hub settings. */
   public Trainer(Config cfg, Map<String, String> env, Listener listener) {
+    this(cfg, env, listener, false);
+  }
+
+  /**
+   * With {@code resume}: goes on with the run in {@code cfg}'s {@code run.dir}, whose config {@code
+   * cfg} is, after its last completed epoch ({@link ResumePoint}); the epochs left give the metrics
+   * and models the run would have given without stopping.
+   */
+  public Trainer(Config cfg, Map<String, String> env, Listener listener, boolean resume) {
     this.cfg = cfg;
     this.env = env;
     this.listener = listener;
+    this.resume = resume;
   }
 
   /** Asks the run to stop at the next batch boundary (saving first). */
@@ -175,11 +194,14 @@ public final class Trainer {
       }
       listener.notice(
           switch (history.size()) {
-            case 0 -> "failed before the first epoch ended; run folder " + runFolder;
-            case 1 -> "failed; epoch 1 is saved in run folder " + runFolder;
-            default ->
-                "failed; epochs 1-" + history.size() + " are saved in run folder " + runFolder;
-          });
+                case 0 -> "failed before the first epoch ended; run folder " + runFolder;
+                case 1 -> "failed; epoch 1 is saved in run folder " + runFolder;
+                default ->
+                    "failed; epochs 1-" + history.size() + " are saved in run folder " + runFolder;
+              }
+              + (Files.isRegularFile(runFolder.resolve(ResumePoint.FILE))
+                  ? " (fingerspell train --resume " + runFolder + " goes on from there)"
+                  : ""));
     } catch (RuntimeException | Error again) {
       e.addSuppressed(again);
     }
@@ -216,18 +238,23 @@ public final class Trainer {
     ResNet18 model = Pretrained.resnet18(weightsFile, classes.size(), seed, listener::notice);
     Path run = runDir(cfg);
     try {
-      Files.createDirectories(run);
-      // A run.dir used before holds that run's files: none may pass for this run's (an old
-      // model.safetensors beside this config, if this run stops before its first epoch).
-      for (String earlier : RUN_FILES) {
-        Files.deleteIfExists(run.resolve(earlier));
+      if (!resume) {
+        Files.createDirectories(run);
+        // A run.dir used before holds that run's files: none may pass for this run's (an old
+        // model.safetensors beside this config, if this run stops before its first epoch).
+        for (String earlier : RUN_FILES) {
+          Files.deleteIfExists(run.resolve(earlier));
+        }
+        AtomicFiles.write(
+            run.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
       }
-      AtomicFiles.write(run.resolve("config.yaml"), cfg.toYaml().getBytes(StandardCharsets.UTF_8));
     } catch (IOException e) {
       throw new UncheckedIOException(
           "cannot write the run folder " + run + ": " + IoErrors.describe(e), e);
     }
-    runFolder = run;
+    if (!resume) {
+      runFolder = run; // from here on a failure is recorded in the run folder
+    }
     listener.notice("run folder: " + run);
 
     ResNet18.Trainable trainable = ResNet18.Trainable.parse(cfg.string("model.trainable"));
@@ -246,6 +273,26 @@ public final class Trainer {
 
     // With only layer4 and the head training, the stages before layer4 are constant: they run
     // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
+    ResumePoint.Sources sources =
+        new ResumePoint.Sources(
+            configFingerprint(cfg),
+            data.fingerprint(),
+            trainable == ResNet18.Trainable.ALL // every weight is in the resume point
+                ? "all"
+                : FeatureCache.weightsId(weightsFile, seed));
+    int firstEpoch = 1;
+    if (resume) {
+      ResumePoint.Resumed r = ResumePoint.read(run, sources, model, opt, classes);
+      ResumePoint.Standing at = r.standing();
+      history.addAll(r.history());
+      bestEpoch = at.bestEpoch();
+      bestAcc = at.bestAcc();
+      bestConfusion = at.best();
+      lastConfusion = at.last();
+      firstEpoch = at.epoch() + 1;
+      listener.notice("resuming after epoch " + at.epoch() + " of " + epochs);
+    }
+    runFolder = run; // a refused resume leaves the run's record as it was
     FrozenResNet18 frozenStages =
         trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
     FeatureCache cache = null;
@@ -254,7 +301,7 @@ public final class Trainer {
     String weightsId = null;
     if (trainable == ResNet18.Trainable.HEAD) {
       cache = new FeatureCache(fetch.cacheDir().resolve("features"));
-      weightsId = FeatureCache.weightsId(weightsFile, seed);
+      weightsId = sources.weights();
       listener.notice(
           "frozen backbone: features are computed once and cached"
               + (augment
@@ -269,7 +316,7 @@ public final class Trainer {
     }
 
     boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
-    for (int epoch = 1; epoch <= epochs && !interrupted; epoch++) {
+    for (int epoch = firstEpoch; epoch <= epochs && !interrupted; epoch++) {
       schedule.apply(opt, epoch - 1);
       long start = System.nanoTime();
       Rng rng = new Rng(seed * 1_000_003L + epoch);
@@ -335,6 +382,14 @@ public final class Trainer {
         bestConfusion = confusion;
         copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
+      if ((validated || !hasVal) && epoch < epochs) { // a cut validation: the epoch is redone
+        ResumePoint.write(
+            run,
+            new ResumePoint.Standing(epoch, bestEpoch, bestAcc, bestConfusion, lastConfusion),
+            sources,
+            model,
+            opt);
+      }
       listener.notice(
           String.format(
               "epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %ss",
@@ -357,12 +412,29 @@ public final class Trainer {
           "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
     }
     String status = interrupted ? "interrupted" : "completed";
+    if (!interrupted) {
+      ResumePoint.remove(run); // nothing left to resume
+    }
     writeStatus(status, null);
     if (!history.isEmpty()) {
       report(bestConfusion != null ? bestConfusion : lastConfusion, status);
     }
     return new Result(
         run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
+  }
+
+  /**
+   * A hash of what decides the run's results: every setting but where it is written ({@code
+   * run.dir}, {@code name}) and how it runs ({@code runtime.*}).
+   */
+  static String configFingerprint(Config cfg) {
+    StringBuilder text = new StringBuilder();
+    for (String key : new java.util.TreeSet<>(cfg.keys())) {
+      if (!key.equals("run.dir") && !key.equals("name") && !key.startsWith("runtime.")) {
+        text.append(key).append('=').append(cfg.string(key)).append('\n');
+      }
+    }
+    return dev.fingerspell.train.data.Sha256.of(text.toString().getBytes(StandardCharsets.UTF_8));
   }
 
   private FeatureCache.Features features(

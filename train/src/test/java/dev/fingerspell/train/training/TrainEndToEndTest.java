@@ -1,5 +1,6 @@
 package dev.fingerspell.train.training;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -22,6 +23,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** Synthetic data → prepare → train (head and all) → evaluate → predict, in seconds. */
 class TrainEndToEndTest {
@@ -292,6 +295,127 @@ class TrainEndToEndTest {
   }
 
   /**
+   * A run stopped and then resumed ends with the metrics, checkpoints and best model the same run
+   * gives without stopping: stopped in an epoch's training (the whole network; the head on cached
+   * features) or in its validation (layer4 with AdamW and augmentation: that epoch is done again).
+   * Its resume point is gone once it completes, and a completed run has nothing to resume.
+   */
+  @ParameterizedTest
+  @CsvSource({
+    "all, epoch 2, model.trainable=all",
+    "head, epoch 3, train.epochs=4",
+    "layer4, validation 2, model.trainable=layer4;train.optimizer=adamw;data.augment=true"
+  })
+  void aResumedRunEndsAsTheSameRunWithoutAStop(String name, String stopIn, String settings)
+      throws Exception {
+    List<String> more = new ArrayList<>(List.of("train.epochs=3"));
+    more.addAll(List.of(settings.split(";")));
+    Trainer.Result straight = train(config("straight-" + name, more.toArray(String[]::new)));
+    assertFalse(straight.resumable());
+
+    Config cfg = config("resumed-" + name, more.toArray(String[]::new));
+    Trainer.Result stopped = new StopIn(stopIn).run(cfg, env);
+    assertTrue(stopped.interrupted() && stopped.resumable());
+    List<String> notices = new ArrayList<>();
+    Trainer.Result resumed = new Trainer(cfg, env, Trainer.quiet(notices::add), true).run();
+    assertFalse(resumed.interrupted());
+    int at = stopIn.startsWith("validation") ? 1 : Integer.parseInt(stopIn.substring(6)) - 1;
+    assertTrue(
+        notices.contains("resuming after epoch " + at + " of " + cfg.integer("train.epochs")));
+    assertEquals(strip(straight.runDir()), strip(resumed.runDir()), "the same metrics");
+    assertEquals(straight.bestEpoch(), resumed.bestEpoch());
+    assertEquals(straight.bestValAcc(), resumed.bestValAcc());
+    for (String model : List.of("model.safetensors", "last.safetensors")) {
+      assertEquals(
+          tensors(straight.runDir().resolve(model)),
+          tensors(resumed.runDir().resolve(model)),
+          model);
+    }
+    assertFalse(resumed.resumable(), "a completed run keeps no resume point");
+    JsonNode status = new ObjectMapper().readTree(resumed.runDir().resolve("run.json").toFile());
+    assertEquals("completed", status.get("status").asText());
+    assertEquals(cfg.integer("train.epochs"), status.get("epochs_completed").asInt());
+    ResumeException again =
+        assertThrows(
+            ResumeException.class,
+            () -> new Trainer(cfg, env, Trainer.quiet(line -> {}), true).run());
+    assertTrue(again.getMessage().contains("completed all its epochs"), again.getMessage());
+  }
+
+  /**
+   * A run whose config or data changed since it started is not resumed (its remaining epochs would
+   * be another run's), and the refusal leaves its record as it was; a folder that is no run, or a
+   * run stopped before its first epoch ended, says so.
+   */
+  @Test
+  void aRunIsNotResumedOnAnythingButWhatItStartedWith() throws Exception {
+    Config cfg = config("refused", "model.trainable=all", "train.epochs=3");
+    assertTrue(new StopIn("epoch 2").run(cfg, env).resumable());
+    Path run = dir.resolve("refused");
+    byte[] record = Files.readAllBytes(run.resolve("run.json"));
+    Config changed = config("refused", "model.trainable=all", "train.epochs=3", "train.lr=0.1");
+    ResumeException e =
+        assertThrows(
+            ResumeException.class,
+            () -> new Trainer(changed, env, Trainer.quiet(line -> {}), true).run());
+    assertEquals(
+        "cannot resume "
+            + run
+            + ": "
+            + run.resolve("config.yaml")
+            + " changed since the run started, so its remaining epochs would make another run;"
+            + " start a new one",
+        e.getMessage());
+    assertArrayEquals(record, Files.readAllBytes(run.resolve("run.json")));
+    assertEquals(1, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+    // threads may change: they decide how fast, not what
+    Config threads =
+        config("refused", "model.trainable=all", "train.epochs=3", "runtime.threads=1");
+    assertEquals(Trainer.configFingerprint(cfg), Trainer.configFingerprint(threads));
+
+    // the same images split with another seed: other shards
+    Path otherData =
+        DataPrepare.run(
+            new DataPrepare.Options(
+                dir.resolve("raw"), dir.resolve("other-data"), 32, 0.25, 2, 64, 2),
+            DataPrepare.NO_PROGRESS);
+    Config onOtherData =
+        config("refused", "model.trainable=all", "train.epochs=3", "data.dir=" + otherData);
+    ResumeException d =
+        assertThrows(
+            ResumeException.class,
+            () -> new Trainer(onOtherData, env, Trainer.quiet(line -> {}), true).run());
+    assertTrue(d.getMessage().contains("changed since the run started"), d.getMessage());
+
+    StopIn early = new StopIn("epoch 1");
+    Trainer.Result first = early.run(config("early", "model.trainable=all"), env);
+    assertFalse(first.resumable());
+    ResumeException none =
+        assertThrows(
+            ResumeException.class,
+            () ->
+                new Trainer(
+                        config("early", "model.trainable=all"), env, Trainer.quiet(l -> {}), true)
+                    .run());
+    assertTrue(none.getMessage().contains("stopped before its first epoch"), none.getMessage());
+  }
+
+  /** Each tensor's bytes by name (the metadata, which names the run folder, left out). */
+  private static Map<String, List<Byte>> tensors(Path file) {
+    Map<String, List<Byte>> out = new java.util.TreeMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      for (String name : f.tensors().keySet()) {
+        List<Byte> bytes = new ArrayList<>();
+        for (byte b : f.readBytes(name)) {
+          bytes.add(b);
+        }
+        out.put(name, bytes);
+      }
+    }
+    return out;
+  }
+
+  /**
    * A run that fails in its second epoch (here out of memory, as a too large train.batch_size makes
    * it) keeps the first epoch's checkpoints and metrics, and its run folder says it failed, why,
    * and shows the report of what was done; the error still reaches the caller.
@@ -338,7 +462,13 @@ class TrainEndToEndTest {
     assertTrue(
         Files.readString(run.resolve("report.html"))
             .contains("failed: out of memory (Java heap space)"));
-    assertEquals("failed; epoch 1 is saved in run folder " + run, notices.get(notices.size() - 1));
+    assertEquals(
+        "failed; epoch 1 is saved in run folder "
+            + run
+            + " (fingerspell train --resume "
+            + run
+            + " goes on from there)",
+        notices.get(notices.size() - 1));
     assertTrue(trainer.awaitFinished(1));
   }
 
