@@ -56,11 +56,11 @@ final class EnvironmentProxies extends ProxySelector {
     if (https == null && http == null && all == null) {
       return null;
     }
-    String no = variable(env, "no_proxy");
+    String noProxy = variable(env, "no_proxy");
     List<String> direct =
-        no == null
+        noProxy == null
             ? List.of()
-            : Arrays.stream(env.get(no).split(","))
+            : Arrays.stream(env.get(noProxy).split(","))
                 .map(s -> s.strip().toLowerCase(Locale.ROOT))
                 .filter(s -> !s.isEmpty())
                 .toList();
