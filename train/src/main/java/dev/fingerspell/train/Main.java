@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       DemoCommand.class,
       DataCommand.class,
       TrainCommand.class,
+      RunsCommand.class,
       EvaluateCommand.class,
       PredictCommand.class,
       WeightsCommand.class,

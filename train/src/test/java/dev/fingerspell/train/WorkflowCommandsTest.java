@@ -100,6 +100,24 @@ class WorkflowCommandsTest {
               public void endPhase() {}
             });
     assertTrue(trainer[0].run().resumable());
+    // the runs side by side: the stopped one says it can go on
+    CliRun runs = run("runs", dir.toString());
+    assertEquals(0, runs.status(), runs.err());
+    List<String> table = runs.out().lines().toList();
+    assertEquals(4, table.size(), runs.out()); // header, two runs, the footnote
+    assertTrue(
+        table
+            .get(1)
+            .matches(
+                "run +completed +2/2 +0\\.\\d{4} \\(ep [12]\\) +head +adamw 0\\.001 +32 +[0-9.]+s"),
+        table.get(1));
+    assertTrue(table.get(2).matches("stopped +interrupted\\* +1/2 .*"), table.get(2));
+    assertEquals("* fingerspell train --resume FOLDER goes on with it", table.get(3));
+    JsonNode listed = new ObjectMapper().readTree(run("runs", stopped.toString(), "--json").out());
+    assertEquals(1, listed.size());
+    assertEquals("interrupted", listed.get(0).get("status").asText());
+    assertTrue(listed.get(0).get("resumable").asBoolean());
+    assertEquals(2, listed.get(0).get("epochs_total").asInt());
     CliRun resumed = run("train", "--resume", stopped.toString());
     assertEquals(0, resumed.status(), resumed.err());
     assertTrue(resumed.out().contains("resuming after epoch 1 of 2"), resumed.out());
@@ -115,6 +133,11 @@ class WorkflowCommandsTest {
       assertEquals(1, refused.err().strip().lines().count(), refused.err());
     }
     assertTrue(run("train", "--resume", stopped.toString()).err().contains("completed all"));
+    assertTrue(run("runs", dir.toString()).out().contains("stopped  completed "));
+    CliRun noRuns = run("runs", dir.resolve("nothing-here").toString());
+    assertEquals(1, noRuns.status());
+    assertEquals(
+        "fingerspell: " + dir.resolve("nothing-here") + " is not a folder\n", noRuns.err());
     assertTrue(
         run("train", "--resume", run.toString(), "train.lr=0.1")
             .err()

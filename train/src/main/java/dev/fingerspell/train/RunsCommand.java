@@ -1,0 +1,227 @@
+package dev.fingerspell.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.fingerspell.weights.IoErrors;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code fingerspell runs [FOLDER ...] [--json]}: the runs side by side, as W&B's runs table shows
+ * them: status, epochs, best validation accuracy, recipe and time, read from each run folder's
+ * {@code config.yaml}, {@code metrics.jsonl} and {@code run.json}.
+ */
+@Command(
+    name = "runs",
+    mixinStandardHelpOptions = true,
+    description = {
+      "List training runs: status, epochs, best validation accuracy, recipe, time.",
+      "Each FOLDER is a run folder or a folder of them (default: runs)."
+    })
+final class RunsCommand implements Callable<Integer> {
+  @ParentCommand Main main;
+
+  @Parameters(paramLabel = "FOLDER", arity = "0..*", description = "run folders, or their parent")
+  List<Path> folders = new ArrayList<>();
+
+  @Option(names = "--json", description = "print one JSON array instead of a table")
+  boolean json;
+
+  /** What a run folder says of its run; NaN and -1 where it says nothing. */
+  record Run(
+      Path dir,
+      String status,
+      int epochs,
+      int epochsTotal,
+      double bestValAcc,
+      int bestEpoch,
+      String trainable,
+      String optimizer,
+      double lr,
+      int imageSize,
+      double seconds,
+      boolean resumable) {}
+
+  @Override
+  public Integer call() {
+    PrintWriter out = main.cli().out();
+    List<Path> roots = folders.isEmpty() ? List.of(Path.of("runs")) : folders;
+    List<Run> runs = new ArrayList<>();
+    for (Path root : roots) {
+      if (Files.isRegularFile(root.resolve("config.yaml"))) {
+        runs.add(read(root));
+      } else if (Files.isDirectory(root)) {
+        try (Stream<Path> list = Files.list(root)) {
+          list.filter(d -> Files.isRegularFile(d.resolve("config.yaml")))
+              .sorted()
+              .forEach(d -> runs.add(read(d)));
+        } catch (IOException e) {
+          throw new UncheckedIOException("cannot list " + root + ": " + IoErrors.describe(e), e);
+        }
+      } else {
+        throw new IllegalArgumentException(
+            root + " is not a folder" + (folders.isEmpty() ? " (no runs here yet)" : ""));
+      }
+    }
+    if (json) {
+      out.println(toJson(runs));
+    } else if (runs.isEmpty()) {
+      out.println("no runs in " + String.join(", ", roots.stream().map(Path::toString).toList()));
+    } else {
+      table(out, runs);
+    }
+    return 0;
+  }
+
+  /** A run folder's record; what is missing or unreadable in it is left unknown. */
+  static Run read(Path dir) {
+    JsonNode config = tree(new YAMLMapper(), dir.resolve("config.yaml"));
+    JsonNode record = tree(new ObjectMapper(), dir.resolve("run.json"));
+    int epochs = 0;
+    double best = Double.NaN;
+    int bestEpoch = -1;
+    double seconds = 0;
+    Path metrics = dir.resolve("metrics.jsonl");
+    if (Files.isRegularFile(metrics)) {
+      ObjectMapper mapper = new ObjectMapper();
+      try {
+        for (String line : Files.readAllLines(metrics)) {
+          JsonNode m = mapper.readTree(line);
+          epochs++;
+          seconds += m.path("seconds").asDouble(0);
+          JsonNode acc = m.path("val_acc");
+          if (acc.isNumber() && !(acc.asDouble() <= best)) { // the first best, as the run keeps
+            best = acc.asDouble();
+            bestEpoch = m.path("epoch").asInt();
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        // a line cut by a kill: the epochs read so far stand
+      }
+    }
+    String status = record.path("status").asText("");
+    if (status.isEmpty()) {
+      status = epochs == 0 ? "not started" : "unfinished"; // running now, or killed
+    }
+    JsonNode train = config.path("train");
+    return new Run(
+        dir,
+        status,
+        epochs,
+        train.path("epochs").asInt(-1),
+        best,
+        bestEpoch,
+        config.path("model").path("trainable").asText("?"),
+        train.path("optimizer").asText("?"),
+        train.path("lr").asDouble(Double.NaN),
+        config.path("data").path("image_size").asInt(-1),
+        seconds,
+        Files.isRegularFile(dir.resolve("resume.safetensors")));
+  }
+
+  private static JsonNode tree(ObjectMapper mapper, Path file) {
+    try {
+      JsonNode n = Files.isRegularFile(file) ? mapper.readTree(file.toFile()) : null;
+      return n == null ? mapper.createObjectNode() : n;
+    } catch (IOException e) {
+      return mapper.createObjectNode(); // unreadable: shown as unknown
+    }
+  }
+
+  private static void table(PrintWriter out, List<Run> runs) {
+    int width = "run".length();
+    for (Run r : runs) {
+      width = Math.max(width, r.dir().getFileName().toString().length());
+    }
+    String row = "%-" + width + "s  %-11s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
+    out.printf(
+        Locale.ROOT,
+        row,
+        "run",
+        "status",
+        "epochs",
+        "best val acc",
+        "trains",
+        "optimizer",
+        "size",
+        "time");
+    for (Run r : runs) {
+      out.printf(
+          Locale.ROOT,
+          row,
+          r.dir().getFileName(),
+          r.status() + (r.resumable() ? "*" : ""),
+          r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
+          r.bestEpoch() < 0
+              ? "-"
+              : String.format(Locale.ROOT, "%.4f (ep %d)", r.bestValAcc(), r.bestEpoch()),
+          r.trainable(),
+          r.optimizer() + (Double.isNaN(r.lr()) ? "" : " " + plain(r.lr())),
+          r.imageSize() < 0 ? "?" : Integer.toString(r.imageSize()),
+          String.format(Locale.ROOT, "%.1fs", r.seconds()));
+    }
+    if (runs.stream().anyMatch(Run::resumable)) {
+      out.println("* fingerspell train --resume FOLDER goes on with it");
+    }
+  }
+
+  /** A learning rate as it was written: 0.001, not 1.00e-03. */
+  private static String plain(double v) {
+    return new java.math.BigDecimal(String.format(Locale.ROOT, "%.3g", v))
+        .stripTrailingZeros()
+        .toPlainString();
+  }
+
+  private static String toJson(List<Run> runs) {
+    ObjectMapper mapper = new ObjectMapper();
+    ArrayNode array = mapper.createArrayNode();
+    for (Run r : runs) {
+      ObjectNode o = array.addObject();
+      o.put("run", r.dir().toString());
+      o.put("status", r.status());
+      o.put("epochs", r.epochs());
+      putKnown(o, "epochs_total", r.epochsTotal());
+      if (r.bestEpoch() < 0) {
+        o.putNull("best_val_acc");
+        o.putNull("best_epoch");
+      } else {
+        o.put("best_val_acc", r.bestValAcc());
+        o.put("best_epoch", r.bestEpoch());
+      }
+      o.put("trainable", r.trainable());
+      o.put("optimizer", r.optimizer());
+      if (Double.isNaN(r.lr())) {
+        o.putNull("lr");
+      } else {
+        o.put("lr", r.lr());
+      }
+      putKnown(o, "image_size", r.imageSize());
+      o.put("seconds", Math.round(r.seconds() * 1000) / 1000.0);
+      o.put("resumable", r.resumable());
+    }
+    return array.toString();
+  }
+
+  private static void putKnown(ObjectNode o, String key, int value) {
+    if (value < 0) {
+      o.putNull(key);
+    } else {
+      o.put(key, value);
+    }
+  }
+}
