@@ -336,10 +336,7 @@ class WeightFetchTest {
     try (LoopbackProxy guard = new LoopbackProxy("ann", "secret")) {
       int asked = ranges.size();
       WeightFetch refused = fromEnvironment("d", hub, "http_proxy", guard.address());
-      WeightFetchException e =
-          assertThrows(
-              WeightFetchException.class,
-              () -> refused.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+      WeightFetchException e = refusal(refused);
       assertEquals(
           "hf://timm/resnet18.a1_in1k: the proxy "
               + guard.address()
@@ -351,10 +348,7 @@ class WeightFetchTest {
     }
     // a proxy that does not answer is named in the message
     WeightFetch dead = fromEnvironment("c", "http://127.0.0.1:9", "http_proxy", "127.0.0.1:1");
-    WeightFetchException e =
-        assertThrows(
-            WeightFetchException.class,
-            () -> dead.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+    WeightFetchException e = refusal(dead);
     assertTrue(e.getMessage().contains("through the proxy 127.0.0.1:1"), e.getMessage());
   }
 
@@ -391,10 +385,7 @@ class WeightFetchTest {
 
       WeightFetch wrong =
           fromEnvironment("b", hub, "HTTP_PROXY", "http://ann%40corp:hunter2@" + proxy.address());
-      WeightFetchException e =
-          assertThrows(
-              WeightFetchException.class,
-              () -> wrong.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+      WeightFetchException e = refusal(wrong);
       assertEquals(
           "hf://timm/resnet18.a1_in1k: the proxy "
               + proxy.address()
@@ -420,10 +411,7 @@ class WeightFetchTest {
         WeightFetch toGated =
             fromEnvironment(
                 "c", "http://127.0.0.1:" + gated.getAddress().getPort(), "http_proxy", login);
-        WeightFetchException denied =
-            assertThrows(
-                WeightFetchException.class,
-                () -> toGated.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
+        WeightFetchException denied = refusal(toGated);
         assertTrue(denied.getMessage().contains("access denied (HTTP 401)"), denied.getMessage());
         assertEquals(List.of("null"), authorizations);
       } finally {
@@ -605,6 +593,13 @@ class WeightFetchTest {
     assertEquals(
         "https_proxy='http://' is not host:port or http://[USER:PASSWORD@]host:port",
         bad.getMessage());
+  }
+
+  /** What stops {@code f} from fetching the hub's resnet18 (the test fails if nothing does). */
+  private static WeightFetchException refusal(WeightFetch f) {
+    return assertThrows(
+        WeightFetchException.class,
+        () -> f.fetch("hf://timm/resnet18.a1_in1k", null, WeightFetch.Progress.NONE));
   }
 
   private static String text(InetSocketAddress a) {
