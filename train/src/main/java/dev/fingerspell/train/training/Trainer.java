@@ -271,8 +271,6 @@ public final class Trainer {
     int minBatch = ResNet18.minTrainingBatch(pre.size());
     ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
 
-    // With only layer4 and the head training, the stages before layer4 are constant: they run
-    // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
     ResumePoint.Sources sources =
         new ResumePoint.Sources(
             configFingerprint(cfg),
@@ -293,6 +291,8 @@ public final class Trainer {
       listener.notice("resuming after epoch " + at.epoch() + " of " + epochs);
     }
     runFolder = run; // a refused resume leaves the run's record as it was
+    // With only layer4 and the head training, the stages before layer4 are constant: they run
+    // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
     FrozenResNet18 frozenStages =
         trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
     FeatureCache cache = null;
