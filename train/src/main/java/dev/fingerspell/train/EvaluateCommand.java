@@ -26,7 +26,11 @@ import picocli.CommandLine.ParentCommand;
 final class EvaluateCommand implements Callable<Integer> {
   @ParentCommand Main main;
 
-  @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
+  @Option(
+      names = "--model",
+      required = true,
+      paramLabel = "FILE",
+      description = "model file, or a run folder (its model.safetensors)")
   Path model;
 
   @Mixin DeviceOption device = new DeviceOption();
@@ -64,7 +68,7 @@ final class EvaluateCommand implements Callable<Integer> {
           "--split must be test, val, train or all, not '" + split + "'");
     }
     device.apply();
-    AslClassifier classifier = AslClassifier.load(model);
+    AslClassifier classifier = AslClassifier.load(RunsCommand.model(model));
     Evaluation.Result r;
     if (PreparedData.isPrepared(data)) {
       PreparedData d = PreparedData.open(data);

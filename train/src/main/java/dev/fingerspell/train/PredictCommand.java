@@ -39,7 +39,11 @@ final class PredictCommand implements Callable<Integer> {
 
   @ParentCommand Main main;
 
-  @Option(names = "--model", required = true, paramLabel = "FILE", description = "model file")
+  @Option(
+      names = "--model",
+      required = true,
+      paramLabel = "FILE",
+      description = "model file, or a run folder (its model.safetensors)")
   Path model;
 
   @Mixin DeviceOption device = new DeviceOption();
@@ -69,7 +73,7 @@ final class PredictCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--top-k must be at least 1");
     }
     device.apply();
-    AslClassifier classifier = AslClassifier.load(model);
+    AslClassifier classifier = AslClassifier.load(RunsCommand.model(model));
     Preprocess pre = classifier.info().preprocess();
     ObjectMapper mapper = new ObjectMapper();
     boolean failed = false;

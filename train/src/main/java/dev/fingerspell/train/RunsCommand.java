@@ -88,6 +88,26 @@ final class RunsCommand implements Callable<Integer> {
     return 0;
   }
 
+  /**
+   * The model {@code --model} names: a file as it is; a run folder's best model, {@code
+   * model.safetensors}. A run folder without one (no epoch validated yet) is one line saying what
+   * it holds instead.
+   */
+  static Path model(Path given) {
+    if (!Files.isDirectory(given) || !Files.isRegularFile(given.resolve("config.yaml"))) {
+      return given; // a file, or no run folder: the loader says what it is
+    }
+    Path best = given.resolve("model.safetensors");
+    if (Files.isRegularFile(best)) {
+      return best;
+    }
+    Path last = given.resolve("last.safetensors");
+    throw new IllegalArgumentException(
+        given
+            + " is a run folder without a best model yet (no epoch validated)"
+            + (Files.isRegularFile(last) ? "; its latest weights are in " + last : ""));
+  }
+
   /** A run folder's record; what is missing or unreadable in it is left unknown. */
   static Run read(Path dir) {
     JsonNode config = tree(new YAMLMapper(), dir.resolve("config.yaml"));

@@ -238,6 +238,24 @@ class WorkflowCommandsTest {
             dir.resolve("raw/asl_alphabet_test/asl_alphabet_test/B_test.jpg").toString());
     assertEquals(0, predict.status(), predict.err());
     assertEquals(3, new ObjectMapper().readTree(predict.out()).get("predictions").size());
+
+    // a run folder stands for its best model
+    String image = dir.resolve("raw/asl_alphabet_test/asl_alphabet_test/B_test.jpg").toString();
+    CliRun byFolder = run("predict", "--model", run.toString(), "--json", image);
+    assertEquals(predict.out(), byFolder.out(), byFolder.err());
+    Path unvalidated = Files.createDirectories(dir.resolve("unvalidated"));
+    Files.copy(run.resolve("config.yaml"), unvalidated.resolve("config.yaml"));
+    Files.copy(run.resolve("last.safetensors"), unvalidated.resolve("last.safetensors"));
+    CliRun notYet = run("evaluate", "--model", unvalidated.toString(), "--data", dir.toString());
+    assertEquals(1, notYet.status());
+    assertEquals(
+        "fingerspell: "
+            + unvalidated
+            + " is a run folder without a best model yet (no epoch validated); its latest weights"
+            + " are in "
+            + unvalidated.resolve("last.safetensors")
+            + "\n",
+        notYet.err());
   }
 
   @Test
