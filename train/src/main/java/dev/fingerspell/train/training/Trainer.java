@@ -122,6 +122,10 @@ public final class Trainer {
   private Confusion bestConfusion;
   private Confusion lastConfusion;
   private int bestEpoch;
+
+  /** The epochs after which this run was stopped and resumed, in order (run.json keeps them). */
+  private final List<Integer> resumedAfter = new ArrayList<>();
+
   private double bestAcc = Double.NEGATIVE_INFINITY;
 
   /** The features the head last trained on, and the same as a tensor. */
@@ -288,6 +292,8 @@ public final class Trainer {
       bestConfusion = at.best();
       lastConfusion = at.last();
       firstEpoch = at.epoch() + 1;
+      resumedAfter.addAll(earlierResumes(run));
+      resumedAfter.add(at.epoch());
       listener.notice("resuming after epoch " + at.epoch() + " of " + epochs);
     }
     runFolder = run; // a refused resume leaves the run's record as it was
@@ -686,7 +692,24 @@ public final class Trainer {
     return Double.isFinite(v) ? v : null;
   }
 
-  /** run.json: {@code status} completed, interrupted or failed (then {@code error} says why). */
+  /** The epochs after which run.json says the run was resumed before; none when it says none. */
+  private static List<Integer> earlierResumes(Path run) {
+    List<Integer> out = new ArrayList<>();
+    try {
+      new ObjectMapper()
+          .readTree(run.resolve("run.json").toFile())
+          .path("resumed_after")
+          .forEach(n -> out.add(n.asInt()));
+    } catch (IOException e) {
+      // no record (a run killed before it wrote one): no earlier resume is known
+    }
+    return out;
+  }
+
+  /**
+   * run.json: {@code status} completed, interrupted or failed (then {@code error} says why), and
+   * {@code resumed_after} when the run was resumed.
+   */
   private void writeStatus(String status, String error) {
     Map<String, Object> s = new LinkedHashMap<>();
     s.put("status", status);
@@ -694,6 +717,9 @@ public final class Trainer {
       s.put("error", error);
     }
     s.put("epochs_completed", history.size());
+    if (!resumedAfter.isEmpty()) {
+      s.put("resumed_after", resumedAfter);
+    }
     s.put("best_epoch", bestEpoch);
     s.put("best_val_acc", bestEpoch == 0 ? null : bestAcc);
     s.put("train_images", data.count("train"));
@@ -736,7 +762,14 @@ public final class Trainer {
             : Plots.confusion(
                 run.resolve("confusion_matrix.png"), "Validation, epoch " + bestEpoch, confusion);
     Map<String, String> summary = new LinkedHashMap<>();
-    summary.put("status", status);
+    summary.put(
+        "status",
+        status
+            + (resumedAfter.isEmpty()
+                ? ""
+                : ", resumed after epoch"
+                    + (resumedAfter.size() == 1 ? " " : "s ")
+                    + String.join(", ", resumedAfter.stream().map(String::valueOf).toList())));
     summary.put(
         "best validation accuracy",
         bestEpoch == 0

@@ -335,6 +335,10 @@ class TrainEndToEndTest {
     JsonNode status = new ObjectMapper().readTree(resumed.runDir().resolve("run.json").toFile());
     assertEquals("completed", status.get("status").asText());
     assertEquals(cfg.integer("train.epochs"), status.get("epochs_completed").asInt());
+    assertEquals("[" + at + "]", status.get("resumed_after").toString());
+    assertTrue(
+        Files.readString(resumed.runDir().resolve("report.html"))
+            .contains("completed, resumed after epoch " + at));
     ResumeException again =
         assertThrows(
             ResumeException.class,
