@@ -23,8 +23,9 @@ import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code fingerspell runs [FOLDER ...] [--json]}: the runs side by side, as W&B's runs table shows
- * them: status, epochs, best validation accuracy, recipe and time, read from each run folder's
- * {@code config.yaml}, {@code metrics.jsonl} and {@code run.json}.
+ * them: status (running while a process trains in the folder), epochs, best validation accuracy,
+ * recipe and time, read from each run folder's {@code config.yaml}, {@code metrics.jsonl} and
+ * {@code run.json}.
  */
 @Command(
     name = "runs",
@@ -135,8 +136,11 @@ final class RunsCommand implements Callable<Integer> {
       }
     }
     String status = record.path("status").asText("");
-    if (status.isEmpty()) {
-      status = epochs == 0 ? "not started" : "unfinished"; // running now, or killed
+    boolean running = dev.fingerspell.train.training.Trainer.training(dir);
+    if (running) {
+      status = "running"; // a resumed run's record still says how it stopped before
+    } else if (status.isEmpty()) {
+      status = epochs == 0 ? "not started" : "killed"; // no record, and nobody trains there
     }
     JsonNode train = config.path("train");
     return new Run(
@@ -151,7 +155,7 @@ final class RunsCommand implements Callable<Integer> {
         train.path("lr").asDouble(Double.NaN),
         config.path("data").path("image_size").asInt(-1),
         seconds,
-        Files.isRegularFile(dir.resolve("resume.safetensors")));
+        !running && Files.isRegularFile(dir.resolve("resume.safetensors")));
   }
 
   private static JsonNode tree(ObjectMapper mapper, Path file) {
@@ -168,7 +172,7 @@ final class RunsCommand implements Callable<Integer> {
     for (Run r : runs) {
       width = Math.max(width, r.dir().getFileName().toString().length());
     }
-    String row = "%-" + width + "s  %-11s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
+    String row = "%-" + width + "s  %-12s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
     out.printf(
         Locale.ROOT,
         row,

@@ -66,7 +66,8 @@ public final class Trainer {
           "loss.png",
           "accuracy.png",
           "confusion_matrix.png",
-          "report.html");
+          "report.html",
+          ResumePoint.FILE);
 
   /** What the caller sees while the run goes: notices, and per-epoch progress. */
   public interface Listener {
@@ -116,6 +117,9 @@ public final class Trainer {
 
   /** The run folder once made, and what the run has done: all a failure needs to record. */
   private Path runFolder;
+
+  /** The run folder's lock, held while this trains in it. */
+  private RunFolderLock runLock;
 
   private PreparedData data;
   private final List<Report.Epoch> history = new ArrayList<>();
@@ -170,6 +174,11 @@ public final class Trainer {
     return Path.of("runs", stamp + "-" + cfg.string("name"));
   }
 
+  /** Whether a process (this one included) is training in {@code run} now. */
+  public static boolean training(Path run) {
+    return RunFolderLock.held(run);
+  }
+
   /** Trains. */
   public Result run() {
     try {
@@ -180,6 +189,13 @@ public final class Trainer {
       }
       throw e;
     } finally {
+      if (runLock != null) {
+        try {
+          runLock.close();
+        } catch (IOException e) {
+          // closing a lock file cannot lose anything
+        }
+      }
       finished.countDown();
     }
   }
@@ -244,6 +260,11 @@ public final class Trainer {
     try {
       if (!resume) {
         Files.createDirectories(run);
+      }
+      if (Files.isDirectory(run)) {
+        runLock = RunFolderLock.take(run); // before anything in it is deleted, read or written
+      }
+      if (!resume) {
         // A run.dir used before holds that run's files: none may pass for this run's (an old
         // model.safetensors beside this config, if this run stops before its first epoch).
         for (String earlier : RUN_FILES) {

@@ -404,6 +404,74 @@ class TrainEndToEndTest {
     assertTrue(none.getMessage().contains("stopped before its first epoch"), none.getMessage());
   }
 
+  /**
+   * A run folder another process trains in (here a second JVM holding its lock, as a run still
+   * saving after Ctrl-C would) is left alone: a new run into it and a resume of it are refused
+   * before anything in it changes. Once that process is gone the folder is free again.
+   */
+  @Test
+  void aRunFolderInUseByAnotherProcessIsLeftAlone() throws Exception {
+    Config cfg = config("in-use", "train.epochs=3");
+    assertTrue(new StopIn("epoch 2").run(cfg, env).resumable());
+    Path run = dir.resolve("in-use");
+    Map<String, byte[]> before = contents(run);
+    Process holder =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                HoldLock.class.getName(),
+                run.toString())
+            .redirectErrorStream(true)
+            .start();
+    try {
+      assertEquals('L', holder.getInputStream().read(), "the other process holds the lock");
+      assertTrue(Trainer.training(run));
+      for (boolean resume : new boolean[] {false, true}) {
+        IllegalStateException e =
+            assertThrows(
+                IllegalStateException.class,
+                () -> new Trainer(cfg, env, Trainer.quiet(line -> {}), resume).run());
+        assertEquals(
+            run
+                + " is in use by another training run (one still saving after Ctrl-C, perhaps):"
+                + " wait for it to end, or give this run another run.dir",
+            e.getMessage());
+      }
+      Map<String, byte[]> after = contents(run);
+      assertEquals(before.keySet(), after.keySet());
+      before.forEach((name, bytes) -> assertArrayEquals(bytes, after.get(name), name));
+    } finally {
+      holder.getOutputStream().close(); // it exits, and the OS drops its lock
+      holder.waitFor();
+    }
+    assertFalse(Trainer.training(run));
+    Trainer.Result resumed = new Trainer(cfg, env, Trainer.quiet(line -> {}), true).run();
+    assertFalse(resumed.interrupted());
+    assertFalse(Trainer.training(run), "released when the run ends");
+  }
+
+  /** Holds a run folder's lock until its standard input closes; writes L once it holds it. */
+  static final class HoldLock {
+    public static void main(String[] args) throws Exception {
+      try (RunFolderLock lock = RunFolderLock.take(Path.of(args[0]))) {
+        System.out.print('L');
+        System.out.flush();
+        System.in.read();
+      }
+    }
+  }
+
+  private static Map<String, byte[]> contents(Path run) throws Exception {
+    Map<String, byte[]> out = new java.util.TreeMap<>();
+    try (var files = Files.list(run)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        out.put(f.getFileName().toString(), Files.readAllBytes(f));
+      }
+    }
+    return out;
+  }
+
   /** Each tensor's bytes by name (the metadata, which names the run folder, left out). */
   private static Map<String, List<Byte>> tensors(Path file) {
     Map<String, List<Byte>> out = new java.util.TreeMap<>();
