@@ -248,7 +248,8 @@ class TrainEndToEndTest {
     Path home = dir.resolve("home-stop");
     Path earlierRun = dir.resolve("stop-features");
     Files.createDirectories(earlierRun);
-    for (String name : List.of("model.safetensors", "report.html", "metrics.jsonl")) {
+    for (String name :
+        List.of("model.safetensors", "report.html", "metrics.jsonl", "resume.safetensors")) {
       Files.writeString(earlierRun.resolve(name), "an earlier run's");
     }
     StopIn stop = new StopIn("features train"); // after the pass's first batch
@@ -268,7 +269,8 @@ class TrainEndToEndTest {
     JsonNode status = new ObjectMapper().readTree(r.runDir().resolve("run.json").toFile());
     assertEquals("interrupted", status.get("status").asText());
     assertEquals(earlierRun, r.runDir());
-    for (String name : List.of("model.safetensors", "report.html", "metrics.jsonl")) {
+    for (String name :
+        List.of("model.safetensors", "report.html", "metrics.jsonl", "resume.safetensors")) {
       assertFalse(Files.exists(earlierRun.resolve(name)), "the earlier run's " + name + " is left");
     }
     assertTrue(stop.finished());
