@@ -274,7 +274,7 @@ class WorkflowCommandsTest {
   }
 
   @Test
-  void demoUsesCachedPretrainedWeightsWhenThereAreSome() {
+  void demoUsesCachedPretrainedWeightsWhenThereAreSome() throws Exception {
     // stands in for hf://timm/resnet18.a1_in1k in the cache: a 1000-class ResNet18 file
     Path cached = dir.resolve("home/hub/timm--resnet18.a1_in1k/model.safetensors");
     dev.fingerspell.weights.SafetensorsWriter.write(
@@ -297,6 +297,10 @@ class WorkflowCommandsTest {
         r.out().contains("recipe: pretrained hf://timm/resnet18.a1_in1k from the cache"), r.out());
     assertTrue(r.out().contains("skipping the stored classifier (fc [1000, 512])"), r.out());
     assertTrue(r.out().contains("4/4 evaluated on the test split: 28 images"), r.out());
+    // the run records which weights it started from
+    JsonNode record = new ObjectMapper().readTree(dir.resolve("demo-pt/run/run.json").toFile());
+    assertEquals(
+        dev.fingerspell.train.data.Sha256.of(cached), record.get("weights_sha256").asText());
   }
 
   @Test

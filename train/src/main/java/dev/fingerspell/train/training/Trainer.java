@@ -127,6 +127,9 @@ public final class Trainer {
   private Confusion lastConfusion;
   private int bestEpoch;
 
+  /** The sha256 of the weights the run started from; null before known, or with none. */
+  private String weightsSha256;
+
   /** The epochs after which this run was stopped and resumed, in order (run.json keeps them). */
   private final List<Integer> resumedAfter = new ArrayList<>();
 
@@ -296,13 +299,13 @@ public final class Trainer {
     int minBatch = ResNet18.minTrainingBatch(pre.size());
     ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
 
+    String weightsId = FeatureCache.weightsId(weightsFile, seed);
+    weightsSha256 = weightsFile == null ? null : weightsId;
     ResumePoint.Sources sources =
         new ResumePoint.Sources(
             configFingerprint(cfg),
             data.fingerprint(),
-            trainable == ResNet18.Trainable.ALL // every weight is in the resume point
-                ? "all"
-                : FeatureCache.weightsId(weightsFile, seed));
+            trainable == ResNet18.Trainable.ALL ? "all" : weightsId); // all: every weight is saved
     int firstEpoch = 1;
     if (resume) {
       ResumePoint.Resumed r = ResumePoint.read(run, sources, model, opt, classes);
@@ -325,10 +328,8 @@ public final class Trainer {
     FeatureCache cache = null;
     FeatureCache.Features trainFeatures = null;
     FeatureCache.Features valFeatures = null;
-    String weightsId = null;
     if (trainable == ResNet18.Trainable.HEAD) {
       cache = new FeatureCache(fetch.cacheDir().resolve("features"));
-      weightsId = sources.weights();
       listener.notice(
           "frozen backbone: features are computed once and cached"
               + (augment
@@ -745,6 +746,11 @@ public final class Trainer {
     s.put("best_val_acc", bestEpoch == 0 ? null : bestAcc);
     s.put("train_images", data.count("train"));
     s.put("val_images", data.count("val"));
+    // what it trained on, as DVC would pin it: the data set's version and the starting weights
+    s.put("data_fingerprint", data.fingerprint());
+    if (weightsSha256 != null) {
+      s.put("weights_sha256", weightsSha256);
+    }
     try {
       AtomicFiles.write(runFolder.resolve("run.json"), new ObjectMapper().writeValueAsBytes(s));
     } catch (IOException e) {
@@ -802,6 +808,7 @@ public final class Trainer {
             + cfg.string("model.trainable")
             + ", weights="
             + cfg.string("model.weights")
+            + (weightsSha256 == null ? "" : " (sha256 " + weightsSha256.substring(0, 12) + ")")
             + ", image size "
             + cfg.integer("data.image_size")
             + ", augment "
@@ -824,7 +831,9 @@ public final class Trainer {
             + data.count("val")
             + " val images, "
             + data.classes().size()
-            + " classes");
+            + " classes (version "
+            + data.fingerprint().substring(0, 12)
+            + ")");
     double secs = 0;
     for (Report.Epoch e : history) {
       secs += e.seconds();

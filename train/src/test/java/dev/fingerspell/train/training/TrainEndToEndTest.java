@@ -338,6 +338,8 @@ class TrainEndToEndTest {
     assertEquals("completed", status.get("status").asText());
     assertEquals(cfg.integer("train.epochs"), status.get("epochs_completed").asInt());
     assertEquals("[" + at + "]", status.get("resumed_after").toString());
+    assertEquals(PreparedData.open(data).fingerprint(), status.get("data_fingerprint").asText());
+    assertFalse(status.has("weights_sha256"), "model.weights=none: no file to pin");
     assertTrue(
         Files.readString(resumed.runDir().resolve("report.html"))
             .contains("completed, resumed after epoch " + at));
