@@ -56,7 +56,9 @@ final class RunsCommand implements Callable<Integer> {
       double lr,
       int imageSize,
       double seconds,
-      boolean resumable) {}
+      boolean resumable,
+      String dataFingerprint,
+      String weightsSha256) {}
 
   @Override
   public Integer call() {
@@ -155,7 +157,9 @@ final class RunsCommand implements Callable<Integer> {
         train.path("lr").asDouble(Double.NaN),
         config.path("data").path("image_size").asInt(-1),
         seconds,
-        !running && Files.isRegularFile(dir.resolve("resume.safetensors")));
+        !running && Files.isRegularFile(dir.resolve("resume.safetensors")),
+        record.path("data_fingerprint").asText(null),
+        record.path("weights_sha256").asText(null));
   }
 
   private static JsonNode tree(ObjectMapper mapper, Path file) {
@@ -237,6 +241,8 @@ final class RunsCommand implements Callable<Integer> {
       putKnown(o, "image_size", r.imageSize());
       o.put("seconds", Math.round(r.seconds() * 1000) / 1000.0);
       o.put("resumable", r.resumable());
+      o.put("data_fingerprint", r.dataFingerprint());
+      o.put("weights_sha256", r.weightsSha256());
     }
     return array.toString();
   }

@@ -118,6 +118,10 @@ class WorkflowCommandsTest {
     assertEquals("interrupted", listed.get(0).get("status").asText());
     assertTrue(listed.get(0).get("resumable").asBoolean());
     assertEquals(2, listed.get(0).get("epochs_total").asInt());
+    assertEquals(
+        dev.fingerspell.train.data.PreparedData.open(dir.resolve("data/processed")).fingerprint(),
+        listed.get(0).get("data_fingerprint").asText());
+    assertTrue(listed.get(0).get("weights_sha256").isNull(), "model.weights=none");
     CliRun resumed = run("train", "--resume", stopped.toString());
     assertEquals(0, resumed.status(), resumed.err());
     assertTrue(resumed.out().contains("resuming after epoch 1 of 2"), resumed.out());
