@@ -37,9 +37,9 @@ final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--data",
-      required = true,
       paramLabel = "DIR",
-      description = "a prepared set or a raw image folder")
+      description =
+          "a prepared set or a raw image folder (default with a run folder: the set it trained on)")
   Path data;
 
   @Option(
@@ -66,6 +66,9 @@ final class EvaluateCommand implements Callable<Integer> {
     if (split != null && !Set.of("test", "val", "train", "all").contains(split)) {
       throw new IllegalArgumentException(
           "--split must be test, val, train or all, not '" + split + "'");
+    }
+    if (data == null) {
+      data = RunsCommand.trainedOn(model);
     }
     device.apply();
     AslClassifier classifier = AslClassifier.load(RunsCommand.model(model));

@@ -111,6 +111,22 @@ final class RunsCommand implements Callable<Integer> {
             + (Files.isRegularFile(last) ? "; its latest weights are in " + last : ""));
   }
 
+  /**
+   * The data set a run folder's config trained on, for {@code evaluate --model RUN} without {@code
+   * --data}; a model file names none, so then {@code --data} is needed.
+   */
+  static Path trainedOn(Path given) {
+    JsonNode dir =
+        Files.isDirectory(given)
+            ? tree(new YAMLMapper(), given.resolve("config.yaml")).path("data").path("dir")
+            : null;
+    if (dir == null || !dir.isTextual() || dir.asText().isBlank()) {
+      throw new IllegalArgumentException(
+          "--data is needed: " + given + " is not a run folder whose config names its data set");
+    }
+    return Path.of(dir.asText());
+  }
+
   /** A run folder's record; what is missing or unreadable in it is left unknown. */
   static Run read(Path dir) {
     JsonNode config = tree(new YAMLMapper(), dir.resolve("config.yaml"));

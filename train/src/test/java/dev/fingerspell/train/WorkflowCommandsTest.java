@@ -243,7 +243,26 @@ class WorkflowCommandsTest {
     assertEquals(0, predict.status(), predict.err());
     assertEquals(3, new ObjectMapper().readTree(predict.out()).get("predictions").size());
 
-    // a run folder stands for its best model
+    // a run folder stands for its best model, and for the data set it trained on
+    CliRun onItsData =
+        run(
+            "evaluate",
+            "--model",
+            run.toString(),
+            "--json",
+            "--plot",
+            dir.resolve("own.png").toString());
+    assertEquals(0, onItsData.status(), onItsData.err());
+    JsonNode own = new ObjectMapper().readTree(onItsData.out());
+    for (String field : List.of("split", "count", "accuracy", "confusion_matrix")) {
+      assertEquals(j.get(field), own.get(field), field);
+    }
+    CliRun fileOnly = run("evaluate", "--model", model.toString());
+    assertEquals(
+        "fingerspell: --data is needed: "
+            + model
+            + " is not a run folder whose config names its data set\n",
+        fileOnly.err());
     String image = dir.resolve("raw/asl_alphabet_test/asl_alphabet_test/B_test.jpg").toString();
     CliRun byFolder = run("predict", "--model", run.toString(), "--json", image);
     assertEquals(predict.out(), byFolder.out(), byFolder.err());
