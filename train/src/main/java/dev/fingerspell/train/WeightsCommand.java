@@ -112,7 +112,7 @@ final class WeightsCommand {
       name = "fetch",
       mixinStandardHelpOptions = true,
       description = {
-        "Download hf://OWNER/NAME (the Hugging Face Hub file model.safetensors) into the cache.",
+        "Download hf://OWNER/NAME[@REVISION] (the Hugging Face Hub file model.safetensors) into the cache.",
         "The cache is FINGERSPELL_HOME (default ~/.cache/fingerspell); HF_ENDPOINT overrides the"
             + " hub."
       })

@@ -24,8 +24,8 @@ import java.util.regex.Pattern;
 
 /**
  * Resolves a {@code model.weights} value to a local safetensors file: {@code none} (random
- * initialisation, no file), a local path, or {@code hf://OWNER/NAME} — the Hugging Face Hub file
- * {@code model.safetensors} of that repository, downloaded once into the cache.
+ * initialisation, no file), a local path, or {@code hf://OWNER/NAME[@REVISION]} — the Hugging Face
+ * Hub file {@code model.safetensors} of that repository, downloaded once into the cache.
  *
  * <p>Downloads go to {@code <cache>/hub/OWNER--NAME/model.safetensors.part}, resume with an HTTP
  * range request after a broken transfer (three tries per call, and again on the next call), check
@@ -36,7 +36,19 @@ import java.util.regex.Pattern;
  * is {@code FINGERSPELL_HOME} (default {@code ~/.cache/fingerspell}).
  */
 public final class WeightFetch {
-  private static final Pattern HUB = Pattern.compile("hf://([\\w.-]+)/([\\w.-]+)");
+  private static final Pattern HUB = Pattern.compile("hf://([\\w.-]+)/([\\w.-]+)(?:@([\\w.-]+))?");
+
+  /**
+   * A hub repository's file at a revision: {@code hf://OWNER/NAME} is its {@code main}, {@code
+   * hf://OWNER/NAME@REVISION} a branch, tag or commit, as {@code huggingface_hub}'s {@code
+   * revision=} names it (so a run can pin the exact weights it started from).
+   */
+  private record HubRef(String owner, String name, String revision) {
+    boolean pinned() {
+      return !revision.equals("main");
+    }
+  }
+
   private static final String FILE = "model.safetensors";
   private static final int TRIES = 3;
 
@@ -130,23 +142,29 @@ public final class WeightFetch {
 
   /**
    * The repository's {@code model.safetensors} as a Python user's {@code huggingface_hub} (timm,
-   * {@code huggingface-cli download}) already downloaded it: the snapshot {@code refs/main} names,
-   * else the newest snapshot holding the file; null when there is none or it is not valid. So
-   * someone coming from the Python stack needs no second download, and no network.
+   * {@code huggingface-cli download}) already downloaded it: the snapshot {@code refs/REVISION}
+   * names; for {@code main} else the newest snapshot holding the file, for a pinned commit the
+   * snapshot of that name; null when there is none or it is not valid. So someone coming from the
+   * Python stack needs no second download, and no network.
    */
-  Path huggingFaceCached(String owner, String name) {
+  private Path huggingFaceCached(HubRef hub) {
     if (huggingFaceCache == null) {
       return null;
     }
-    Path repo = huggingFaceCache.resolve("models--" + owner + "--" + name);
+    Path repo = huggingFaceCache.resolve("models--" + hub.owner() + "--" + hub.name());
     Path snapshots = repo.resolve("snapshots");
     try {
-      Path ref = repo.resolve("refs").resolve("main");
+      Path ref = repo.resolve("refs").resolve(hub.revision());
       if (Files.isRegularFile(ref)) {
         Path file = snapshots.resolve(Files.readString(ref).strip()).resolve(FILE);
         if (isValid(file)) {
           return file;
         }
+      }
+      if (hub.pinned()) {
+        // a branch or tag is found through refs above; a commit is a snapshot's own name
+        Path file = snapshots.resolve(hub.revision()).resolve(FILE);
+        return isValid(file) ? file : null;
       }
       if (!Files.isDirectory(snapshots)) {
         return null;
@@ -228,36 +246,42 @@ public final class WeightFetch {
    * huggingface_hub's; null when neither holds a valid file.
    */
   public Path cached(String spec) {
-    Matcher m = matchHub(spec);
     Path ours = cachePath(spec);
-    return isValid(ours) ? ours : huggingFaceCached(m.group(1), m.group(2));
+    return isValid(ours) ? ours : huggingFaceCached(hubRef(spec));
   }
 
-  /** The cache location of a hub repository's weights. */
+  /**
+   * The cache location of a hub repository's weights: {@code hub/OWNER--NAME/} for {@code main},
+   * {@code hub/OWNER--NAME@REVISION/} for a pinned revision.
+   */
   public Path cachePath(String spec) {
-    Matcher m = matchHub(spec);
-    return cacheDir.resolve("hub").resolve(m.group(1) + "--" + m.group(2)).resolve(FILE);
+    HubRef ref = hubRef(spec);
+    String folder = ref.owner() + "--" + ref.name() + (ref.pinned() ? "@" + ref.revision() : "");
+    return cacheDir.resolve("hub").resolve(folder).resolve(FILE);
   }
 
-  private static Matcher matchHub(String spec) {
+  private static HubRef hubRef(String spec) {
     Matcher m = HUB.matcher(spec.trim());
     if (!m.matches()) {
       throw new WeightFetchException(
           "'"
               + spec
-              + "' is not a hub reference: write hf://OWNER/NAME, e.g. hf://timm/resnet18.a1_in1k");
+              + "' is not a hub reference: write hf://OWNER/NAME[@REVISION], e.g."
+              + " hf://timm/resnet18.a1_in1k");
     }
-    return m;
+    return new HubRef(m.group(1), m.group(2), m.group(3) == null ? "main" : m.group(3));
   }
 
   /**
-   * Downloads {@code hf://OWNER/NAME} into the cache (a no-op when it is there and valid) and, when
-   * {@code out} is given, copies it there too. Returns the file.
+   * Downloads {@code hf://OWNER/NAME[@REVISION]} into the cache (a no-op when it is there and
+   * valid) and, when {@code out} is given, copies it there too. Returns the file.
    */
   public Path fetch(String spec, Path out, Progress progress) {
-    Matcher m = matchHub(spec);
+    HubRef ref = hubRef(spec);
     Path target = cachePath(spec);
-    URI uri = URI.create(endpoint + "/" + m.group(1) + "/" + m.group(2) + "/resolve/main/" + FILE);
+    URI uri =
+        URI.create(
+            String.join("/", endpoint, ref.owner(), ref.name(), "resolve", ref.revision(), FILE));
     try {
       Files.createDirectories(target.getParent());
       Path lockFile = target.resolveSibling(FILE + ".lock");
@@ -265,7 +289,7 @@ public final class WeightFetch {
               FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
           FileLock lock = lockChannel.lock()) {
         if (!isValid(target)) {
-          Path python = huggingFaceCached(m.group(1), m.group(2));
+          Path python = huggingFaceCached(ref);
           if (python != null) {
             target = python; // already on this machine: no download
           } else if (offline) {

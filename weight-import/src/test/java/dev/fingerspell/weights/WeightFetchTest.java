@@ -562,6 +562,45 @@ class WeightFetchTest {
     }
   }
 
+  /**
+   * hf://OWNER/NAME@REVISION, as huggingface_hub's revision= names one: fetched from that
+   * revision's address, cached apart from main, and found in huggingface_hub's cache through
+   * refs/REVISION (a branch or tag) or as the snapshot of that name (a commit), with no download.
+   */
+  @Test
+  void aRevisionIsFetchedFromItsOwnAddressAndKeptApartFromMain() throws IOException {
+    String revisionPath = "/timm/resnet18.a1_in1k/resolve/v1.0/model.safetensors";
+    server.removeContext("/");
+    server.createContext("/", ex -> handle(ex, revisionPath)); // main is not served: 404
+    String hub = "http://127.0.0.1:" + server.getAddress().getPort();
+    WeightFetch f = fromEnvironment("rev", hub);
+    Path pinned = f.fetch("hf://timm/resnet18.a1_in1k@v1.0", null, WeightFetch.Progress.NONE);
+    assertArrayEquals(model, Files.readAllBytes(pinned));
+    assertEquals(dir.resolve("rev/hub/timm--resnet18.a1_in1k@v1.0/model.safetensors"), pinned);
+    assertTrue(refusal(f).getMessage().contains("not found on the hub (HTTP 404"));
+
+    Path repo = dir.resolve("hf-rev/hub/models--timm--resnet18.a1_in1k");
+    Path snapshot = Files.createDirectories(repo.resolve("snapshots/0123abcd"));
+    Files.write(snapshot.resolve("model.safetensors"), model);
+    Files.createDirectories(repo.resolve("refs"));
+    Files.writeString(repo.resolve("refs/v2.0"), "0123abcd\n");
+    WeightFetch offline =
+        fromEnvironment(
+            "rev-offline", hub, "HF_HOME", dir.resolve("hf-rev").toString(), "HF_HUB_OFFLINE", "1");
+    Path file = snapshot.resolve("model.safetensors");
+    assertEquals(
+        file, offline.resolve("hf://timm/resnet18.a1_in1k@v2.0", WeightFetch.Progress.NONE));
+    assertEquals(
+        file, offline.resolve("hf://timm/resnet18.a1_in1k@0123abcd", WeightFetch.Progress.NONE));
+    assertNull(offline.cached("hf://timm/resnet18.a1_in1k@v3.0"), "another tag is not that one");
+    assertEquals(file, offline.cached("hf://timm/resnet18.a1_in1k"), "main: the newest snapshot");
+    WeightFetchException bad =
+        assertThrows(
+            WeightFetchException.class,
+            () -> f.fetch("hf://timm/resnet18.a1_in1k@refs/pr/1", null, WeightFetch.Progress.NONE));
+    assertTrue(bad.getMessage().contains("hf://OWNER/NAME[@REVISION]"), bad.getMessage());
+  }
+
   /** Which proxy serves which address, as requests and curl choose. */
   @Test
   void proxyVariablesAreReadAsRequestsReadsThem() {
