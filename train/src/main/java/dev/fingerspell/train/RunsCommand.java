@@ -173,7 +173,7 @@ final class RunsCommand implements Callable<Integer> {
         train.path("lr").asDouble(Double.NaN),
         config.path("data").path("image_size").asInt(-1),
         seconds,
-        !running && Files.isRegularFile(dir.resolve("resume.safetensors")),
+        !running && dev.fingerspell.train.training.Trainer.resumable(dir),
         record.path("data_fingerprint").asText(null),
         record.path("weights_sha256").asText(null));
   }

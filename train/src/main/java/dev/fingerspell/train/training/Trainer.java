@@ -101,7 +101,7 @@ public final class Trainer {
       boolean interrupted) {
     /** Whether {@code fingerspell train --resume} can go on with the run from its last epoch. */
     public boolean resumable() {
-      return Files.isRegularFile(runDir.resolve(ResumePoint.FILE));
+      return Trainer.resumable(runDir);
     }
   }
 
@@ -177,6 +177,11 @@ public final class Trainer {
     return Path.of("runs", stamp + "-" + cfg.string("name"));
   }
 
+  /** Whether the run in {@code run} has a resume point (a completed epoch, and epochs left). */
+  public static boolean resumable(Path run) {
+    return Files.isRegularFile(run.resolve(ResumePoint.FILE));
+  }
+
   /** Whether a process (this one included) is training in {@code run} now. */
   public static boolean training(Path run) {
     return RunFolderLock.held(run);
@@ -222,7 +227,7 @@ public final class Trainer {
                 default ->
                     "failed; epochs 1-" + history.size() + " are saved in run folder " + runFolder;
               }
-              + (Files.isRegularFile(runFolder.resolve(ResumePoint.FILE))
+              + (resumable(runFolder)
                   ? " (fingerspell train --resume " + runFolder + " goes on from there)"
                   : ""));
     } catch (RuntimeException | Error again) {
