@@ -100,7 +100,16 @@ final class TrainCommand implements Callable<Integer> {
     }
     List<String> settings = new ArrayList<>(overrides);
     settings.add("run.dir=" + resume);
-    return Config.compose(yaml, settings, Path.of(""));
+    Config cfg = Config.compose(yaml, settings, Path.of(""));
+    Path data = Path.of(cfg.string("data.dir"));
+    if (!data.isAbsolute() && !java.nio.file.Files.exists(data)) {
+      throw new ResumeException(
+          "the run's data.dir '"
+              + data
+              + "' is relative to the folder the run was started from, and is not here: run"
+              + " --resume from that folder");
+    }
+    return cfg;
   }
 
   /** Applies the runtime settings, trains, and saves on Ctrl-C. */

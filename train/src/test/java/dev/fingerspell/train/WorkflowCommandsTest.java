@@ -137,6 +137,17 @@ class WorkflowCommandsTest {
       assertEquals(1, refused.err().strip().lines().count(), refused.err());
     }
     assertTrue(run("train", "--resume", stopped.toString()).err().contains("completed all"));
+    // a run started with a relative data.dir, resumed from another folder
+    Path moved = Files.createDirectories(dir.resolve("moved"));
+    Files.writeString(
+        moved.resolve("config.yaml"),
+        Files.readString(stopped.resolve("config.yaml"))
+            .replace(dir.resolve("data/processed").toString(), "data/processed"));
+    CliRun elsewhere = run("train", "--resume", moved.toString());
+    assertEquals(
+        "fingerspell: the run's data.dir 'data/processed' is relative to the folder the run was"
+            + " started from, and is not here: run --resume from that folder\n",
+        elsewhere.err());
     assertTrue(run("runs", dir.toString()).out().contains("stopped  completed "));
     CliRun noRuns = run("runs", dir.resolve("nothing-here").toString());
     assertEquals(1, noRuns.status());
