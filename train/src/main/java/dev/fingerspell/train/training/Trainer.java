@@ -442,7 +442,9 @@ public final class Trainer {
     if (interrupted) {
       ModelFile.save(model, run.resolve("last.safetensors"), info);
       listener.notice(
-          "interrupted: saved last.safetensors and the metrics of " + history.size() + " epochs");
+          "interrupted: saved last.safetensors and the metrics of "
+              + history.size()
+              + (history.size() == 1 ? " epoch" : " epochs"));
     }
     String status = interrupted ? "interrupted" : "completed";
     if (!interrupted) {
