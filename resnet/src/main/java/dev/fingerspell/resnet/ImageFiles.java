@@ -60,10 +60,15 @@ public final class ImageFiles {
         isJpeg(bytes) ? jpegSegments(new Bytes(bytes, 0, bytes.length, true)) : null;
     BufferedImage image;
     try {
-      image =
-          jpeg == null
-              ? read(bytes, NOT_INKS)
-              : read(withoutColourProfile(bytes, jpeg), inks(bytes, jpeg));
+      if (jpeg == null) {
+        image = read(bytes, NOT_INKS);
+      } else {
+        int components = components(bytes, jpeg);
+        image =
+            read(
+                withoutColourProfile(bytes, jpeg, components),
+                components == 4 ? inks(bytes, jpeg) : NOT_INKS);
+      }
     } catch (java.io.EOFException e) {
       throw new IOException(CUT_SHORT, e); // BMP's and TIFF's readers, with no message
     } catch (IOException | RuntimeException e) {
@@ -130,16 +135,17 @@ public final class ImageFiles {
   /**
    * A three-component JPEG without its {@code ICC_PROFILE} segments (APP2), which is how ImageIO is
    * told to leave the samples alone: given a profile it converts, into whatever space it is asked
-   * for. Other JPEGs as they are: a gray one has no profile to apply, a CMYK one is read raw.
+   * for ({@code components}: its frame's). Other JPEGs as they are: a gray one has no profile to
+   * apply, a CMYK one is read raw.
    */
-  private static byte[] withoutColourProfile(byte[] jpeg, List<Segment> segments) {
+  private static byte[] withoutColourProfile(byte[] jpeg, List<Segment> segments, int components) {
     List<Segment> profiles = new ArrayList<>();
     for (Segment segment : segments) {
       if (segment.marker() == 0xE2 && startsWith(jpeg, segment, "ICC_PROFILE\0")) {
         profiles.add(segment);
       }
     }
-    if (components(jpeg, segments) != 3 || profiles.isEmpty()) {
+    if (components != 3 || profiles.isEmpty()) {
       return jpeg;
     }
     java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(jpeg.length);
@@ -184,13 +190,10 @@ public final class ImageFiles {
   private static final int YCCK = 2;
 
   /**
-   * How a JPEG stores its inks, as libjpeg decides it: four components are YCCK when an Adobe
-   * segment (APP14) says any transform but 0, else CMYK. {@link #NOT_INKS} for other JPEGs.
+   * How a four-component JPEG stores its inks, as libjpeg decides it: YCCK when an Adobe segment
+   * (APP14) says any transform but 0, else CMYK.
    */
   private static int inks(byte[] jpeg, List<Segment> segments) {
-    if (components(jpeg, segments) != 4) {
-      return NOT_INKS;
-    }
     for (Segment segment : segments) {
       if (segment.marker() == 0xEE
           && segment.end() - segment.payload() >= 12
