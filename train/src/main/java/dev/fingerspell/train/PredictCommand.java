@@ -84,12 +84,7 @@ final class PredictCommand implements Callable<Integer> {
       }
       // one image piped in (curl -s URL | fingerspell predict --model m -): decoded as a file is
       Images.Pixels piped = Images.pixels(STDIN, cli.in().readAllBytes(), pre);
-      if (piped.error() != null) {
-        cli.err().println("fingerspell: " + piped.error());
-        return 1;
-      }
-      print(classifier.predict(Images.batch(List.of(piped), pre), topK), images, mapper, cli.out());
-      return 0;
+      return predict(classifier, Images.batchOf(List.of(piped)), mapper, cli) ? 0 : 1;
     }
     List<Path> files = new ArrayList<>();
     for (Path p : images) {
@@ -107,25 +102,25 @@ final class PredictCommand implements Callable<Integer> {
       }
     }
     for (int from = 0; from < files.size(); from += BATCH) {
-      List<Images.Pixels> good = new ArrayList<>();
-      for (Images.Pixels d :
-          Images.pixels(files.subList(from, Math.min(from + BATCH, files.size())), pre)) {
-        if (d.error() != null) {
-          cli.err().println("fingerspell: " + d.error());
-          failed = true;
-        } else {
-          good.add(d);
-        }
-      }
-      if (!good.isEmpty()) {
-        print(
-            classifier.predict(Images.batch(good, pre), topK),
-            good.stream().map(Images.Pixels::file).toList(),
-            mapper,
-            cli.out());
-      }
+      Images.Batch batch =
+          Images.batch(files.subList(from, Math.min(from + BATCH, files.size())), pre);
+      failed |= !predict(classifier, batch, mapper, cli);
     }
     return failed ? 1 : 0;
+  }
+
+  /** Prints the batch's predictions and its errors; false when an image had none. */
+  private boolean predict(
+      AslClassifier classifier, Images.Batch batch, ObjectMapper mapper, Cli cli)
+      throws IOException {
+    for (String error : batch.errors()) {
+      cli.err().println("fingerspell: " + error);
+    }
+    if (!batch.good().isEmpty()) {
+      Preprocess pre = classifier.info().preprocess();
+      print(classifier.predict(batch.tensor(pre), topK), batch.files(), mapper, cli.out());
+    }
+    return batch.errors().isEmpty();
   }
 
   private void print(

@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -36,12 +38,45 @@ public final class Images {
   public record Pixels(Path file, float[] values, String error) {}
 
   /**
-   * Each file decoded ({@link #decode}) and preprocessed, in the files' order. They are decoded on
-   * all cores: a phone photo takes longer to decode (0.3 s for 12 MP) than to classify. Only the
-   * small preprocessed pixels are kept, never a batch of full-size images.
+   * A batch of files decoded: the images that decoded, with each one's index among the files, and a
+   * line for each that did not.
    */
-  public static List<Pixels> pixels(List<Path> files, Preprocess pre) {
-    return files.parallelStream().map(f -> pixels(f, pre)).toList();
+  public record Batch(List<Pixels> good, int[] index, List<String> errors) {
+    /** The images that decoded, as one {@code [N, 3, size, size]} tensor on the default device. */
+    public Tensor tensor(Preprocess pre) {
+      return pre.batch(good.stream().map(Pixels::values).toList());
+    }
+
+    /** The files of the images that decoded, in order. */
+    public List<Path> files() {
+      return good.stream().map(Pixels::file).toList();
+    }
+  }
+
+  /**
+   * Each file decoded ({@link #decode}) and preprocessed, then split into those that decoded and
+   * the errors. They are decoded on all cores: a phone photo takes longer to decode (0.3 s for 12
+   * MP) than to classify. Only the small preprocessed pixels are kept, never a batch of full-size
+   * images.
+   */
+  public static Batch batch(List<Path> files, Preprocess pre) {
+    return batchOf(files.parallelStream().map(f -> pixels(f, pre)).toList());
+  }
+
+  /** {@code decoded} split into the images that decoded and the errors. */
+  public static Batch batchOf(List<Pixels> decoded) {
+    List<Pixels> good = new ArrayList<>();
+    int[] index = new int[decoded.size()];
+    List<String> errors = new ArrayList<>();
+    for (int k = 0; k < decoded.size(); k++) {
+      if (decoded.get(k).error() == null) {
+        index[good.size()] = k;
+        good.add(decoded.get(k));
+      } else {
+        errors.add(decoded.get(k).error());
+      }
+    }
+    return new Batch(good, Arrays.copyOf(index, good.size()), errors);
   }
 
   private static Pixels pixels(Path file, Preprocess pre) {
@@ -73,11 +108,6 @@ public final class Images {
     } catch (IOException | RuntimeException e) {
       return new Pixels(name, null, name + ": " + IoErrors.describe(e));
     }
-  }
-
-  /** The good files' pixels as one {@code [N, 3, size, size]} batch on the default device. */
-  public static Tensor batch(List<Pixels> good, Preprocess pre) {
-    return pre.batch(good.stream().map(Pixels::values).toList());
   }
 
   /**

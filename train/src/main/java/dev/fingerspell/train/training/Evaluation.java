@@ -111,24 +111,19 @@ public final class Evaluation {
     }
     for (int from = 0; from < files.size(); from += batchSize) {
       int to = Math.min(from + batchSize, files.size());
-      List<Images.Pixels> decoded = Images.pixels(files.subList(from, to), pre);
-      List<Images.Pixels> good = new ArrayList<>();
-      List<Integer> truth = new ArrayList<>();
-      for (int k = 0; k < decoded.size(); k++) {
-        if (decoded.get(k).error() == null) {
-          good.add(decoded.get(k));
-          truth.add(labels[from + k]);
-        } else {
-          skipped.add(decoded.get(k).error());
+      Images.Batch batch = Images.batch(files.subList(from, to), pre);
+      skipped.addAll(batch.errors());
+      if (!batch.good().isEmpty()) {
+        int[] t = new int[batch.index().length];
+        for (int k = 0; k < t.length; k++) {
+          t[k] = labels[from + batch.index()[k]];
         }
-      }
-      if (!good.isEmpty()) {
-        int[] t = truth.stream().mapToInt(Integer::intValue).toArray();
-        int[] pred = addPredictions(model, Images.batch(good, pre), t, c);
+        int[] pred = addPredictions(model, batch.tensor(pre), t, c);
         for (int k = 0; k < t.length; k++) {
           if (pred[k] != t[k]) {
             List<String> classes = model.labels();
-            mistakes.add(new Mistake(good.get(k).file(), classes.get(t[k]), classes.get(pred[k])));
+            mistakes.add(
+                new Mistake(batch.good().get(k).file(), classes.get(t[k]), classes.get(pred[k])));
           }
         }
       }
