@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
       RunsCommand.class,
       EvaluateCommand.class,
       PredictCommand.class,
+      ServeCommand.class,
       WeightsCommand.class,
       Main.Backends.class,
       CommandLine.HelpCommand.class

@@ -1,0 +1,130 @@
+package dev.fingerspell.train;
+
+import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.train.serve.PredictionServer;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code fingerspell serve --model FILE}: the classifier as an HTTP service. */
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Serve a model over HTTP: POST an image to /predict.",
+      "POST /predict takes one image (the form field 'file', or the body itself), POST"
+          + " /predict/batch every file of a form; GET /health, /metrics (Prometheus) and"
+          + " /openapi.json describe the service, and / is a page to try it from a browser."
+          + " Concurrent requests share the network's passes. Ctrl-C (or SIGTERM) lets the"
+          + " requests under way finish, then stops."
+    })
+final class ServeCommand implements Callable<Integer> {
+  @ParentCommand Main main;
+
+  @Option(
+      names = "--model",
+      required = true,
+      paramLabel = "FILE",
+      description = "model file, or a run folder (its model.safetensors)")
+  Path model;
+
+  @Mixin DeviceOption device = new DeviceOption();
+
+  @Option(
+      names = "--host",
+      paramLabel = "ADDRESS",
+      defaultValue = "127.0.0.1",
+      description =
+          "address to listen on (default ${DEFAULT-VALUE}, this machine only; 0.0.0.0 for every"
+              + " interface, as in a container)")
+  String host;
+
+  @Option(
+      names = "--port",
+      paramLabel = "PORT",
+      defaultValue = "8000",
+      description = "port (default ${DEFAULT-VALUE}; 0 picks a free one)")
+  int port;
+
+  @Option(
+      names = "--max-batch",
+      paramLabel = "N",
+      defaultValue = "16",
+      description = "most images of waiting requests one pass takes (default ${DEFAULT-VALUE})")
+  int maxBatch;
+
+  @Option(
+      names = "--max-queue",
+      paramLabel = "N",
+      defaultValue = "256",
+      description =
+          "most images that may wait; beyond, requests get 503 (default ${DEFAULT-VALUE})")
+  int maxQueue;
+
+  @Option(
+      names = "--max-upload-mb",
+      paramLabel = "MB",
+      defaultValue = "20",
+      description = "largest request body; larger get 413 (default ${DEFAULT-VALUE})")
+  int maxUploadMb;
+
+  @Option(names = "--quiet", description = "no line per request")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws Exception {
+    Cli cli = main.cli();
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException("--port must be from 0 to 65535");
+    }
+    if (maxBatch < 1 || maxQueue < 1 || maxUploadMb < 1) {
+      throw new IllegalArgumentException(
+          "--max-batch, --max-queue and --max-upload-mb must be at least 1");
+    }
+    device.apply();
+    Path file = RunsCommand.model(model);
+    AslClassifier classifier = AslClassifier.load(file);
+    PredictionServer server =
+        PredictionServer.start(
+            classifier,
+            new PredictionServer.Settings(
+                host,
+                port,
+                maxBatch,
+                maxQueue,
+                maxUploadMb * 1024L * 1024,
+                file.toString(),
+                !quiet),
+            cli.out());
+    server.warmUp();
+    InetSocketAddress at = server.address();
+    cli.out()
+        .printf(
+            "fingerspell: serving %s on http://%s:%d (%s, up to %d images a pass); Ctrl-C stops%n",
+            file,
+            at.getAddress().isAnyLocalAddress() ? "0.0.0.0" : at.getHostString(),
+            at.getPort(),
+            Backends.defaultDevice(),
+            maxBatch);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  cli.out().println("fingerspell: stopping (finishing the requests under way)");
+                  server.close();
+                  cli.out().println("fingerspell: stopped");
+                  cli.out().flush();
+                  stopped.countDown();
+                },
+                "fingerspell-serve-stop"));
+    stopped.await(); // until Ctrl-C or SIGTERM: the JVM exits once the hook has run
+    return 0;
+  }
+}

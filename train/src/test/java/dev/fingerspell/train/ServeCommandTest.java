@@ -1,0 +1,201 @@
+package dev.fingerspell.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.fingerspell.resnet.AslLabels;
+import dev.fingerspell.resnet.ModelFile;
+import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.Rng;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ServeCommandTest {
+  @TempDir static Path dir;
+  private static Path model;
+
+  @BeforeAll
+  static void makeModel() {
+    model = dir.resolve("asl.safetensors");
+    ModelFile.save(
+        new ResNet18(29, new Rng(5)),
+        model,
+        new ModelFile.Info(
+            AslLabels.NAMES,
+            new Preprocess(64, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD),
+            null));
+  }
+
+  /**
+   * As a user (or Docker) runs it: a JVM of its own serving on a free port, answering, then stopped
+   * with SIGTERM once its request is under way; that request is still answered, and it says so.
+   */
+  @Test
+  void servesUntilSigtermAndFinishesTheRequestUnderWay() throws Exception {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("--add-modules=jdk.incubator.vector");
+    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
+    command.add(Main.class.getName());
+    Path run = java.nio.file.Files.createDirectories(dir.resolve("run"));
+    java.nio.file.Files.copy(model, run.resolve("model.safetensors"));
+    java.nio.file.Files.writeString(run.resolve("config.yaml"), "seed: 1\n");
+    // a run folder stands for its model.safetensors, as for predict
+    command.addAll(List.of("serve", "--model", run.toString(), "--port", "0", "--quiet"));
+    Process server = new ProcessBuilder(command).redirectErrorStream(true).start();
+    try (BufferedReader out =
+        new BufferedReader(
+            new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8))) {
+      String line;
+      Matcher serving = null;
+      StringBuilder before = new StringBuilder();
+      while ((line = out.readLine()) != null) {
+        before.append(line).append('\n');
+        Matcher m =
+            Pattern.compile("^fingerspell: serving (.+) on http://127\\.0\\.0\\.1:(\\d+) \\(cpu,")
+                .matcher(line);
+        if (m.find()) {
+          serving = m;
+          break;
+        }
+      }
+      assertTrue(serving != null, before::toString);
+      assertEquals(run.resolve("model.safetensors").toString(), serving.group(1));
+      URI base = URI.create("http://127.0.0.1:" + serving.group(2));
+      HttpClient http = HttpClient.newHttpClient();
+      HttpResponse<String> health =
+          http.send(
+              HttpRequest.newBuilder(base.resolve("/health")).build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, health.statusCode());
+      assertTrue(health.body().contains("\"status\":\"ok\""), health.body());
+      // a request whose body is still on its way when SIGTERM comes
+      byte[] image = png();
+      var inFlight =
+          http.sendAsync(
+              HttpRequest.newBuilder(base.resolve("/predict"))
+                  .POST(
+                      HttpRequest.BodyPublishers.ofInputStream(
+                          () -> new SlowBody(image, 300))) // ms before its last byte
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      Thread.sleep(100);
+      server.toHandle().destroy(); // SIGTERM (Process.destroy would close our end of its output)
+      HttpResponse<String> answered = inFlight.join();
+      assertEquals(200, answered.statusCode(), answered.body());
+      assertTrue(answered.body().contains("\"predictions\""), answered.body());
+      StringBuilder rest = new StringBuilder();
+      while ((line = out.readLine()) != null) {
+        rest.append(line).append('\n');
+      }
+      assertTrue(server.waitFor(30, TimeUnit.SECONDS));
+      assertTrue(
+          rest.toString()
+              .contains(
+                  "fingerspell: stopping (finishing the requests under way)\n"
+                      + "fingerspell: stopped\n"),
+          rest.toString());
+    } finally {
+      server.destroyForcibly();
+    }
+  }
+
+  /** A body whose last byte comes {@code pauseMillis} after the others. */
+  private static final class SlowBody extends java.io.InputStream {
+    private final byte[] bytes;
+    private final long pauseMillis;
+    private int at;
+
+    SlowBody(byte[] bytes, long pauseMillis) {
+      this.bytes = bytes;
+      this.pauseMillis = pauseMillis;
+    }
+
+    @Override
+    public int read() {
+      byte[] one = new byte[1];
+      return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+    }
+
+    @Override
+    public int read(byte[] b, int off, int len) {
+      if (at == bytes.length) {
+        return -1;
+      }
+      if (at == bytes.length - 1) {
+        try {
+          Thread.sleep(pauseMillis);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }
+      int n = Math.min(len, Math.max(1, bytes.length - 1 - at));
+      System.arraycopy(bytes, at, b, off, n);
+      at += n;
+      return n;
+    }
+  }
+
+  private static byte[] png() throws Exception {
+    java.awt.image.BufferedImage img =
+        new java.awt.image.BufferedImage(64, 64, java.awt.image.BufferedImage.TYPE_INT_RGB);
+    img.setRGB(10, 10, 0xff8800);
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    javax.imageio.ImageIO.write(img, "png", out);
+    return out.toByteArray();
+  }
+
+  @Test
+  void mistakesAreOneLine() throws Exception {
+    CliRun port = CliRun.run(Map.of(), "serve", "--model", model.toString(), "--port", "70000");
+    assertEquals(1, port.status());
+    assertEquals("fingerspell: --port must be from 0 to 65535", port.err().strip());
+    CliRun batch = CliRun.run(Map.of(), "serve", "--model", model.toString(), "--max-batch", "0");
+    assertEquals(
+        "fingerspell: --max-batch, --max-queue and --max-upload-mb must be at least 1",
+        batch.err().strip());
+    CliRun missing =
+        CliRun.run(Map.of(), "serve", "--model", dir.resolve("none.safetensors").toString());
+    assertEquals(1, missing.status());
+    assertEquals(1, missing.err().strip().lines().count(), missing.err());
+    try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+      CliRun inUse =
+          CliRun.run(
+              Map.of(),
+              "serve",
+              "--model",
+              model.toString(),
+              "--port",
+              Integer.toString(taken.getLocalPort()));
+      assertEquals(1, inUse.status());
+      assertEquals(
+          "fingerspell: 127.0.0.1:"
+              + taken.getLocalPort()
+              + ": cannot listen there (Address already in use): stop what serves there, or give"
+              + " another --port or --host",
+          inUse.err().strip());
+    }
+    CliRun host =
+        CliRun.run(Map.of(), "serve", "--model", model.toString(), "--host", "no.such.host.");
+    assertEquals(
+        "fingerspell: no.such.host.: no such host to listen on", host.err().strip(), host.err());
+  }
+}
