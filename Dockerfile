@@ -1,0 +1,37 @@
+# The fingerspell command line in a container. By default it serves the model mounted at
+# /models/model.safetensors on port 8000:
+#
+#   docker build -t fingerspell .
+#   docker run --rm -p 8000:8000 -v "$PWD/runs/<run>:/models:ro" fingerspell
+#   curl -F file=@hand.jpg localhost:8000/predict
+#
+# Any other command runs too: docker run --rm -v "$PWD:/work" -w /work fingerspell train ...
+# The image is bin/make-runtime's installation (a jlink'd Java runtime and the application's jars)
+# on Debian's slim image: no JDK, no Maven. `docker stop` sends SIGTERM, on which serve finishes the
+# requests under way.
+
+FROM maven:3.9-eclipse-temurin-25 AS build
+WORKDIR /src
+# The poms first, so that a source change reuses the layer of downloaded dependencies.
+COPY pom.xml ./
+COPY tensor-core/pom.xml tensor-core/
+COPY weight-import/pom.xml weight-import/
+COPY resnet/pom.xml resnet/
+COPY cuda-kernels/pom.xml cuda-kernels/
+COPY train/pom.xml train/
+COPY bench/pom.xml bench/
+RUN mvn -B -q -pl train -am dependency:go-offline -Dspotless.check.skip=true || true
+COPY . .
+RUN mvn -B -q -pl train -am package -DskipTests -Djacoco.skip=true -Dspotless.check.skip=true \
+  && bin/make-runtime /opt/fingerspell
+
+FROM debian:bookworm-slim
+COPY --from=build /opt/fingerspell /opt/fingerspell
+RUN useradd --system --create-home --uid 10001 fingerspell \
+  && ln -s /opt/fingerspell/bin/fingerspell /usr/local/bin/fingerspell
+USER fingerspell
+# UTF-8 file names; the weights cache in the user's home (mount a volume there to keep it).
+ENV LANG=C.UTF-8 FINGERSPELL_HOME=/home/fingerspell/.cache/fingerspell
+EXPOSE 8000
+ENTRYPOINT ["fingerspell"]
+CMD ["serve", "--model", "/models/model.safetensors", "--host", "0.0.0.0"]
