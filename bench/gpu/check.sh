@@ -169,6 +169,36 @@ stage_demo() {
   timeout "$(limit 120)" "${as_user[@]}" java "${flags[@]}" -cp "$cp" \
     dev.fingerspell.train.Main demo --dir /tmp/fingerspell-demo --per-class 20 --epochs 2 --device cuda
   demo=$?
+  # serve the demo's model on the GPU: requests answered by the inference thread (its own CUDA
+  # context binding), then SIGTERM
+  if [[ $demo == 0 ]]; then
+    stamp "== serve the demo's model on the GPU, 8 requests at once, then SIGTERM"
+    "${as_user[@]}" java "${flags[@]}" -cp "$cp" dev.fingerspell.train.Main serve --device cuda \
+      --model /tmp/fingerspell-demo/run --port 0 --max-batch 4 >/tmp/fingerspell-serve.log 2>&1 &
+    local served=$!
+    timeout "$(limit 60)" "$python" - /tmp/fingerspell-serve.log \
+      /tmp/fingerspell-demo/raw/asl_alphabet_test/asl_alphabet_test/A_test.jpg <<'PY' || demo=serve
+import concurrent.futures, re, sys, time, urllib.request
+log, image = sys.argv[1], open(sys.argv[2], "rb").read()
+while not (m := re.search(r"http://[0-9.:]+", text := open(log).read())):
+    if "Exception" in text or "Error" in text or re.search(r"^fingerspell: (?!serving)", text, re.M):
+        sys.exit("serve did not start")
+    time.sleep(0.5)
+def post(_):
+    req = urllib.request.Request(m.group(0) + "/predict", data=image, method="POST")
+    return urllib.request.urlopen(req, timeout=30).read().decode()
+with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    answers = list(pool.map(post, range(8)))
+assert all('"predictions"' in a for a in answers), answers
+print(answers[0])
+metrics = urllib.request.urlopen(m.group(0) + "/metrics").read().decode()
+print(re.search(r"^fingerspell_batches_total (\d+)", metrics, re.M).group(1), "passes for 8 images")
+PY
+    kill -TERM "$served" 2>/dev/null
+    wait "$served"
+    cat /tmp/fingerspell-serve.log
+    grep -q "fingerspell: stopped" /tmp/fingerspell-serve.log || demo=serve
+  fi
 }
 
 stage_sweep() {
@@ -204,7 +234,7 @@ except Exception as e:
 PY
 done
 said() { # STATUS -> ok, not run, or exit N
-  case $1 in 0) echo ok ;; -) echo "not run" ;; *) echo "exit $1" ;; esac
+  case $1 in 0) echo ok ;; -) echo "not run" ;; serve) echo "demo ok, serve failed" ;; *) echo "exit $1" ;; esac
 }
 printf '%-22s %s\n' probe "$(said $probe)" "GPU tests" "$(said $gpu_tests)" \
   "sweep tensor-core" "$(said $sweep_tensor)" "sweep resnet" "$(said $sweep_resnet)" \
