@@ -26,12 +26,7 @@ import picocli.CommandLine.ParentCommand;
 final class EvaluateCommand implements Callable<Integer> {
   @ParentCommand Main main;
 
-  @Option(
-      names = "--model",
-      required = true,
-      paramLabel = "FILE",
-      description = "model file, or a run folder (its model.safetensors)")
-  Path model;
+  @Mixin ModelOption model = new ModelOption();
 
   @Mixin DeviceOption device = new DeviceOption();
 
@@ -68,10 +63,10 @@ final class EvaluateCommand implements Callable<Integer> {
           "--split must be test, val, train or all, not '" + split + "'");
     }
     if (data == null) {
-      data = RunsCommand.trainedOn(model);
+      data = RunsCommand.trainedOn(model.given);
     }
     device.apply();
-    AslClassifier classifier = AslClassifier.load(RunsCommand.model(model));
+    AslClassifier classifier = AslClassifier.load(model.file());
     Evaluation.Result r;
     if (PreparedData.isPrepared(data)) {
       PreparedData d = PreparedData.open(data);
@@ -87,7 +82,7 @@ final class EvaluateCommand implements Callable<Integer> {
     Plots.confusion(png, "Evaluation (" + r.split() + ")", c);
     if (json) {
       Map<String, Object> o = new LinkedHashMap<>();
-      o.put("model", model.toString());
+      o.put("model", model.given.toString());
       o.put("data", data.toString());
       o.put("split", r.split());
       o.put("count", c.total());

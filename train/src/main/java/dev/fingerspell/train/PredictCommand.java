@@ -1,13 +1,12 @@
 package dev.fingerspell.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.ImageFiles;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.train.data.Images;
 import dev.fingerspell.train.data.SourceLayout;
+import dev.fingerspell.train.serve.PredictionJson;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -39,12 +38,7 @@ final class PredictCommand implements Callable<Integer> {
 
   @ParentCommand Main main;
 
-  @Option(
-      names = "--model",
-      required = true,
-      paramLabel = "FILE",
-      description = "model file, or a run folder (its model.safetensors)")
-  Path model;
+  @Mixin ModelOption model = new ModelOption();
 
   @Mixin DeviceOption device = new DeviceOption();
 
@@ -73,7 +67,7 @@ final class PredictCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--top-k must be at least 1");
     }
     device.apply();
-    AslClassifier classifier = AslClassifier.load(RunsCommand.model(model));
+    AslClassifier classifier = AslClassifier.load(model.file());
     Preprocess pre = classifier.info().preprocess();
     ObjectMapper mapper = new ObjectMapper();
     boolean failed = false;
@@ -132,16 +126,8 @@ final class PredictCommand implements Callable<Integer> {
     for (int i = 0; i < paths.size(); i++) {
       List<AslClassifier.Prediction> preds = all.get(i);
       if (json) {
-        ObjectNode o = mapper.createObjectNode();
-        o.put("image", paths.get(i).toString());
-        ArrayNode arr = o.putArray("predictions");
-        for (AslClassifier.Prediction p : preds) {
-          ObjectNode po = arr.addObject();
-          po.put("label", p.label());
-          po.put("index", p.index());
-          po.put("probability", p.probability());
-        }
-        out.println(mapper.writeValueAsString(o));
+        out.println(
+            mapper.writeValueAsString(PredictionJson.of(mapper, paths.get(i).toString(), preds)));
       } else {
         StringBuilder b = new StringBuilder(paths.get(i).toString()).append(':');
         for (AslClassifier.Prediction p : preds) {

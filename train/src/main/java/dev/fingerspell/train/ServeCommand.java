@@ -27,12 +27,7 @@ import picocli.CommandLine.ParentCommand;
 final class ServeCommand implements Callable<Integer> {
   @ParentCommand Main main;
 
-  @Option(
-      names = "--model",
-      required = true,
-      paramLabel = "FILE",
-      description = "model file, or a run folder (its model.safetensors)")
-  Path model;
+  @Mixin ModelOption model = new ModelOption();
 
   @Mixin DeviceOption device = new DeviceOption();
 
@@ -88,7 +83,7 @@ final class ServeCommand implements Callable<Integer> {
           "--max-batch, --max-queue and --max-upload-mb must be at least 1");
     }
     device.apply();
-    Path file = RunsCommand.model(model);
+    Path file = model.file();
     AslClassifier classifier = AslClassifier.load(file);
     PredictionServer server =
         PredictionServer.start(

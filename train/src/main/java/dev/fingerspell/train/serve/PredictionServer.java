@@ -356,8 +356,6 @@ public final class PredictionServer implements AutoCloseable {
    * prints it, or {@code {"image", "error"}} when it is no image.
    */
   private ObjectNode classify(Upload upload, int topK) {
-    ObjectNode answer = json.createObjectNode();
-    answer.put("image", upload.name());
     Images.Pixels pixels;
     decodeSlots.acquireUninterruptibly();
     try {
@@ -369,28 +367,21 @@ public final class PredictionServer implements AutoCloseable {
     }
     if (pixels.error() != null) {
       metrics.undecodable();
-      answer.put(
-          "error",
-          pixels.error()
-              + " (send the file's bytes unchanged: curl -F file=@FILE, or --data-binary @FILE)");
-      return answer;
+      return json.createObjectNode()
+          .put("image", upload.name())
+          .put(
+              "error",
+              pixels.error()
+                  + " (send the file's bytes unchanged: curl -F file=@FILE, or --data-binary"
+                  + " @FILE)");
     }
-    List<Prediction> top;
+    CompletableFuture<List<Prediction>> top;
     try {
-      top = await(batcher.submit(pixels.values(), topK));
-    } catch (BatchingClassifier.BusyException e) {
-      throw new HttpError(503, e.getMessage());
-    } catch (IllegalStateException e) { // shutting down
+      top = batcher.submit(pixels.values(), topK);
+    } catch (BatchingClassifier.BusyException | IllegalStateException e) { // full, or stopping
       throw new HttpError(503, e.getMessage());
     }
-    ArrayNode arr = answer.putArray("predictions");
-    for (Prediction p : top) {
-      ObjectNode po = arr.addObject();
-      po.put("label", p.label());
-      po.put("index", p.index());
-      po.put("probability", p.probability());
-    }
-    return answer;
+    return PredictionJson.of(json, upload.name(), await(top));
   }
 
   /** A name for the decoder's messages: the file's, else "upload". */
