@@ -97,7 +97,12 @@ final class ServeCommand implements Callable<Integer> {
                 file.toString(),
                 !quiet),
             cli.out());
-    server.warmUp();
+    try {
+      server.warmUp();
+    } catch (RuntimeException | OutOfMemoryError e) { // the network cannot run here: stop listening
+      server.close();
+      throw e;
+    }
     InetSocketAddress at = server.address();
     cli.out()
         .printf(

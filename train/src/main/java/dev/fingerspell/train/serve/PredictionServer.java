@@ -29,6 +29,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The HTTP service of {@code fingerspell serve}, on the JDK's own server: {@code POST /predict}
@@ -82,6 +83,11 @@ public final class PredictionServer implements AutoCloseable {
   private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
   private final ObjectMapper json = new ObjectMapper();
   private final PrintWriter log;
+
+  /** Requests being answered now, and whether {@link #close} has begun: see there. */
+  private final AtomicInteger active = new AtomicInteger();
+
+  private volatile boolean stopping;
 
   /**
    * Decodes under way at once: decoding is CPU work, so more than one per core gains nothing, and a
@@ -145,23 +151,48 @@ public final class PredictionServer implements AutoCloseable {
   }
 
   /**
-   * Stops listening, lets the requests under way finish (at most {@value STOP_GRACE_SECONDS} s) and
-   * their images have their pass, then stops the network's thread.
+   * Lets the requests under way finish (at most {@value STOP_GRACE_SECONDS} s) while new ones get
+   * 503, then stops listening and stops the network's thread. The JDK server's own {@code
+   * stop(delay)} is not used for the wait: it sometimes closed a connection whose request was still
+   * arriving (seen in ServeCommandTest), so the server counts its requests itself.
    */
   @Override
   public void close() {
-    http.stop(STOP_GRACE_SECONDS);
+    stopping = true;
+    long end = System.nanoTime() + STOP_GRACE_SECONDS * 1_000_000_000L;
+    while (active.get() > 0 && System.nanoTime() < end) {
+      try {
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      }
+    }
+    http.stop(0);
     batcher.close();
     threads.shutdown();
   }
 
   private void handle(HttpExchange exchange) throws IOException {
+    active.incrementAndGet();
+    try {
+      answer(exchange);
+    } finally {
+      active.decrementAndGet();
+    }
+  }
+
+  private void answer(HttpExchange exchange) throws IOException {
     long start = System.nanoTime();
     String path = exchange.getRequestURI().getPath();
     String method = exchange.getRequestMethod();
     int status;
     try (exchange) {
       try {
+        if (stopping) {
+          exchange.getResponseHeaders().set("Connection", "close");
+          throw new HttpError(503, "the service is shutting down");
+        }
         status = route(exchange, path, method);
       } catch (HttpError e) {
         status = e.status;
