@@ -304,6 +304,56 @@ class PredictionServerTest {
     assertTrue(page.contains("<form action=\"/predict\" method=\"post\""), page);
   }
 
+  /**
+   * Closing waits for a request under way (its body still arriving), answers requests that come
+   * meanwhile with 503, and stops listening only then.
+   */
+  @Test
+  void closingFinishesTheRequestUnderWayAndRefusesNewOnes() throws Exception {
+    PredictionServer closing =
+        PredictionServer.start(
+            classifier,
+            new PredictionServer.Settings("127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false),
+            new PrintWriter(new StringWriter(), true));
+    int port = closing.address().getPort();
+    byte[] image = png(7, 64, 64);
+    try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
+      var to = socket.getOutputStream();
+      to.write(
+          ("POST /predict?top_k=29 HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                  + image.length
+                  + "\r\n\r\n")
+              .getBytes(StandardCharsets.US_ASCII));
+      to.write(image, 0, image.length - 1);
+      to.flush();
+      Thread.sleep(300); // the server takes the request in
+      Thread stopper = new Thread(closing::close);
+      stopper.start();
+      Thread.sleep(300); // close() is waiting for the request
+      assertTrue(stopper.isAlive(), "close waits for the request under way");
+      HttpResponse<String> refused =
+          HTTP.send(
+              HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/health")).build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(503, refused.statusCode());
+      assertEquals("{\"detail\":\"the service is shutting down\"}", refused.body());
+      to.write(image, image.length - 1, 1);
+      to.flush();
+      String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertTrue(answer.startsWith("HTTP/1.1 200 OK"), answer);
+      assertPredictions(
+          JSON.readTree(answer.substring(answer.indexOf("\r\n\r\n") + 4)), expected(image), 29);
+      stopper.join(10_000);
+      assertFalse(stopper.isAlive());
+    }
+    assertThrows(
+        java.io.IOException.class,
+        () ->
+            HTTP.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/health")).build(),
+                HttpResponse.BodyHandlers.ofString()));
+  }
+
   @Test
   void aBusyQueueIsRefusedAndClosingLetsTheQueuedImagesFinish() {
     ServiceMetrics metrics = new ServiceMetrics();
