@@ -5,6 +5,8 @@ import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.train.serve.PredictionServer;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -69,6 +71,14 @@ final class ServeCommand implements Callable<Integer> {
       description = "largest request body; larger get 413 (default ${DEFAULT-VALUE})")
   int maxUploadMb;
 
+  @Option(
+      names = "--cors",
+      paramLabel = "ORIGIN",
+      description =
+          "let pages of this web origin call the service from a browser (for example"
+              + " https://app.example.com; * for any page); may be repeated")
+  List<String> corsOrigins = new ArrayList<>();
+
   @Option(names = "--quiet", description = "no line per request")
   boolean quiet;
 
@@ -81,6 +91,15 @@ final class ServeCommand implements Callable<Integer> {
     if (maxBatch < 1 || maxQueue < 1 || maxUploadMb < 1) {
       throw new IllegalArgumentException(
           "--max-batch, --max-queue and --max-upload-mb must be at least 1");
+    }
+    for (String origin : corsOrigins) {
+      if (!origin.equals("*") && !origin.matches("https?://[^/\\s]+")) {
+        throw new IllegalArgumentException(
+            "--cors "
+                + origin
+                + ": an origin is a scheme and a host, with a port if not the default"
+                + " (https://app.example.com, http://localhost:3000), or *");
+      }
     }
     device.apply();
     Path file = model.file();
@@ -95,7 +114,8 @@ final class ServeCommand implements Callable<Integer> {
                 maxQueue,
                 maxUploadMb * 1024L * 1024,
                 file.toString(),
-                !quiet),
+                !quiet,
+                corsOrigins),
             cli.out());
     try {
       server.warmUp();

@@ -143,6 +143,12 @@ class ServeCommandTest {
     assertEquals(
         "fingerspell: --max-batch, --max-queue and --max-upload-mb must be at least 1",
         batch.err().strip());
+    CliRun cors =
+        CliRun.run(Map.of(), "serve", "--model", model.toString(), "--cors", "app.example.com");
+    assertEquals(
+        "fingerspell: --cors app.example.com: an origin is a scheme and a host, with a port if not"
+            + " the default (https://app.example.com, http://localhost:3000), or *",
+        cors.err().strip());
     CliRun missing =
         CliRun.run(Map.of(), "serve", "--model", dir.resolve("none.safetensors").toString());
     assertEquals(1, missing.status());

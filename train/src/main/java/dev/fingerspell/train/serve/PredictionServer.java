@@ -52,6 +52,8 @@ public final class PredictionServer implements AutoCloseable {
    * @param maxUploadBytes the largest request body accepted; larger ones get 413
    * @param modelName what {@code /health} calls the model (its file)
    * @param accessLog whether each request is logged, one line each
+   * @param corsOrigins the web origins whose pages may call the service from a browser ({@code
+   *     https://app.example.com}, or {@code *} for any); empty for none
    */
   public record Settings(
       String host,
@@ -60,7 +62,13 @@ public final class PredictionServer implements AutoCloseable {
       int maxQueue,
       long maxUploadBytes,
       String modelName,
-      boolean accessLog) {}
+      boolean accessLog,
+      List<String> corsOrigins) {
+    /** Copies the origins. */
+    public Settings {
+      corsOrigins = List.copyOf(corsOrigins);
+    }
+  }
 
   /** A request the client got wrong: its status and the one line saying why. */
   private static final class HttpError extends RuntimeException {
@@ -229,12 +237,20 @@ public final class PredictionServer implements AutoCloseable {
   }
 
   private int route(HttpExchange exchange, String path, String method) throws IOException {
+    boolean crossOrigin = cors(exchange); // errors too, so the page can read their detail
     String allowed =
         switch (path) {
           case "/predict", "/predict/batch" -> "POST";
           case "/", "/health", "/metrics", "/openapi.json" -> "GET";
           default -> throw new HttpError(404, "Not Found");
         };
+    if (method.equals("OPTIONS") && crossOrigin) { // a browser's preflight before the real call
+      exchange.getResponseHeaders().set("Access-Control-Allow-Methods", allowed);
+      exchange.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type");
+      exchange.getResponseHeaders().set("Access-Control-Max-Age", "600");
+      exchange.sendResponseHeaders(204, -1);
+      return 204;
+    }
     if (!method.equals(allowed)) {
       exchange.getResponseHeaders().set("Allow", allowed);
       throw new HttpError(405, "Method Not Allowed");
@@ -248,6 +264,28 @@ public final class PredictionServer implements AutoCloseable {
       case "/openapi.json" -> send(exchange, 200, "application/json", resource("openapi.json"));
       default -> send(exchange, 200, "text/html; charset=utf-8", resource("index.html"));
     };
+  }
+
+  /**
+   * For a request from a page of an allowed origin ({@code --cors}), the header that lets the
+   * browser hand the answer to that page; true when it was set.
+   */
+  private boolean cors(HttpExchange exchange) {
+    String origin = exchange.getRequestHeaders().getFirst("Origin");
+    List<String> allowed = settings.corsOrigins();
+    if (origin == null || allowed.isEmpty()) {
+      return false;
+    }
+    exchange.getResponseHeaders().set("Vary", "Origin");
+    if (allowed.contains("*")) {
+      exchange.getResponseHeaders().set("Access-Control-Allow-Origin", "*");
+      return true;
+    }
+    if (allowed.contains(origin)) {
+      exchange.getResponseHeaders().set("Access-Control-Allow-Origin", origin);
+      return true;
+    }
+    return false;
   }
 
   /** {@code POST /predict}: one image, as the form's one file or as the body. */
@@ -329,16 +367,35 @@ public final class PredictionServer implements AutoCloseable {
   private byte[] body(HttpExchange exchange) throws IOException {
     long limit = settings.maxUploadBytes();
     String length = exchange.getRequestHeaders().getFirst("Content-Length");
-    if (length != null && parseLong(length) > limit) {
-      throw new HttpError(413, tooLarge());
-    }
     try (InputStream in = exchange.getRequestBody()) {
+      if (length != null && parseLong(length) > limit) {
+        throw tooLarge(exchange, in);
+      }
       byte[] body = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
       if (body.length > limit) {
-        throw new HttpError(413, tooLarge());
+        throw tooLarge(exchange, in);
       }
       return body;
     }
+  }
+
+  /** The most of a refused upload read and dropped, so that its client gets to read the 413. */
+  private static final long DRAIN_BYTES = 64L << 20;
+
+  /**
+   * A 413 for an upload past the limit. The rest of the body is read and dropped first (up to
+   * {@link #DRAIN_BYTES}): a connection closed with request bytes unread is reset, and the client,
+   * still sending, would see the reset instead of the answer.
+   */
+  private HttpError tooLarge(HttpExchange exchange, InputStream in) throws IOException {
+    exchange.getResponseHeaders().set("Connection", "close");
+    long left = DRAIN_BYTES;
+    byte[] sink = new byte[64 * 1024];
+    int n;
+    while (left > 0 && (n = in.read(sink, 0, (int) Math.min(sink.length, left))) > 0) {
+      left -= n;
+    }
+    return new HttpError(413, tooLarge());
   }
 
   private String tooLarge() {

@@ -59,7 +59,14 @@ class PredictionServerTest {
         PredictionServer.start(
             classifier,
             new PredictionServer.Settings(
-                "127.0.0.1", 0, 4, 64, 1024 * 1024, "asl.safetensors", true),
+                "127.0.0.1",
+                0,
+                4,
+                64,
+                1024 * 1024,
+                "asl.safetensors",
+                true,
+                List.of("http://localhost:3000")),
             new PrintWriter(log, true));
     server.warmUp();
     base = URI.create("http://127.0.0.1:" + server.address().getPort());
@@ -240,6 +247,49 @@ class PredictionServerTest {
     assertFalse(detail.contains("\n"), detail);
   }
 
+  /**
+   * A page of an allowed origin may call the service (the preflight, then the answer carries the
+   * origin); another origin's page gets no such header, so its browser keeps the answer from it.
+   */
+  @Test
+  void pagesOfAnAllowedOriginMayCallIt() throws Exception {
+    HttpResponse<String> preflight =
+        HTTP.send(
+            HttpRequest.newBuilder(base.resolve("/predict"))
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+                .header("Origin", "http://localhost:3000")
+                .header("Access-Control-Request-Method", "POST")
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(204, preflight.statusCode());
+    assertEquals(
+        "http://localhost:3000",
+        preflight.headers().firstValue("Access-Control-Allow-Origin").orElseThrow());
+    assertEquals(
+        "POST", preflight.headers().firstValue("Access-Control-Allow-Methods").orElseThrow());
+    HttpResponse<String> call =
+        HTTP.send(
+            HttpRequest.newBuilder(base.resolve("/predict"))
+                .header("Origin", "http://localhost:3000")
+                .header("Content-Type", "image/png")
+                .POST(HttpRequest.BodyPublishers.ofByteArray(png(8, 64, 64)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, call.statusCode());
+    assertEquals(
+        "http://localhost:3000",
+        call.headers().firstValue("Access-Control-Allow-Origin").orElseThrow());
+    HttpResponse<String> other =
+        HTTP.send(
+            HttpRequest.newBuilder(base.resolve("/predict"))
+                .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+                .header("Origin", "https://elsewhere.example")
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(405, other.statusCode());
+    assertTrue(other.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
+  }
+
   /** Requests sent together are all answered right, and share the network's passes. */
   @Test
   void concurrentRequestsAreBatched() throws Exception {
@@ -313,7 +363,8 @@ class PredictionServerTest {
     PredictionServer closing =
         PredictionServer.start(
             classifier,
-            new PredictionServer.Settings("127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false),
+            new PredictionServer.Settings(
+                "127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false, List.of("*")),
             new PrintWriter(new StringWriter(), true));
     int port = closing.address().getPort();
     byte[] image = png(7, 64, 64);
