@@ -2,20 +2,27 @@ package dev.fingerspell.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.train.data.DataPrepare;
+import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.SynthData;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
-/** {@code fingerspell data prepare|synth}. */
+/** {@code fingerspell data prepare|status|synth}. */
 @Command(
     name = "data",
     mixinStandardHelpOptions = true,
-    description = "Prepare the ASL Alphabet data set, or synthesise one.",
-    subcommands = {DataCommand.Prepare.class, DataCommand.Synth.class})
+    description = "Prepare the ASL Alphabet data set, check a prepared one, or synthesise one.",
+    subcommands = {DataCommand.Prepare.class, DataCommand.Status.class, DataCommand.Synth.class})
 final class DataCommand {
   @ParentCommand Main main;
 
@@ -98,6 +105,89 @@ final class DataCommand {
               m.get("classes").size());
       for (JsonNode s : m.get("skipped")) {
         cli.err().println("skipped " + s.get("file").asText() + ": " + s.get("reason").asText());
+      }
+      return 0;
+    }
+  }
+
+  @Command(
+      name = "status",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Check a prepared data set against its manifest, as dvc status does.",
+        "Hashes every shard and lists, per split, the images and whether each shard is the one the"
+            + " manifest names; prints the data version (the fingerprint run.json and runs --json"
+            + " show for the runs that trained on it). The exit status is 1 when a shard changed or"
+            + " is missing."
+      })
+  static final class Status implements Callable<Integer> {
+    @ParentCommand DataCommand parent;
+
+    @Parameters(paramLabel = "DIR", description = "the prepared set (or the folder above it)")
+    Path dir;
+
+    @Option(names = "--json", description = "the same as one JSON object")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+      Cli cli = parent.main.cli();
+      PreparedData data = PreparedData.open(dir);
+      ObjectMapper mapper = new ObjectMapper();
+      ObjectNode report = mapper.createObjectNode();
+      report.put("dir", data.dir().toString());
+      report.put("fingerprint", data.fingerprint());
+      report.put("image_size", data.imageSize());
+      report.put("classes", data.classes().size());
+      ObjectNode splits = report.putObject("splits");
+      List<String> lines = new ArrayList<>();
+      int shards = 0;
+      int bad = 0;
+      for (String split : data.splits()) {
+        List<PreparedData.ShardState> states = data.check(split);
+        ObjectNode o = splits.putObject(split);
+        o.put("count", data.count(split));
+        ArrayNode arr = o.putArray("shards");
+        List<String> wrong = new ArrayList<>();
+        for (PreparedData.ShardState st : states) {
+          arr.addObject().put("file", st.file().getFileName().toString()).put("state", st.state());
+          if (!st.ok()) {
+            wrong.add(st.state() + " " + st.file().getFileName());
+          }
+        }
+        shards += states.size();
+        bad += wrong.size();
+        lines.add(
+            String.format(
+                Locale.ROOT,
+                "  %-5s %,8d images in %d shard%s: %s",
+                split,
+                data.count(split),
+                states.size(),
+                states.size() == 1 ? "" : "s",
+                wrong.isEmpty() ? "ok" : String.join(", ", wrong)));
+      }
+      report.put("ok", bad == 0);
+      if (json) {
+        cli.out().println(mapper.writeValueAsString(report));
+      } else {
+        cli.out()
+            .printf(
+                "%s: data version %s, %d×%d images, %d classes%n",
+                data.dir(),
+                data.fingerprint(),
+                data.imageSize(),
+                data.imageSize(),
+                data.classes().size());
+        lines.forEach(cli.out()::println);
+      }
+      if (bad > 0) {
+        cli.err()
+            .printf(
+                "fingerspell: %d of %d shards differ from the manifest: run fingerspell data"
+                    + " prepare again%n",
+                bad, shards);
+        return 1;
       }
       return 0;
     }

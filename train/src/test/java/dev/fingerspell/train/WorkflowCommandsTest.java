@@ -49,6 +49,7 @@ class WorkflowCommandsTest {
             "0.25");
     assertEquals(0, prep.status(), prep.err());
     assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
+    dataStatus(dir.resolve("data"));
 
     Path run = dir.resolve("run");
     CliRun train =
@@ -63,6 +64,12 @@ class WorkflowCommandsTest {
     assertEquals(0, train.status(), train.err());
     assertTrue(train.out().contains("done: best validation accuracy"), train.out());
     assertTrue(Files.isRegularFile(run.resolve("report.html")));
+    assertEquals( // the version data status prints is the one the run pinned
+        dev.fingerspell.train.data.PreparedData.open(dir.resolve("data")).fingerprint(),
+        new ObjectMapper()
+            .readTree(run.resolve("run.json").toFile())
+            .get("data_fingerprint")
+            .asText());
 
     // --resume: a run stopped in its second epoch (as Ctrl-C stops it) goes on from its first
     Path stopped = dir.resolve("stopped");
@@ -290,6 +297,55 @@ class WorkflowCommandsTest {
             + unvalidated.resolve("last.safetensors")
             + "\n",
         notYet.err());
+  }
+
+  /**
+   * data status (dvc status): the data version, counts and every shard ok; then, on a copy with a
+   * shard changed and one deleted, those two named and the status 1.
+   */
+  private void dataStatus(Path data) throws Exception {
+    Path processed = data.resolve("processed");
+    String version =
+        dev.fingerspell.train.data.PreparedData.open(processed).fingerprint(); // runs pin this
+    CliRun ok = run("data", "status", data.toString());
+    assertEquals(0, ok.status(), ok.err());
+    assertEquals(
+        processed
+            + ": data version "
+            + version
+            + ", 32×32 images, 29 classes\n"
+            + "  train       87 images in 1 shard: ok\n"
+            + "  val         29 images in 1 shard: ok\n"
+            + "  test        28 images in 1 shard: ok\n",
+        ok.out());
+    Path copy = Files.createDirectories(dir.resolve("damaged"));
+    try (var files = Files.list(processed)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        Files.copy(f, copy.resolve(f.getFileName()));
+      }
+    }
+    byte[] val = Files.readAllBytes(copy.resolve("val-00000.safetensors"));
+    val[val.length - 1] ^= 1; // one pixel's lowest bit
+    Files.write(copy.resolve("val-00000.safetensors"), val);
+    Files.delete(copy.resolve("test-00000.safetensors"));
+    CliRun bad = run("data", "status", copy.toString());
+    assertEquals(1, bad.status());
+    assertTrue(bad.out().contains("  train       87 images in 1 shard: ok\n"), bad.out());
+    assertTrue(
+        bad.out().contains("  val         29 images in 1 shard: changed val-00000.safetensors\n"),
+        bad.out());
+    assertTrue(
+        bad.out().contains("  test        28 images in 1 shard: missing test-00000.safetensors\n"),
+        bad.out());
+    assertEquals(
+        "fingerspell: 2 of 3 shards differ from the manifest: run fingerspell data prepare again",
+        bad.err().strip());
+    CliRun json = run("data", "status", "--json", copy.toString());
+    JsonNode j = new ObjectMapper().readTree(json.out());
+    assertFalse(j.get("ok").asBoolean());
+    assertEquals(version, j.get("fingerprint").asText());
+    assertEquals("changed", j.get("splits").get("val").get("shards").get(0).get("state").asText());
+    assertEquals(87, j.get("splits").get("train").get("count").asInt());
   }
 
   @Test

@@ -156,39 +156,74 @@ public final class PreparedData {
   }
 
   /**
-   * Checks every shard of {@code split} against the manifest (once per split). The shards are
+   * A shard as the manifest lists it and as it is on disk.
+   *
+   * @param file the shard's path
+   * @param expected its sha256 in the manifest
+   * @param actual its sha256 now, or null when the file is missing
+   */
+  public record ShardState(Path file, String expected, String actual) {
+    /** Whether the shard is the one the manifest lists. */
+    public boolean ok() {
+      return expected.equals(actual);
+    }
+
+    /** {@code ok}, {@code changed} or {@code missing}. */
+    public String state() {
+      return actual == null ? "missing" : ok() ? "ok" : "changed";
+    }
+  }
+
+  /** The split names of the manifest, in its order. */
+  public List<String> splits() {
+    List<String> out = new ArrayList<>();
+    manifest.get("splits").fieldNames().forEachRemaining(out::add);
+    return out;
+  }
+
+  /**
+   * Every shard of {@code split} against the manifest, in the manifest's order. The shards are
    * hashed in parallel, since the real training split is 13 GB and hashing it on one core takes
-   * longer than the GPU's whole feature pass; a mismatch is reported for the first shard in the
-   * manifest's order, as a serial check would.
+   * longer than the GPU's whole feature pass.
+   */
+  public List<ShardState> check(String split) {
+    JsonNode s = manifest.get("splits").get(split);
+    if (s == null) {
+      throw new DataException(dir + " has no '" + split + "' split");
+    }
+    List<JsonNode> shards = new ArrayList<>();
+    s.get("shards").forEach(shards::add);
+    return shards.parallelStream()
+        .map(
+            shard -> {
+              Path f = dir.resolve(shard.get("file").asText());
+              return new ShardState(
+                  f, shard.get("sha256").asText(), Files.isRegularFile(f) ? sha256(f) : null);
+            })
+        .toList();
+  }
+
+  /**
+   * Checks every shard of {@code split} against the manifest (once per split); the first that is
+   * missing or changed, in the manifest's order, is an error naming it.
    */
   public void verify(String split) {
     if (verified.contains(split)) {
       return;
     }
-    JsonNode s = manifest.get("splits").get(split);
-    if (s == null) {
-      throw new DataException(dir + " has no '" + split + "' split");
-    }
-    List<Path> files = new ArrayList<>();
-    List<String> expected = new ArrayList<>();
-    for (JsonNode shard : s.get("shards")) {
-      Path f = dir.resolve(shard.get("file").asText());
-      if (!Files.isRegularFile(f)) {
-        throw new DataException("shard " + f + " is missing: run fingerspell data prepare again");
+    for (ShardState shard : check(split)) {
+      if (shard.actual() == null) {
+        throw new DataException(
+            "shard " + shard.file() + " is missing: run fingerspell data prepare again");
       }
-      files.add(f);
-      expected.add(shard.get("sha256").asText());
-    }
-    List<String> actual = files.parallelStream().map(PreparedData::sha256).toList();
-    for (int i = 0; i < files.size(); i++) {
-      if (!actual.get(i).equals(expected.get(i))) {
+      if (!shard.ok()) {
         throw new DataException(
             "shard "
-                + files.get(i)
+                + shard.file()
                 + " changed since it was prepared (sha256 "
-                + actual.get(i).substring(0, 12)
+                + shard.actual().substring(0, 12)
                 + "…, manifest "
-                + expected.get(i).substring(0, 12)
+                + shard.expected().substring(0, 12)
                 + "…): run fingerspell data prepare again");
       }
     }
