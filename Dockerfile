@@ -33,5 +33,9 @@ USER fingerspell
 # UTF-8 file names; the weights cache in the user's home (mount a volume there to keep it).
 ENV LANG=C.UTF-8 FINGERSPELL_HOME=/home/fingerspell/.cache/fingerspell
 EXPOSE 8000
+# Up when /health answers "ok" (bash's /dev/tcp: the slim image has no curl; a JVM per probe would
+# cost more than the service). Only for the default command, which serves on 8000.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/8000 && printf "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n" >&3 && grep -q "\"status\":\"ok\"" <&3'
 ENTRYPOINT ["fingerspell"]
 CMD ["serve", "--model", "/models/model.safetensors", "--host", "0.0.0.0"]
