@@ -22,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
@@ -154,15 +155,15 @@ public final class PredictionServer implements AutoCloseable {
     Preprocess pre = classifier.info().preprocess();
     float[] blank = new float[3 * pre.size() * pre.size()];
     for (int n : new int[] {1, settings.maxBatch()}) {
-      classifier.predict(pre.batch(java.util.Collections.nCopies(n, blank)), 1);
+      classifier.predict(pre.batch(Collections.nCopies(n, blank)), 1);
     }
   }
 
   /**
    * Lets the requests under way finish (at most {@value STOP_GRACE_SECONDS} s) while new ones get
    * 503, then stops listening and stops the network's thread. The JDK server's own {@code
-   * stop(delay)} is not used for the wait: it sometimes closed a connection whose request was still
-   * arriving (seen in ServeCommandTest), so the server counts its requests itself.
+   * stop(delay)} is not relied on for the wait (it does not document whether a request whose body
+   * is still arriving counts as under way), so the server counts its requests itself.
    */
   @Override
   public void close() {
