@@ -121,6 +121,8 @@ final class BatchingClassifier implements AutoCloseable {
       int k = batch.stream().mapToInt(Job::topK).max().orElseThrow();
       Tensor x = pre.batch(batch.stream().map(Job::pixels).toList());
       List<List<Prediction>> top = classifier.predict(x, k);
+      // counted before any answer goes out, so a scrape after the answer includes this pass
+      metrics.batch(batch.size(), System.nanoTime() - start);
       for (int i = 0; i < batch.size(); i++) {
         List<Prediction> all = top.get(i);
         batch.get(i).result().complete(all.subList(0, Math.min(batch.get(i).topK(), all.size())));
@@ -129,7 +131,6 @@ final class BatchingClassifier implements AutoCloseable {
         | OutOfMemoryError e) { // the pass failed: each of its requests says so
       batch.forEach(j -> j.result().completeExceptionally(e));
     }
-    metrics.batch(batch.size(), System.nanoTime() - start);
   }
 
   /** Refuses new images, lets the queued ones finish, then stops the thread. */

@@ -193,6 +193,7 @@ public final class PredictionServer implements AutoCloseable {
 
   private void answer(HttpExchange exchange) throws IOException {
     long start = System.nanoTime();
+    exchange.setAttribute(STARTED, start);
     String path = exchange.getRequestURI().getPath();
     String method = exchange.getRequestMethod();
     int status;
@@ -216,7 +217,6 @@ public final class PredictionServer implements AutoCloseable {
       }
     }
     long nanos = System.nanoTime() - start;
-    metrics.request(route(path), status, nanos);
     if (settings.accessLog()) {
       log.printf(
           Locale.ROOT,
@@ -249,6 +249,7 @@ public final class PredictionServer implements AutoCloseable {
       exchange.getResponseHeaders().set("Access-Control-Allow-Methods", allowed);
       exchange.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type");
       exchange.getResponseHeaders().set("Access-Control-Max-Age", "600");
+      counted(exchange, 204);
       exchange.sendResponseHeaders(204, -1);
       return 204;
     }
@@ -520,8 +521,20 @@ public final class PredictionServer implements AutoCloseable {
     return send(exchange, status, "application/json", json.writeValueAsBytes(body));
   }
 
-  private static int send(HttpExchange exchange, int status, String type, byte[] body)
-      throws IOException {
+  /** The exchange attribute holding when the request came in ({@link System#nanoTime}). */
+  private static final String STARTED = "fingerspell.started";
+
+  /**
+   * Counts the request in the metrics as answered with {@code status}; before the answer goes out,
+   * so that a scrape the client makes after it includes it.
+   */
+  private void counted(HttpExchange exchange, int status) {
+    long start = (Long) exchange.getAttribute(STARTED);
+    metrics.request(route(exchange.getRequestURI().getPath()), status, System.nanoTime() - start);
+  }
+
+  private int send(HttpExchange exchange, int status, String type, byte[] body) throws IOException {
+    counted(exchange, status);
     exchange.getResponseHeaders().set("Content-Type", type);
     exchange.sendResponseHeaders(status, body.length);
     try (OutputStream out = exchange.getResponseBody()) {
