@@ -182,6 +182,16 @@ public final class PredictionServer implements AutoCloseable {
     threads.shutdown();
   }
 
+  /** Requests being answered now (for tests). */
+  int underWay() {
+    return active.get();
+  }
+
+  /** Whether {@link #close} has begun (for tests). */
+  boolean stopping() {
+    return stopping;
+  }
+
   private void handle(HttpExchange exchange) throws IOException {
     active.incrementAndGet();
     try {

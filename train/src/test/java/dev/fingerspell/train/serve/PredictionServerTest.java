@@ -377,10 +377,17 @@ class PredictionServerTest {
               .getBytes(StandardCharsets.US_ASCII));
       to.write(image, 0, image.length - 1);
       to.flush();
-      Thread.sleep(300); // the server takes the request in
+      long deadline = System.nanoTime() + 30_000_000_000L;
+      while (closing.underWay() == 0 && System.nanoTime() < deadline) {
+        Thread.sleep(10); // until the server has taken the request in
+      }
+      assertEquals(1, closing.underWay());
       Thread stopper = new Thread(closing::close);
       stopper.start();
-      Thread.sleep(300); // close() is waiting for the request
+      while (!closing.stopping() && System.nanoTime() < deadline) {
+        Thread.sleep(10); // until close() has begun
+      }
+      Thread.sleep(100); // and is waiting for the request
       assertTrue(stopper.isAlive(), "close waits for the request under way");
       HttpResponse<String> refused =
           HTTP.send(
