@@ -8,6 +8,7 @@ import com.sun.net.httpserver.HttpServer;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.AslClassifier.Prediction;
 import dev.fingerspell.resnet.Preprocess;
+import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.train.data.Images;
 import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
@@ -25,6 +26,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -82,6 +84,20 @@ public final class PredictionServer implements AutoCloseable {
     }
   }
 
+  /** What answers a request: sends the response and returns its status. */
+  @FunctionalInterface
+  private interface Handler {
+    int answer(HttpExchange exchange) throws IOException;
+  }
+
+  /** A path's one method and its handler. */
+  private record Route(String method, Handler handler) {}
+
+  /** The page at {@code /} and the OpenAPI description: read from the application once. */
+  private static final byte[] INDEX_HTML = resource("index.html");
+
+  private static final byte[] OPENAPI_JSON = resource("openapi.json");
+
   /** Seconds the server waits for requests under way when it stops. */
   private static final int STOP_GRACE_SECONDS = 10;
 
@@ -92,6 +108,24 @@ public final class PredictionServer implements AutoCloseable {
   private final ExecutorService threads = Executors.newVirtualThreadPerTaskExecutor();
   private final ObjectMapper json = new ObjectMapper();
   private final PrintWriter log;
+
+  /** The service's paths; any other is 404. */
+  private final Map<String, Route> routes =
+      Map.of(
+          "/predict", new Route("POST", this::predictOne),
+          "/predict/batch", new Route("POST", this::predictMany),
+          "/health", new Route("GET", e -> sendJson(e, 200, health())),
+          "/metrics",
+              new Route(
+                  "GET",
+                  e ->
+                      send(
+                          e,
+                          200,
+                          "text/plain; version=0.0.4; charset=utf-8",
+                          metrics.text().getBytes(StandardCharsets.UTF_8))),
+          "/openapi.json", new Route("GET", e -> send(e, 200, "application/json", OPENAPI_JSON)),
+          "/", new Route("GET", e -> send(e, 200, "text/html; charset=utf-8", INDEX_HTML)));
 
   /** Requests being answered now, and whether {@link #close} has begun: see there. */
   private final AtomicInteger active = new AtomicInteger();
@@ -240,42 +274,29 @@ public final class PredictionServer implements AutoCloseable {
   }
 
   /** The metrics' name for a path: the service's own paths, everything else as one. */
-  private static String route(String path) {
-    return switch (path) {
-      case "/", "/predict", "/predict/batch", "/health", "/metrics", "/openapi.json" -> path;
-      default -> "other";
-    };
+  private String route(String path) {
+    return routes.containsKey(path) ? path : "other";
   }
 
   private int route(HttpExchange exchange, String path, String method) throws IOException {
     boolean crossOrigin = cors(exchange); // errors too, so the page can read their detail
-    String allowed =
-        switch (path) {
-          case "/predict", "/predict/batch" -> "POST";
-          case "/", "/health", "/metrics", "/openapi.json" -> "GET";
-          default -> throw new HttpError(404, "Not Found");
-        };
+    Route route = routes.get(path);
+    if (route == null) {
+      throw new HttpError(404, "Not Found");
+    }
     if (method.equals("OPTIONS") && crossOrigin) { // a browser's preflight before the real call
-      exchange.getResponseHeaders().set("Access-Control-Allow-Methods", allowed);
+      exchange.getResponseHeaders().set("Access-Control-Allow-Methods", route.method());
       exchange.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type");
       exchange.getResponseHeaders().set("Access-Control-Max-Age", "600");
       counted(exchange, 204);
       exchange.sendResponseHeaders(204, -1);
       return 204;
     }
-    if (!method.equals(allowed)) {
-      exchange.getResponseHeaders().set("Allow", allowed);
+    if (!method.equals(route.method())) {
+      exchange.getResponseHeaders().set("Allow", route.method());
       throw new HttpError(405, "Method Not Allowed");
     }
-    return switch (path) {
-      case "/predict" -> predictOne(exchange);
-      case "/predict/batch" -> predictMany(exchange);
-      case "/health" -> sendJson(exchange, 200, health());
-      case "/metrics" ->
-          send(exchange, 200, "text/plain; version=0.0.4; charset=utf-8", utf8(metrics.text()));
-      case "/openapi.json" -> send(exchange, 200, "application/json", resource("openapi.json"));
-      default -> send(exchange, 200, "text/html; charset=utf-8", resource("index.html"));
-    };
+    return route.handler().answer(exchange);
   }
 
   /**
@@ -514,7 +535,7 @@ public final class PredictionServer implements AutoCloseable {
     ObjectNode o = json.createObjectNode();
     o.put("status", "ok");
     o.put("model", settings.modelName());
-    o.put("device", dev.fingerspell.tensor.Backends.defaultDevice().toString());
+    o.put("device", Backends.defaultDevice().toString());
     o.put("input_size", pre.size());
     o.put("max_batch", settings.maxBatch());
     o.put("waiting", batcher.waiting());
@@ -551,10 +572,6 @@ public final class PredictionServer implements AutoCloseable {
       out.write(body);
     }
     return status;
-  }
-
-  private static byte[] utf8(String s) {
-    return s.getBytes(StandardCharsets.UTF_8);
   }
 
   private static byte[] resource(String name) {
