@@ -8,9 +8,10 @@ import dev.fingerspell.train.data.DataPrepare;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.SynthData;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -134,41 +135,29 @@ final class DataCommand {
       Cli cli = parent.main.cli();
       PreparedData data = PreparedData.open(dir);
       ObjectMapper mapper = new ObjectMapper();
-      ObjectNode report = mapper.createObjectNode();
-      report.put("dir", data.dir().toString());
-      report.put("fingerprint", data.fingerprint());
-      report.put("image_size", data.imageSize());
-      report.put("classes", data.classes().size());
-      ObjectNode splits = report.putObject("splits");
-      List<String> lines = new ArrayList<>();
-      int shards = 0;
-      int bad = 0;
-      for (String split : data.splits()) {
-        List<PreparedData.ShardState> states = data.check(split);
-        ObjectNode o = splits.putObject(split);
-        o.put("count", data.count(split));
-        ArrayNode arr = o.putArray("shards");
-        List<String> wrong = new ArrayList<>();
-        for (PreparedData.ShardState st : states) {
-          arr.addObject().put("file", st.file().getFileName().toString()).put("state", st.state());
-          if (!st.ok()) {
-            wrong.add(st.state() + " " + st.file().getFileName());
-          }
-        }
-        shards += states.size();
-        bad += wrong.size();
-        lines.add(
-            String.format(
-                Locale.ROOT,
-                "  %-5s %,8d images in %d shard%s: %s",
-                split,
-                data.count(split),
-                states.size(),
-                states.size() == 1 ? "" : "s",
-                wrong.isEmpty() ? "ok" : String.join(", ", wrong)));
-      }
-      report.put("ok", bad == 0);
+      Map<String, List<PreparedData.ShardState>> states = new LinkedHashMap<>();
+      data.splits().forEach(split -> states.put(split, data.check(split)));
+      List<PreparedData.ShardState> all = states.values().stream().flatMap(List::stream).toList();
+      long bad = all.stream().filter(st -> !st.ok()).count();
       if (json) {
+        ObjectNode report = mapper.createObjectNode();
+        report.put("dir", data.dir().toString());
+        report.put("fingerprint", data.fingerprint());
+        report.put("image_size", data.imageSize());
+        report.put("classes", data.classes().size());
+        ObjectNode splits = report.putObject("splits");
+        states.forEach(
+            (split, shards) -> {
+              ObjectNode o = splits.putObject(split);
+              o.put("count", data.count(split));
+              ArrayNode arr = o.putArray("shards");
+              shards.forEach(
+                  st ->
+                      arr.addObject()
+                          .put("file", st.file().getFileName().toString())
+                          .put("state", st.state()));
+            });
+        report.put("ok", bad == 0);
         cli.out().println(mapper.writeValueAsString(report));
       } else {
         cli.out()
@@ -179,14 +168,30 @@ final class DataCommand {
                 data.imageSize(),
                 data.imageSize(),
                 data.classes().size());
-        lines.forEach(cli.out()::println);
+        states.forEach(
+            (split, shards) -> {
+              List<String> wrong =
+                  shards.stream()
+                      .filter(st -> !st.ok())
+                      .map(st -> st.state() + " " + st.file().getFileName())
+                      .toList();
+              cli.out()
+                  .printf(
+                      Locale.ROOT,
+                      "  %-5s %,8d images in %d shard%s: %s%n",
+                      split,
+                      data.count(split),
+                      shards.size(),
+                      shards.size() == 1 ? "" : "s",
+                      wrong.isEmpty() ? "ok" : String.join(", ", wrong));
+            });
       }
       if (bad > 0) {
         cli.err()
             .printf(
                 "fingerspell: %d of %d shards differ from the manifest: run fingerspell data"
                     + " prepare again%n",
-                bad, shards);
+                bad, all.size());
         return 1;
       }
       return 0;
