@@ -9,10 +9,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.fingerspell.resnet.AslLabels;
 import dev.fingerspell.resnet.ImageFiles;
-import dev.fingerspell.resnet.ModelFile;
-import dev.fingerspell.resnet.Preprocess;
-import dev.fingerspell.resnet.ResNet18;
-import dev.fingerspell.tensor.Rng;
 import java.awt.image.BufferedImage;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -41,22 +37,11 @@ class CommandsTest {
 
   @BeforeAll
   static void makeModel() {
-    model = dir.resolve("asl.safetensors");
-    ResNet18 m = new ResNet18(29, new Rng(1));
-    ModelFile.save(m, model, new ModelFile.Info(AslLabels.NAMES, Preprocess.imagenet(), null));
+    model = Fixtures.randomModel(dir.resolve("asl.safetensors"), 1, 224);
   }
 
   private static Path png(String name, int w, int h) throws Exception {
-    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-    Rng rng = new Rng(name.hashCode());
-    for (int y = 0; y < h; y++) {
-      for (int x = 0; x < w; x++) {
-        img.setRGB(x, y, (int) (rng.nextLong() >>> 40));
-      }
-    }
-    Path p = dir.resolve(name);
-    ImageIO.write(img, "png", p.toFile());
-    return p;
+    return Files.write(dir.resolve(name), Fixtures.noisePng(name.hashCode(), w, h));
   }
 
   @Test

@@ -3,11 +3,6 @@ package dev.fingerspell.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.fingerspell.resnet.AslLabels;
-import dev.fingerspell.resnet.ModelFile;
-import dev.fingerspell.resnet.Preprocess;
-import dev.fingerspell.resnet.ResNet18;
-import dev.fingerspell.tensor.Rng;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
@@ -34,14 +29,7 @@ class ServeCommandTest {
 
   @BeforeAll
   static void makeModel() {
-    model = dir.resolve("asl.safetensors");
-    ModelFile.save(
-        new ResNet18(29, new Rng(5)),
-        model,
-        new ModelFile.Info(
-            AslLabels.NAMES,
-            new Preprocess(64, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD),
-            null));
+    model = Fixtures.randomModel(dir.resolve("asl.safetensors"), 5, 64);
   }
 
   /**
@@ -89,7 +77,7 @@ class ServeCommandTest {
       assertTrue(health.body().contains("\"status\":\"ok\""), health.body());
       // a request whose body is still on its way when SIGTERM comes: written on a plain socket,
       // so its headers and all but its last byte are surely on the wire before the signal
-      byte[] image = png();
+      byte[] image = Fixtures.noisePng(5, 64, 64);
       try (java.net.Socket socket = new java.net.Socket("127.0.0.1", base.getPort())) {
         var to = socket.getOutputStream();
         to.write(
@@ -123,15 +111,6 @@ class ServeCommandTest {
     } finally {
       server.destroyForcibly();
     }
-  }
-
-  private static byte[] png() throws Exception {
-    java.awt.image.BufferedImage img =
-        new java.awt.image.BufferedImage(64, 64, java.awt.image.BufferedImage.TYPE_INT_RGB);
-    img.setRGB(10, 10, 0xff8800);
-    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
-    javax.imageio.ImageIO.write(img, "png", out);
-    return out.toByteArray();
   }
 
   @Test

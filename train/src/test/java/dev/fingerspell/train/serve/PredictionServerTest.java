@@ -10,11 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.AslLabels;
 import dev.fingerspell.resnet.ImageFiles;
-import dev.fingerspell.resnet.ModelFile;
-import dev.fingerspell.resnet.Preprocess;
-import dev.fingerspell.resnet.ResNet18;
-import dev.fingerspell.tensor.Rng;
-import java.awt.image.BufferedImage;
+import dev.fingerspell.train.Fixtures;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -32,7 +28,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -49,11 +44,7 @@ class PredictionServerTest {
 
   @BeforeAll
   static void start() throws Exception {
-    Path model = dir.resolve("asl.safetensors");
-    Preprocess pre = new Preprocess(64, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD);
-    ModelFile.save(
-        new ResNet18(29, new Rng(3)), model, new ModelFile.Info(AslLabels.NAMES, pre, null));
-    classifier = AslClassifier.load(model);
+    classifier = AslClassifier.load(Fixtures.randomModel(dir.resolve("asl.safetensors"), 3, 64));
     log = new StringWriter();
     server =
         PredictionServer.start(
@@ -75,20 +66,6 @@ class PredictionServerTest {
   @AfterAll
   static void stop() {
     server.close();
-  }
-
-  /** A PNG of seeded noise, {@code w × h}. */
-  static byte[] png(int seed, int w, int h) throws Exception {
-    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-    Rng rng = new Rng(seed);
-    for (int y = 0; y < h; y++) {
-      for (int x = 0; x < w; x++) {
-        img.setRGB(x, y, (int) (rng.nextLong() >>> 40));
-      }
-    }
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ImageIO.write(img, "png", out);
-    return out.toByteArray();
   }
 
   /** A multipart/form-data body: field name, file name (null for a plain field), content. */
@@ -161,7 +138,7 @@ class PredictionServerTest {
 
   @Test
   void predictTakesTheFormsFileOrTheBodyItself() throws Exception {
-    byte[] image = png(1, 80, 70); // resized to 64×64, as predict does
+    byte[] image = Fixtures.noisePng(1, 80, 70); // resized to 64×64, as predict does
     Map<String, Float> expected = expected(image);
     HttpResponse<String> form = postForm("/predict", new Field("file", "hand.png", image));
     assertEquals(200, form.statusCode(), form.body());
@@ -182,8 +159,8 @@ class PredictionServerTest {
 
   @Test
   void batchAnswersEachFileInOrderAndAnUnreadableOneOnlyForItself() throws Exception {
-    byte[] a = png(2, 64, 64);
-    byte[] b = png(3, 100, 50);
+    byte[] a = Fixtures.noisePng(2, 64, 64);
+    byte[] b = Fixtures.noisePng(3, 100, 50);
     HttpResponse<String> r =
         postForm(
             "/predict/batch?top_k=2",
@@ -206,7 +183,7 @@ class PredictionServerTest {
   /** Each mistake a client can make is a status and a one-line {"detail"}, as FastAPI answers. */
   @Test
   void mistakesAreAStatusAndOneLine() throws Exception {
-    byte[] image = png(4, 64, 64);
+    byte[] image = Fixtures.noisePng(4, 64, 64);
     assertDetail(get("/predict"), 405, "Method Not Allowed");
     assertEquals("POST", get("/predict").headers().firstValue("Allow").orElseThrow());
     assertDetail(post("/health", "text/plain", new byte[1]), 405, "Method Not Allowed");
@@ -253,14 +230,7 @@ class PredictionServerTest {
    */
   @Test
   void pagesOfAnAllowedOriginMayCallIt() throws Exception {
-    HttpResponse<String> preflight =
-        HTTP.send(
-            HttpRequest.newBuilder(base.resolve("/predict"))
-                .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
-                .header("Origin", "http://localhost:3000")
-                .header("Access-Control-Request-Method", "POST")
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> preflight = preflight("http://localhost:3000");
     assertEquals(204, preflight.statusCode());
     assertEquals(
         "http://localhost:3000",
@@ -272,22 +242,27 @@ class PredictionServerTest {
             HttpRequest.newBuilder(base.resolve("/predict"))
                 .header("Origin", "http://localhost:3000")
                 .header("Content-Type", "image/png")
-                .POST(HttpRequest.BodyPublishers.ofByteArray(png(8, 64, 64)))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(Fixtures.noisePng(8, 64, 64)))
                 .build(),
             HttpResponse.BodyHandlers.ofString());
     assertEquals(200, call.statusCode());
     assertEquals(
         "http://localhost:3000",
         call.headers().firstValue("Access-Control-Allow-Origin").orElseThrow());
-    HttpResponse<String> other =
-        HTTP.send(
-            HttpRequest.newBuilder(base.resolve("/predict"))
-                .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
-                .header("Origin", "https://elsewhere.example")
-                .build(),
-            HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> other = preflight("https://elsewhere.example");
     assertEquals(405, other.statusCode());
     assertTrue(other.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
+  }
+
+  /** A browser's preflight of a POST to /predict from a page of {@code origin}. */
+  private static HttpResponse<String> preflight(String origin) throws Exception {
+    return HTTP.send(
+        HttpRequest.newBuilder(base.resolve("/predict"))
+            .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .build(),
+        HttpResponse.BodyHandlers.ofString());
   }
 
   /** Requests sent together are all answered right, and share the network's passes. */
@@ -295,7 +270,7 @@ class PredictionServerTest {
   void concurrentRequestsAreBatched() throws Exception {
     List<byte[]> images = new ArrayList<>();
     for (int i = 0; i < 24; i++) {
-      images.add(png(100 + i, 64, 64));
+      images.add(Fixtures.noisePng(100 + i, 64, 64));
     }
     long batchesBefore = counter("fingerspell_batches_total");
     long imagesBefore = counter("fingerspell_images_total{outcome=\"classified\"}");
@@ -367,7 +342,7 @@ class PredictionServerTest {
                 "127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false, List.of("*")),
             new PrintWriter(new StringWriter(), true));
     int port = closing.address().getPort();
-    byte[] image = png(7, 64, 64);
+    byte[] image = Fixtures.noisePng(7, 64, 64);
     try (java.net.Socket socket = new java.net.Socket("127.0.0.1", port)) {
       var to = socket.getOutputStream();
       to.write(

@@ -10,6 +10,7 @@ import dev.fingerspell.resnet.ModelFile;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Rng;
+import dev.fingerspell.train.Fixtures;
 import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.SynthData;
 import dev.fingerspell.train.report.Confusion;
@@ -41,15 +42,7 @@ class EvaluationTest {
             .resolve("B1.jpg");
     byte[] whole = Files.readAllBytes(damaged);
     Files.write(damaged, Arrays.copyOf(whole, 40)); // a JPEG cut short in its header
-    Path file = dir.resolve("model.safetensors");
-    ModelFile.save(
-        new ResNet18(29, new Rng(3)),
-        file,
-        new ModelFile.Info(
-            AslLabels.NAMES,
-            new Preprocess(32, Preprocess.IMAGENET_MEAN, Preprocess.IMAGENET_STD),
-            null));
-    model = AslClassifier.load(file);
+    model = AslClassifier.load(Fixtures.randomModel(dir.resolve("model.safetensors"), 3, 32));
   }
 
   @Test
