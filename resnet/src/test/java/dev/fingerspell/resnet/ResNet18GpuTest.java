@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.cuda.CudaBackend;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
@@ -16,7 +15,6 @@ import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.optim.AdamW;
 import java.io.IOException;
-import java.io.InputStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -38,26 +36,13 @@ class ResNet18GpuTest {
 
   @AfterEach
   void backToAuto() {
-    Backends.useDevice(null);
-  }
-
-  private static JsonNode golden() throws IOException {
-    try (InputStream in = ResNet18GpuTest.class.getResourceAsStream("/goldens/resnet18.json")) {
-      return new ObjectMapper().readTree(in);
-    }
-  }
-
-  private static ResNet18 seeded(JsonNode golden) {
-    ResNet18 model = new ResNet18(golden.get("classes").asInt(), new Rng(0));
-    SeededWeights.fill(model, golden.get("weight_seed").asLong());
-    model.eval();
-    return model;
+    Backends.useDevice((Device) null);
   }
 
   @Test
   void logitsMatchPyTorchOnTheGpu() throws IOException {
-    JsonNode golden = golden();
-    ResNet18 model = seeded(golden);
+    JsonNode golden = SeededWeights.golden();
+    ResNet18 model = SeededWeights.goldenModel(golden);
     FrozenResNet18 frozen = FrozenResNet18.of(model);
     assertEquals(GPU, model.fc().weight().device());
     Rng images = new Rng(golden.get("image_seed").asLong());
@@ -88,7 +73,7 @@ class ResNet18GpuTest {
 
   @Test
   void noDeviceMemoryIsKeptAfter1000ForwardPasses() throws IOException {
-    FrozenResNet18 frozen = FrozenResNet18.of(seeded(golden()));
+    FrozenResNet18 frozen = FrozenResNet18.of(SeededWeights.goldenModel(SeededWeights.golden()));
     CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
     float[] image = new float[3 * 224 * 224];
     Rng rng = new Rng(4);

@@ -4,13 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.tensor.GradCheck;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
 import java.io.IOException;
-import java.io.InputStream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -25,12 +23,8 @@ class ResNetParityTest {
 
   @BeforeAll
   static void load() throws IOException {
-    try (InputStream in = ResNetParityTest.class.getResourceAsStream("/goldens/resnet18.json")) {
-      golden = new ObjectMapper().readTree(in);
-    }
-    model = new ResNet18(golden.get("classes").asInt(), new Rng(0));
-    SeededWeights.fill(model, golden.get("weight_seed").asLong());
-    model.eval();
+    golden = SeededWeights.golden();
+    model = SeededWeights.goldenModel(golden);
   }
 
   @Test

@@ -1,7 +1,11 @@
 package dev.fingerspell.resnet;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.Map;
 
 /**
@@ -11,6 +15,21 @@ import java.util.Map;
  */
 final class SeededWeights {
   private SeededWeights() {}
+
+  /** The PyTorch goldens of resnet/src/test/python/make_goldens.py. */
+  static JsonNode golden() throws IOException {
+    try (InputStream in = SeededWeights.class.getResourceAsStream("/goldens/resnet18.json")) {
+      return new ObjectMapper().readTree(in);
+    }
+  }
+
+  /** The golden's network: its class count, its seeded weights, in evaluation mode. */
+  static ResNet18 goldenModel(JsonNode golden) {
+    ResNet18 model = new ResNet18(golden.get("classes").asInt(), new Rng(0));
+    fill(model, golden.get("weight_seed").asLong());
+    model.eval();
+    return model;
+  }
 
   static void fill(ResNet18 model, long seed) {
     Rng rng = new Rng(seed);

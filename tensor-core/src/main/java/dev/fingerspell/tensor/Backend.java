@@ -204,6 +204,22 @@ public interface Backend {
   /** {@code dw = dy (*) x}, overwriting dw; {@code dbias} (may be null) gets the sum of dy. */
   void conv2dBackwardFilter(ConvGeometry g, Tensor x, Tensor dy, Tensor dw, Tensor dbias);
 
+  /**
+   * Both gradients of a convolution from one {@code dy}: {@code dx} (null when x needs none) as
+   * {@link #conv2dBackwardData}, {@code dw} and {@code dbias} (null when not needed) as {@link
+   * #conv2dBackwardFilter}. The default makes those two calls; a library that computes both in one
+   * pass (ND4J's {@code conv2d_bp}) is called once here.
+   */
+  default void conv2dBackward(
+      ConvGeometry g, Tensor x, Tensor dy, Tensor w, Tensor dx, Tensor dw, Tensor dbias) {
+    if (dx != null) {
+      conv2dBackwardData(g, dy, w, dx);
+    }
+    if (dw != null) {
+      conv2dBackwardFilter(g, x, dy, dw, dbias);
+    }
+  }
+
   // ---- batch normalisation (per channel over N, H, W) -----------------------------------------
 
   /**

@@ -2,7 +2,9 @@ package dev.fingerspell.tensor;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.List;
+import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 
 /**
@@ -13,6 +15,8 @@ import java.util.ServiceLoader;
 public final class Backends {
   private static volatile List<Backend> loaded;
   private static volatile Device chosen;
+  // a backend chosen by name for its device type (nd4j for the CPU, say), over the priority order
+  private static volatile Backend pinned;
 
   private Backends() {}
 
@@ -24,8 +28,19 @@ public final class Backends {
         l = loaded;
         if (l == null) {
           List<Backend> found = new ArrayList<>();
-          for (Backend b : ServiceLoader.load(Backend.class, Backends.class.getClassLoader())) {
-            found.add(b);
+          Iterator<Backend> it =
+              ServiceLoader.load(Backend.class, Backends.class.getClassLoader()).iterator();
+          for (int failures = 0; failures < 16; ) {
+            try {
+              if (!it.hasNext()) {
+                break;
+              }
+              found.add(it.next());
+            } catch (ServiceConfigurationError | LinkageError e) {
+              // a plug-in whose own libraries are missing (an installation without them) is not
+              // there; the iterator goes on with the next one
+              failures++;
+            }
           }
           found.sort(Comparator.comparingInt(Backend::priority).reversed());
           loaded = l = List.copyOf(found);
@@ -47,6 +62,11 @@ public final class Backends {
 
   /** The available backend serving {@code device}'s type, or an error saying what is missing. */
   public static Backend forDevice(Device device) {
+    Backend p = pinned;
+    return p != null && p.deviceType() == device.type() ? p : byPriority(device);
+  }
+
+  private static Backend byPriority(Device device) {
     String why = "";
     for (Backend b : all()) {
       if (b.deviceType() == device.type()) {
@@ -57,10 +77,7 @@ public final class Backends {
       }
     }
     if (!why.isEmpty()) {
-      // the reason may be several sentences: the way out goes last, as a sentence of its own
-      String sentence = why.endsWith(".") ? why : why + ".";
-      throw new IllegalStateException(
-          "device " + device + " is not available: " + sentence + " Or use the cpu device.");
+      throw notAvailable(device.toString(), why);
     }
     throw new IllegalStateException(
         "no backend available for device "
@@ -73,19 +90,74 @@ public final class Backends {
 
   /**
    * Makes {@code device} the default for tensors made without one ({@code runtime.device}); null
-   * goes back to the automatic choice. Fails, saying why, when no backend can serve it.
+   * goes back to the automatic choice. Fails, saying why, when no backend can serve it. A backend
+   * chosen by name before ({@link #useDevice(String)}) is forgotten.
    */
   public static void useDevice(Device device) {
     if (device != null) {
-      forDevice(device);
+      byPriority(device);
     }
+    pinned = null;
     chosen = device;
   }
 
   /**
+   * {@code auto}, a device ({@code cpu}, {@code cuda}, {@code cuda:N}), or the name of a backend
+   * found on the class path ({@code nd4j}): that backend then serves its device type, in place of
+   * the one the priority order would give. Fails, saying what is accepted, for anything else.
+   */
+  public static void useDevice(String spec) {
+    String s = spec.trim();
+    if (s.equalsIgnoreCase("auto")) {
+      useDevice((Device) null);
+      return;
+    }
+    for (Backend b : all()) {
+      if (b.name().equalsIgnoreCase(s) && !isDeviceName(s)) {
+        if (!b.isAvailable()) {
+          throw notAvailable(b.name(), b.unavailableReason());
+        }
+        chosen = new Device(b.deviceType(), 0);
+        pinned = b;
+        return;
+      }
+    }
+    Device device;
+    try {
+      device = Device.parse(s);
+    } catch (IllegalArgumentException e) {
+      StringBuilder names = new StringBuilder();
+      for (Backend b : all()) {
+        if (!isDeviceName(b.name())) {
+          names.append(", ").append(b.name());
+        }
+      }
+      throw new IllegalArgumentException(
+          "unknown device '" + spec + "': use auto, cpu, cuda, cuda:N" + names);
+    }
+    useDevice(device);
+  }
+
+  private static IllegalStateException notAvailable(String device, String why) {
+    // the reason may be several sentences: the way out goes last, as a sentence of its own
+    String sentence = why.endsWith(".") ? why : why + ".";
+    return new IllegalStateException(
+        "device " + device + " is not available: " + sentence + " Or use the cpu device.");
+  }
+
+  private static boolean isDeviceName(String s) {
+    try {
+      Device.parse(s);
+      return true;
+    } catch (IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  /**
    * The default device: the one given to {@link #useDevice}, else the {@code fingerspell.device}
-   * system property ({@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N}), else that of the
-   * best available backend.
+   * system property (as {@link #useDevice(String)} takes it), else that of the best available
+   * backend.
    */
   public static Device defaultDevice() {
     Device d = chosen;
@@ -94,10 +166,8 @@ public final class Backends {
     }
     String property = System.getProperty("fingerspell.device", "auto");
     if (!property.equalsIgnoreCase("auto")) {
-      d = Device.parse(property);
-      forDevice(d);
-      chosen = d;
-      return d;
+      useDevice(property);
+      return chosen;
     }
     for (Backend b : all()) {
       if (b.isAvailable()) {

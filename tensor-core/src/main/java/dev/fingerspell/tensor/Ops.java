@@ -255,23 +255,13 @@ public final class Ops {
         y,
         "conv2d",
         g -> {
-          Tensor dx = null;
-          Tensor dw = null;
-          Tensor db = null;
-          if (x.requiresGrad()) {
-            dx = g.newZeros(x.shape());
-            g.backend().conv2dBackwardData(geo, g, weight, dx);
-          }
+          Tensor dx = x.requiresGrad() ? g.newZeros(x.shape()) : null;
           boolean wantBias = bias != null && bias.requiresGrad();
-          if (weight.requiresGrad() || wantBias) {
-            dw = g.newZeros(weight.shape());
-            db = wantBias ? g.newZeros(bias.shape()) : null;
-            g.backend().conv2dBackwardFilter(geo, x, g, dw, db);
-            if (!weight.requiresGrad()) {
-              dw = null;
-            }
-          }
-          return new Tensor[] {dx, dw, db};
+          // the bias gradient comes with the filter's
+          Tensor dw = weight.requiresGrad() || wantBias ? g.newZeros(weight.shape()) : null;
+          Tensor db = wantBias ? g.newZeros(bias.shape()) : null;
+          g.backend().conv2dBackward(geo, x, g, weight, dx, dw, db);
+          return new Tensor[] {dx, weight.requiresGrad() ? dw : null, db};
         },
         x,
         weight,

@@ -121,6 +121,22 @@ class TensorTest {
   }
 
   @Test
+  void devicesAreChosenByNameAndAutoGoesBack() {
+    try {
+      Backends.useDevice("CPU");
+      assertEquals(Device.CPU, Backends.defaultDevice());
+      assertEquals("cpu", Tensor.zeros(1).backend().name());
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> Backends.useDevice("tpu"));
+      // tensor-core alone knows no backend beyond the devices' own
+      assertEquals("unknown device 'tpu': use auto, cpu, cuda, cuda:N", e.getMessage());
+      Backends.useDevice(" auto ");
+    } finally {
+      Backends.useDevice((Device) null);
+    }
+  }
+
+  @Test
   void opsRejectBadInputsWithClearMessages() {
     Tensor x = Tensor.zeros(1, 3, 5, 5);
     IllegalArgumentException e =

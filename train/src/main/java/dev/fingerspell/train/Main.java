@@ -130,15 +130,18 @@ public final class Main implements Callable<Integer> {
     @Override
     public Integer call() {
       PrintWriter out = spec.commandLine().getOut();
-      dev.fingerspell.tensor.Device.Type def =
-          dev.fingerspell.tensor.Backends.defaultDevice().type();
+      Backend chosen =
+          dev.fingerspell.tensor.Backends.forDevice(
+              dev.fingerspell.tensor.Backends.defaultDevice());
       for (Backend b : dev.fingerspell.tensor.Backends.all()) {
+        String note =
+            b == chosen
+                ? "  (default)"
+                // below the pure-Java backend: taken only when named (nd4j)
+                : b.priority() < 0 && b.isAvailable() ? "  (--device " + b.name() + ")" : "";
         out.printf(
             "%-6s %-10s priority %d%s%n",
-            b.name(),
-            b.isAvailable() ? "available" : "unavailable",
-            b.priority(),
-            b.deviceType() == def && b.isAvailable() ? "  (default)" : "");
+            b.name(), b.isAvailable() ? "available" : "unavailable", b.priority(), note);
         String detail = b.isAvailable() ? b.describe() : b.unavailableReason();
         if (!detail.isEmpty()) {
           out.println("       " + detail);

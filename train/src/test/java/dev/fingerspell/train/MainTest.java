@@ -75,14 +75,15 @@ class MainTest {
     assertEquals(1, d.status());
     assertTrue(d.err().startsWith("fingerspell: device cuda:0 is not available: "), d.err());
     assertFalse(java.nio.file.Files.exists(demo.resolve("raw")), "synthesised before failing");
-    dev.fingerspell.tensor.Backends.useDevice(null);
+    dev.fingerspell.tensor.Backends.useDevice((dev.fingerspell.tensor.Device) null);
   }
 
   @Test
   void anUnknownDeviceIsNamed() {
     CliRun r = run("evaluate", "--model", "m.safetensors", "--data", "d", "--device", "tpu");
     assertEquals(1, r.status(), r.err());
-    assertTrue(r.err().contains("unknown device 'tpu': use cpu, cuda or cuda:N"), r.err());
+    assertTrue(
+        r.err().contains("unknown device 'tpu': use auto, cpu, cuda, cuda:N, nd4j"), r.err());
   }
 
   @Test

@@ -22,9 +22,10 @@ import jdk.incubator.vector.VectorSpecies;
  * The pure-Java backend: the reference every other backend is checked against. Storage is a Java
  * array; the heavy kernels live beside this class ({@link CpuGemm}, {@link CpuConv}, {@link
  * CpuNorm}, {@link CpuPool}) and use every core through {@link Parallel}. Kernels run
- * synchronously.
+ * synchronously. A plug-in backend that computes some ops with another library on the same host
+ * arrays (nd4j-backend) extends it and overrides those.
  */
-public final class CpuBackend implements Backend {
+public class CpuBackend implements Backend {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int GRAIN = 1 << 14;
 
@@ -49,6 +50,14 @@ public final class CpuBackend implements Backend {
   @Override
   public int priority() {
     return 0;
+  }
+
+  /**
+   * The array behind a float32 tensor of this backend, for subclasses; the tensor's first element
+   * is at {@link Tensor#offset()}.
+   */
+  protected static float[] hostArray(Tensor t) {
+    return f(t);
   }
 
   // ---- memory -------------------------------------------------------------------------------

@@ -260,9 +260,11 @@ public final class Config {
       }
     }
     String device = string("runtime.device");
-    if (!device.matches("auto|cpu|cuda(:\\d+)?")) {
+    if (!device.matches("auto|cpu|cuda(:\\d+)?|nd4j")) {
       throw new ConfigException(
-          "config key 'runtime.device' must be auto, cpu, cuda or cuda:N, not '" + device + "'");
+          "config key 'runtime.device' must be auto, cpu, cuda, cuda:N or nd4j, not '"
+              + device
+              + "'");
     }
     values.keySet().forEach(this::fitsAnInt);
     positive("train.epochs");

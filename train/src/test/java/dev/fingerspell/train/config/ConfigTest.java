@@ -79,7 +79,7 @@ class ConfigTest {
         assertThrows(
             ConfigException.class, () -> Config.compose(null, List.of("runtime.device=gpu"), dir));
     assertEquals(
-        "config key 'runtime.device' must be auto, cpu, cuda or cuda:N, not 'gpu'",
+        "config key 'runtime.device' must be auto, cpu, cuda, cuda:N or nd4j, not 'gpu'",
         device.getMessage());
     ConfigException trainable =
         assertThrows(
