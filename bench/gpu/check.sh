@@ -207,7 +207,7 @@ stage_sweep() {
     --select-package dev.fingerspell.tensor)
   sweep_tensor=$?
   (cd "$root/resnet" && junit "$out/junit-sweep-resnet" 180 -Dfingerspell.device=cuda -- \
-    --select-package dev.fingerspell.resnet --exclude-classname '.*GpuTest')
+    --select-package dev.fingerspell.resnet --exclude-classname '.*(GpuTest|Nd4jTest)')
   sweep_resnet=$?
 }
 

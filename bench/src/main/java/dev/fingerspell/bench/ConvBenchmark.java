@@ -20,13 +20,15 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Every kind of convolution in ResNet18 at its real shape (224×224 input), on the CPU backend:
+ * Every kind of convolution in ResNet18 at its real shape (224×224 input), on a CPU backend ({@code
+ * -p device=cpu,nd4j} compares the pure-Java one with ND4J's):
  *
  * <ul>
  *   <li>{@code inference}: the fused op a frozen network runs (batch norm folded, bias + residual +
  *       ReLU on the way out, weights prepared once; Winograd for 3×3 stride 1 with enough tiles);
  *   <li>{@code trainingForward}, {@code backwardData}, {@code backwardFilter}: the three products
- *       of a training step.
+ *       of a training step; {@code backward}: both gradients as a training step asks for them (one
+ *       pass in ND4J, which computes both whichever is asked for).
  * </ul>
  *
  * GFLOP/s = 2 × {@link ConvGeometry#macs()} / time (for Winograd, the direct-equivalent rate).
@@ -56,7 +58,11 @@ public class ConvBenchmark {
   @Param({"1", "32"})
   public int batch;
 
-  private final Backend backend = Backends.forDevice(Device.CPU);
+  /** The backend, by device name: {@code cpu} (pure Java) or {@code nd4j}. */
+  @Param({"cpu"})
+  public String device;
+
+  private Backend backend;
   private ConvGeometry geometry;
   private Tensor x;
   private Tensor w;
@@ -76,6 +82,8 @@ public class ConvBenchmark {
     int k = Integer.parseInt(p[4]);
     int s = Integer.parseInt(p[5]);
     int pad = Integer.parseInt(p[6]);
+    Backends.useDevice(device);
+    backend = Backends.forDevice(Device.CPU);
     geometry = new ConvGeometry(batch, c, hw, hw, oc, k, k, s, s, pad, pad);
     Rng rng = new Rng(1);
     x = Tensor.randn(rng, batch, c, hw, hw);
@@ -112,6 +120,13 @@ public class ConvBenchmark {
   @Benchmark
   public Tensor backwardFilter() {
     backend.conv2dBackwardFilter(geometry, x, dy, dw, null);
+    return dw;
+  }
+
+  /** Both gradients, as a training step asks for them. */
+  @Benchmark
+  public Tensor backward() {
+    backend.conv2dBackward(geometry, x, dy, w, dx, dw, null);
     return dw;
   }
 }

@@ -2,6 +2,7 @@ package dev.fingerspell.bench;
 
 import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
@@ -23,7 +24,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The whole ResNet18 at 224×224: frozen inference at batch 1 and 32 ({@code forward}), and one
  * training step with every layer training, cross-entropy and AdamW ({@code trainingStep}, batch 32
- * only). Images per second = batch / time.
+ * only). Images per second = batch / time. {@code -p device=cpu,nd4j} runs both on the pure-Java
+ * backend and with ND4J's convolutions.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -38,6 +40,10 @@ public class NetworkBenchmark {
   @Param({"1", "32"})
   public int batch;
 
+  /** The backend, by device name: {@code cpu} (pure Java) or {@code nd4j}. */
+  @Param({"cpu"})
+  public String device;
+
   private FrozenResNet18 frozen;
   private ResNet18 model;
   private AdamW opt;
@@ -47,6 +53,7 @@ public class NetworkBenchmark {
   /** Builds both networks and a batch. */
   @Setup(Level.Trial)
   public void setup() {
+    Backends.useDevice(device);
     model = new ResNet18(29, new Rng(1));
     model.eval();
     frozen = FrozenResNet18.of(model);

@@ -7,6 +7,12 @@ import dev.fingerspell.tensor.cpu.CpuBackend;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.memory.MemoryWorkspace;
+import org.nd4j.linalg.api.memory.conf.WorkspaceConfiguration;
+import org.nd4j.linalg.api.memory.enums.AllocationPolicy;
+import org.nd4j.linalg.api.memory.enums.LearningPolicy;
+import org.nd4j.linalg.api.memory.enums.MirroringPolicy;
+import org.nd4j.linalg.api.memory.enums.SpillPolicy;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.api.ops.DynamicCustomOp;
 import org.nd4j.linalg.cpu.nativecpu.CpuEnvironment;
@@ -18,12 +24,16 @@ import org.nd4j.linalg.factory.Nd4j;
  * --device nd4j}, {@code runtime.device=nd4j}), never by default: its priority is below the
  * pure-Java backend's.
  *
- * <p>Only convolutions come here because only they were measured faster in ND4J on some shapes
- * (docs/engine.md, "ND4J"): its batch norm, max pool and GEMM were 1–4× slower than ours. A
+ * <p>Only convolutions come here: they are nearly all of the network's time, and ND4J's batch norm,
+ * max pool and GEMM were 1–4× slower than ours (bench/results/cpu-nd4j-2026-12-04.md). A
  * convolution's backward is one {@code conv2d_bp} (oneDNN), which gives the input and the filter
  * gradients together; ND4J's input-only {@code conv2d_input_bp} runs without oneDNN, 10–70× slower.
  * Each call copies its operands into ND4J's off-heap arrays and the result back: ND4J cannot
  * compute on a Java array.
+ *
+ * <p>Where C2 compiles the Vector API to SIMD the pure-Java backend is 2–3× faster than this one;
+ * where it does not, the pure-Java convolutions are about 50× slower and this backend is the way
+ * out (same file).
  */
 public class Nd4jBackend extends CpuBackend {
   private static final int DATA_FORMAT_NCHW = 0;
@@ -98,13 +108,13 @@ public class Nd4jBackend extends CpuBackend {
 
   @Override
   public void conv2dForward(ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor y) {
-    try (INDArray xi = in(x);
-        INDArray wi = in(w);
-        INDArray bi = bias == null ? null : in(bias);
-        INDArray yi = out(y)) {
+    try (MemoryWorkspace ws = workspace()) {
+      INDArray xi = in(x);
+      INDArray wi = in(w);
+      INDArray yi = out(y);
       DynamicCustomOp.DynamicCustomOpsBuilder op =
           DynamicCustomOp.builder("conv2d").addIntegerArguments(convArgs(g));
-      op = bi == null ? op.addInputs(xi, wi) : op.addInputs(xi, wi, bi);
+      op = bias == null ? op.addInputs(xi, wi) : op.addInputs(xi, wi, in(bias));
       Nd4j.exec(op.addOutputs(yi).build());
       back(yi, y);
     }
@@ -142,20 +152,23 @@ public class Nd4jBackend extends CpuBackend {
   @Override
   public void conv2dBackward(
       ConvGeometry g, Tensor x, Tensor dy, Tensor w, Tensor dx, Tensor dw, Tensor dbias) {
-    try (INDArray xi = in(x);
-        INDArray wi = in(w);
-        INDArray dyi = in(dy);
-        INDArray dxi = Nd4j.createUninitialized(DataType.FLOAT, longs(x.shape()));
-        INDArray dwi = Nd4j.createUninitialized(DataType.FLOAT, longs(w.shape()));
-        // a bias input makes it compute the bias gradient; its values are not read
-        INDArray bi = dbias == null ? null : Nd4j.zeros(DataType.FLOAT, g.outChannels());
-        INDArray dbi = dbias == null ? null : out(dbias)) {
+    try (MemoryWorkspace ws = workspace()) {
+      INDArray xi = in(x);
+      INDArray wi = in(w);
+      INDArray dyi = in(dy);
+      INDArray dxi = out(x);
+      INDArray dwi = out(w);
       DynamicCustomOp.DynamicCustomOpsBuilder op =
           DynamicCustomOp.builder("conv2d_bp").addIntegerArguments(convArgs(g));
-      op =
-          bi == null
-              ? op.addInputs(xi, wi, dyi).addOutputs(dxi, dwi)
-              : op.addInputs(xi, wi, bi, dyi).addOutputs(dxi, dwi, dbi);
+      INDArray dbi = null;
+      if (dbias == null) {
+        op = op.addInputs(xi, wi, dyi).addOutputs(dxi, dwi);
+      } else {
+        // a bias input makes it compute the bias gradient; its values are not read
+        INDArray bi = Nd4j.zeros(DataType.FLOAT, g.outChannels());
+        dbi = out(dbias);
+        op = op.addInputs(xi, wi, bi, dyi).addOutputs(dxi, dwi, dbi);
+      }
       Nd4j.exec(op.build());
       if (dx != null) {
         back(dxi, dx);
@@ -187,6 +200,26 @@ public class Nd4jBackend extends CpuBackend {
   }
 
   // ---- copies between our arrays and ND4J's ---------------------------------------------------
+
+  /**
+   * Each op's ND4J arrays come from one workspace per thread, reused from call to call: fresh
+   * off-heap arrays at every call were page-faulted in every time (the 64×64 demo's epoch took 28.1
+   * s that way, 16.6 s with the workspace). It grows to the largest op's operands and keeps them
+   * for the thread's life.
+   */
+  private static final WorkspaceConfiguration WORKSPACE =
+      WorkspaceConfiguration.builder()
+          .initialSize(0)
+          .policyAllocation(AllocationPolicy.OVERALLOCATE)
+          .overallocationLimit(0.1)
+          .policyLearning(LearningPolicy.FIRST_LOOP)
+          .policySpill(SpillPolicy.REALLOCATE)
+          .policyMirroring(MirroringPolicy.FULL)
+          .build();
+
+  private static MemoryWorkspace workspace() {
+    return Nd4j.getWorkspaceManager().getAndActivateWorkspace(WORKSPACE, "fingerspell-nd4j");
+  }
 
   /** A new ND4J array holding a copy of {@code t}. */
   private static INDArray in(Tensor t) {
