@@ -117,8 +117,8 @@ public final class Backends {
         if (!b.isAvailable()) {
           throw notAvailable(b.name(), b.unavailableReason());
         }
+        pinned = b; // before the device, so that a reader of the device finds the backend
         chosen = new Device(b.deviceType(), 0);
-        pinned = b;
         return;
       }
     }

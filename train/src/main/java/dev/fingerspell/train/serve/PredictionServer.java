@@ -292,8 +292,10 @@ public final class PredictionServer implements AutoCloseable {
       exchange.sendResponseHeaders(204, -1);
       return 204;
     }
-    if (!method.equals(route.method())) {
-      exchange.getResponseHeaders().set("Allow", route.method());
+    // HEAD is GET without the body, as Starlette answers it (uptime checks send it)
+    boolean get = route.method().equals("GET");
+    if (!method.equals(route.method()) && !(get && method.equals("HEAD"))) {
+      exchange.getResponseHeaders().set("Allow", get ? "GET, HEAD" : route.method());
       throw new HttpError(405, "Method Not Allowed");
     }
     return route.handler().answer(exchange);
@@ -567,6 +569,11 @@ public final class PredictionServer implements AutoCloseable {
   private int send(HttpExchange exchange, int status, String type, byte[] body) throws IOException {
     counted(exchange, status);
     exchange.getResponseHeaders().set("Content-Type", type);
+    if (exchange.getRequestMethod().equals("HEAD")) { // the length the GET's body would have
+      exchange.getResponseHeaders().set("Content-Length", Integer.toString(body.length));
+      exchange.sendResponseHeaders(status, -1);
+      return status;
+    }
     exchange.sendResponseHeaders(status, body.length);
     try (OutputStream out = exchange.getResponseBody()) {
       out.write(body);

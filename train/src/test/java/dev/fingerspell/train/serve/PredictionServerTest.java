@@ -187,6 +187,9 @@ class PredictionServerTest {
     assertDetail(get("/predict"), 405, "Method Not Allowed");
     assertEquals("POST", get("/predict").headers().firstValue("Allow").orElseThrow());
     assertDetail(post("/health", "text/plain", new byte[1]), 405, "Method Not Allowed");
+    assertEquals(
+        "GET, HEAD",
+        post("/health", "text/plain", new byte[1]).headers().firstValue("Allow").orElseThrow());
     assertDetail(get("/nowhere"), 404, "Not Found");
     assertDetail(
         post("/predict", "text/plain", "hello".getBytes(StandardCharsets.UTF_8)),
@@ -327,6 +330,20 @@ class PredictionServerTest {
     }
     String page = get("/").body();
     assertTrue(page.contains("<form action=\"/predict\" method=\"post\""), page);
+
+    // HEAD: GET's status and headers, its body's length, no body (uptime checks send it)
+    HttpResponse<String> head =
+        HTTP.send(
+            HttpRequest.newBuilder(base.resolve("/health"))
+                .method("HEAD", HttpRequest.BodyPublishers.noBody())
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertEquals(200, head.statusCode());
+    assertEquals("", head.body());
+    assertEquals(
+        get("/health").body().getBytes(StandardCharsets.UTF_8).length,
+        Integer.parseInt(head.headers().firstValue("Content-Length").orElseThrow()));
+    assertEquals("application/json", head.headers().firstValue("Content-Type").orElseThrow());
   }
 
   /**
