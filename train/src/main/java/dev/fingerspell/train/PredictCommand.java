@@ -66,22 +66,14 @@ final class PredictCommand implements Callable<Integer> {
     if (topK < 1) {
       throw new IllegalArgumentException("--top-k must be at least 1");
     }
-    device.apply();
-    AslClassifier classifier = AslClassifier.load(model.file());
-    Preprocess pre = classifier.info().preprocess();
-    ObjectMapper mapper = new ObjectMapper();
-    boolean failed = false;
-    if (images.contains(STDIN)) {
-      if (images.size() > 1) {
-        throw new IllegalArgumentException(
-            "'-' (an image on standard input) must be the only IMAGE given");
-      }
-      // one image piped in (curl -s URL | fingerspell predict --model m -): decoded as a file is
-      Images.Pixels piped = Images.pixels(STDIN, cli.in().readAllBytes(), pre);
-      return predict(classifier, Images.batchOf(List.of(piped)), mapper, cli) ? 0 : 1;
+    boolean piped = images.contains(STDIN);
+    if (piped && images.size() > 1) {
+      throw new IllegalArgumentException(
+          "'-' (an image on standard input) must be the only IMAGE given");
     }
+    boolean failed = false;
     List<Path> files = new ArrayList<>();
-    for (Path p : images) {
+    for (Path p : piped ? List.<Path>of() : images) {
       if (Files.isDirectory(p)) {
         List<Path> inside = SourceLayout.images(p);
         if (inside.isEmpty()) {
@@ -94,6 +86,15 @@ final class PredictCommand implements Callable<Integer> {
       } else {
         files.add(p);
       }
+    }
+    device.apply(piped ? 1 : files.size());
+    AslClassifier classifier = AslClassifier.load(model.file());
+    Preprocess pre = classifier.info().preprocess();
+    ObjectMapper mapper = new ObjectMapper();
+    if (piped) {
+      // one image piped in (curl -s URL | fingerspell predict --model m -): decoded as a file is
+      Images.Pixels pixels = Images.pixels(STDIN, cli.in().readAllBytes(), pre);
+      return predict(classifier, Images.batchOf(List.of(pixels)), mapper, cli) ? 0 : 1;
     }
     for (int from = 0; from < files.size(); from += BATCH) {
       Images.Batch batch =

@@ -1,5 +1,7 @@
 package dev.fingerspell.train;
 
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
 import java.io.ByteArrayInputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -19,13 +21,20 @@ record CliRun(int status, String out, String err) {
   static CliRun run(byte[] stdin, Map<String, String> env, String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
-    int status =
-        Main.run(
-            args,
-            new ByteArrayInputStream(stdin),
-            new PrintWriter(out, true),
-            new PrintWriter(err, true),
-            env);
+    int status;
+    try {
+      status =
+          Main.run(
+              args,
+              new ByteArrayInputStream(stdin),
+              new PrintWriter(out, true),
+              new PrintWriter(err, true),
+              env);
+    } finally {
+      // a command's device choice (predict of a few images takes nd4j) lasts for the JVM, which
+      // here is every test's
+      Backends.useDevice((Device) null);
+    }
     return new CliRun(status, out.toString(), err.toString());
   }
 }

@@ -9,6 +9,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import dev.fingerspell.resnet.AslLabels;
 import dev.fingerspell.resnet.ImageFiles;
+import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
 import java.awt.image.BufferedImage;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -202,6 +204,41 @@ class CommandsTest {
     assertEquals(2, lines.size(), r.out());
     assertTrue(lines.get(0).startsWith(photos.resolve("1.png") + ":"), lines.get(0));
     assertTrue(lines.get(1).startsWith(photos.resolve("2.png") + ":"), lines.get(1));
+  }
+
+  /**
+   * With the default device and no GPU, a few images go through ND4J's convolutions (a cold JVM
+   * finishes them sooner), more than {@link DeviceOption#FEW_IMAGES} through the pure-Java kernels;
+   * {@code --device cpu} keeps the pure-Java ones. The answers are the same.
+   */
+  @Test
+  void predictTakesNd4jForAFewImagesByDefault() throws Exception {
+    Path small = Fixtures.randomModel(dir.resolve("small.safetensors"), 2, 32);
+    Path many = Files.createDirectories(dir.resolve("many"));
+    for (int i = 0; i <= DeviceOption.FEW_IMAGES; i++) {
+      Files.write(many.resolve(String.format("%03d.png", i)), Fixtures.noisePng(i, 8, 8));
+    }
+    Path one = many.resolve("000.png");
+    try {
+      DeviceOption device = new DeviceOption();
+      device.device = "auto";
+      device.apply(1);
+      assertEquals("nd4j", Backends.forDevice(Device.CPU).name());
+      device.apply(DeviceOption.FEW_IMAGES + 1);
+      assertEquals("cpu", Backends.forDevice(Device.CPU).name());
+      device.device = "cpu";
+      device.apply(1);
+      assertEquals("cpu", Backends.forDevice(Device.CPU).name());
+    } finally {
+      Backends.useDevice((Device) null);
+    }
+    CliRun auto = run("predict", "--model", small.toString(), one.toString());
+    assertEquals(0, auto.status(), auto.err());
+    CliRun cpu = run("predict", "--device", "cpu", "--model", small.toString(), one.toString());
+    assertEquals(cpu.out(), auto.out());
+    CliRun all = run("predict", "--model", small.toString(), many.toString());
+    assertEquals(0, all.status(), all.err());
+    assertEquals(DeviceOption.FEW_IMAGES + 1, all.out().strip().lines().count());
   }
 
   /**
