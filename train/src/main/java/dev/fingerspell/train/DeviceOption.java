@@ -33,8 +33,9 @@ final class DeviceOption {
   }
 
   /**
-   * As {@link #apply()} for a run over {@code images} images, one JVM's whole work: {@code auto}
-   * takes ND4J's convolutions for a few images when no GPU answers and ND4J is installed.
+   * As {@link #apply()} for a run over {@code images} images, one JVM's whole work (predict,
+   * evaluate): {@code auto} takes ND4J's convolutions for a few images when no GPU answers and ND4J
+   * is installed.
    */
   void apply(int images) {
     if (device.equalsIgnoreCase("auto")

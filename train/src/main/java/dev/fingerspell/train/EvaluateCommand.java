@@ -65,14 +65,17 @@ final class EvaluateCommand implements Callable<Integer> {
     if (data == null) {
       data = RunsCommand.trainedOn(model.given);
     }
-    device.apply();
-    AslClassifier classifier = AslClassifier.load(model.file());
+    device.apply(); // a device that cannot be had is said before the data is read
     Evaluation.Result r;
     if (PreparedData.isPrepared(data)) {
       PreparedData d = PreparedData.open(data);
-      r = Evaluation.prepared(classifier, d, split == null ? Evaluation.defaultSplit(d) : split);
+      String chosen = split == null ? Evaluation.defaultSplit(d) : split;
+      device.apply(Evaluation.count(d, chosen)); // the Kaggle test split's 28: ND4J, cold
+      r = Evaluation.prepared(AslClassifier.load(model.file()), d, chosen);
     } else {
-      r = Evaluation.raw(classifier, data, split == null ? "default" : split);
+      Evaluation.RawSplit images = Evaluation.rawSplit(data, split == null ? "default" : split);
+      device.apply(images.files().size());
+      r = Evaluation.raw(AslClassifier.load(model.file()), images);
     }
     for (String s : r.skipped()) {
       cli.err().println("fingerspell: skipped " + s);

@@ -66,6 +66,7 @@ final class PredictCommand implements Callable<Integer> {
     if (topK < 1) {
       throw new IllegalArgumentException("--top-k must be at least 1");
     }
+    device.apply(); // a device that cannot be had is said before the images are listed
     boolean piped = images.contains(STDIN);
     if (piped && images.size() > 1) {
       throw new IllegalArgumentException(

@@ -66,11 +66,21 @@ public final class Evaluation {
     return new Result(split, c, List.of(), List.of()); // shards keep no file names
   }
 
+  /** The images of a prepared split ({@code all}: every split), before scoring. */
+  public static int count(PreparedData data, String split) {
+    return split.equals("all")
+        ? data.count("train") + data.count("val") + data.count("test")
+        : data.count(split);
+  }
+
+  /** The labelled images of a raw folder's split, in the order they are scored. */
+  public record RawSplit(String split, List<Path> files, List<String> classes) {}
+
   /**
-   * Scores the images of a raw folder. {@code split}: {@code test} (the flat test folder), {@code
+   * Lists the images of a raw folder. {@code split}: {@code test} (the flat test folder), {@code
    * train} (the class folders), {@code all} (both), or {@code default} (test when there is one).
    */
-  public static Result raw(AslClassifier model, Path dir, String split) {
+  public static RawSplit rawSplit(Path dir, String split) {
     SourceLayout layout = SourceLayout.find(dir);
     List<Path> files = new ArrayList<>();
     List<String> names = new ArrayList<>();
@@ -97,6 +107,13 @@ public final class Evaluation {
     if (files.isEmpty()) {
       throw new DataException("no labelled images for split '" + split + "' under " + dir);
     }
+    return new RawSplit(chosen, files, names);
+  }
+
+  /** Scores the images of a raw folder's split ({@link #rawSplit}). */
+  public static Result raw(AslClassifier model, RawSplit set) {
+    List<Path> files = set.files();
+    List<String> names = set.classes();
     Confusion c = new Confusion(model.labels());
     List<String> skipped = new ArrayList<>();
     List<Mistake> mistakes = new ArrayList<>();
@@ -128,7 +145,7 @@ public final class Evaluation {
         }
       }
     }
-    return new Result(chosen, c, skipped, mistakes);
+    return new Result(set.split(), c, skipped, mistakes);
   }
 
   /** Scores a batch into {@code c}; returns the predicted classes. */

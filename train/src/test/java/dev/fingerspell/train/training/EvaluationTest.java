@@ -47,17 +47,17 @@ class EvaluationTest {
 
   @Test
   void eachSplitTakesItsImagesAndADamagedOneIsSkippedByName() {
-    Evaluation.Result test = Evaluation.raw(model, raw, "default");
+    Evaluation.Result test = Evaluation.raw(model, Evaluation.rawSplit(raw, "default"));
     assertEquals("test", test.split(), "the test folder, when there is one");
     assertEquals(28, test.confusion().total()); // no test image for "del"
     assertEquals(List.of(), test.skipped());
 
-    Evaluation.Result train = Evaluation.raw(model, raw, "train");
+    Evaluation.Result train = Evaluation.raw(model, Evaluation.rawSplit(raw, "train"));
     assertEquals(29 * 3 - 1, train.confusion().total(), "more than one batch of 64, one skipped");
     assertEquals(1, train.skipped().size(), train.skipped().toString());
     assertTrue(train.skipped().get(0).startsWith(damaged + ": "), train.skipped().get(0));
 
-    Evaluation.Result all = Evaluation.raw(model, raw, "all");
+    Evaluation.Result all = Evaluation.raw(model, Evaluation.rawSplit(raw, "all"));
     assertEquals(28 + 29 * 3 - 1, all.confusion().total());
     assertEquals(train.skipped(), all.skipped());
     for (int c = 0; c < 29; c++) { // every image counted under its own class
@@ -91,8 +91,11 @@ class EvaluationTest {
         new ModelFile.Info(labels, Preprocess.imagenet(), null));
     DataException e =
         assertThrows(
-            DataException.class, () -> Evaluation.raw(AslClassifier.load(file), raw, "train"));
+            DataException.class,
+            () -> Evaluation.raw(AslClassifier.load(file), Evaluation.rawSplit(raw, "train")));
     assertEquals("class 'space' is not among the model's labels", e.getMessage());
-    assertThrows(DataException.class, () -> Evaluation.raw(model, dir.resolve("none"), "all"));
+    assertThrows(
+        DataException.class,
+        () -> Evaluation.raw(model, Evaluation.rawSplit(dir.resolve("none"), "all")));
   }
 }

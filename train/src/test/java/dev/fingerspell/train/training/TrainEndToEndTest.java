@@ -98,7 +98,7 @@ class TrainEndToEndTest {
     assertEquals(32, model.info().preprocess().size());
     Evaluation.Result ev = Evaluation.prepared(model, PreparedData.open(data), "val");
     assertEquals(r.bestValAcc(), ev.confusion().accuracy(), 1e-9);
-    Evaluation.Result raw = Evaluation.raw(model, dir.resolve("raw"), "test");
+    Evaluation.Result raw = Evaluation.raw(model, Evaluation.rawSplit(dir.resolve("raw"), "test"));
     assertEquals(28, raw.confusion().total());
     try (SafetensorsFile f = SafetensorsFile.open(r.runDir().resolve("model.safetensors"))) {
       assertTrue(f.metadata().get("config").contains("\"trainable\":\"all\""));
