@@ -1,7 +1,7 @@
 package dev.fingerspell.nd4j;
 
+import dev.fingerspell.tensor.Backend;
 import dev.fingerspell.tensor.ConvGeometry;
-import dev.fingerspell.tensor.Shape;
 import dev.fingerspell.tensor.Tensor;
 import dev.fingerspell.tensor.cpu.CpuBackend;
 import java.lang.foreign.MemorySegment;
@@ -124,14 +124,7 @@ public class Nd4jBackend extends CpuBackend {
   @Override
   public void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
-    conv2dForward(g, x, w, bias, y);
-    if (residual != null) {
-      long[] strides = Shape.strides(y.shape());
-      addBroadcast(y, strides, residual, strides, y);
-    }
-    if (relu) {
-      relu(y, y);
-    }
+    Backend.unfusedBiasActivation(this, g, x, w, bias, residual, relu, y);
   }
 
   @Override

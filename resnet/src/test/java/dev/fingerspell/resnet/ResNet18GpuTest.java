@@ -4,12 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.fingerspell.cuda.CudaBackend;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.GradCheck;
-import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
 import dev.fingerspell.tensor.Tensor;
@@ -41,30 +39,8 @@ class ResNet18GpuTest {
 
   @Test
   void logitsMatchPyTorchOnTheGpu() throws IOException {
-    JsonNode golden = SeededWeights.golden();
-    ResNet18 model = SeededWeights.goldenModel(golden);
-    FrozenResNet18 frozen = FrozenResNet18.of(model);
+    ResNet18 model = DeviceParity.logitsMatchPyTorch("gpu");
     assertEquals(GPU, model.fc().weight().device());
-    Rng images = new Rng(golden.get("image_seed").asLong());
-    Preprocess pre = Preprocess.imagenet();
-    for (JsonNode c : golden.get("cases")) {
-      int h = c.get("height").asInt();
-      int w = c.get("width").asInt();
-      Tensor x =
-          Tensor.of(pre.fromRgb(SeededWeights.bytes(images, 3 * h * w), h, w), 1, 3, 224, 224);
-      double[] want = ResNetParityTest.doubles(c.get("logits"));
-      float[] live;
-      try (GradMode g = GradMode.noGrad()) {
-        live = model.forward(x).toFloatArray();
-      }
-      double err = GradCheck.relError(live, want);
-      double frozenErr = GradCheck.relError(frozen.forward(x).toFloatArray(), want);
-      System.out.printf(
-          "gpu resnet18 parity %s: live %.2e, frozen %.2e%n",
-          c.get("name").asText(), err, frozenErr);
-      assertTrue(err < 1e-4, c.get("name").asText() + ": logits relative error " + err);
-      assertTrue(frozenErr < 1e-4, c.get("name").asText() + " frozen: " + frozenErr);
-    }
     CudaBackend cuda = (CudaBackend) Backends.forDevice(GPU);
     System.out.println(
         "gpu " + cuda.describe() + "; fused convolutions cuDNN declined: " + cuda.fusedFallbacks());
@@ -107,50 +83,18 @@ class ResNet18GpuTest {
   }
 
   /**
-   * Two SGD steps of the whole network in training mode (batch norm on batch statistics, every
-   * convolution's backward) end at the same weights as on the CPU: the stem's weights, whose
-   * gradient has come back through every layer, and the classifier's. The stem's are held to the
-   * gradient contract, 1e-3: four images' batch statistics amplify every rounding difference, and
-   * the CPU computes layer1's convolutions and their gradients as Winograd (about 2e-6 relative
-   * error an op against 2e-7 direct). Against the stub libraries' direct arithmetic the stem was
+   * Two SGD steps of the whole network end at the same weights as on the CPU ({@link
+   * DeviceParity#trainingStepsMatch}). Against the stub libraries' direct arithmetic the stem was
    * 3.6e-7 apart with every CPU convolution direct, 9.6e-6 with Winograd forwards and input
    * gradients, 1.05e-4 with Winograd weight gradients too.
    */
   @Test
   void trainingStepsOfTheWholeNetworkMatchTheCpu() {
-    float[][] stem = new float[2][];
-    float[][] fc = new float[2][];
-    float[] losses = new float[2];
-    for (int run = 0; run < 2; run++) {
-      Backends.useDevice(run == 0 ? Device.CPU : GPU);
-      ResNet18 model = new ResNet18(29, new Rng(0));
-      SeededWeights.fill(model, 7L);
-      model.setTrainable(ResNet18.Trainable.ALL);
-      model.train(true);
-      dev.fingerspell.tensor.optim.Sgd opt =
-          new dev.fingerspell.tensor.optim.Sgd(
-              model.trainableParameters(), 0.05, 0.9, 0, 1e-4, false);
-      Tensor x = Tensor.randn(new Rng(8), 4, 3, 64, 64);
-      Tensor y = Tensor.ofLongs(new long[] {0, 5, 9, 28}, 4);
-      for (int step = 0; step < 2; step++) {
-        Tensor loss = Ops.crossEntropy(model.forward(x), y, 0f);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-        losses[run] = loss.item();
-      }
-      assertEquals(run == 0 ? Device.CPU : GPU, model.conv1().weight().device());
-      stem[run] = model.conv1().weight().toFloatArray();
-      fc[run] = model.fc().weight().toFloatArray();
-    }
-    double stemErr = GradCheck.relError(stem[1], GradCheck.toDouble(stem[0]));
-    double fcErr = GradCheck.relError(fc[1], GradCheck.toDouble(fc[0]));
-    System.out.printf(
-        "gpu whole-network training, 2 steps: loss %.6f vs %.6f, stem %.2e, fc %.2e%n",
-        losses[1], losses[0], stemErr, fcErr);
-    assertEquals(losses[0], losses[1], 1e-4 * Math.abs(losses[0]), "loss of the second step");
-    assertTrue(stemErr < 1e-3, "stem weights: relative error " + stemErr);
-    assertTrue(fcErr < 1e-4, "fc weights: relative error " + fcErr);
+    ResNet18[] models =
+        DeviceParity.trainingStepsMatch(
+            "gpu", () -> Backends.useDevice(Device.CPU), () -> Backends.useDevice(GPU));
+    assertEquals(Device.CPU, models[0].conv1().weight().device());
+    assertEquals(GPU, models[1].conv1().weight().device());
   }
 
   /** Twenty AdamW steps of the 29-class head on the same features end at the same weights. */

@@ -188,13 +188,29 @@ public interface Backend {
    */
   default void conv2dBiasActivation(
       ConvGeometry g, Tensor x, Tensor w, Tensor bias, Tensor residual, boolean relu, Tensor y) {
-    conv2dForward(g, x, w, bias, y);
+    unfusedBiasActivation(this, g, x, w, bias, residual, relu, y);
+  }
+
+  /**
+   * {@link #conv2dBiasActivation} as {@code b}'s separate ops: its {@link #conv2dForward}, then the
+   * residual add and ReLU on the output.
+   */
+  static void unfusedBiasActivation(
+      Backend b,
+      ConvGeometry g,
+      Tensor x,
+      Tensor w,
+      Tensor bias,
+      Tensor residual,
+      boolean relu,
+      Tensor y) {
+    b.conv2dForward(g, x, w, bias, y);
     if (residual != null) {
       long[] strides = Shape.strides(y.shape());
-      addBroadcast(y, strides, residual, strides, y);
+      b.addBroadcast(y, strides, residual, strides, y);
     }
     if (relu) {
-      relu(y, y);
+      b.relu(y, y);
     }
   }
 
