@@ -538,6 +538,7 @@ public final class PredictionServer implements AutoCloseable {
     o.put("status", "ok");
     o.put("model", settings.modelName());
     o.put("device", Backends.defaultDevice().toString());
+    o.put("backend", Backends.forDevice(Backends.defaultDevice()).name()); // cpu or nd4j, say
     o.put("input_size", pre.size());
     o.put("max_batch", settings.maxBatch());
     o.put("waiting", batcher.waiting());

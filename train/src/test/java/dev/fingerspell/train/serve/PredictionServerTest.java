@@ -311,6 +311,7 @@ class PredictionServerTest {
     assertEquals("ok", health.get("status").asText());
     assertEquals("asl.safetensors", health.get("model").asText());
     assertEquals("cpu", health.get("device").asText());
+    assertEquals("cpu", health.get("backend").asText());
     assertEquals(64, health.get("input_size").asInt());
     assertEquals(29, health.get("labels").size());
     assertEquals("space", health.get("labels").get(28).asText());
