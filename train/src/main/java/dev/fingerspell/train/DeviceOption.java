@@ -13,7 +13,7 @@ final class DeviceOption {
       description =
           "auto, cpu, cuda, cuda:N, or nd4j for the CPU with ND4J's convolutions (default"
               + " ${DEFAULT-VALUE}: a GPU when the CUDA backend answers, else the CPU; predict"
-              + " takes nd4j for up to "
+              + " and evaluate take nd4j for up to "
               + FEW_IMAGES
               + " images where it is installed)")
   String device;

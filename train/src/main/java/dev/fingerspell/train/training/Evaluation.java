@@ -42,7 +42,7 @@ public final class Evaluation {
    * set.
    */
   public static Result prepared(AslClassifier model, PreparedData data, String split) {
-    List<String> splits = split.equals("all") ? List.of("train", "val", "test") : List.of(split);
+    List<String> splits = splitsOf(split);
     int[] toModel = labelMap(data.classes(), model.labels());
     Confusion c = new Confusion(model.labels());
     Preprocess pre = model.info().preprocess();
@@ -68,9 +68,12 @@ public final class Evaluation {
 
   /** The images of a prepared split ({@code all}: every split), before scoring. */
   public static int count(PreparedData data, String split) {
-    return split.equals("all")
-        ? data.count("train") + data.count("val") + data.count("test")
-        : data.count(split);
+    return splitsOf(split).stream().mapToInt(data::count).sum();
+  }
+
+  /** The prepared splits {@code split} names: itself, or all three for {@code all}. */
+  private static List<String> splitsOf(String split) {
+    return split.equals("all") ? List.of("train", "val", "test") : List.of(split);
   }
 
   /** The labelled images of a raw folder's split, in the order they are scored. */
