@@ -180,18 +180,18 @@ stage_demo() {
       /tmp/fingerspell-demo/raw/asl_alphabet_test/asl_alphabet_test/A_test.jpg <<'PY' || demo=serve
 import concurrent.futures, re, sys, time, urllib.request
 log, image = sys.argv[1], open(sys.argv[2], "rb").read()
-while not (m := re.search(r"http://[0-9.:]+", text := open(log).read())):
-    if "Exception" in text or "Error" in text or re.search(r"^fingerspell: (?!serving)", text, re.M):
+while not (m := re.search(r"^fingerspell: serving .* on (http://[0-9.:]+)", text := open(log).read(), re.M)):
+    if "Exception" in text or "Error" in text or re.search(r"^fingerspell: (?!serving|listening)", text, re.M):
         sys.exit("serve did not start")
     time.sleep(0.5)
 def post(_):
-    req = urllib.request.Request(m.group(0) + "/predict", data=image, method="POST")
+    req = urllib.request.Request(m.group(1) + "/predict", data=image, method="POST")
     return urllib.request.urlopen(req, timeout=30).read().decode()
 with concurrent.futures.ThreadPoolExecutor(8) as pool:
     answers = list(pool.map(post, range(8)))
 assert all('"predictions"' in a for a in answers), answers
 print(answers[0])
-metrics = urllib.request.urlopen(m.group(0) + "/metrics").read().decode()
+metrics = urllib.request.urlopen(m.group(1) + "/metrics").read().decode()
 print(re.search(r"^fingerspell_batches_total (\d+)", metrics, re.M).group(1), "passes for 8 images")
 PY
     kill -TERM "$served" 2>/dev/null

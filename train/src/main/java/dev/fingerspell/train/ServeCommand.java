@@ -117,33 +117,38 @@ final class ServeCommand implements Callable<Integer> {
                 !quiet,
                 corsOrigins),
             cli.out());
+    CountDownLatch stopped = new CountDownLatch(1);
+    // Registered before the warm-up, which takes seconds in a cold JVM and during which requests
+    // are already answered: a SIGTERM then (docker stop) must stop as cleanly as one later.
+    Thread stop =
+        new Thread(
+            () -> {
+              cli.out().println("fingerspell: stopping (finishing the requests under way)");
+              server.close();
+              cli.out().println("fingerspell: stopped");
+              cli.out().flush();
+              stopped.countDown();
+            },
+            "fingerspell-serve-stop");
+    Runtime.getRuntime().addShutdownHook(stop);
+    InetSocketAddress at = server.address();
+    String url =
+        "http://"
+            + (at.getAddress().isAnyLocalAddress() ? "0.0.0.0" : at.getHostString())
+            + ":"
+            + at.getPort();
+    cli.out().printf("fingerspell: listening on %s, warming up%n", url);
     try {
       server.warmUp();
     } catch (RuntimeException | OutOfMemoryError e) { // the network cannot run here: stop listening
+      Runtime.getRuntime().removeShutdownHook(stop);
       server.close();
       throw e;
     }
-    InetSocketAddress at = server.address();
     cli.out()
         .printf(
-            "fingerspell: serving %s on http://%s:%d (%s, up to %d images a pass); Ctrl-C stops%n",
-            file,
-            at.getAddress().isAnyLocalAddress() ? "0.0.0.0" : at.getHostString(),
-            at.getPort(),
-            Backends.defaultDevice(),
-            maxBatch);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime()
-        .addShutdownHook(
-            new Thread(
-                () -> {
-                  cli.out().println("fingerspell: stopping (finishing the requests under way)");
-                  server.close();
-                  cli.out().println("fingerspell: stopped");
-                  cli.out().flush();
-                  stopped.countDown();
-                },
-                "fingerspell-serve-stop"));
+            "fingerspell: serving %s on %s (%s, up to %d images a pass); Ctrl-C stops%n",
+            file, url, Backends.defaultDevice(), maxBatch);
     stopped.await(); // until Ctrl-C or SIGTERM: the JVM exits once the hook has run
     return 0;
   }

@@ -38,17 +38,11 @@ class ServeCommandTest {
    */
   @Test
   void servesUntilSigtermAndFinishesTheRequestUnderWay() throws Exception {
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.add("--add-modules=jdk.incubator.vector");
-    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
-    command.add(Main.class.getName());
     Path run = java.nio.file.Files.createDirectories(dir.resolve("run"));
     java.nio.file.Files.copy(model, run.resolve("model.safetensors"));
     java.nio.file.Files.writeString(run.resolve("config.yaml"), "seed: 1\n");
     // a run folder stands for its model.safetensors, as for predict
-    command.addAll(List.of("serve", "--model", run.toString(), "--port", "0", "--quiet"));
-    Process server = new ProcessBuilder(command).redirectErrorStream(true).start();
+    Process server = serveInItsOwnJvm("--model", run.toString(), "--port", "0", "--quiet");
     try (BufferedReader out =
         new BufferedReader(
             new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8))) {
@@ -111,6 +105,57 @@ class ServeCommandTest {
     } finally {
       server.destroyForcibly();
     }
+  }
+
+  /**
+   * A SIGTERM while the network warms up (seconds in a cold JVM, requests already answered; a
+   * {@code docker stop} right after the start) stops as cleanly as one later.
+   */
+  @Test
+  void sigtermDuringTheWarmUpStopsCleanly() throws Exception {
+    // a full batch of 256 keeps the warm-up going for seconds after the "warming up" line
+    Process server =
+        serveInItsOwnJvm("--model", model.toString(), "--port", "0", "--max-batch", "256");
+    try (BufferedReader out =
+        new BufferedReader(
+            new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8))) {
+      StringBuilder lines = new StringBuilder();
+      String line;
+      while ((line = out.readLine()) != null && !line.contains("warming up")) {
+        lines.append(line).append('\n');
+      }
+      assertTrue(line != null, lines::toString);
+      assertTrue(
+          line.matches("fingerspell: listening on http://127\\.0\\.0\\.1:\\d+, warming up"), line);
+      server.toHandle().destroy(); // SIGTERM
+      while ((line = out.readLine()) != null) {
+        lines.append(line).append('\n');
+      }
+      assertTrue(server.waitFor(30, TimeUnit.SECONDS));
+      String rest = lines.toString();
+      assertTrue(
+          rest.endsWith(
+              "fingerspell: stopping (finishing the requests under way)\n"
+                  + "fingerspell: stopped\n"),
+          rest);
+      assertTrue(!rest.contains("fingerspell: serving"), rest); // it was still warming up
+    } finally {
+      server.destroyForcibly();
+    }
+  }
+
+  /**
+   * {@code fingerspell serve ARGS} as a user runs it: a JVM of its own, stdout and stderr merged.
+   */
+  private static Process serveInItsOwnJvm(String... args) throws java.io.IOException {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("--add-modules=jdk.incubator.vector");
+    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
+    command.add(Main.class.getName());
+    command.add("serve");
+    command.addAll(List.of(args));
+    return new ProcessBuilder(command).redirectErrorStream(true).start();
   }
 
   @Test
