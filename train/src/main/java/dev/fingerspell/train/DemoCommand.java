@@ -110,9 +110,7 @@ final class DemoCommand implements Callable<Integer> {
       return 130;
     }
     cli.out()
-        .printf(
-            "3/4 trained %d epochs, best validation accuracy %.4f (%.1f s)%n",
-            r.epochs().size(), r.bestValAcc(), secs(t2));
+        .printf("3/4 trained %d epochs, best %s (%.1f s)%n", r.epochs().size(), r.best(), secs(t2));
     long t3 = System.nanoTime();
     Path model = r.runDir().resolve("model.safetensors");
     AslClassifier classifier = AslClassifier.load(model);

@@ -64,9 +64,9 @@ final class TrainCommand implements Callable<Integer> {
     } else {
       cli.out()
           .printf(
-              "%s: best validation accuracy %.4f at epoch %d; report %s%n",
+              "%s: best %s at epoch %d; report %s%n",
               r.interrupted() ? "interrupted" : "done",
-              r.bestValAcc(),
+              r.best(),
               r.bestEpoch(),
               r.runDir().resolve("report.html"));
     }

@@ -29,6 +29,50 @@ class WorkflowCommandsTest {
         args);
   }
 
+  /**
+   * Without validation images (--val-fraction 0) training accuracy chooses the best epoch, and the
+   * command line and the report say so instead of calling it validation accuracy.
+   */
+  @Test
+  void withoutValidationImagesTheBestEpochIsNamedByTrainingAccuracy() throws Exception {
+    assertEquals(
+        0,
+        run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "1").status());
+    CliRun prep =
+        run(
+            "data",
+            "prepare",
+            "--src",
+            dir.resolve("raw").toString(),
+            "--out",
+            dir.resolve("data").toString(),
+            "--size",
+            "32",
+            "--val-fraction",
+            "0");
+    assertEquals(0, prep.status(), prep.err());
+    Path run = dir.resolve("run");
+    CliRun train =
+        run(
+            "train",
+            "data.dir=" + dir.resolve("data/processed"),
+            "data.image_size=32",
+            "model.weights=none",
+            "train.epochs=1",
+            "run.dir=" + run);
+    assertEquals(0, train.status(), train.err());
+    assertTrue(
+        train
+            .out()
+            .matches(
+                "(?s).*done: best training accuracy \\d\\.\\d{4} \\(no validation images\\) at"
+                    + " epoch 1; report .*"),
+        train.out());
+    String report = Files.readString(run.resolve("report.html"));
+    assertTrue(report.contains("(no validation images), epoch 1"), report);
+    assertFalse(report.contains("validation accuracy"), report);
+  }
+
   @Test
   void synthPrepareTrainEvaluatePredict() throws Exception {
     CliRun synth = run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "4");

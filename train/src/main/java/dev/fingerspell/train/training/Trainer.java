@@ -34,6 +34,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.concurrent.CountDownLatch;
@@ -90,19 +91,33 @@ public final class Trainer {
    * @param runDir the run folder
    * @param epochs the metrics of every completed epoch
    * @param bestEpoch the epoch whose model is model.safetensors (0 when none completed)
-   * @param bestValAcc its validation accuracy
+   * @param bestAccuracy its validation accuracy, or its training accuracy without validation images
+   * @param validated whether the data set has validation images, which chose the best epoch
    * @param interrupted whether a stop request ended the run early
    */
   public record Result(
       Path runDir,
       List<Report.Epoch> epochs,
       int bestEpoch,
-      double bestValAcc,
+      double bestAccuracy,
+      boolean validated,
       boolean interrupted) {
     /** Whether {@code fingerspell train --resume} can go on with the run from its last epoch. */
     public boolean resumable() {
       return Trainer.resumable(runDir);
     }
+
+    /** The best epoch's accuracy, saying which: "validation accuracy 0.9731", say. */
+    public String best() {
+      return Trainer.best(validated, bestAccuracy);
+    }
+  }
+
+  /** An accuracy named by the split that chose the best epoch. */
+  static String best(boolean validated, double accuracy) {
+    return validated
+        ? String.format(Locale.ROOT, "validation accuracy %.4f", accuracy)
+        : String.format(Locale.ROOT, "training accuracy %.4f (no validation images)", accuracy);
   }
 
   private final Config cfg;
@@ -134,6 +149,9 @@ public final class Trainer {
   private final List<Integer> resumedAfter = new ArrayList<>();
 
   private double bestAcc = Double.NEGATIVE_INFINITY;
+
+  /** Whether the data set has validation images: else training accuracy chooses the best epoch. */
+  private boolean validated = true;
 
   /** The features the head last trained on, and the same as a tensor. */
   private FeatureCache.Features headFeatures;
@@ -255,6 +273,7 @@ public final class Trainer {
     }
     data.verify("train");
     boolean hasVal = data.has("val");
+    validated = hasVal;
     if (hasVal) {
       data.verify("val");
     }
@@ -455,7 +474,12 @@ public final class Trainer {
       report(bestConfusion != null ? bestConfusion : lastConfusion, status);
     }
     return new Result(
-        run, List.copyOf(history), bestEpoch, bestEpoch == 0 ? Double.NaN : bestAcc, interrupted);
+        run,
+        List.copyOf(history),
+        bestEpoch,
+        bestEpoch == 0 ? Double.NaN : bestAcc,
+        validated,
+        interrupted);
   }
 
   /**
@@ -805,10 +829,10 @@ public final class Trainer {
                     + (resumedAfter.size() == 1 ? " " : "s ")
                     + String.join(", ", resumedAfter.stream().map(String::valueOf).toList())));
     summary.put(
-        "best validation accuracy",
+        "best epoch",
         bestEpoch == 0
             ? "none (stopped before an epoch was validated)"
-            : String.format("%.4f (epoch %d)", bestAcc, bestEpoch));
+            : best(validated, bestAcc) + ", epoch " + bestEpoch);
     summary.put(
         "recipe",
         "trainable="

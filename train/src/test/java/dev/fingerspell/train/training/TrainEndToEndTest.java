@@ -97,7 +97,7 @@ class TrainEndToEndTest {
     AslClassifier model = AslClassifier.load(r.runDir().resolve("model.safetensors"));
     assertEquals(32, model.info().preprocess().size());
     Evaluation.Result ev = Evaluation.prepared(model, PreparedData.open(data), "val");
-    assertEquals(r.bestValAcc(), ev.confusion().accuracy(), 1e-9);
+    assertEquals(r.bestAccuracy(), ev.confusion().accuracy(), 1e-9);
     Evaluation.Result raw = Evaluation.raw(model, Evaluation.rawSplit(dir.resolve("raw"), "test"));
     assertEquals(28, raw.confusion().total());
     try (SafetensorsFile f = SafetensorsFile.open(r.runDir().resolve("model.safetensors"))) {
@@ -326,7 +326,7 @@ class TrainEndToEndTest {
         notices.contains("resuming after epoch " + at + " of " + cfg.integer("train.epochs")));
     assertEquals(strip(straight.runDir()), strip(resumed.runDir()), "the same metrics");
     assertEquals(straight.bestEpoch(), resumed.bestEpoch());
-    assertEquals(straight.bestValAcc(), resumed.bestValAcc());
+    assertEquals(straight.bestAccuracy(), resumed.bestAccuracy());
     for (String model : List.of("model.safetensors", "last.safetensors")) {
       assertEquals(
           tensors(straight.runDir().resolve(model)),
