@@ -5,10 +5,12 @@
 #   docker run --rm -p 8000:8000 -v "$PWD/runs/<run>:/models:ro" fingerspell
 #   curl -F file=@hand.jpg localhost:8000/predict
 #
-# Any other command runs too: docker run --rm -v "$PWD:/work" -w /work fingerspell train ...
+# Any other command runs too, on the host's files as the host's user:
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD:/work" -w /work \
+#     -e FINGERSPELL_HOME=/work/.fingerspell fingerspell train ...
 # The image is bin/make-runtime's installation (a jlink'd Java runtime and the application's jars)
 # on Debian's slim image: no JDK, no Maven. `docker stop` sends SIGTERM, on which serve finishes the
-# requests under way.
+# requests under way. .ci/image-check runs this image's final stage without Docker.
 
 FROM maven:3.9-eclipse-temurin-25 AS build
 WORKDIR /src
@@ -18,14 +20,21 @@ COPY tensor-core/pom.xml tensor-core/
 COPY weight-import/pom.xml weight-import/
 COPY resnet/pom.xml resnet/
 COPY cuda-kernels/pom.xml cuda-kernels/
+COPY nd4j-backend/pom.xml nd4j-backend/
 COPY train/pom.xml train/
 COPY bench/pom.xml bench/
 RUN mvn -B -q -pl train -am dependency:go-offline -Dspotless.check.skip=true || true
 COPY . .
-RUN mvn -B -q -pl train -am package -DskipTests -Djacoco.skip=true -Dspotless.check.skip=true \
-  && bin/make-runtime /opt/fingerspell
+# bin/make-runtime builds the application (as bin/fingerspell does on first use), then installs it
+RUN bin/make-runtime /opt/fingerspell
 
 FROM debian:bookworm-slim
+# fontconfig and a font: without them Java2D draws no text, and the plots of train and evaluate
+# would have no titles, axes or class names.
+RUN apt-get update \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    fontconfig fonts-dejavu-core \
+  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/fingerspell /opt/fingerspell
 RUN useradd --system --create-home --uid 10001 fingerspell \
   && ln -s /opt/fingerspell/bin/fingerspell /usr/local/bin/fingerspell

@@ -82,6 +82,7 @@ final class EvaluateCommand implements Callable<Integer> {
     }
     Confusion c = r.confusion();
     Path png = plot != null ? plot : Path.of("confusion-" + r.split() + ".png");
+    Plots.textProblem().ifPresent(problem -> cli.err().println("fingerspell: warning: " + problem));
     Plots.confusion(png, "Evaluation (" + r.split() + ")", c);
     if (json) {
       Map<String, Object> o = new LinkedHashMap<>();

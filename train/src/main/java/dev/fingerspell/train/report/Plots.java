@@ -14,6 +14,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 import javax.imageio.ImageIO;
 
 /** PNG plots drawn with Java2D: metric curves per epoch and a confusion-matrix heat map. */
@@ -31,6 +32,36 @@ public final class Plots {
    */
   public static void warmUp() {
     curves(null, "", "", List.of(new Series("", new double[] {0, 1})));
+  }
+
+  /**
+   * Why the plots are drawn without their words here, or empty where text draws. A JVM finds its
+   * fonts through fontconfig; a slim container image has neither, and Java2D then throws at every
+   * string ("Fontconfig head is null"). Tried once: a failing try costs milliseconds, and a
+   * confusion matrix has hundreds of strings.
+   */
+  public static Optional<String> textProblem() {
+    return TextProbe.PROBLEM;
+  }
+
+  private static final class TextProbe {
+    static final Optional<String> PROBLEM = probe();
+
+    private static Optional<String> probe() {
+      try {
+        Graphics2D g = new BufferedImage(8, 8, BufferedImage.TYPE_INT_RGB).createGraphics();
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+        g.drawString("A", 0, 8);
+        g.dispose();
+        return Optional.empty();
+      } catch (RuntimeException | Error e) {
+        return Optional.of(
+            "the plots are drawn without their words: Java finds no fonts here ("
+                + e.getMessage()
+                + "); install fontconfig and a font (on Debian: apt-get install fontconfig"
+                + " fonts-dejavu-core)");
+      }
+    }
   }
 
   /** One line of a curve plot. */
@@ -191,21 +222,17 @@ public final class Plots {
 
   /** Draws text; a machine without fonts gets the plot without its words rather than no plot. */
   private static void text(Graphics2D g, String s, int x, int y, boolean centred, float size) {
-    try {
+    if (textProblem().isEmpty()) {
       g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12).deriveFont(size));
       FontMetrics fm = g.getFontMetrics();
       g.drawString(s, centred ? x - fm.stringWidth(s) / 2 : x, y);
-    } catch (RuntimeException | Error e) {
-      // no usable font (headless machine without fontconfig fonts)
     }
   }
 
   private static void textRight(Graphics2D g, String s, int x, int y) {
-    try {
+    if (textProblem().isEmpty()) {
       g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
       g.drawString(s, x - g.getFontMetrics().stringWidth(s), y);
-    } catch (RuntimeException | Error e) {
-      // as above
     }
   }
 

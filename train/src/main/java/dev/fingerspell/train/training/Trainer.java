@@ -262,6 +262,7 @@ public final class Trainer {
 
   private Result train() {
     Plots.warmUp(); // so that a report can still be drawn after Ctrl-C
+    Plots.textProblem().ifPresent(problem -> listener.notice("warning: " + problem));
     long seed = cfg.longValue("seed");
     data = PreparedData.open(Path.of(cfg.string("data.dir")));
     if (!data.has("train")) { // a --val-fraction that rounds every class's images into val
