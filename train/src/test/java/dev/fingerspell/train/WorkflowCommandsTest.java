@@ -30,14 +30,14 @@ class WorkflowCommandsTest {
   }
 
   /**
-   * Without validation images (--val-fraction 0) training accuracy chooses the best epoch, and the
-   * command line and the report say so instead of calling it validation accuracy.
+   * {@code data synth} ({@code perClass} images a class, 28 test images) into {@code raw}, then
+   * {@code data prepare} at 32x32 into {@code data}; the prepare run.
    */
-  @Test
-  void withoutValidationImagesTheBestEpochIsNamedByTrainingAccuracy() throws Exception {
-    assertEquals(
-        0,
-        run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "1").status());
+  private CliRun synthesisedAndPrepared(int perClass, String valFraction) {
+    CliRun synth =
+        run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "" + perClass);
+    assertEquals(0, synth.status(), synth.err());
+    assertTrue(synth.out().startsWith("wrote " + (29 * perClass + 28) + " images"), synth.out());
     CliRun prep =
         run(
             "data",
@@ -49,8 +49,18 @@ class WorkflowCommandsTest {
             "--size",
             "32",
             "--val-fraction",
-            "0");
+            valFraction);
     assertEquals(0, prep.status(), prep.err());
+    return prep;
+  }
+
+  /**
+   * Without validation images (--val-fraction 0) training accuracy chooses the best epoch, and the
+   * command line and the report say so instead of calling it validation accuracy.
+   */
+  @Test
+  void withoutValidationImagesTheBestEpochIsNamedByTrainingAccuracy() throws Exception {
+    synthesisedAndPrepared(1, "0");
     Path run = dir.resolve("run");
     CliRun train =
         run(
@@ -75,23 +85,7 @@ class WorkflowCommandsTest {
 
   @Test
   void synthPrepareTrainEvaluatePredict() throws Exception {
-    CliRun synth = run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "4");
-    assertEquals(0, synth.status(), synth.err());
-    assertTrue(synth.out().startsWith("wrote 144 images"), synth.out());
-
-    CliRun prep =
-        run(
-            "data",
-            "prepare",
-            "--src",
-            dir.resolve("raw").toString(),
-            "--out",
-            dir.resolve("data").toString(),
-            "--size",
-            "32",
-            "--val-fraction",
-            "0.25");
-    assertEquals(0, prep.status(), prep.err());
+    CliRun prep = synthesisedAndPrepared(4, "0.25");
     assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
     dataStatus(dir.resolve("data"));
 
