@@ -57,7 +57,7 @@ public final class Plots {
       } catch (RuntimeException | Error e) {
         return Optional.of(
             "the plots are drawn without their words: Java finds no fonts here ("
-                + e.getMessage()
+                + (e.getMessage() != null ? e.getMessage() : e.getClass().getName())
                 + "); install fontconfig and a font (on Debian: apt-get install fontconfig"
                 + " fonts-dejavu-core)");
       }

@@ -92,7 +92,7 @@ public final class Trainer {
    * @param epochs the metrics of every completed epoch
    * @param bestEpoch the epoch whose model is model.safetensors (0 when none completed)
    * @param bestAccuracy its validation accuracy, or its training accuracy without validation images
-   * @param validated whether the data set has validation images, which chose the best epoch
+   * @param hasValidation whether the data set has validation images, which chose the best epoch
    * @param interrupted whether a stop request ended the run early
    */
   public record Result(
@@ -100,7 +100,7 @@ public final class Trainer {
       List<Report.Epoch> epochs,
       int bestEpoch,
       double bestAccuracy,
-      boolean validated,
+      boolean hasValidation,
       boolean interrupted) {
     /** Whether {@code fingerspell train --resume} can go on with the run from its last epoch. */
     public boolean resumable() {
@@ -109,13 +109,13 @@ public final class Trainer {
 
     /** The best epoch's accuracy, saying which: "validation accuracy 0.9731", say. */
     public String best() {
-      return Trainer.best(validated, bestAccuracy);
+      return Trainer.best(hasValidation, bestAccuracy);
     }
   }
 
   /** An accuracy named by the split that chose the best epoch. */
-  static String best(boolean validated, double accuracy) {
-    return validated
+  static String best(boolean hasValidation, double accuracy) {
+    return hasValidation
         ? String.format(Locale.ROOT, "validation accuracy %.4f", accuracy)
         : String.format(Locale.ROOT, "training accuracy %.4f (no validation images)", accuracy);
   }
@@ -151,7 +151,7 @@ public final class Trainer {
   private double bestAcc = Double.NEGATIVE_INFINITY;
 
   /** Whether the data set has validation images: else training accuracy chooses the best epoch. */
-  private boolean validated = true;
+  private boolean hasValidation = true;
 
   /** The features the head last trained on, and the same as a tensor. */
   private FeatureCache.Features headFeatures;
@@ -273,9 +273,8 @@ public final class Trainer {
               + ": prepare it again with a smaller --val-fraction");
     }
     data.verify("train");
-    boolean hasVal = data.has("val");
-    validated = hasVal;
-    if (hasVal) {
+    hasValidation = data.has("val");
+    if (hasValidation) {
       data.verify("val");
     }
     List<String> classes = data.classes();
@@ -360,7 +359,7 @@ public final class Trainer {
               + (augment
                   ? " (validation only: augmentation recomputes training features each epoch)"
                   : ""));
-      if (hasVal) {
+      if (hasValidation) {
         valFeatures = features(cache, weightsId, model, data, "val", pre, null);
       }
       if (!augment) {
@@ -403,8 +402,8 @@ public final class Trainer {
       Confusion confusion = new Confusion(classes);
       double valLoss = Double.NaN;
       double valAcc = Double.NaN;
-      boolean validated = hasVal;
-      if (hasVal) {
+      boolean validated = hasValidation;
+      if (hasValidation) {
         OptionalDouble loss =
             trainable == ResNet18.Trainable.HEAD
                 ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
@@ -424,18 +423,19 @@ public final class Trainer {
               (System.nanoTime() - start) / 1e9);
       history.add(m);
       appendMetrics(run, m);
-      if (validated || !hasVal) {
+      if (validated || !hasValidation) {
         lastConfusion = confusion;
       }
       ModelFile.save(model, run.resolve("last.safetensors"), info);
-      double score = hasVal ? valAcc : m.trainAcc();
+      double score = hasValidation ? valAcc : m.trainAcc();
       if (score > bestAcc) {
         bestAcc = score;
         bestEpoch = epoch;
         bestConfusion = confusion;
         copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
-      if ((validated || !hasVal) && epoch < epochs) { // a cut validation: the epoch is redone
+      if ((validated || !hasValidation)
+          && epoch < epochs) { // a cut validation: the epoch is redone
         ResumePoint.write(
             run,
             new ResumePoint.Standing(epoch, bestEpoch, bestAcc, bestConfusion, lastConfusion),
@@ -479,7 +479,7 @@ public final class Trainer {
         List.copyOf(history),
         bestEpoch,
         bestEpoch == 0 ? Double.NaN : bestAcc,
-        validated,
+        hasValidation,
         interrupted);
   }
 
@@ -833,7 +833,7 @@ public final class Trainer {
         "best epoch",
         bestEpoch == 0
             ? "none (stopped before an epoch was validated)"
-            : best(validated, bestAcc) + ", epoch " + bestEpoch);
+            : best(hasValidation, bestAcc) + ", epoch " + bestEpoch);
     summary.put(
         "recipe",
         "trainable="
