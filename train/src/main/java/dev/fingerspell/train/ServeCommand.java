@@ -2,8 +2,10 @@ package dev.fingerspell.train;
 
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.train.serve.ApiKey;
 import dev.fingerspell.train.serve.PredictionServer;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -79,6 +81,19 @@ final class ServeCommand implements Callable<Integer> {
               + " https://app.example.com; * for any page); may be repeated")
   List<String> corsOrigins = new ArrayList<>();
 
+  @Option(
+      names = "--api-key-file",
+      paramLabel = "FILE",
+      description =
+          "require the API key in FILE ('Authorization: Bearer KEY' or 'X-API-Key: KEY') of every"
+              + " request but /health, / and /openapi.json; or set "
+              + API_KEY_VARIABLE
+              + " (a file keeps the key out of the process list)")
+  Path apiKeyFile;
+
+  /** Where a container's secret usually arrives: the environment. */
+  static final String API_KEY_VARIABLE = "FINGERSPELL_API_KEY";
+
   @Option(names = "--quiet", description = "no line per request")
   boolean quiet;
 
@@ -101,6 +116,7 @@ final class ServeCommand implements Callable<Integer> {
                 + " (https://app.example.com, http://localhost:3000), or *");
       }
     }
+    ApiKey apiKey = apiKey(cli);
     device.apply();
     Path file = model.file();
     AslClassifier classifier = AslClassifier.load(file);
@@ -115,7 +131,8 @@ final class ServeCommand implements Callable<Integer> {
                 maxUploadMb * 1024L * 1024,
                 file.toString(),
                 !quiet,
-                corsOrigins),
+                corsOrigins,
+                apiKey),
             cli.out());
     CountDownLatch stopped = new CountDownLatch(1);
     // Registered before the warm-up, which takes seconds in a cold JVM and during which requests
@@ -147,9 +164,32 @@ final class ServeCommand implements Callable<Integer> {
     }
     cli.out()
         .printf(
-            "fingerspell: serving %s on %s (%s, up to %d images a pass); Ctrl-C stops%n",
-            file, url, Backends.defaultDevice(), maxBatch);
+            "fingerspell: serving %s on %s (%s, up to %d images a pass%s); Ctrl-C stops%n",
+            file,
+            url,
+            Backends.defaultDevice(),
+            maxBatch,
+            apiKey == null ? "" : ", API key required");
     stopped.await(); // until Ctrl-C or SIGTERM: the JVM exits once the hook has run
     return 0;
+  }
+
+  /** The key from --api-key-file or the environment; null for an open service. */
+  private ApiKey apiKey(Cli cli) throws java.io.IOException {
+    String fromEnvironment = cli.env().get(API_KEY_VARIABLE);
+    if (apiKeyFile != null && fromEnvironment != null) {
+      throw new IllegalArgumentException(
+          "the API key is given twice: use --api-key-file or " + API_KEY_VARIABLE + ", not both");
+    }
+    try {
+      if (apiKeyFile != null) {
+        return ApiKey.of(Files.readString(apiKeyFile));
+      }
+      return fromEnvironment == null ? null : ApiKey.of(fromEnvironment);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          (apiKeyFile != null ? apiKeyFile.toString() : API_KEY_VARIABLE) + ": " + e.getMessage(),
+          e);
+    }
   }
 }

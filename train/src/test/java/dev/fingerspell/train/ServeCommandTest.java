@@ -199,4 +199,48 @@ class ServeCommandTest {
     assertEquals(
         "fingerspell: no.such.host.: no such host to listen on", host.err().strip(), host.err());
   }
+
+  /** A missing, weak or doubly given API key is one line naming where it came from. */
+  @Test
+  void apiKeyMistakesAreOneLine() throws Exception {
+    Path weak = java.nio.file.Files.writeString(dir.resolve("weak.key"), "secret\n");
+    CliRun file =
+        CliRun.run(
+            Map.of(), "serve", "--model", model.toString(), "--api-key-file", weak.toString());
+    assertEquals(1, file.status());
+    assertEquals(
+        "fingerspell: "
+            + weak
+            + ": an API key is at least 16 printable ASCII characters without spaces (openssl rand"
+            + " -hex 32 makes one)",
+        file.err().strip());
+    CliRun env =
+        CliRun.run(Map.of("FINGERSPELL_API_KEY", "x"), "serve", "--model", model.toString());
+    assertTrue(
+        env.err().strip().startsWith("fingerspell: FINGERSPELL_API_KEY: an API key is at"),
+        env.err());
+    CliRun both =
+        CliRun.run(
+            Map.of("FINGERSPELL_API_KEY", "0123456789abcdef"),
+            "serve",
+            "--model",
+            model.toString(),
+            "--api-key-file",
+            weak.toString());
+    assertEquals(
+        "fingerspell: the API key is given twice: use --api-key-file or FINGERSPELL_API_KEY, not"
+            + " both",
+        both.err().strip());
+    CliRun missing =
+        CliRun.run(
+            Map.of(),
+            "serve",
+            "--model",
+            model.toString(),
+            "--api-key-file",
+            dir.resolve("none.key").toString());
+    assertEquals(1, missing.status());
+    assertEquals(1, missing.err().strip().lines().count(), missing.err());
+    assertTrue(missing.err().contains("none.key"), missing.err());
+  }
 }

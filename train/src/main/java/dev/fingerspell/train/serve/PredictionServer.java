@@ -27,6 +27,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -57,6 +58,8 @@ public final class PredictionServer implements AutoCloseable {
    * @param accessLog whether each request is logged, one line each
    * @param corsOrigins the web origins whose pages may call the service from a browser ({@code
    *     https://app.example.com}, or {@code *} for any); empty for none
+   * @param apiKey the key every request but the open ones ({@link #OPEN_PATHS}) must send; null for
+   *     an open service
    */
   public record Settings(
       String host,
@@ -66,7 +69,8 @@ public final class PredictionServer implements AutoCloseable {
       long maxUploadBytes,
       String modelName,
       boolean accessLog,
-      List<String> corsOrigins) {
+      List<String> corsOrigins,
+      ApiKey apiKey) {
     /** Copies the origins. */
     public Settings {
       corsOrigins = List.copyOf(corsOrigins);
@@ -97,6 +101,12 @@ public final class PredictionServer implements AutoCloseable {
   private static final byte[] INDEX_HTML = resource("index.html");
 
   private static final byte[] OPENAPI_JSON = resource("openapi.json");
+
+  /**
+   * What a client may ask without the API key: the health probe (Docker's, a load balancer's), the
+   * page and the API's description, which tell nothing of the model or its use.
+   */
+  public static final Set<String> OPEN_PATHS = Set.of("/health", "/", "/openapi.json");
 
   /** Seconds the server waits for requests under way when it stops. */
   private static final int STOP_GRACE_SECONDS = 10;
@@ -286,7 +296,13 @@ public final class PredictionServer implements AutoCloseable {
     }
     if (method.equals("OPTIONS") && crossOrigin) { // a browser's preflight before the real call
       exchange.getResponseHeaders().set("Access-Control-Allow-Methods", route.method());
-      exchange.getResponseHeaders().set("Access-Control-Allow-Headers", "Content-Type");
+      exchange
+          .getResponseHeaders()
+          .set(
+              "Access-Control-Allow-Headers",
+              settings.apiKey() == null
+                  ? "Content-Type"
+                  : "Content-Type, Authorization, X-API-Key");
       exchange.getResponseHeaders().set("Access-Control-Max-Age", "600");
       counted(exchange, 204);
       exchange.sendResponseHeaders(204, -1);
@@ -298,7 +314,23 @@ public final class PredictionServer implements AutoCloseable {
       exchange.getResponseHeaders().set("Allow", get ? "GET, HEAD" : route.method());
       throw new HttpError(405, "Method Not Allowed");
     }
+    if (settings.apiKey() != null && !OPEN_PATHS.contains(path) && !authorised(exchange)) {
+      exchange.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+      throw new HttpError(
+          401,
+          "Not authenticated: send the API key as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'");
+    }
     return route.handler().answer(exchange);
+  }
+
+  /** Whether the request carries the API key, as a bearer token or in {@code X-API-Key}. */
+  private boolean authorised(HttpExchange exchange) {
+    String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+    String given =
+        authorization != null && authorization.regionMatches(true, 0, "Bearer ", 0, 7)
+            ? authorization.substring(7)
+            : exchange.getRequestHeaders().getFirst("X-API-Key");
+    return settings.apiKey().matches(given);
   }
 
   /**

@@ -57,7 +57,8 @@ class PredictionServerTest {
                 1024 * 1024,
                 "asl.safetensors",
                 true,
-                List.of("http://localhost:3000")),
+                List.of("http://localhost:3000"),
+                null),
             new PrintWriter(log, true));
     server.warmUp();
     base = URI.create("http://127.0.0.1:" + server.address().getPort());
@@ -257,6 +258,107 @@ class PredictionServerTest {
     assertTrue(other.headers().firstValue("Access-Control-Allow-Origin").isEmpty());
   }
 
+  /**
+   * With an API key, every path but the open ones answers 401 (with {@code WWW-Authenticate}) to a
+   * request without the key or with another; the key as a bearer token or in {@code X-API-Key} is
+   * served. A browser's preflight needs no key and is told the key's headers may be sent.
+   */
+  @Test
+  void anApiKeyGuardsAllButTheOpenPaths() throws Exception {
+    String key = "0123456789abcdef0123456789abcdef";
+    PredictionServer guarded =
+        PredictionServer.start(
+            classifier,
+            new PredictionServer.Settings(
+                "127.0.0.1",
+                0,
+                4,
+                64,
+                1024 * 1024,
+                "m",
+                false,
+                List.of("*"),
+                ApiKey.of(key + "\n")), // as a key file ends
+            new PrintWriter(new StringWriter(), true));
+    try {
+      URI at = URI.create("http://127.0.0.1:" + guarded.address().getPort());
+      byte[] image = Fixtures.noisePng(9, 64, 64);
+      java.util.function.BiFunction<String, String[], HttpResponse<String>> predict =
+          (path, headers) -> {
+            HttpRequest.Builder b =
+                HttpRequest.newBuilder(at.resolve(path))
+                    .header("Content-Type", "image/png")
+                    .POST(HttpRequest.BodyPublishers.ofByteArray(image));
+            if (headers.length > 0) {
+              b.headers(headers);
+            }
+            try {
+              return HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
+            } catch (Exception e) {
+              throw new AssertionError(e);
+            }
+          };
+      HttpResponse<String> none = predict.apply("/predict", new String[0]);
+      assertDetail(none, 401, "Not authenticated: send the API key as 'Authorization: Bearer KEY'");
+      assertEquals("Bearer", none.headers().firstValue("WWW-Authenticate").orElseThrow());
+      assertEquals(
+          401,
+          predict
+              .apply("/predict", new String[] {"Authorization", "Bearer " + key + "0"})
+              .statusCode());
+      assertEquals(
+          401,
+          predict.apply("/predict", new String[] {"X-API-Key", key.substring(1)}).statusCode());
+      assertEquals(
+          401, predict.apply("/predict", new String[] {"Authorization", key}).statusCode());
+      HttpResponse<String> bearer =
+          predict.apply("/predict", new String[] {"Authorization", "bearer " + key});
+      assertEquals(200, bearer.statusCode(), bearer.body());
+      assertPredictions(JSON.readTree(bearer.body()), expected(image), 3);
+      assertEquals(200, predict.apply("/predict", new String[] {"X-API-Key", key}).statusCode());
+      for (String open : PredictionServer.OPEN_PATHS) {
+        HttpResponse<String> r =
+            HTTP.send(
+                HttpRequest.newBuilder(at.resolve(open)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), open);
+      }
+      HttpResponse<String> metrics =
+          HTTP.send(
+              HttpRequest.newBuilder(at.resolve("/metrics")).build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(401, metrics.statusCode());
+      HttpResponse<String> preflight =
+          HTTP.send(
+              HttpRequest.newBuilder(at.resolve("/predict"))
+                  .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+                  .header("Origin", "https://app.example.com")
+                  .header("Access-Control-Request-Method", "POST")
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
+      assertEquals(204, preflight.statusCode());
+      assertEquals(
+          "Content-Type, Authorization, X-API-Key",
+          preflight.headers().firstValue("Access-Control-Allow-Headers").orElseThrow());
+    } finally {
+      guarded.close();
+    }
+  }
+
+  /** Keys too short or with spaces are refused; a key never shows in a string of itself. */
+  @Test
+  void weakKeysAreRefusedAndKeysAreNeverShown() {
+    for (String weak : List.of("", "short", "0123456789abcde", "0123456789 abcdef")) {
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> ApiKey.of(weak), weak);
+      assertTrue(e.getMessage().contains("openssl rand -hex 32"), e.getMessage());
+    }
+    ApiKey key = ApiKey.of("0123456789abcdef");
+    assertFalse(key.toString().contains("0123"), key.toString());
+    assertFalse(key.matches(null));
+    assertTrue(key.matches(" 0123456789abcdef"));
+  }
+
   /** A browser's preflight of a POST to /predict from a page of {@code origin}. */
   private static HttpResponse<String> preflight(String origin) throws Exception {
     return HTTP.send(
@@ -328,7 +430,15 @@ class PredictionServerTest {
     assertFalse(api.get("info").get("version").asText().contains("$"), "filtered by the build");
     for (String path : List.of("/predict", "/predict/batch", "/health", "/metrics")) {
       assertTrue(api.get("paths").has(path), path);
+      // the key is optional (an open service), and /health never needs it
+      boolean open = PredictionServer.OPEN_PATHS.contains(path);
+      JsonNode operation = api.get("paths").get(path).elements().next();
+      assertEquals(open, operation.has("security") && operation.get("security").isEmpty(), path);
+      assertEquals(!open, operation.get("responses").has("401"), path);
     }
+    assertEquals("bearer", api.at("/components/securitySchemes/bearer/scheme").asText());
+    assertEquals("X-API-Key", api.at("/components/securitySchemes/apiKey/name").asText());
+    assertEquals(3, api.get("security").size()); // none, bearer or X-API-Key
     String page = get("/").body();
     assertTrue(page.contains("<form action=\"/predict\" method=\"post\""), page);
 
@@ -357,7 +467,7 @@ class PredictionServerTest {
         PredictionServer.start(
             classifier,
             new PredictionServer.Settings(
-                "127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false, List.of("*")),
+                "127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false, List.of("*"), null),
             new PrintWriter(new StringWriter(), true));
     int port = closing.address().getPort();
     byte[] image = Fixtures.noisePng(7, 64, 64);
