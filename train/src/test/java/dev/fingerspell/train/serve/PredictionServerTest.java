@@ -49,19 +49,17 @@ class PredictionServerTest {
     server =
         PredictionServer.start(
             classifier,
-            new PredictionServer.Settings(
-                "127.0.0.1",
-                0,
-                4,
-                64,
-                1024 * 1024,
-                "asl.safetensors",
-                true,
-                List.of("http://localhost:3000"),
-                null),
+            settings("asl.safetensors", true, List.of("http://localhost:3000"), null),
             new PrintWriter(log, true));
     server.warmUp();
     base = URI.create("http://127.0.0.1:" + server.address().getPort());
+  }
+
+  /** On a free loopback port, passes of up to 4 images, 64 waiting, uploads up to 1 MB. */
+  static PredictionServer.Settings settings(
+      String modelName, boolean accessLog, List<String> corsOrigins, ApiKey apiKey) {
+    return new PredictionServer.Settings(
+        "127.0.0.1", 0, 4, 64, 1024 * 1024, modelName, accessLog, corsOrigins, apiKey);
   }
 
   @AfterAll
@@ -269,16 +267,7 @@ class PredictionServerTest {
     PredictionServer guarded =
         PredictionServer.start(
             classifier,
-            new PredictionServer.Settings(
-                "127.0.0.1",
-                0,
-                4,
-                64,
-                1024 * 1024,
-                "m",
-                false,
-                List.of("*"),
-                ApiKey.of(key + "\n")), // as a key file ends
+            settings("m", false, List.of("*"), ApiKey.of(key + "\n")), // as a key file ends
             new PrintWriter(new StringWriter(), true));
     try {
       URI at = URI.create("http://127.0.0.1:" + guarded.address().getPort());
@@ -328,14 +317,7 @@ class PredictionServerTest {
               HttpRequest.newBuilder(at.resolve("/metrics")).build(),
               HttpResponse.BodyHandlers.ofString());
       assertEquals(401, metrics.statusCode());
-      HttpResponse<String> preflight =
-          HTTP.send(
-              HttpRequest.newBuilder(at.resolve("/predict"))
-                  .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
-                  .header("Origin", "https://app.example.com")
-                  .header("Access-Control-Request-Method", "POST")
-                  .build(),
-              HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> preflight = preflight(at, "https://app.example.com");
       assertEquals(204, preflight.statusCode());
       assertEquals(
           "Content-Type, Authorization, X-API-Key",
@@ -361,8 +343,13 @@ class PredictionServerTest {
 
   /** A browser's preflight of a POST to /predict from a page of {@code origin}. */
   private static HttpResponse<String> preflight(String origin) throws Exception {
+    return preflight(base, origin);
+  }
+
+  /** The same, to the server at {@code server}. */
+  private static HttpResponse<String> preflight(URI server, String origin) throws Exception {
     return HTTP.send(
-        HttpRequest.newBuilder(base.resolve("/predict"))
+        HttpRequest.newBuilder(server.resolve("/predict"))
             .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
@@ -466,8 +453,7 @@ class PredictionServerTest {
     PredictionServer closing =
         PredictionServer.start(
             classifier,
-            new PredictionServer.Settings(
-                "127.0.0.1", 0, 4, 64, 1024 * 1024, "m", false, List.of("*"), null),
+            settings("m", false, List.of("*"), null),
             new PrintWriter(new StringWriter(), true));
     int port = closing.address().getPort();
     byte[] image = Fixtures.noisePng(7, 64, 64);
