@@ -23,9 +23,9 @@ import picocli.CommandLine.ParentCommand;
 
 /**
  * {@code fingerspell runs [FOLDER ...] [--json]}: the runs side by side, as W&B's runs table shows
- * them: status (running while a process trains in the folder), epochs, best validation accuracy,
- * recipe and time, read from each run folder's {@code config.yaml}, {@code metrics.jsonl} and
- * {@code run.json}.
+ * them: status (running while a process trains in the folder), epochs, best validation accuracy
+ * (training accuracy, marked, for a data set without validation images), recipe and time, read from
+ * each run folder's {@code config.yaml}, {@code metrics.jsonl} and {@code run.json}.
  */
 @Command(
     name = "runs",
@@ -49,8 +49,9 @@ final class RunsCommand implements Callable<Integer> {
       String status,
       int epochs,
       int epochsTotal,
-      double bestValAcc,
+      double bestAccuracy,
       int bestEpoch,
+      boolean bestByTraining,
       String trainable,
       String optimizer,
       double lr,
@@ -134,6 +135,8 @@ final class RunsCommand implements Callable<Integer> {
     int epochs = 0;
     double best = Double.NaN;
     int bestEpoch = -1;
+    double bestTrain = Double.NaN; // what chose the best epoch of a data set without validation
+    int bestTrainEpoch = -1;
     double seconds = 0;
     Path metrics = dir.resolve("metrics.jsonl");
     if (Files.isRegularFile(metrics)) {
@@ -147,6 +150,11 @@ final class RunsCommand implements Callable<Integer> {
           if (acc.isNumber() && !(acc.asDouble() <= best)) { // the first best, as the run keeps
             best = acc.asDouble();
             bestEpoch = m.path("epoch").asInt();
+          }
+          JsonNode trainAcc = m.path("train_acc");
+          if (trainAcc.isNumber() && !(trainAcc.asDouble() <= bestTrain)) {
+            bestTrain = trainAcc.asDouble();
+            bestTrainEpoch = m.path("epoch").asInt();
           }
         }
       } catch (IOException | RuntimeException e) {
@@ -166,8 +174,9 @@ final class RunsCommand implements Callable<Integer> {
         status,
         epochs,
         train.path("epochs").asInt(-1),
-        best,
-        bestEpoch,
+        bestEpoch < 0 ? bestTrain : best,
+        bestEpoch < 0 ? bestTrainEpoch : bestEpoch,
+        bestEpoch < 0 && bestTrainEpoch >= 0,
         config.path("model").path("trainable").asText("?"),
         train.path("optimizer").asText("?"),
         train.path("lr").asDouble(Double.NaN),
@@ -199,7 +208,7 @@ final class RunsCommand implements Callable<Integer> {
         "run",
         "status",
         "epochs",
-        "best val acc",
+        "best acc",
         "trains",
         "optimizer",
         "size",
@@ -213,7 +222,12 @@ final class RunsCommand implements Callable<Integer> {
           r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
           r.bestEpoch() < 0
               ? "-"
-              : String.format(Locale.ROOT, "%.4f (ep %d)", r.bestValAcc(), r.bestEpoch()),
+              : String.format(
+                  Locale.ROOT,
+                  "%.4f (ep %d%s)",
+                  r.bestAccuracy(),
+                  r.bestEpoch(),
+                  r.bestByTraining() ? ", train" : ""),
           r.trainable(),
           r.optimizer() + (Double.isNaN(r.lr()) ? "" : " " + plain(r.lr())),
           r.imageSize() < 0 ? "?" : Integer.toString(r.imageSize()),
@@ -243,9 +257,16 @@ final class RunsCommand implements Callable<Integer> {
       if (r.bestEpoch() < 0) {
         o.putNull("best_val_acc");
         o.putNull("best_epoch");
+        o.putNull("best_by");
       } else {
-        o.put("best_val_acc", r.bestValAcc());
+        if (r.bestByTraining()) {
+          o.putNull("best_val_acc");
+          o.put("best_train_acc", r.bestAccuracy());
+        } else {
+          o.put("best_val_acc", r.bestAccuracy());
+        }
         o.put("best_epoch", r.bestEpoch());
+        o.put("best_by", r.bestByTraining() ? "training" : "validation");
       }
       o.put("trainable", r.trainable());
       o.put("optimizer", r.optimizer());

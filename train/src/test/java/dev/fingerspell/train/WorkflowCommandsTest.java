@@ -81,6 +81,25 @@ class WorkflowCommandsTest {
     String report = Files.readString(run.resolve("report.html"));
     assertTrue(report.contains("(no validation images), epoch 1"), report);
     assertFalse(report.contains("validation accuracy"), report);
+    // runs marks it too, and --json says which split chose the epoch
+    String table = run("runs", run.toString()).out();
+    assertTrue(
+        table
+            .lines()
+            .toList()
+            .get(1)
+            .matches("run +completed +1/1 +0\\.\\d{4} \\(ep 1, train\\) .*"),
+        table);
+    JsonNode listed =
+        new ObjectMapper().readTree(run("runs", run.toString(), "--json").out()).get(0);
+    assertEquals("training", listed.get("best_by").asText());
+    assertTrue(listed.get("best_val_acc").isNull());
+    assertEquals(
+        Files.readAllLines(run.resolve("metrics.jsonl")).stream()
+            .map(line -> line.replaceAll(".*\"train_acc\":([0-9.]+).*", "$1"))
+            .findFirst()
+            .orElseThrow(),
+        listed.get("best_train_acc").asText());
   }
 
   @Test
