@@ -4,6 +4,7 @@ import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.train.serve.ApiKey;
 import dev.fingerspell.train.serve.PredictionServer;
+import dev.fingerspell.train.serve.TlsFiles;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import javax.net.ssl.SSLContext;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -91,6 +93,21 @@ final class ServeCommand implements Callable<Integer> {
               + " (a file keeps the key out of the process list)")
   Path apiKeyFile;
 
+  @Option(
+      names = "--tls-cert",
+      paramLabel = "FILE",
+      description =
+          "serve HTTPS with this PEM certificate chain (the server's first), with --tls-key"
+              + " (uvicorn's --ssl-certfile)")
+  Path tlsCert;
+
+  @Option(
+      names = "--tls-key",
+      paramLabel = "FILE",
+      description =
+          "the certificate's unencrypted PKCS#8 PEM private key (uvicorn's --ssl-keyfile)")
+  Path tlsKey;
+
   /** Where a container's secret usually arrives: the environment. */
   static final String API_KEY_VARIABLE = "FINGERSPELL_API_KEY";
 
@@ -117,6 +134,10 @@ final class ServeCommand implements Callable<Integer> {
       }
     }
     ApiKey apiKey = apiKey(cli);
+    if ((tlsCert == null) != (tlsKey == null)) {
+      throw new IllegalArgumentException("HTTPS needs both --tls-cert and --tls-key");
+    }
+    SSLContext tls = tlsCert == null ? null : TlsFiles.context(tlsCert, tlsKey);
     device.apply();
     Path file = model.file();
     AslClassifier classifier = AslClassifier.load(file);
@@ -132,7 +153,8 @@ final class ServeCommand implements Callable<Integer> {
                 file.toString(),
                 !quiet,
                 corsOrigins,
-                apiKey),
+                apiKey,
+                tls),
             cli.out());
     CountDownLatch stopped = new CountDownLatch(1);
     // Registered before the warm-up, which takes seconds in a cold JVM and during which requests
@@ -150,7 +172,7 @@ final class ServeCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(stop);
     InetSocketAddress at = server.address();
     String url =
-        "http://"
+        (tls == null ? "http://" : "https://")
             + (at.getAddress().isAnyLocalAddress() ? "0.0.0.0" : at.getHostString())
             + ":"
             + at.getPort();

@@ -200,6 +200,14 @@ class ServeCommandTest {
         "fingerspell: no.such.host.: no such host to listen on", host.err().strip(), host.err());
   }
 
+  @Test
+  void httpsNeedsBothFiles() {
+    CliRun half =
+        CliRun.run(Map.of(), "serve", "--model", model.toString(), "--tls-cert", model.toString());
+    assertEquals(1, half.status());
+    assertEquals("fingerspell: HTTPS needs both --tls-cert and --tls-key", half.err().strip());
+  }
+
   /** A missing, weak or doubly given API key is one line naming where it came from. */
   @Test
   void apiKeyMistakesAreOneLine() throws Exception {

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.AslClassifier.Prediction;
 import dev.fingerspell.resnet.Preprocess;
@@ -34,6 +36,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLContext;
 
 /**
  * The HTTP service of {@code fingerspell serve}, on the JDK's own server: {@code POST /predict}
@@ -60,6 +63,7 @@ public final class PredictionServer implements AutoCloseable {
    *     https://app.example.com}, or {@code *} for any); empty for none
    * @param apiKey the key every request but the open ones ({@link #OPEN_PATHS}) must send; null for
    *     an open service
+   * @param tls the TLS context to serve HTTPS with ({@link TlsFiles}); null for plain HTTP
    */
   public record Settings(
       String host,
@@ -70,7 +74,8 @@ public final class PredictionServer implements AutoCloseable {
       String modelName,
       boolean accessLog,
       List<String> corsOrigins,
-      ApiKey apiKey) {
+      ApiKey apiKey,
+      SSLContext tls) {
     /** Copies the origins. */
     public Settings {
       corsOrigins = List.copyOf(corsOrigins);
@@ -162,7 +167,13 @@ public final class PredictionServer implements AutoCloseable {
       throw new IllegalArgumentException(settings.host() + ": no such host to listen on");
     }
     try {
-      http = HttpServer.create(address, 0);
+      if (settings.tls() == null) {
+        http = HttpServer.create(address, 0);
+      } else {
+        HttpsServer https = HttpsServer.create(address, 0);
+        https.setHttpsConfigurator(new HttpsConfigurator(settings.tls()));
+        http = https;
+      }
     } catch (BindException e) {
       batcher.close();
       throw new IllegalStateException(

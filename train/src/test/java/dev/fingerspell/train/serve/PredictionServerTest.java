@@ -59,7 +59,7 @@ class PredictionServerTest {
   static PredictionServer.Settings settings(
       String modelName, boolean accessLog, List<String> corsOrigins, ApiKey apiKey) {
     return new PredictionServer.Settings(
-        "127.0.0.1", 0, 4, 64, 1024 * 1024, modelName, accessLog, corsOrigins, apiKey);
+        "127.0.0.1", 0, 4, 64, 1024 * 1024, modelName, accessLog, corsOrigins, apiKey, null);
   }
 
   @AfterAll
