@@ -436,34 +436,9 @@ class WeightFetchTest {
    */
   @Test
   void anHttpsDownloadTunnelsThroughAProxyThatAsksForAPassword() throws Exception {
-    Path store = dir.resolve("hub.p12");
-    Process keytool =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "keytool").toString(),
-                "-genkeypair",
-                "-alias",
-                "hub",
-                "-keyalg",
-                "EC",
-                "-groupname",
-                "secp256r1",
-                "-dname",
-                "CN=127.0.0.1",
-                "-ext",
-                "SAN=ip:127.0.0.1",
-                "-validity",
-                "2",
-                "-storetype",
-                "PKCS12",
-                "-keystore",
-                store.toString(),
-                "-storepass",
-                "changeit")
-            .redirectErrorStream(true)
-            .start();
-    String keytoolSaid = new String(keytool.getInputStream().readAllBytes());
-    assertEquals(0, keytool.waitFor(), keytoolSaid);
-    java.security.KeyStore keys = java.security.KeyStore.getInstance(store.toFile(), PASSWORD);
+    Path store = dir.resolve("hub.p12"); // the JVMs that fetch trust it
+    java.security.KeyStore keys =
+        SelfSignedCertificate.make(store, PASSWORD, "-keyalg", "EC", "-groupname", "secp256r1");
     javax.net.ssl.KeyManagerFactory kmf =
         javax.net.ssl.KeyManagerFactory.getInstance(
             javax.net.ssl.KeyManagerFactory.getDefaultAlgorithm());

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.train.Fixtures;
-import java.io.InputStream;
+import dev.fingerspell.weights.SelfSignedCertificate;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.URI;
@@ -40,43 +40,22 @@ class TlsFilesTest {
   static void makeKeys() throws Exception {
     ec = keytool("ec", "-keyalg", "EC", "-groupname", "secp256r1");
     rsa = keytool("rsa", "-keyalg", "RSA", "-keysize", "2048");
-    pem(dir.resolve("ec-cert.pem"), "CERTIFICATE", ec.getCertificate("serve").getEncoded());
-    pem(dir.resolve("ec-key.pem"), "PRIVATE KEY", ec.getKey("serve", PASSWORD).getEncoded());
-    pem(dir.resolve("rsa-key.pem"), "PRIVATE KEY", rsa.getKey("serve", PASSWORD).getEncoded());
+    pem(
+        dir.resolve("ec-cert.pem"),
+        "CERTIFICATE",
+        ec.getCertificate(SelfSignedCertificate.ALIAS).getEncoded());
+    pem(
+        dir.resolve("ec-key.pem"),
+        "PRIVATE KEY",
+        ec.getKey(SelfSignedCertificate.ALIAS, PASSWORD).getEncoded());
+    pem(
+        dir.resolve("rsa-key.pem"),
+        "PRIVATE KEY",
+        rsa.getKey(SelfSignedCertificate.ALIAS, PASSWORD).getEncoded());
   }
 
-  /** A key pair with a certificate for 127.0.0.1, made by the JDK's keytool. */
   private static KeyStore keytool(String name, String... algorithm) throws Exception {
-    Path store = dir.resolve(name + ".p12");
-    Path keytool = Path.of(System.getProperty("java.home"), "bin", "keytool");
-    List<String> command =
-        new java.util.ArrayList<>(
-            List.of(
-                keytool.toString(),
-                "-genkeypair",
-                "-alias",
-                "serve",
-                "-dname",
-                "CN=127.0.0.1",
-                "-ext",
-                "SAN=ip:127.0.0.1",
-                "-validity",
-                "2",
-                "-storetype",
-                "PKCS12",
-                "-keystore",
-                store.toString(),
-                "-storepass",
-                new String(PASSWORD)));
-    command.addAll(List.of(algorithm));
-    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes());
-    assertEquals(0, p.waitFor(), out);
-    KeyStore ks = KeyStore.getInstance("PKCS12");
-    try (InputStream in = Files.newInputStream(store)) {
-      ks.load(in, PASSWORD);
-    }
-    return ks;
+    return SelfSignedCertificate.make(dir.resolve(name + ".p12"), PASSWORD, algorithm);
   }
 
   private static void pem(Path file, String type, byte[] der) throws Exception {
@@ -106,7 +85,7 @@ class TlsFilesTest {
       // a client that trusts this certificate only, checking the host name against it
       KeyStore trusted = KeyStore.getInstance("PKCS12");
       trusted.load(null, null);
-      trusted.setCertificateEntry("serve", ec.getCertificate("serve"));
+      trusted.setCertificateEntry("serve", ec.getCertificate(SelfSignedCertificate.ALIAS));
       TrustManagerFactory trust =
           TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
       trust.init(trusted);
@@ -130,7 +109,7 @@ class TlsFilesTest {
       assertTrue(predicted.body().contains("\"predictions\""), predicted.body());
       Certificate served =
           predicted.sslSession().orElseThrow().getPeerCertificates()[0]; // the one given
-      assertEquals(ec.getCertificate("serve"), served);
+      assertEquals(ec.getCertificate(SelfSignedCertificate.ALIAS), served);
       // plain HTTP to the HTTPS port gets no answer
       HttpClient plain = HttpClient.newHttpClient();
       assertThrows(
