@@ -112,8 +112,14 @@ public final class Backends {
       useDevice((Device) null);
       return;
     }
+    Device device = deviceOrNull(s);
+    if (device != null) { // a device before a backend of the same name (cpu, cuda)
+      useDevice(device);
+      return;
+    }
+    StringBuilder names = new StringBuilder();
     for (Backend b : all()) {
-      if (b.name().equalsIgnoreCase(s) && !isDeviceName(s)) {
+      if (b.name().equalsIgnoreCase(s)) {
         if (!b.isAvailable()) {
           throw notAvailable(b.name(), b.unavailableReason());
         }
@@ -121,21 +127,12 @@ public final class Backends {
         chosen = new Device(b.deviceType(), 0);
         return;
       }
-    }
-    Device device;
-    try {
-      device = Device.parse(s);
-    } catch (IllegalArgumentException e) {
-      StringBuilder names = new StringBuilder();
-      for (Backend b : all()) {
-        if (!isDeviceName(b.name())) {
-          names.append(", ").append(b.name());
-        }
+      if (deviceOrNull(b.name()) == null) {
+        names.append(", ").append(b.name());
       }
-      throw new IllegalArgumentException(
-          "unknown device '" + spec + "': use auto, cpu, cuda, cuda:N" + names);
     }
-    useDevice(device);
+    throw new IllegalArgumentException(
+        "unknown device '" + spec + "': use auto, cpu, cuda, cuda:N" + names);
   }
 
   private static IllegalStateException notAvailable(String device, String why) {
@@ -145,12 +142,12 @@ public final class Backends {
         "device " + device + " is not available: " + sentence + " Or use the cpu device.");
   }
 
-  private static boolean isDeviceName(String s) {
+  /** The device {@code s} names, or null when it names none. */
+  private static Device deviceOrNull(String s) {
     try {
-      Device.parse(s);
-      return true;
+      return Device.parse(s);
     } catch (IllegalArgumentException e) {
-      return false;
+      return null;
     }
   }
 
