@@ -20,8 +20,7 @@ done
 # the test-jar dependency duplicates the tests jar made above
 rm -f .device/lib/tensor-core-*-tests.jar .device/lib/*-sources.jar
 # ND4J (the CPU fallback, 140 MB) has no part in the GPU check; ResNet18Nd4jTest is left out there
-for jar in $(tr ':' ' ' <nd4j-backend/target/plugin-jars.txt); do rm -f ".device/$jar"; done
-rm -f .device/lib/nd4j-backend-*.jar
+nd4j-backend/remove-jars .device
 # JCuda's natives jar carries its PTX compiler and NVRTC bindings (24 MB unpacked, 8 MB packed),
 # which the backend never loads: only libJCudaDriver is (and libJCudaRuntime, kept, is small).
 zip -q -d .device/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrtc*'
