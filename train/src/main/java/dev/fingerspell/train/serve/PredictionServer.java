@@ -11,6 +11,7 @@ import dev.fingerspell.resnet.AslClassifier;
 import dev.fingerspell.resnet.AslClassifier.Prediction;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
 import dev.fingerspell.train.data.Images;
 import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
@@ -580,8 +581,9 @@ public final class PredictionServer implements AutoCloseable {
     ObjectNode o = json.createObjectNode();
     o.put("status", "ok");
     o.put("model", settings.modelName());
-    o.put("device", Backends.defaultDevice().toString());
-    o.put("backend", Backends.forDevice(Backends.defaultDevice()).name()); // cpu or nd4j, say
+    Device device = Backends.defaultDevice();
+    o.put("device", device.toString());
+    o.put("backend", Backends.forDevice(device).name()); // cpu or nd4j, say
     o.put("input_size", pre.size());
     o.put("max_batch", settings.maxBatch());
     o.put("waiting", batcher.waiting());

@@ -402,15 +402,15 @@ public final class Trainer {
       Confusion confusion = new Confusion(classes);
       double valLoss = Double.NaN;
       double valAcc = Double.NaN;
-      boolean validated = hasValidation;
+      boolean complete = true; // the epoch's validation is done, or none is due
       if (hasValidation) {
         OptionalDouble loss =
             trainable == ResNet18.Trainable.HEAD
                 ? OptionalDouble.of(evaluateFeatures(model, valFeatures, smoothing, confusion))
                 : validateImages(model, data, pre, smoothing, confusion, epoch);
-        validated = loss.isPresent(); // absent: Ctrl-C cut the pass short
+        complete = loss.isPresent(); // absent: Ctrl-C cut the pass short
         valLoss = loss.orElse(Double.NaN);
-        valAcc = validated ? confusion.accuracy() : Double.NaN;
+        valAcc = complete ? confusion.accuracy() : Double.NaN;
       }
       Report.Epoch m =
           new Report.Epoch(
@@ -423,7 +423,7 @@ public final class Trainer {
               (System.nanoTime() - start) / 1e9);
       history.add(m);
       appendMetrics(run, m);
-      if (validated || !hasValidation) {
+      if (complete) {
         lastConfusion = confusion;
       }
       ModelFile.save(model, run.resolve("last.safetensors"), info);
@@ -434,8 +434,7 @@ public final class Trainer {
         bestConfusion = confusion;
         copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
-      if ((validated || !hasValidation)
-          && epoch < epochs) { // a cut validation: the epoch is redone
+      if (complete && epoch < epochs) { // a cut validation: the epoch is redone
         ResumePoint.write(
             run,
             new ResumePoint.Standing(epoch, bestEpoch, bestAcc, bestConfusion, lastConfusion),
