@@ -55,6 +55,25 @@ class WorkflowCommandsTest {
   }
 
   /**
+   * {@code train} from scratch at 32x32 on what {@link #synthesisedAndPrepared} made, into {@code
+   * run}, with {@code settings} besides; it must succeed.
+   */
+  private CliRun trained(Path run, String... settings) {
+    List<String> args =
+        new java.util.ArrayList<>(
+            List.of(
+                "train",
+                "data.dir=" + dir.resolve("data/processed"),
+                "data.image_size=32",
+                "model.weights=none",
+                "run.dir=" + run));
+    args.addAll(List.of(settings));
+    CliRun train = run(args.toArray(String[]::new));
+    assertEquals(0, train.status(), train.err());
+    return train;
+  }
+
+  /**
    * Without validation images (--val-fraction 0) training accuracy chooses the best epoch, and the
    * command line and the report say so instead of calling it validation accuracy.
    */
@@ -62,15 +81,7 @@ class WorkflowCommandsTest {
   void withoutValidationImagesTheBestEpochIsNamedByTrainingAccuracy() throws Exception {
     synthesisedAndPrepared(1, "0");
     Path run = dir.resolve("run");
-    CliRun train =
-        run(
-            "train",
-            "data.dir=" + dir.resolve("data/processed"),
-            "data.image_size=32",
-            "model.weights=none",
-            "train.epochs=1",
-            "run.dir=" + run);
-    assertEquals(0, train.status(), train.err());
+    CliRun train = trained(run, "train.epochs=1");
     assertTrue(
         train
             .out()
@@ -109,16 +120,7 @@ class WorkflowCommandsTest {
     dataStatus(dir.resolve("data"));
 
     Path run = dir.resolve("run");
-    CliRun train =
-        run(
-            "train",
-            "data.dir=" + dir.resolve("data/processed"),
-            "data.image_size=32",
-            "model.weights=none",
-            "train.epochs=2",
-            "train.batch_size=16",
-            "run.dir=" + run);
-    assertEquals(0, train.status(), train.err());
+    CliRun train = trained(run, "train.epochs=2", "train.batch_size=16");
     assertTrue(train.out().contains("done: best validation accuracy"), train.out());
     assertTrue(Files.isRegularFile(run.resolve("report.html")));
     assertEquals( // the version data status prints is the one the run pinned
