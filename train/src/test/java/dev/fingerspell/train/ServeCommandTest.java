@@ -3,6 +3,7 @@ package dev.fingerspell.train;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.fingerspell.tensor.OwnJvm;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.InetAddress;
@@ -148,14 +149,11 @@ class ServeCommandTest {
    * {@code fingerspell serve ARGS} as a user runs it: a JVM of its own, stdout and stderr merged.
    */
   private static Process serveInItsOwnJvm(String... args) throws java.io.IOException {
-    List<String> command = new ArrayList<>();
-    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    command.add("--add-modules=jdk.incubator.vector");
-    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
-    command.add(Main.class.getName());
-    command.add("serve");
+    List<String> command = new ArrayList<>(List.of("serve"));
     command.addAll(List.of(args));
-    return new ProcessBuilder(command).redirectErrorStream(true).start();
+    return OwnJvm.builder(List.of(), Main.class, command.toArray(String[]::new))
+        .redirectErrorStream(true)
+        .start();
   }
 
   @Test

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.resnet.AslClassifier;
+import dev.fingerspell.tensor.OwnJvm;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.data.DataPrepare;
 import dev.fingerspell.train.data.PreparedData;
@@ -419,15 +420,7 @@ class TrainEndToEndTest {
     assertTrue(new StopIn("epoch 2").run(cfg, env).resumable());
     Path run = dir.resolve("in-use");
     Map<String, byte[]> before = contents(run);
-    Process holder =
-        new ProcessBuilder(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp",
-                System.getProperty("java.class.path"),
-                HoldLock.class.getName(),
-                run.toString())
-            .redirectErrorStream(true)
-            .start();
+    Process holder = OwnJvm.builder(List.of(), HoldLock.class, run.toString()).start();
     try {
       assertEquals('L', holder.getInputStream().read(), "the other process holds the lock");
       assertTrue(Trainer.training(run));

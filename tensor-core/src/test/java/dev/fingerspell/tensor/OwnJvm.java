@@ -1,0 +1,66 @@
+package dev.fingerspell.tensor;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A class's {@code main} in a JVM of its own, on this test's class path, with the options the
+ * build's JVMs get plus {@code jvmOptions}: for what only a fresh JVM shows (its options, a
+ * process's exit, its signals).
+ */
+public final class OwnJvm {
+  private static final String INCUBATOR_WARNING =
+      "WARNING: Using incubator modules: jdk.incubator.vector" + System.lineSeparator();
+
+  private OwnJvm() {}
+
+  /**
+   * What a finished JVM left: its exit status and its stdout and stderr, merged, less the line the
+   * JVM prints for the Vector API's module ({@code WARNING: Using incubator modules: ...}).
+   */
+  public record Result(int status, String output) {}
+
+  /** The process, not started. */
+  public static ProcessBuilder builder(List<String> jvmOptions, Class<?> main, String... args) {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("--add-modules=jdk.incubator.vector");
+    command.add("--enable-native-access=ALL-UNNAMED");
+    command.addAll(jvmOptions);
+    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
+    command.add(main.getName());
+    command.addAll(List.of(args));
+    return new ProcessBuilder(command);
+  }
+
+  /** Runs {@code main} to its end (two minutes at most) with {@code env} added to this one's. */
+  public static Result run(
+      List<String> jvmOptions, Map<String, String> env, Class<?> main, String... args)
+      throws IOException, InterruptedException {
+    Path output = Files.createTempFile("own-jvm", ".txt");
+    try {
+      ProcessBuilder builder =
+          builder(jvmOptions, main, args).redirectErrorStream(true).redirectOutput(output.toFile());
+      builder.environment().putAll(env);
+      Process process = builder.start();
+      process.getOutputStream().close();
+      boolean ended = process.waitFor(2, TimeUnit.MINUTES);
+      if (!ended) {
+        process.destroyForcibly().waitFor();
+      }
+      String said = Files.readString(output, StandardCharsets.UTF_8);
+      if (!ended) {
+        throw new AssertionError("still running after two minutes: " + said);
+      }
+      return new Result(process.exitValue(), said.replace(INCUBATOR_WARNING, ""));
+    } finally {
+      Files.deleteIfExists(output);
+    }
+  }
+}
