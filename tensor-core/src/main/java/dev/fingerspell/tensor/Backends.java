@@ -104,7 +104,8 @@ public final class Backends {
   /**
    * {@code auto}, a device ({@code cpu}, {@code cuda}, {@code cuda:N}), or the name of a backend
    * found on the class path ({@code nd4j}): that backend then serves its device type, in place of
-   * the one the priority order would give. Fails, saying what is accepted, for anything else.
+   * the one the priority order would give; {@code cpu} and {@code cuda} are served by the backends
+   * of those names. Fails, saying what is accepted, for anything else.
    */
   public static void useDevice(String spec) {
     String s = spec.trim();
@@ -114,7 +115,14 @@ public final class Backends {
     }
     Device device = deviceOrNull(s);
     if (device != null) { // a device before a backend of the same name (cpu, cuda)
-      useDevice(device);
+      byPriority(device); // says why when nothing can serve it
+      // and that backend serves it: cpu is the pure-Java one even where ND4J comes first (slow JVM)
+      pinned =
+          all().stream()
+              .filter(b -> b.name().equalsIgnoreCase(s) && b.isAvailable())
+              .findFirst()
+              .orElse(null);
+      chosen = device;
       return;
     }
     StringBuilder names = new StringBuilder();

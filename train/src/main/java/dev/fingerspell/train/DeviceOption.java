@@ -1,8 +1,14 @@
 package dev.fingerspell.train;
 
+import dev.fingerspell.tensor.Backend;
 import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
+import dev.fingerspell.tensor.cpu.VectorCompilation;
+import java.io.PrintWriter;
+import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code --device} for the commands that run the network. */
 final class DeviceOption {
@@ -18,6 +24,14 @@ final class DeviceOption {
               + " images where it is installed)")
   String device;
 
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
+
+  /**
+   * Whether this JVM's slowness for the CPU kernels was said (once, though devices are set twice).
+   */
+  private static final AtomicBoolean slowJvmSaid = new AtomicBoolean();
+
   /**
    * Up to this many images, a fresh JVM classifies them sooner with ND4J's native convolutions than
    * with the pure-Java kernels, which run in the Vector API's slow Java fallback until C2 has
@@ -29,7 +43,7 @@ final class DeviceOption {
 
   /** Makes the chosen device the default; a GPU that does not answer is one line saying why. */
   void apply() {
-    use(device);
+    use(device, err());
   }
 
   /**
@@ -42,14 +56,23 @@ final class DeviceOption {
         && images <= FEW_IMAGES
         && !Backends.isAvailable(Device.Type.CUDA)
         && Backends.all().stream().anyMatch(b -> b.name().equals("nd4j") && b.isAvailable())) {
-      use("nd4j");
+      use("nd4j", err());
     } else {
       apply();
     }
   }
 
-  /** {@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N} or a backend's name as the default. */
-  static void use(String device) {
+  /** The command's stderr; the process's for an option made outside picocli. */
+  private PrintWriter err() {
+    return command != null ? command.commandLine().getErr() : new PrintWriter(System.err, true);
+  }
+
+  /**
+   * {@code auto}, {@code cpu}, {@code cuda}, {@code cuda:N} or a backend's name as the default;
+   * where the CPU does the work and this JVM does not compile the Vector API, says so on {@code
+   * err}, once.
+   */
+  static void use(String device, PrintWriter err) {
     try {
       Backends.useDevice(device);
     } catch (IllegalArgumentException e) {
@@ -61,5 +84,33 @@ final class DeviceOption {
       }
       throw e;
     }
+    String why = VectorCompilation.missing();
+    if (why.isEmpty()) {
+      return;
+    }
+    Backend running = Backends.forDevice(Backends.defaultDevice());
+    if (running.deviceType() == Device.Type.CPU && slowJvmSaid.compareAndSet(false, true)) {
+      err.println("fingerspell: warning: " + slowJvm(why, running.name()));
+    }
+  }
+
+  /**
+   * What the CPU backend {@code running} costs where the Vector API is not compiled, as {@code
+   * why}.
+   */
+  static String slowJvm(String why, String running) {
+    String head = "this JVM does not compile the Vector API to SIMD: " + why;
+    if (running.equals("nd4j")) {
+      return head
+          + "; the CPU runs ND4J's convolutions in its place, 2–3× slower than the pure-Java"
+          + " kernels compiled: drop that option for full speed";
+    }
+    boolean nd4j = Backends.all().stream().anyMatch(b -> b.name().equals("nd4j"));
+    return head
+        + "; the pure-Java kernels run 14–290× slower: drop that option, or "
+        + (nd4j
+            ? "use --device nd4j (ND4J's native convolutions)"
+            : "make an installation with ND4J's native convolutions (bin/make-runtime"
+                + " --with-nd4j DIR)");
   }
 }

@@ -3,6 +3,7 @@ package dev.fingerspell.train;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.training.ResumeException;
 import dev.fingerspell.train.training.Trainer;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -119,7 +120,7 @@ final class TrainCommand implements Callable<Integer> {
 
   /** As {@link #run(Config, Cli)}; with {@code resume}, going on with the run in run.dir. */
   static Trainer.Result run(Config cfg, Cli cli, boolean resume) throws InterruptedException {
-    applyRuntime(cfg);
+    applyRuntime(cfg, cli.err());
     Trainer trainer = new Trainer(cfg, cli.env(), Bars.forConsole(cli.out()), resume);
     Thread hook =
         new Thread(
@@ -145,11 +146,11 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /** runtime.threads (before the first tensor op) and runtime.device. */
-  static void applyRuntime(Config cfg) {
+  static void applyRuntime(Config cfg, PrintWriter err) {
     int threads = cfg.integer("runtime.threads");
     if (threads > 0) {
       System.setProperty("fingerspell.cpu.threads", Integer.toString(threads));
     }
-    DeviceOption.use(cfg.string("runtime.device")); // a GPU that does not answer says why
+    DeviceOption.use(cfg.string("runtime.device"), err); // a GPU that does not answer says why
   }
 }

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import dev.fingerspell.tensor.OwnJvm;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class MainTest {
@@ -76,6 +79,48 @@ class MainTest {
     assertTrue(d.err().startsWith("fingerspell: device cuda:0 is not available: "), d.err());
     assertFalse(java.nio.file.Files.exists(demo.resolve("raw")), "synthesised before failing");
     dev.fingerspell.tensor.Backends.useDevice((dev.fingerspell.tensor.Device) null);
+  }
+
+  /**
+   * In a JVM that does not compile the Vector API ({@code -XX:TieredStopAtLevel=1}, as IDEs and
+   * containers set for a fast start), one warning line says so, what it costs and the way out, for
+   * the backend that runs: ND4J by default, the pure-Java one when named.
+   */
+  @Test
+  void aJvmThatDoesNotCompileTheVectorApiIsWarnedOf() throws Exception {
+    List<String> c1 = List.of("-XX:TieredStopAtLevel=1");
+    String warning =
+        "fingerspell: warning: this JVM does not compile the Vector API to SIMD: C2 is left out"
+            + " (-XX:TieredStopAtLevel=1); ";
+    OwnJvm.Result auto =
+        OwnJvm.run(c1, Map.of(), Main.class, "predict", "--model", "none.safetensors", "x.jpg");
+    assertEquals(1, auto.status(), auto.output());
+    assertTrue(
+        auto.output()
+            .startsWith(warning + "the CPU runs ND4J's convolutions in its place, 2–3× slower"),
+        auto.output());
+    assertEquals(2, auto.output().strip().lines().count(), auto.output()); // and the model's error
+    OwnJvm.Result cpu =
+        OwnJvm.run(
+            c1,
+            Map.of(),
+            Main.class,
+            "predict",
+            "--device",
+            "cpu",
+            "--model",
+            "none.safetensors",
+            "x.jpg");
+    assertTrue(
+        cpu.output()
+            .startsWith(
+                warning
+                    + "the pure-Java kernels run 14–290× slower: drop that option, or use --device"
+                    + " nd4j"),
+        cpu.output());
+    OwnJvm.Result c2 =
+        OwnJvm.run(List.of(), Map.of(), Main.class, "predict", "--model", "none.safetensors", "x");
+    assertFalse(c2.output().contains("warning"), c2.output());
   }
 
   @Test

@@ -47,9 +47,23 @@ public class CpuBackend implements Backend {
     return true;
   }
 
+  /**
+   * 0; -20 where this JVM does not compile the Vector API, below the ND4J fallback (-10), so that
+   * {@code auto} takes that where it is installed: its native convolutions are then 6–54× faster.
+   */
   @Override
   public int priority() {
-    return 0;
+    return VectorCompilation.missing().isEmpty() ? 0 : -20;
+  }
+
+  @Override
+  public String describe() {
+    String missing = VectorCompilation.missing();
+    return missing.isEmpty()
+        ? "the Vector API at " + S.vectorBitSize() + " bits, " + Parallel.threads() + " threads"
+        : "slow here, the Vector API is not compiled to SIMD: "
+            + missing
+            + "; a forward runs 14–290× slower";
   }
 
   /**
