@@ -14,6 +14,8 @@ import java.util.ServiceLoader;
  */
 public final class Backends {
   private static volatile List<Backend> loaded;
+  // why backends on the class path did not load, one line each: said when none can serve a device
+  private static volatile List<String> failed = List.of();
   private static volatile Device chosen;
   // a backend chosen by name for its device type (nd4j for the CPU, say), over the priority order
   private static volatile Backend pinned;
@@ -28,9 +30,10 @@ public final class Backends {
         l = loaded;
         if (l == null) {
           List<Backend> found = new ArrayList<>();
+          List<String> failures = new ArrayList<>();
           Iterator<Backend> it =
               ServiceLoader.load(Backend.class, Backends.class.getClassLoader()).iterator();
-          for (int failures = 0; failures < 16; ) {
+          while (failures.size() < 16) {
             try {
               if (!it.hasNext()) {
                 break;
@@ -39,15 +42,40 @@ public final class Backends {
             } catch (ServiceConfigurationError | LinkageError e) {
               // a plug-in whose own libraries are missing (an installation without them) is not
               // there; the iterator goes on with the next one
-              failures++;
+              failures.add(loadFailure(e));
             }
           }
           found.sort(Comparator.comparingInt(Backend::priority).reversed());
+          failed = failures.stream().distinct().toList();
           loaded = l = List.copyOf(found);
         }
       }
     }
     return l;
+  }
+
+  /**
+   * Why a backend did not load, in one line. The commonest: a JVM started without the Vector API's
+   * module, which the CPU backend is written in (an application embedding the library).
+   */
+  private static String loadFailure(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (String.valueOf(t.getMessage()).contains("jdk/incubator/vector")) {
+        return "the CPU backend needs the Vector API: start java with"
+            + " --add-modules=jdk.incubator.vector";
+      }
+    }
+    Throwable root = e;
+    while (root.getCause() != null) {
+      root = root.getCause();
+    }
+    return "a backend did not load: " + root;
+  }
+
+  /** {@code message}, then why backends did not load, if any did not. */
+  private static String withLoadFailures(String message) {
+    List<String> f = failed;
+    return f.isEmpty() ? message : message + "; " + String.join("; ", f);
   }
 
   /** Whether some backend can serve devices of {@code type} here (a GPU answers, say). */
@@ -80,12 +108,13 @@ public final class Backends {
       throw notAvailable(device.toString(), why);
     }
     throw new IllegalStateException(
-        "no backend available for device "
-            + device
-            + (device.type() == Device.Type.CUDA
-                ? ": put the cuda-kernels artifact on the class path and check that a GPU and"
-                    + " its driver answer, or use the cpu device"
-                : ""));
+        withLoadFailures(
+            "no backend available for device "
+                + device
+                + (device.type() == Device.Type.CUDA
+                    ? ": put the cuda-kernels artifact on the class path and check that a GPU and"
+                        + " its driver answer, or use the cpu device"
+                    : "")));
   }
 
   /**
@@ -179,6 +208,9 @@ public final class Backends {
         return new Device(b.deviceType(), 0);
       }
     }
-    throw new IllegalStateException("no backend available (tensor-core's CPU backend is missing)");
+    throw new IllegalStateException(
+        failed.isEmpty()
+            ? "no backend available (tensor-core's CPU backend is missing)"
+            : withLoadFailures("no backend available"));
   }
 }

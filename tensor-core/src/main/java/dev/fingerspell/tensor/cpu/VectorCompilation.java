@@ -43,8 +43,9 @@ public final class VectorCompilation {
 
   private static String judge() {
     String vm = System.getProperty("java.vm.name", "");
-    if (!vm.contains("HotSpot") && !vm.startsWith("OpenJDK")) {
-      return "";
+    if (!vm.contains("HotSpot") && !vm.startsWith("OpenJDK")
+        || ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      return ""; // not judged; without the module, Backends says what to do
     }
     Map<String, String> flags = new HashMap<>();
     if (optionsMayMatter() && ModuleLayer.boot().findModule("jdk.management").isPresent()) {

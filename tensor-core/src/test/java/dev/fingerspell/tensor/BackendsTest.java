@@ -1,0 +1,39 @@
+package dev.fingerspell.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class BackendsTest {
+  /**
+   * An application that embeds the library and starts java without the Vector API's module is told
+   * that, not that the CPU backend is missing.
+   */
+  @Test
+  void aJvmWithoutTheVectorApiIsToldHowToStart() throws Exception {
+    ProcessBuilder builder = OwnJvm.builder(List.of(), FirstTensor.class);
+    builder.command().remove("--add-modules=jdk.incubator.vector");
+    Process process = builder.redirectErrorStream(true).start();
+    String said = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, process.waitFor(), said);
+    assertEquals(
+        "no backend available; the CPU backend needs the Vector API: start java with"
+            + " --add-modules=jdk.incubator.vector",
+        said.strip());
+  }
+
+  /** Makes a tensor and prints the error that gives, if any. */
+  public static final class FirstTensor {
+    private FirstTensor() {}
+
+    public static void main(String[] args) {
+      try {
+        System.out.println(Tensor.zeros(2, 2).shape());
+      } catch (IllegalStateException e) {
+        System.out.println(e.getMessage());
+      }
+    }
+  }
+}
