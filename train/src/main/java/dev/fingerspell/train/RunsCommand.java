@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.fingerspell.train.report.Comparison;
+import dev.fingerspell.train.report.Report;
 import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -12,8 +14,10 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
@@ -22,10 +26,11 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.ParentCommand;
 
 /**
- * {@code fingerspell runs [FOLDER ...] [--json]}: the runs side by side, as W&B's runs table shows
- * them: status (running while a process trains in the folder), epochs, best validation accuracy
- * (training accuracy, marked, for a data set without validation images), recipe and time, read from
- * each run folder's {@code config.yaml}, {@code metrics.jsonl} and {@code run.json}.
+ * {@code fingerspell runs [FOLDER ...] [--json] [--html FILE]}: the runs side by side, as W&B's
+ * runs table shows them (and, with {@code --html}, its comparison page: {@link Comparison}): status
+ * (running while a process trains in the folder), epochs, best validation accuracy (training
+ * accuracy, marked, for a data set without validation images), recipe and time, read from each run
+ * folder's {@code config.yaml}, {@code metrics.jsonl} and {@code run.json}.
  */
 @Command(
     name = "runs",
@@ -43,6 +48,18 @@ final class RunsCommand implements Callable<Integer> {
   @Option(names = "--json", description = "print one JSON array instead of a table")
   boolean json;
 
+  @Option(
+      names = "--html",
+      paramLabel = "FILE",
+      description =
+          "also write one page comparing the runs: their table, the settings that differ, and"
+              + " the learning curves with a line per run")
+  Path html;
+
+  /** The runs table's columns, on the console and on the comparison page. */
+  static final List<String> COLUMNS =
+      List.of("run", "status", "epochs", "best acc", "trains", "optimizer", "size", "time");
+
   /** What a run folder says of its run; NaN and -1 where it says nothing. */
   record Run(
       Path dir,
@@ -59,7 +76,8 @@ final class RunsCommand implements Callable<Integer> {
       double seconds,
       boolean resumable,
       String dataFingerprint,
-      String weightsSha256) {}
+      String weightsSha256,
+      List<Report.Epoch> metrics) {}
 
   @Override
   public Integer call() {
@@ -82,6 +100,11 @@ final class RunsCommand implements Callable<Integer> {
             root + " is not a folder" + (folders.isEmpty() ? " (no runs here yet)" : ""));
       }
     }
+    if (html != null && runs.isEmpty()) {
+      throw new IllegalArgumentException(
+          "no runs to compare in "
+              + String.join(", ", roots.stream().map(Path::toString).toList()));
+    }
     if (json) {
       out.println(toJson(runs));
     } else if (runs.isEmpty()) {
@@ -89,7 +112,53 @@ final class RunsCommand implements Callable<Integer> {
     } else {
       table(out, runs);
     }
+    if (html != null) {
+      List<Comparison.Run> compared = new ArrayList<>();
+      for (Run r : runs) {
+        compared.add(
+            new Comparison.Run(
+                r.dir().getFileName().toString(), cells(r), r.metrics(), settings(r)));
+      }
+      Comparison.write(html, COLUMNS, compared);
+      if (!json) {
+        out.println("comparison: " + html.toAbsolutePath());
+      }
+    }
     return 0;
+  }
+
+  /**
+   * What a run was started with: its config.yaml flattened to dotted keys (less {@code run.dir},
+   * the run's own folder), then the versions of its inputs.
+   */
+  static Map<String, String> settings(Run r) {
+    Map<String, String> out = new LinkedHashMap<>();
+    flatten("", tree(new YAMLMapper(), r.dir().resolve("config.yaml")), out);
+    out.remove("run.dir");
+    if (r.dataFingerprint() != null) {
+      out.put("data version", abbreviated(r.dataFingerprint()));
+    }
+    if (r.weightsSha256() != null) {
+      out.put("starting weights (sha256)", abbreviated(r.weightsSha256()));
+    }
+    return out;
+  }
+
+  /** A hash as git abbreviates one: its first 12 digits tell runs apart. */
+  private static String abbreviated(String hash) {
+    return hash.substring(0, Math.min(12, hash.length()));
+  }
+
+  private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
+    if (node.isObject()) {
+      node.properties().forEach(e -> flatten(prefix + e.getKey() + ".", e.getValue(), out));
+    } else if (!prefix.isEmpty()) {
+      String value =
+          node.isFloatingPointNumber() // 0.0005 as it was given, not as YAML wrote it (5.0E-4)
+              ? node.decimalValue().stripTrailingZeros().toPlainString()
+              : node.isNull() ? "" : node.asText();
+      out.put(prefix.substring(0, prefix.length() - 1), value);
+    }
   }
 
   /**
@@ -132,33 +201,22 @@ final class RunsCommand implements Callable<Integer> {
   static Run read(Path dir) {
     JsonNode config = tree(new YAMLMapper(), dir.resolve("config.yaml"));
     JsonNode record = tree(new ObjectMapper(), dir.resolve("run.json"));
-    int epochs = 0;
+    List<Report.Epoch> metrics = Report.metrics(dir.resolve("metrics.jsonl"));
+    int epochs = metrics.size();
     double best = Double.NaN;
     int bestEpoch = -1;
     double bestTrain = Double.NaN; // what chose the best epoch of a data set without validation
     int bestTrainEpoch = -1;
     double seconds = 0;
-    Path metrics = dir.resolve("metrics.jsonl");
-    if (Files.isRegularFile(metrics)) {
-      ObjectMapper mapper = new ObjectMapper();
-      try {
-        for (String line : Files.readAllLines(metrics)) {
-          JsonNode m = mapper.readTree(line);
-          epochs++;
-          seconds += m.path("seconds").asDouble(0);
-          JsonNode acc = m.path("val_acc");
-          if (acc.isNumber() && !(acc.asDouble() <= best)) { // the first best, as the run keeps
-            best = acc.asDouble();
-            bestEpoch = m.path("epoch").asInt();
-          }
-          JsonNode trainAcc = m.path("train_acc");
-          if (trainAcc.isNumber() && !(trainAcc.asDouble() <= bestTrain)) {
-            bestTrain = trainAcc.asDouble();
-            bestTrainEpoch = m.path("epoch").asInt();
-          }
-        }
-      } catch (IOException | RuntimeException e) {
-        // a line cut by a kill: the epochs read so far stand
+    for (Report.Epoch m : metrics) {
+      seconds += Double.isNaN(m.seconds()) ? 0 : m.seconds();
+      if (!Double.isNaN(m.valAcc()) && !(m.valAcc() <= best)) { // the first best, as runs keep
+        best = m.valAcc();
+        bestEpoch = m.epoch();
+      }
+      if (!Double.isNaN(m.trainAcc()) && !(m.trainAcc() <= bestTrain)) {
+        bestTrain = m.trainAcc();
+        bestTrainEpoch = m.epoch();
       }
     }
     String status = record.path("status").asText("");
@@ -184,7 +242,8 @@ final class RunsCommand implements Callable<Integer> {
         seconds,
         !running && dev.fingerspell.train.training.Trainer.resumable(dir),
         record.path("data_fingerprint").asText(null),
-        record.path("weights_sha256").asText(null));
+        record.path("weights_sha256").asText(null),
+        metrics);
   }
 
   private static JsonNode tree(ObjectMapper mapper, Path file) {
@@ -202,40 +261,33 @@ final class RunsCommand implements Callable<Integer> {
       width = Math.max(width, r.dir().getFileName().toString().length());
     }
     String row = "%-" + width + "s  %-12s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
-    out.printf(
-        Locale.ROOT,
-        row,
-        "run",
-        "status",
-        "epochs",
-        "best acc",
-        "trains",
-        "optimizer",
-        "size",
-        "time");
+    out.printf(Locale.ROOT, row, COLUMNS.toArray());
     for (Run r : runs) {
-      out.printf(
-          Locale.ROOT,
-          row,
-          r.dir().getFileName(),
-          r.status() + (r.resumable() ? "*" : ""),
-          r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
-          r.bestEpoch() < 0
-              ? "-"
-              : String.format(
-                  Locale.ROOT,
-                  "%.4f (ep %d%s)",
-                  r.bestAccuracy(),
-                  r.bestEpoch(),
-                  r.bestByTraining() ? ", train" : ""),
-          r.trainable(),
-          r.optimizer() + (Double.isNaN(r.lr()) ? "" : " " + plain(r.lr())),
-          r.imageSize() < 0 ? "?" : Integer.toString(r.imageSize()),
-          String.format(Locale.ROOT, "%.1fs", r.seconds()));
+      out.printf(Locale.ROOT, row, cells(r).toArray());
     }
     if (runs.stream().anyMatch(Run::resumable)) {
       out.println("* fingerspell train --resume FOLDER goes on with it");
     }
+  }
+
+  /** A run's row of the table, under {@link #COLUMNS}. */
+  private static List<String> cells(Run r) {
+    return List.of(
+        r.dir().getFileName().toString(),
+        r.status() + (r.resumable() ? "*" : ""),
+        r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
+        r.bestEpoch() < 0
+            ? "-"
+            : String.format(
+                Locale.ROOT,
+                "%.4f (ep %d%s)",
+                r.bestAccuracy(),
+                r.bestEpoch(),
+                r.bestByTraining() ? ", train" : ""),
+        r.trainable(),
+        r.optimizer() + (Double.isNaN(r.lr()) ? "" : " " + plain(r.lr())),
+        r.imageSize() < 0 ? "?" : Integer.toString(r.imageSize()),
+        String.format(Locale.ROOT, "%.1fs", r.seconds()));
   }
 
   /** A learning rate as it was written: 0.001, not 1.00e-03. */

@@ -19,8 +19,18 @@ import javax.imageio.ImageIO;
 
 /** PNG plots drawn with Java2D: metric curves per epoch and a confusion-matrix heat map. */
 public final class Plots {
+  // matplotlib's tab10, so that ten runs compared side by side each have a colour of their own
   private static final Color[] SERIES = {
-    new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c)
+    new Color(0x1f77b4),
+    new Color(0xff7f0e),
+    new Color(0x2ca02c),
+    new Color(0xd62728),
+    new Color(0x9467bd),
+    new Color(0x8c564b),
+    new Color(0xe377c2),
+    new Color(0x7f7f7f),
+    new Color(0xbcbd22),
+    new Color(0x17becf)
   };
 
   private Plots() {}
@@ -123,6 +133,12 @@ public final class Plots {
     }
     text(g, "epoch", left + pw / 2, h - 10, true, 12f);
     text(g, yLabel, 14, top - 10, false, 12f);
+    int legend = 0;
+    for (Series s : series) {
+      legend = Math.max(legend, textWidth(g, s.name(), 12f));
+    }
+    int legendX = left + pw - Math.min(pw / 2, legend + 36);
+    int shown = 0;
     for (int s = 0; s < series.size(); s++) {
       double[] v = series.get(s).values();
       g.setColor(SERIES[s % SERIES.length]);
@@ -130,6 +146,10 @@ public final class Plots {
       int px = -1;
       int py = -1;
       for (int i = 0; i < v.length; i++) {
+        if (!Double.isFinite(v[i])) { // an epoch without it (no validation): a gap
+          px = -1;
+          continue;
+        }
         int x = xOf(i + 1, n, left, pw);
         int y = top + ph - (int) Math.round((v[i] - min) / (max - min) * ph);
         g.fillOval(x - 3, y - 3, 6, 6);
@@ -139,10 +159,13 @@ public final class Plots {
         px = x;
         py = y;
       }
-      int ly = top + 14 + s * 16;
-      g.drawLine(left + pw - 110, ly - 4, left + pw - 90, ly - 4);
+      if (java.util.Arrays.stream(v).noneMatch(Double::isFinite)) {
+        continue; // nothing drawn, nothing to name
+      }
+      int ly = top + 14 + shown++ * 16;
+      g.drawLine(legendX, ly - 4, legendX + 20, ly - 4);
       g.setColor(Color.BLACK);
-      text(g, series.get(s).name(), left + pw - 84, ly, false, 12f);
+      text(g, series.get(s).name(), legendX + 26, ly, false, 12f);
     }
     g.dispose();
     return write(img, png);
@@ -227,6 +250,14 @@ public final class Plots {
       FontMetrics fm = g.getFontMetrics();
       g.drawString(s, centred ? x - fm.stringWidth(s) / 2 : x, y);
     }
+  }
+
+  private static int textWidth(Graphics2D g, String s, float size) {
+    if (textProblem().isPresent()) {
+      return 0;
+    }
+    g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12).deriveFont(size));
+    return g.getFontMetrics().stringWidth(s);
   }
 
   private static void textRight(Graphics2D g, String s, int x, int y) {

@@ -1,11 +1,15 @@
 package dev.fingerspell.train.report;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.weights.AtomicFiles;
 import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -58,21 +62,48 @@ public final class Report {
     return String.format(java.util.Locale.ROOT, s < 0.1 ? "%.3f" : "%.1f", s);
   }
 
+  /** An epoch's line of {@code metrics.jsonl}; NaN where it has no number (no validation). */
+  public static Epoch epoch(JsonNode m) {
+    return new Epoch(
+        m.path("epoch").asInt(),
+        number(m, "train_loss"),
+        number(m, "train_acc"),
+        number(m, "val_loss"),
+        number(m, "val_acc"),
+        number(m, "lr"),
+        number(m, "seconds"));
+  }
+
+  /**
+   * A run's {@code metrics.jsonl}, read back; a line cut short (a kill while it was written) ends
+   * it, and a run without the file has no epochs.
+   */
+  public static List<Epoch> metrics(Path file) {
+    List<Epoch> epochs = new ArrayList<>();
+    if (!Files.isRegularFile(file)) {
+      return epochs;
+    }
+    ObjectMapper json = new ObjectMapper();
+    try {
+      for (String line : Files.readAllLines(file)) {
+        epochs.add(epoch(json.readTree(line)));
+      }
+    } catch (IOException | RuntimeException e) {
+      // the epochs read so far stand
+    }
+    return epochs;
+  }
+
+  private static double number(JsonNode m, String key) {
+    JsonNode v = m.get(key);
+    return v == null || !v.isNumber() ? Double.NaN : v.asDouble();
+  }
+
   /** Writes the page atomically. */
   public static void write(Path html, Content c) {
     StringBuilder b = new StringBuilder();
-    b.append("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    b.append("<title>").append(esc(c.title())).append("</title>\n<style>");
-    b.append("body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}");
-    b.append(
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;");
-    b.append(
-        "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}");
-    b.append(
-        "img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow:auto}");
-    b.append(".plots{display:flex;flex-wrap:wrap;gap:1em}table.summary td{text-align:left}");
-    b.append("</style></head><body>\n");
-    b.append("<h1>").append(esc(c.title())).append("</h1>\n<table class=\"summary\">");
+    head(b, c.title());
+    b.append("<table class=\"summary\">");
     for (Map.Entry<String, String> e : c.summary().entrySet()) {
       b.append("<tr><th>")
           .append(esc(e.getKey()))
@@ -120,6 +151,27 @@ public final class Report {
     b.append("</table>\n<h2>Configuration</h2><pre>")
         .append(esc(c.configYaml()))
         .append("</pre>\n");
+    end(b, html);
+  }
+
+  /** A page's start, up to and with its heading: the style every page here shares. */
+  static void head(StringBuilder b, String title) {
+    b.append("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    b.append("<title>").append(esc(title)).append("</title>\n<style>");
+    b.append("body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}");
+    b.append(
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;");
+    b.append(
+        "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}");
+    b.append(
+        "img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow:auto}");
+    b.append(".plots{display:flex;flex-wrap:wrap;gap:1em}table.summary td{text-align:left}");
+    b.append("</style></head><body>\n");
+    b.append("<h1>").append(esc(title)).append("</h1>\n");
+  }
+
+  /** Ends the page and writes it atomically. */
+  static void end(StringBuilder b, Path html) {
     b.append("</body></html>\n");
     try {
       AtomicFiles.write(html, b.toString().getBytes(StandardCharsets.UTF_8));
@@ -128,7 +180,7 @@ public final class Report {
     }
   }
 
-  private static void img(StringBuilder b, byte[] png, String alt) {
+  static void img(StringBuilder b, byte[] png, String alt) {
     if (png == null) {
       return;
     }
@@ -136,7 +188,7 @@ public final class Report {
     b.append(Base64.getEncoder().encodeToString(png)).append("\">");
   }
 
-  private static String esc(String s) {
+  static String esc(String s) {
     return s.replace("&", "&amp;")
         .replace("<", "&lt;")
         .replace(">", "&gt;")

@@ -1,6 +1,5 @@
 package dev.fingerspell.train.training;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Tensor;
@@ -200,16 +199,7 @@ final class ResumePoint {
       ObjectMapper json = new ObjectMapper();
       List<Report.Epoch> history = new ArrayList<>();
       for (String line : kept) {
-        JsonNode m = json.readTree(line);
-        history.add(
-            new Report.Epoch(
-                m.get("epoch").asInt(),
-                number(m, "train_loss"),
-                number(m, "train_acc"),
-                number(m, "val_loss"),
-                number(m, "val_acc"),
-                number(m, "lr"),
-                number(m, "seconds")));
+        history.add(Report.epoch(json.readTree(line)));
       }
       String text = kept.isEmpty() ? "" : String.join("\n", kept) + "\n";
       AtomicFiles.write(file, text.getBytes(StandardCharsets.UTF_8));
@@ -220,11 +210,6 @@ final class ResumePoint {
       }
       throw new ResumeException(file + " cannot be read back: " + IoErrors.describe(e));
     }
-  }
-
-  private static double number(JsonNode m, String key) {
-    JsonNode v = m.get(key);
-    return v == null || v.isNull() ? Double.NaN : v.asDouble();
   }
 
   /** Why a run folder without a resume point has nothing to resume. */

@@ -1,7 +1,13 @@
 package dev.fingerspell.train.report;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.util.List;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 
 class ReportTest {
@@ -15,5 +21,36 @@ class ReportTest {
   void longerEpochsKeepTenthsOfASecond() {
     assertEquals("0.1", Report.seconds(0.1));
     assertEquals("154.3", Report.seconds(154.34));
+  }
+
+  /**
+   * An epoch without a value (a run without validation) is a gap in its line, not a point at the
+   * bottom of the plot; a series with no value at all is neither drawn nor named.
+   */
+  @Test
+  void missingValuesAreGapsNotZeros() throws Exception {
+    double nan = Double.NaN;
+    byte[] one =
+        Plots.curves(null, "t", "y", List.of(new Plots.Series("a", new double[] {1, 2, 3})));
+    byte[] withNothing =
+        Plots.curves(
+            null,
+            "t",
+            "y",
+            List.of(
+                new Plots.Series("a", new double[] {1, 2, 3}),
+                new Plots.Series("b", new double[] {nan, nan, nan})));
+    assertArrayEquals(one, withNothing);
+    BufferedImage gap =
+        ImageIO.read(
+            new ByteArrayInputStream(
+                Plots.curves(
+                    null, "t", "y", List.of(new Plots.Series("a", new double[] {1, nan, 3})))));
+    // epoch 2 of 3 is at the plot's middle, x = 70 + 550 / 2; its bottom edge at y = 350
+    for (int x = 340; x <= 350; x++) {
+      for (int y = 300; y <= 355; y++) {
+        assertNotEquals(0x1f77b4, gap.getRGB(x, y) & 0xffffff, "drawn at " + x + "," + y);
+      }
+    }
   }
 }
