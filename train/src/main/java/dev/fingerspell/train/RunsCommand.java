@@ -62,6 +62,7 @@ final class RunsCommand implements Callable<Integer> {
 
   /** What a run folder says of its run; NaN and -1 where it says nothing. */
   record Run(
+      String name,
       Path dir,
       String status,
       int epochs,
@@ -85,16 +86,10 @@ final class RunsCommand implements Callable<Integer> {
     List<Path> roots = folders.isEmpty() ? List.of(Path.of("runs")) : folders;
     List<Run> runs = new ArrayList<>();
     for (Path root : roots) {
-      if (Files.isRegularFile(root.resolve("config.yaml"))) {
-        runs.add(read(root));
+      if (isRun(root)) {
+        runs.add(read(root, root.getFileName().toString()));
       } else if (Files.isDirectory(root)) {
-        try (Stream<Path> list = Files.list(root)) {
-          list.filter(d -> Files.isRegularFile(d.resolve("config.yaml")))
-              .sorted()
-              .forEach(d -> runs.add(read(d)));
-        } catch (IOException e) {
-          throw new UncheckedIOException("cannot list " + root + ": " + IoErrors.describe(e), e);
-        }
+        collect(root, root, 0, runs);
       } else {
         throw new IllegalArgumentException(
             root + " is not a folder" + (folders.isEmpty() ? " (no runs here yet)" : ""));
@@ -113,18 +108,45 @@ final class RunsCommand implements Callable<Integer> {
       table(out, runs);
     }
     if (html != null) {
-      List<Comparison.Run> compared = new ArrayList<>();
-      for (Run r : runs) {
-        compared.add(
-            new Comparison.Run(
-                r.dir().getFileName().toString(), cells(r), r.metrics(), settings(r)));
-      }
-      Comparison.write(html, COLUMNS, compared);
+      compare(html, runs);
       if (!json) {
         out.println("comparison: " + html.toAbsolutePath());
       }
     }
     return 0;
+  }
+
+  private static boolean isRun(Path dir) {
+    return Files.isRegularFile(dir.resolve("config.yaml"));
+  }
+
+  /**
+   * The run folders in {@code dir}, and in its folders that are not runs (a multirun's), three
+   * levels down at most, by name: each named by its path from {@code root}.
+   */
+  private static void collect(Path root, Path dir, int depth, List<Run> runs) {
+    List<Path> children;
+    try (Stream<Path> list = Files.list(dir)) {
+      children = list.filter(Files::isDirectory).sorted().toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot list " + dir + ": " + IoErrors.describe(e), e);
+    }
+    for (Path child : children) {
+      if (isRun(child)) {
+        runs.add(read(child, root.relativize(child).toString()));
+      } else if (depth < 2) {
+        collect(root, child, depth + 1, runs);
+      }
+    }
+  }
+
+  /** Writes {@code html}: the runs side by side ({@link Comparison}). */
+  static void compare(Path html, List<Run> runs) {
+    List<Comparison.Run> compared = new ArrayList<>();
+    for (Run r : runs) {
+      compared.add(new Comparison.Run(r.name(), cells(r), r.metrics(), settings(r)));
+    }
+    Comparison.write(html, COLUMNS, compared);
   }
 
   /**
@@ -197,8 +219,8 @@ final class RunsCommand implements Callable<Integer> {
     return Path.of(dir.asText());
   }
 
-  /** A run folder's record; what is missing or unreadable in it is left unknown. */
-  static Run read(Path dir) {
+  /** A run folder's record, called {@code name}; what is missing or unreadable is unknown. */
+  static Run read(Path dir, String name) {
     JsonNode config = tree(new YAMLMapper(), dir.resolve("config.yaml"));
     JsonNode record = tree(new ObjectMapper(), dir.resolve("run.json"));
     List<Report.Epoch> metrics = Report.metrics(dir.resolve("metrics.jsonl"));
@@ -228,6 +250,7 @@ final class RunsCommand implements Callable<Integer> {
     }
     JsonNode train = config.path("train");
     return new Run(
+        name,
         dir,
         status,
         epochs,
@@ -255,10 +278,10 @@ final class RunsCommand implements Callable<Integer> {
     }
   }
 
-  private static void table(PrintWriter out, List<Run> runs) {
+  static void table(PrintWriter out, List<Run> runs) {
     int width = "run".length();
     for (Run r : runs) {
-      width = Math.max(width, r.dir().getFileName().toString().length());
+      width = Math.max(width, r.name().length());
     }
     String row = "%-" + width + "s  %-12s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
     out.printf(Locale.ROOT, row, COLUMNS.toArray());
@@ -273,7 +296,7 @@ final class RunsCommand implements Callable<Integer> {
   /** A run's row of the table, under {@link #COLUMNS}. */
   private static List<String> cells(Run r) {
     return List.of(
-        r.dir().getFileName().toString(),
+        r.name(),
         r.status() + (r.resumable() ? "*" : ""),
         r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
         r.bestEpoch() < 0

@@ -1,12 +1,23 @@
 package dev.fingerspell.train;
 
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.fingerspell.train.config.Config;
+import dev.fingerspell.train.config.ConfigException;
+import dev.fingerspell.train.config.Sweep;
 import dev.fingerspell.train.training.ResumeException;
 import dev.fingerspell.train.training.Trainer;
+import dev.fingerspell.weights.AtomicFiles;
+import dev.fingerspell.weights.IoErrors;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -40,6 +51,14 @@ final class TrainCommand implements Callable<Integer> {
               + " as if it had not stopped; only runtime.* settings may be given")
   Path resume;
 
+  @Option(
+      names = {"-m", "--multirun"},
+      description =
+          "one run per combination of the values given as lists (train.lr=0.01,0.001"
+              + " model.trainable=head,layer4: four runs), as Hydra's --multirun; the runs go in"
+              + " one folder (run.dir, else runs/<time>-multirun) with a page comparing them")
+  boolean multirun;
+
   @Parameters(
       paramLabel = "KEY=VALUE",
       arity = "0..*",
@@ -49,7 +68,19 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Cli cli = main.cli();
-    Config cfg = resume == null ? Config.compose(config, overrides, Path.of("")) : resumedConfig();
+    if (multirun) {
+      return multirun(cli);
+    }
+    Config cfg;
+    try {
+      cfg = resume == null ? Config.compose(config, overrides, Path.of("")) : resumedConfig();
+    } catch (ConfigException e) {
+      if (resume == null && Sweep.sweeps(overrides)) {
+        throw new ConfigException(
+            e.getMessage() + " (to train once per value of a list, add --multirun)");
+      }
+      throw e;
+    }
     if (show) {
       cli.out().print(cfg.toYaml());
       return 0;
@@ -75,6 +106,128 @@ final class TrainCommand implements Callable<Integer> {
       cli.out().printf("go on with: fingerspell train --resume %s%n", r.runDir());
     }
     return r.interrupted() ? 130 : 0;
+  }
+
+  /**
+   * Every combination of the listed values, one run after another in one folder; then their table
+   * and a page comparing them. Every configuration is checked before the first run starts. A run
+   * that fails is said and the next one starts; Ctrl-C stops the one running (it can be resumed)
+   * and starts no more.
+   */
+  private int multirun(Cli cli) throws InterruptedException {
+    if (resume != null) {
+      throw new ResumeException(
+          "--multirun starts new runs; resume one of a sweep's runs with --resume ITS_FOLDER");
+    }
+    List<Sweep.Job> jobs = Sweep.expand(overrides);
+    List<Config> configs = new ArrayList<>();
+    for (Sweep.Job job : jobs) {
+      try {
+        configs.add(Config.compose(config, job.overrides(), Path.of("")));
+      } catch (ConfigException e) {
+        throw new ConfigException(
+            "run "
+                + (job.number() + 1)
+                + " of "
+                + jobs.size()
+                + " ("
+                + String.join(" ", job.swept())
+                + "): "
+                + e.getMessage());
+      }
+    }
+    String dir = configs.getFirst().string("run.dir");
+    Path root =
+        dir.isEmpty()
+            ? Path.of(
+                "runs",
+                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
+                    + "-multirun")
+            : Path.of(dir);
+    List<Path> folders = new ArrayList<>();
+    for (Sweep.Job job : jobs) {
+      folders.add(root.resolve(job.folderName()));
+    }
+    writeMultirunYaml(root, jobs, folders);
+    cli.out().printf("multirun: %d runs in %s%n", jobs.size(), root);
+    List<String> failed = new ArrayList<>();
+    boolean interrupted = false;
+    for (int i = 0; i < jobs.size() && !interrupted; i++) {
+      Sweep.Job job = jobs.get(i);
+      cli.out()
+          .printf(
+              "run %d of %d: %s%n",
+              i + 1,
+              jobs.size(),
+              job.swept().isEmpty() ? "(nothing swept)" : String.join(" ", job.swept()));
+      List<String> settings = new ArrayList<>(job.overrides());
+      settings.add("run.dir=" + folders.get(i));
+      Config cfg = Config.compose(config, settings, Path.of(""));
+      try {
+        Trainer.Result r = run(cfg, cli, false);
+        interrupted = r.interrupted();
+      } catch (RuntimeException | OutOfMemoryError e) {
+        String why =
+            e instanceof OutOfMemoryError oom
+                ? Main.outOfMemory(oom, Runtime.getRuntime().maxMemory())
+                : IoErrors.describe(e);
+        cli.err()
+            .printf(
+                "fingerspell: run %d of %d failed (%s): %s%n",
+                i + 1, jobs.size(), folders.get(i), why);
+        failed.add(folders.get(i).getFileName().toString());
+      }
+    }
+    List<RunsCommand.Run> runs = new ArrayList<>();
+    for (Path folder : folders) {
+      if (java.nio.file.Files.isRegularFile(folder.resolve("config.yaml"))) {
+        runs.add(RunsCommand.read(folder, folder.getFileName().toString()));
+      }
+    }
+    if (!runs.isEmpty()) {
+      RunsCommand.table(cli.out(), runs);
+      Path page = root.resolve("compare.html");
+      RunsCommand.compare(page, runs);
+      cli.out().printf("comparison: %s%n", page);
+    }
+    if (interrupted) {
+      cli.out()
+          .printf(
+              "interrupted: %d of %d runs not started%n", jobs.size() - runs.size(), jobs.size());
+      return 130;
+    }
+    if (!failed.isEmpty()) {
+      cli.err()
+          .printf(
+              "fingerspell: %d of %d runs failed: %s%n",
+              failed.size(), jobs.size(), String.join(", ", failed));
+      return 1;
+    }
+    return 0;
+  }
+
+  /** {@code multirun.yaml}, as Hydra writes it: the command's overrides and each run's. */
+  private void writeMultirunYaml(Path root, List<Sweep.Job> jobs, List<Path> folders) {
+    Map<String, Object> doc = new LinkedHashMap<>();
+    doc.put("config", config == null ? null : config.toString());
+    doc.put("overrides", overrides);
+    List<Map<String, Object>> listed = new ArrayList<>();
+    for (int i = 0; i < jobs.size(); i++) {
+      Map<String, Object> job = new LinkedHashMap<>();
+      job.put("folder", folders.get(i).getFileName().toString());
+      job.put( // its own folder is run.dir
+          "overrides",
+          jobs.get(i).overrides().stream().filter(o -> !o.startsWith("run.dir=")).toList());
+      listed.add(job);
+    }
+    doc.put("runs", listed);
+    try {
+      java.nio.file.Files.createDirectories(root);
+      AtomicFiles.write(root.resolve("multirun.yaml"), new YAMLMapper().writeValueAsBytes(doc));
+    } catch (IOException e) {
+      throw new UncheckedIOException(
+          "cannot write " + root.resolve("multirun.yaml") + ": " + IoErrors.describe(e), e);
+    }
   }
 
   /**

@@ -461,4 +461,66 @@ class WorkflowCommandsTest {
     assertTrue(r.out().contains("4/4 evaluated on the test split: 28 images"), r.out());
     assertTrue(Files.isRegularFile(dir.resolve("demo/run/report.html")));
   }
+
+  /**
+   * {@code train --multirun}: one run per combination of the listed values, in one folder with
+   * Hydra's multirun.yaml, then their table and a page comparing them; {@code runs} finds them
+   * there. Every configuration is checked before the first run, and a list without --multirun says
+   * what it would need.
+   */
+  @Test
+  void multirunTrainsEachCombinationAndComparesThem() throws Exception {
+    synthesisedAndPrepared(2, "0.3");
+    Path sweep = dir.resolve("sweep");
+    List<String> common =
+        List.of(
+            "data.dir=" + dir.resolve("data/processed"),
+            "data.image_size=32",
+            "model.weights=none",
+            "train.epochs=1",
+            "run.dir=" + sweep);
+    List<String> args = new java.util.ArrayList<>(List.of("train", "--multirun"));
+    args.addAll(common);
+    args.add("train.lr=0.01,abc");
+    CliRun bad = run(args.toArray(String[]::new));
+    assertEquals(1, bad.status());
+    assertTrue(bad.err().startsWith("fingerspell: run 2 of 2 (train.lr=abc): "), bad.err());
+    assertFalse(Files.exists(sweep), "a run started before every configuration was checked");
+
+    args.set(args.size() - 1, "train.lr=0.01,0.001");
+    CliRun swept = run(args.toArray(String[]::new));
+    assertEquals(0, swept.status(), swept.err());
+    assertTrue(
+        swept.out().startsWith("multirun: 2 runs in " + sweep + "\nrun 1 of 2: train.lr=0.01\n"),
+        swept.out());
+    List<String> lines = swept.out().lines().toList();
+    assertTrue(
+        lines.get(lines.size() - 3).matches("0-train\\.lr=0\\.01 +completed +1/1 .*"), swept.out());
+    assertTrue(
+        lines.get(lines.size() - 2).matches("1-train\\.lr=0\\.001 +completed +1/1 .*"),
+        swept.out());
+    assertEquals("comparison: " + sweep.resolve("compare.html"), lines.getLast());
+    assertTrue(
+        Files.readString(sweep.resolve("0-train.lr=0.01/config.yaml")).contains("lr: 0.01\n"));
+    assertTrue(
+        Files.readString(sweep.resolve("1-train.lr=0.001/config.yaml")).contains("lr: 0.001\n"));
+    JsonNode multirun =
+        new com.fasterxml.jackson.dataformat.yaml.YAMLMapper()
+            .readTree(sweep.resolve("multirun.yaml").toFile());
+    assertEquals("1-train.lr=0.001", multirun.path("runs").get(1).path("folder").asText());
+    assertTrue(
+        multirun.path("runs").get(1).path("overrides").toString().contains("\"train.lr=0.001\""));
+    String page = Files.readString(sweep.resolve("compare.html"));
+    assertTrue(page.contains("<tr><td>train.lr</td><td>0.01</td><td>0.001</td></tr>"), page);
+    // runs finds a sweep's runs in their folder, also from the folder above it
+    CliRun listed = run("runs", dir.toString());
+    assertTrue(listed.out().contains("sweep/1-train.lr=0.001 "), listed.out());
+
+    CliRun single =
+        run("train", "data.dir=" + dir.resolve("data/processed"), "train.lr=0.01,0.001");
+    assertEquals(1, single.status());
+    assertTrue(
+        single.err().strip().endsWith("(to train once per value of a list, add --multirun)"),
+        single.err());
+  }
 }
