@@ -2,11 +2,9 @@ package dev.fingerspell.train;
 
 import dev.fingerspell.tensor.Backend;
 import dev.fingerspell.weights.IoErrors;
-import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -105,15 +103,9 @@ public final class Main implements Callable<Integer> {
   /** The version from the build, plus the runtime it runs on. */
   static final class Version implements CommandLine.IVersionProvider {
     @Override
-    public String[] getVersion() throws IOException {
-      Properties p = new Properties();
-      try (InputStream in = Main.class.getResourceAsStream("version.properties")) {
-        if (in != null) {
-          p.load(in);
-        }
-      }
+    public String[] getVersion() {
       return new String[] {
-        "fingerspell " + p.getProperty("version", "unknown"),
+        "fingerspell " + BuildVersion.get(),
         "Java " + Runtime.version() + " (" + System.getProperty("java.vendor") + ")"
       };
     }

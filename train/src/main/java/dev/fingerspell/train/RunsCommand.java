@@ -78,6 +78,7 @@ final class RunsCommand implements Callable<Integer> {
       boolean resumable,
       String dataFingerprint,
       String weightsSha256,
+      String ranOn,
       List<Report.Epoch> metrics) {}
 
   @Override
@@ -151,7 +152,7 @@ final class RunsCommand implements Callable<Integer> {
 
   /**
    * What a run was started with: its config.yaml flattened to dotted keys (less {@code run.dir},
-   * the run's own folder), then the versions of its inputs.
+   * the run's own folder), then the versions of its inputs and what it ran on.
    */
   static Map<String, String> settings(Run r) {
     Map<String, String> out = new LinkedHashMap<>();
@@ -162,6 +163,9 @@ final class RunsCommand implements Callable<Integer> {
     }
     if (r.weightsSha256() != null) {
       out.put("starting weights (sha256)", abbreviated(r.weightsSha256()));
+    }
+    if (r.ranOn() != null) {
+      out.put("ran on", r.ranOn());
     }
     return out;
   }
@@ -266,6 +270,7 @@ final class RunsCommand implements Callable<Integer> {
         !running && dev.fingerspell.train.training.Trainer.resumable(dir),
         record.path("data_fingerprint").asText(null),
         record.path("weights_sha256").asText(null),
+        record.path("ran_on").asText(null),
         metrics);
   }
 
@@ -355,6 +360,7 @@ final class RunsCommand implements Callable<Integer> {
       o.put("resumable", r.resumable());
       o.put("data_fingerprint", r.dataFingerprint());
       o.put("weights_sha256", r.weightsSha256());
+      o.put("ran_on", r.ranOn());
     }
     return array.toString();
   }

@@ -510,7 +510,21 @@ class WorkflowCommandsTest {
     assertEquals("1-train.lr=0.001", multirun.path("runs").get(1).path("folder").asText());
     assertTrue(
         multirun.path("runs").get(1).path("overrides").toString().contains("\"train.lr=0.001\""));
+    // each run records what it ran on, as W&B records a run's system; alike here, so not a row
+    String ranOn =
+        new ObjectMapper()
+            .readTree(sweep.resolve("0-train.lr=0.01/run.json").toFile())
+            .path("ran_on")
+            .asText();
+    assertTrue(
+        ranOn.matches(
+            "cpu \\(the Vector API at \\d+ bits, \\d+ threads\\), Java 25.*, fingerspell .+"),
+        ranOn);
+    assertTrue(
+        Files.readString(sweep.resolve("0-train.lr=0.01/report.html"))
+            .contains("<tr><th>ran on</th><td>" + ranOn + "</td></tr>"));
     String page = Files.readString(sweep.resolve("compare.html"));
+    assertFalse(page.contains("<td>ran on</td>"), page);
     assertTrue(page.contains("<tr><td>train.lr</td><td>0.01</td><td>0.001</td></tr>"), page);
     // runs finds a sweep's runs in their folder, also from the folder above it
     CliRun listed = run("runs", dir.toString());

@@ -6,6 +6,8 @@ import dev.fingerspell.resnet.ModelFile;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.resnet.Pretrained;
 import dev.fingerspell.resnet.ResNet18;
+import dev.fingerspell.tensor.Backend;
+import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
@@ -14,6 +16,7 @@ import dev.fingerspell.tensor.optim.AdamW;
 import dev.fingerspell.tensor.optim.LrSchedule;
 import dev.fingerspell.tensor.optim.Optimizer;
 import dev.fingerspell.tensor.optim.Sgd;
+import dev.fingerspell.train.BuildVersion;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.data.DataException;
 import dev.fingerspell.train.data.PreparedData;
@@ -782,11 +785,32 @@ public final class Trainer {
     if (weightsSha256 != null) {
       s.put("weights_sha256", weightsSha256);
     }
+    s.put("ran_on", ranOn()); // what W&B records of a run's system: times compare only alike
     try {
       AtomicFiles.write(runFolder.resolve("run.json"), new ObjectMapper().writeValueAsBytes(s));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * The backend that trained and what it runs on, the Java runtime and Fingerspell's version: "cpu
+   * (the Vector API at 512 bits, 2 threads), Java 25.0.3+9, fingerspell 0.1.0-SNAPSHOT".
+   */
+  static String ranOn() {
+    Backend backend;
+    try {
+      backend = Backends.forDevice(Backends.defaultDevice());
+    } catch (RuntimeException e) { // a run failing for want of its device still records why
+      return "no device (" + e.getMessage() + ")";
+    }
+    String device = backend.describe();
+    return backend.name()
+        + (device.isEmpty() ? "" : " (" + device + ")")
+        + ", Java "
+        + Runtime.version()
+        + ", fingerspell "
+        + BuildVersion.get();
   }
 
   private void report(Confusion confusion, String status) {
@@ -871,6 +895,7 @@ public final class Trainer {
     }
     summary.put(
         "training time", String.format("%.1f s over %d epoch%s", secs, n, n == 1 ? "" : "s"));
+    summary.put("ran on", ranOn());
     summary.put("model", run.resolve("model.safetensors").toString());
     Report.write(
         run.resolve("report.html"),
