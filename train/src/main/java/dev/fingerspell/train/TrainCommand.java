@@ -11,9 +11,8 @@ import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.LocalDateTime;
-import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -120,10 +119,11 @@ final class TrainCommand implements Callable<Integer> {
           "--multirun starts new runs; resume one of a sweep's runs with --resume ITS_FOLDER");
     }
     List<Sweep.Job> jobs = Sweep.expand(overrides);
-    List<Config> configs = new ArrayList<>();
-    for (Sweep.Job job : jobs) {
+    Config first = null;
+    for (Sweep.Job job : jobs) { // every one before the first run starts
+      Config cfg;
       try {
-        configs.add(Config.compose(config, job.overrides(), Path.of("")));
+        cfg = Config.compose(config, job.overrides(), Path.of(""));
       } catch (ConfigException e) {
         throw new ConfigException(
             "run "
@@ -131,19 +131,20 @@ final class TrainCommand implements Callable<Integer> {
                 + " of "
                 + jobs.size()
                 + " ("
-                + String.join(" ", job.swept())
+                + swept(job)
                 + "): "
                 + e.getMessage());
       }
+      if (show) {
+        cli.out().printf("# run %d of %d: %s%n", job.number() + 1, jobs.size(), swept(job));
+        cli.out().print(cfg.toYaml());
+      }
+      first = first == null ? cfg : first;
     }
-    String dir = configs.getFirst().string("run.dir");
-    Path root =
-        dir.isEmpty()
-            ? Path.of(
-                "runs",
-                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
-                    + "-multirun")
-            : Path.of(dir);
+    if (show) {
+      return 0;
+    }
+    Path root = Trainer.runDir(first, "multirun");
     List<Path> folders = new ArrayList<>();
     for (Sweep.Job job : jobs) {
       folders.add(root.resolve(job.folderName()));
@@ -151,21 +152,16 @@ final class TrainCommand implements Callable<Integer> {
     writeMultirunYaml(root, jobs, folders);
     cli.out().printf("multirun: %d runs in %s%n", jobs.size(), root);
     List<String> failed = new ArrayList<>();
+    int started = 0;
     boolean interrupted = false;
-    for (int i = 0; i < jobs.size() && !interrupted; i++) {
-      Sweep.Job job = jobs.get(i);
-      cli.out()
-          .printf(
-              "run %d of %d: %s%n",
-              i + 1,
-              jobs.size(),
-              job.swept().isEmpty() ? "(nothing swept)" : String.join(" ", job.swept()));
+    for (; started < jobs.size() && !interrupted; started++) {
+      Sweep.Job job = jobs.get(started);
+      Path folder = folders.get(started);
+      cli.out().printf("run %d of %d: %s%n", started + 1, jobs.size(), swept(job));
       List<String> settings = new ArrayList<>(job.overrides());
-      settings.add("run.dir=" + folders.get(i));
-      Config cfg = Config.compose(config, settings, Path.of(""));
+      settings.add("run.dir=" + folder);
       try {
-        Trainer.Result r = run(cfg, cli, false);
-        interrupted = r.interrupted();
+        interrupted = run(Config.compose(config, settings, Path.of("")), cli, false).interrupted();
       } catch (RuntimeException | OutOfMemoryError e) {
         String why =
             e instanceof OutOfMemoryError oom
@@ -174,13 +170,13 @@ final class TrainCommand implements Callable<Integer> {
         cli.err()
             .printf(
                 "fingerspell: run %d of %d failed (%s): %s%n",
-                i + 1, jobs.size(), folders.get(i), why);
-        failed.add(folders.get(i).getFileName().toString());
+                started + 1, jobs.size(), folder, why);
+        failed.add(folder.getFileName().toString());
       }
     }
     List<RunsCommand.Run> runs = new ArrayList<>();
     for (Path folder : folders) {
-      if (java.nio.file.Files.isRegularFile(folder.resolve("config.yaml"))) {
+      if (Files.isRegularFile(folder.resolve("config.yaml"))) {
         runs.add(RunsCommand.read(folder, folder.getFileName().toString()));
       }
     }
@@ -192,8 +188,7 @@ final class TrainCommand implements Callable<Integer> {
     }
     if (interrupted) {
       cli.out()
-          .printf(
-              "interrupted: %d of %d runs not started%n", jobs.size() - runs.size(), jobs.size());
+          .printf("interrupted: %d of %d runs not started%n", jobs.size() - started, jobs.size());
       return 130;
     }
     if (!failed.isEmpty()) {
@@ -204,6 +199,10 @@ final class TrainCommand implements Callable<Integer> {
       return 1;
     }
     return 0;
+  }
+
+  private static String swept(Sweep.Job job) {
+    return job.swept().isEmpty() ? "(nothing swept)" : String.join(" ", job.swept());
   }
 
   /** {@code multirun.yaml}, as Hydra writes it: the command's overrides and each run's. */
@@ -222,7 +221,7 @@ final class TrainCommand implements Callable<Integer> {
     }
     doc.put("runs", listed);
     try {
-      java.nio.file.Files.createDirectories(root);
+      Files.createDirectories(root);
       AtomicFiles.write(root.resolve("multirun.yaml"), new YAMLMapper().writeValueAsBytes(doc));
     } catch (IOException e) {
       throw new UncheckedIOException(

@@ -488,6 +488,14 @@ class WorkflowCommandsTest {
     assertFalse(Files.exists(sweep), "a run started before every configuration was checked");
 
     args.set(args.size() - 1, "train.lr=0.01,0.001");
+    args.add(1, "--show-config"); // each run's configuration, and nothing run
+    CliRun shown = run(args.toArray(String[]::new));
+    assertEquals(0, shown.status(), shown.err());
+    assertTrue(shown.out().startsWith("# run 1 of 2: train.lr=0.01\n"), shown.out());
+    assertTrue(shown.out().contains("\n# run 2 of 2: train.lr=0.001\n"), shown.out());
+    assertTrue(shown.out().contains("  lr: 0.001\n"), shown.out());
+    assertFalse(Files.exists(sweep));
+    args.remove(1);
     CliRun swept = run(args.toArray(String[]::new));
     assertEquals(0, swept.status(), swept.err());
     assertTrue(

@@ -190,12 +190,17 @@ public final class Trainer {
 
   /** The run folder a config names (or the timestamped default). */
   public static Path runDir(Config cfg) {
+    return runDir(cfg, cfg.string("name"));
+  }
+
+  /** {@code run.dir} when {@code cfg} names one, else {@code runs/<time>-<what>}. */
+  public static Path runDir(Config cfg, String what) {
     String dir = cfg.string("run.dir");
     if (!dir.isBlank()) {
       return Path.of(dir);
     }
     String stamp = LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
-    return Path.of("runs", stamp + "-" + cfg.string("name"));
+    return Path.of("runs", stamp + "-" + what);
   }
 
   /** Whether the run in {@code run} has a resume point (a completed epoch, and epochs left). */
