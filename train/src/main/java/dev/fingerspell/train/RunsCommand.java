@@ -251,6 +251,8 @@ final class RunsCommand implements Callable<Integer> {
       status = "running"; // a resumed run's record still says how it stopped before
     } else if (status.isEmpty()) {
       status = epochs == 0 ? "not started" : "killed"; // no record, and nobody trains there
+    } else if (status.equals("completed") && record.has("stopped_early_after")) {
+      status = "stopped early"; // completed before its last epoch, by early_stopping_patience
     }
     JsonNode train = config.path("train");
     return new Run(
@@ -288,7 +290,7 @@ final class RunsCommand implements Callable<Integer> {
     for (Run r : runs) {
       width = Math.max(width, r.name().length());
     }
-    String row = "%-" + width + "s  %-12s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
+    String row = "%-" + width + "s  %-13s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
     out.printf(Locale.ROOT, row, COLUMNS.toArray());
     for (Run r : runs) {
       out.printf(Locale.ROOT, row, cells(r).toArray());

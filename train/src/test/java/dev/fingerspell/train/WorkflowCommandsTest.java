@@ -545,4 +545,45 @@ class WorkflowCommandsTest {
         single.err().strip().endsWith("(to train once per value of a list, add --multirun)"),
         single.err());
   }
+
+  /**
+   * {@code train.early_stopping_patience}: a run whose validation accuracy stops improving ends
+   * that many epochs after its best (a head on frozen random features with a vanishing rate scores
+   * the same every epoch), completed, and says so where a run's end is read.
+   */
+  @Test
+  void earlyStoppingEndsARunThatStoppedImproving() throws Exception {
+    synthesisedAndPrepared(2, "0.3");
+    Path run = dir.resolve("early");
+    CliRun train =
+        trained(
+            run,
+            "model.trainable=head",
+            "train.lr=1e-12",
+            "train.epochs=6",
+            "train.early_stopping_patience=2");
+    assertTrue(
+        train
+            .out()
+            .contains("early stop: no better validation accuracy in 2 epochs (best: epoch 1)"),
+        train.out());
+    assertTrue(train.out().contains("done: best validation accuracy"), train.out());
+    assertEquals(3, Files.readAllLines(run.resolve("metrics.jsonl")).size());
+    JsonNode record = new ObjectMapper().readTree(run.resolve("run.json").toFile());
+    assertEquals("completed", record.path("status").asText());
+    assertEquals(3, record.path("stopped_early_after").asInt());
+    assertFalse(Files.exists(run.resolve("resume.safetensors")), "a completed run resumes nothing");
+    assertTrue(
+        Files.readString(run.resolve("report.html"))
+            .contains("completed, stopped early after epoch 3 of 6 (early_stopping_patience 2)"));
+    String table = run("runs", run.toString()).out();
+    assertTrue(table.lines().toList().get(1).matches("early +stopped early +3/6 .*"), table);
+
+    CliRun negative = run("train", "train.early_stopping_patience=-1");
+    assertEquals(1, negative.status());
+    assertEquals(
+        "fingerspell: config key 'train.early_stopping_patience' must be 0 (never stop early) or"
+            + " more",
+        negative.err().strip());
+  }
 }

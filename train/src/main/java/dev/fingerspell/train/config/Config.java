@@ -299,6 +299,10 @@ public final class Config {
     if (ls < 0 || ls >= 1) {
       throw new ConfigException("config key 'train.label_smoothing' must be in [0, 1)");
     }
+    if (integer("train.early_stopping_patience") < 0) {
+      throw new ConfigException(
+          "config key 'train.early_stopping_patience' must be 0 (never stop early) or more");
+    }
     if (integer("runtime.threads") < 0) {
       throw new ConfigException("config key 'runtime.threads' must be 0 (all cores) or more");
     }

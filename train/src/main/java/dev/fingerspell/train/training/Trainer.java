@@ -153,6 +153,9 @@ public final class Trainer {
 
   private double bestAcc = Double.NEGATIVE_INFINITY;
 
+  /** The epoch after which early stopping ended the run; 0 when it did not. */
+  private int stoppedEarlyAfter;
+
   /** Whether the data set has validation images: else training accuracy chooses the best epoch. */
   private boolean hasValidation = true;
 
@@ -327,6 +330,7 @@ public final class Trainer {
     float smoothing = (float) cfg.number("train.label_smoothing");
     boolean augment = cfg.bool("data.augment");
     int epochs = cfg.integer("train.epochs");
+    int patience = cfg.integer("train.early_stopping_patience");
     int batchSize = cfg.integer("train.batch_size");
     int minBatch = ResNet18.minTrainingBatch(pre.size());
     ModelFile.Info info = new ModelFile.Info(classes, pre, cfg.toJson());
@@ -442,7 +446,11 @@ public final class Trainer {
         bestConfusion = confusion;
         copyCheckpoint(run.resolve("last.safetensors"), run.resolve("model.safetensors"));
       }
-      if (complete && epoch < epochs) { // a cut validation: the epoch is redone
+      // Lightning's EarlyStopping on the score that chooses the best epoch; decided from the
+      // best epoch alone, so a resumed run stops where the run without a stop does
+      boolean stopEarly =
+          complete && patience > 0 && epoch < epochs && epoch - bestEpoch >= patience;
+      if (complete && epoch < epochs && !stopEarly) { // a cut validation: the epoch is redone
         ResumePoint.write(
             run,
             new ResumePoint.Standing(epoch, bestEpoch, bestAcc, bestConfusion, lastConfusion),
@@ -461,6 +469,17 @@ public final class Trainer {
               valAcc,
               m.lr(),
               Report.seconds(m.seconds())));
+      if (stopEarly) {
+        stoppedEarlyAfter = epoch;
+        listener.notice(
+            String.format(
+                "early stop: no better %s in %d epoch%s (best: epoch %d)",
+                hasValidation ? "validation accuracy" : "training accuracy",
+                patience,
+                patience == 1 ? "" : "s",
+                bestEpoch));
+        break;
+      }
       if (stopRequested) {
         interrupted = epoch < epochs;
         break;
@@ -497,6 +516,9 @@ public final class Trainer {
   static String configFingerprint(Config cfg) {
     StringBuilder text = new StringBuilder();
     for (String key : new java.util.TreeSet<>(cfg.keys())) {
+      if (key.equals("train.early_stopping_patience") && cfg.integer(key) == 0) {
+        continue; // off, as every run was before the key: those runs still resume
+      }
       if (!key.equals("run.dir") && !key.equals("name") && !key.startsWith("runtime.")) {
         text.append(key).append('=').append(cfg.string(key)).append('\n');
       }
@@ -781,6 +803,9 @@ public final class Trainer {
     if (!resumedAfter.isEmpty()) {
       s.put("resumed_after", resumedAfter);
     }
+    if (stoppedEarlyAfter > 0) {
+      s.put("stopped_early_after", stoppedEarlyAfter);
+    }
     s.put("best_epoch", bestEpoch);
     s.put("best_val_acc", bestEpoch == 0 ? null : bestAcc);
     s.put("train_images", data.count("train"));
@@ -856,7 +881,16 @@ public final class Trainer {
                 ? ""
                 : ", resumed after epoch"
                     + (resumedAfter.size() == 1 ? " " : "s ")
-                    + String.join(", ", resumedAfter.stream().map(String::valueOf).toList())));
+                    + String.join(", ", resumedAfter.stream().map(String::valueOf).toList()))
+            + (stoppedEarlyAfter == 0
+                ? ""
+                : ", stopped early after epoch "
+                    + stoppedEarlyAfter
+                    + " of "
+                    + cfg.integer("train.epochs")
+                    + " (early_stopping_patience "
+                    + cfg.integer("train.early_stopping_patience")
+                    + ")"));
     summary.put(
         "best epoch",
         bestEpoch == 0
