@@ -6,6 +6,7 @@ import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.report.Confusion;
 import dev.fingerspell.train.report.Plots;
 import dev.fingerspell.train.training.Evaluation;
+import dev.fingerspell.train.training.RunEvaluations;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -67,8 +68,10 @@ final class EvaluateCommand implements Callable<Integer> {
     }
     device.apply(); // a device that cannot be had is said before the data is read
     Evaluation.Result r;
+    String dataVersion = null;
     if (PreparedData.isPrepared(data)) {
       PreparedData d = PreparedData.open(data);
+      dataVersion = d.fingerprint();
       String chosen = split == null ? Evaluation.defaultSplit(d) : split;
       device.apply(Evaluation.count(d, chosen)); // the Kaggle test split's 28: ND4J, cold
       r = Evaluation.prepared(AslClassifier.load(model.file()), d, chosen);
@@ -84,6 +87,12 @@ final class EvaluateCommand implements Callable<Integer> {
     Path png = plot != null ? plot : Path.of("confusion-" + r.split() + ".png");
     Plots.textProblem().ifPresent(problem -> cli.err().println("fingerspell: warning: " + problem));
     Plots.confusion(png, "Evaluation (" + r.split() + ")", c);
+    // a run folder keeps its model's scores, which runs shows beside the training's
+    Path recorded =
+        RunsCommand.isRun(model.given)
+            ? RunEvaluations.record(
+                model.given, r.split(), data.toString(), dataVersion, c.total(), c.accuracy())
+            : null;
     if (json) {
       Map<String, Object> o = new LinkedHashMap<>();
       o.put("model", model.given.toString());
@@ -96,6 +105,7 @@ final class EvaluateCommand implements Callable<Integer> {
       o.put("confusion_matrix", c.rows());
       o.put("confusion_png", png.toString());
       o.put("skipped", r.skipped().size());
+      o.put("recorded", recorded == null ? null : recorded.toString());
       o.put(
           "mistakes",
           r.mistakes().stream()
@@ -123,6 +133,9 @@ final class EvaluateCommand implements Callable<Integer> {
                 c.labels().get(i), c.precision(i), c.recall(i), c.f1(i), c.support(i));
       }
       cli.out().println("confusion matrix: " + png);
+      if (recorded != null) {
+        cli.out().println("recorded in " + recorded);
+      }
       if (!r.mistakes().isEmpty()) {
         cli.out().println("misclassified (" + r.mistakes().size() + "):");
         for (Evaluation.Mistake m : r.mistakes().subList(0, Math.min(SHOWN, r.mistakes().size()))) {

@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.fingerspell.train.report.Comparison;
 import dev.fingerspell.train.report.Report;
+import dev.fingerspell.train.training.RunEvaluations;
 import dev.fingerspell.weights.IoErrors;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -58,7 +59,16 @@ final class RunsCommand implements Callable<Integer> {
 
   /** The runs table's columns, on the console and on the comparison page. */
   static final List<String> COLUMNS =
-      List.of("run", "status", "epochs", "best acc", "trains", "optimizer", "size", "time");
+      List.of(
+          "run",
+          "status",
+          "epochs",
+          "best acc",
+          "evaluated",
+          "trains",
+          "optimizer",
+          "size",
+          "time");
 
   /** What a run folder says of its run; NaN and -1 where it says nothing. */
   record Run(
@@ -79,7 +89,8 @@ final class RunsCommand implements Callable<Integer> {
       String dataFingerprint,
       String weightsSha256,
       String ranOn,
-      List<Report.Epoch> metrics) {}
+      List<Report.Epoch> metrics,
+      List<RunEvaluations.Entry> evaluations) {}
 
   @Override
   public Integer call() {
@@ -117,7 +128,8 @@ final class RunsCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static boolean isRun(Path dir) {
+  /** Whether {@code dir} is a run folder (training wrote its config.yaml there). */
+  static boolean isRun(Path dir) {
     return Files.isRegularFile(dir.resolve("config.yaml"));
   }
 
@@ -273,7 +285,8 @@ final class RunsCommand implements Callable<Integer> {
         record.path("data_fingerprint").asText(null),
         record.path("weights_sha256").asText(null),
         record.path("ran_on").asText(null),
-        metrics);
+        metrics,
+        RunEvaluations.current(dir));
   }
 
   private static JsonNode tree(ObjectMapper mapper, Path file) {
@@ -290,7 +303,7 @@ final class RunsCommand implements Callable<Integer> {
     for (Run r : runs) {
       width = Math.max(width, r.name().length());
     }
-    String row = "%-" + width + "s  %-13s  %-6s  %-15s  %-7s  %-15s  %5s  %9s%n";
+    String row = "%-" + width + "s  %-13s  %-6s  %-15s  %-15s  %-7s  %-15s  %5s  %9s%n";
     out.printf(Locale.ROOT, row, COLUMNS.toArray());
     for (Run r : runs) {
       out.printf(Locale.ROOT, row, cells(r).toArray());
@@ -314,6 +327,13 @@ final class RunsCommand implements Callable<Integer> {
                 r.bestAccuracy(),
                 r.bestEpoch(),
                 r.bestByTraining() ? ", train" : ""),
+        r.evaluations().isEmpty() // the latest score of the model now in the folder
+            ? "-"
+            : String.format(
+                Locale.ROOT,
+                "%.4f (%s)",
+                r.evaluations().getFirst().accuracy(),
+                r.evaluations().getFirst().split()),
         r.trainable(),
         r.optimizer() + (Double.isNaN(r.lr()) ? "" : " " + plain(r.lr())),
         r.imageSize() < 0 ? "?" : Integer.toString(r.imageSize()),
@@ -363,6 +383,17 @@ final class RunsCommand implements Callable<Integer> {
       o.put("data_fingerprint", r.dataFingerprint());
       o.put("weights_sha256", r.weightsSha256());
       o.put("ran_on", r.ranOn());
+      ArrayNode evaluations = o.putArray("evaluations");
+      for (RunEvaluations.Entry e : r.evaluations()) {
+        evaluations
+            .addObject()
+            .put("split", e.split())
+            .put("data", e.data())
+            .put("data_fingerprint", e.dataFingerprint())
+            .put("count", e.count())
+            .put("accuracy", e.accuracy())
+            .put("at", e.at());
+      }
     }
     return array.toString();
   }

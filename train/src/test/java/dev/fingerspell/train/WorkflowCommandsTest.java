@@ -175,7 +175,7 @@ class WorkflowCommandsTest {
         table
             .get(1)
             .matches(
-                "run +completed +2/2 +0\\.\\d{4} \\(ep [12]\\) +head +adamw 0\\.001 +32 +[0-9.]+s"),
+                "run +completed +2/2 +0\\.\\d{4} \\(ep [12]\\) +- +head +adamw 0\\.001 +32 +[0-9.]+s"),
         table.get(1));
     assertTrue(table.get(2).matches("stopped +interrupted\\* +1/2 .*"), table.get(2));
     assertEquals("* fingerspell train --resume FOLDER goes on with it", table.get(3));
@@ -334,6 +334,30 @@ class WorkflowCommandsTest {
     for (String field : List.of("split", "count", "accuracy", "confusion_matrix")) {
       assertEquals(j.get(field), own.get(field), field);
     }
+    // and keeps its model's score, which runs shows; a model file given alone keeps none
+    assertEquals(run.resolve("evaluations.json").toString(), own.get("recorded").asText());
+    assertTrue(j.get("recorded").isNull(), j.toString());
+    String scored =
+        String.format(java.util.Locale.ROOT, "%.4f (test)", own.get("accuracy").asDouble());
+    assertTrue(run("runs", run.toString()).out().contains(" " + scored + " "), scored);
+    JsonNode kept = new ObjectMapper().readTree(run("runs", run.toString(), "--json").out());
+    JsonNode evaluation = kept.get(0).get("evaluations").get(0);
+    assertEquals(28, evaluation.get("count").asInt());
+    assertEquals(own.get("accuracy").asDouble(), evaluation.get("accuracy").asDouble());
+    assertEquals(
+        dev.fingerspell.train.data.PreparedData.open(dir.resolve("data")).fingerprint(),
+        evaluation.get("data_fingerprint").asText());
+    // a model changed since (trained again, resumed) is not the one scored
+    Files.setLastModifiedTime(
+        model, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() + 5000));
+    assertFalse(run("runs", run.toString()).out().contains(scored), "a stale score shown");
+    assertEquals(
+        0,
+        new ObjectMapper()
+            .readTree(run("runs", run.toString(), "--json").out())
+            .get(0)
+            .get("evaluations")
+            .size());
     CliRun fileOnly = run("evaluate", "--model", model.toString());
     assertEquals(
         "fingerspell: --data is needed: "

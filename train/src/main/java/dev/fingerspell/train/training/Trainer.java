@@ -71,7 +71,8 @@ public final class Trainer {
           "accuracy.png",
           "confusion_matrix.png",
           "report.html",
-          ResumePoint.FILE);
+          ResumePoint.FILE,
+          RunEvaluations.FILE);
 
   /** What the caller sees while the run goes: notices, and per-epoch progress. */
   public interface Listener {
