@@ -157,7 +157,14 @@ final class RunsCommand implements Callable<Integer> {
   static void compare(Path html, List<Run> runs) {
     List<Comparison.Run> compared = new ArrayList<>();
     for (Run r : runs) {
-      compared.add(new Comparison.Run(r.name(), cells(r), r.metrics(), settings(r)));
+      Path report = r.dir().resolve("report.html");
+      compared.add(
+          new Comparison.Run(
+              r.name(),
+              cells(r),
+              r.metrics(),
+              settings(r),
+              Files.isRegularFile(report) ? report : null));
     }
     Comparison.write(html, COLUMNS, compared);
   }

@@ -57,7 +57,9 @@ class RunsCompareTest {
 
   @Test
   void thePageShowsTheRunsWhatDiffersAndACurveAPerRun() throws Exception {
-    runFolder("a-fast", "0.001", "aaaaaaaaaaaa1111", 0.5, 0.7, 0.8);
+    Files.writeString(
+        runFolder("a-fast", "0.001", "aaaaaaaaaaaa1111", 0.5, 0.7, 0.8).resolve("report.html"),
+        "<html></html>");
     runFolder("b-slow", "0.0005", "aaaaaaaaaaaa1111", 0.4, 0.6);
     runFolder("c-newdata", "0.001", "bbbbbbbbbbbb2222", 0.6, 0.9, 0.85);
     Path html = dir.resolve("out/compare.html");
@@ -68,8 +70,9 @@ class RunsCompareTest {
     assertTrue(r.out().endsWith("comparison: " + html.toAbsolutePath() + "\n"), r.out());
     String page = Files.readString(html);
     assertTrue(page.contains("<h1>3 runs compared</h1>"), page);
-    // the runs table, as the console's
+    // the runs table, as the console's, each run's name a link to its report where it has one
     assertTrue(page.contains("<td>c-newdata</td><td>completed</td><td>3/3</td><td>0.9000 (ep 2)"));
+    assertTrue(page.contains("<td><a href=\"../runs/a-fast/report.html\">a-fast</a></td>"), page);
     // only what differs, with each run's value: lr as it was given, the data version
     assertEquals(
         List.of(

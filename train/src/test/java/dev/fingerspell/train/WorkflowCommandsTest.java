@@ -557,6 +557,7 @@ class WorkflowCommandsTest {
             .contains("<tr><th>ran on</th><td>" + ranOn + "</td></tr>"));
     String page = Files.readString(sweep.resolve("compare.html"));
     assertFalse(page.contains("<td>ran on</td>"), page);
+    assertTrue(page.contains("<a href=\"1-train.lr%3D0.001/report.html\">"), page);
     assertTrue(page.contains("<tr><td>train.lr</td><td>0.01</td><td>0.001</td></tr>"), page);
     // runs finds a sweep's runs in their folder, also from the folder above it
     CliRun listed = run("runs", dir.toString());

@@ -21,13 +21,18 @@ public final class Comparison {
    * One run on the page.
    *
    * @param name what its lines and columns are called (its folder's name)
-   * @param cells its row of the runs table
+   * @param cells its row of the runs table, its name first
    * @param epochs its metrics, epoch by epoch
    * @param settings its configuration flattened ({@code train.lr} → {@code 0.001}), and what pins
    *     its inputs (data version, starting weights)
+   * @param report its report.html, which its name links to; null when it has none
    */
   public record Run(
-      String name, List<String> cells, List<Report.Epoch> epochs, Map<String, String> settings) {}
+      String name,
+      List<String> cells,
+      List<Report.Epoch> epochs,
+      Map<String, String> settings,
+      Path report) {}
 
   /** Writes the page atomically: the runs table under {@code columns}, then what differs. */
   public static void write(Path html, List<String> columns, List<Run> runs) {
@@ -40,8 +45,13 @@ public final class Comparison {
     b.append("</tr>");
     for (Run r : runs) {
       b.append("<tr>");
-      for (String cell : r.cells()) {
-        b.append("<td>").append(Report.esc(cell)).append("</td>");
+      for (int i = 0; i < r.cells().size(); i++) {
+        String cell = Report.esc(r.cells().get(i));
+        if (i == 0 && r.report() != null) { // the page may move with the runs: a relative link
+          String href = link(html.toAbsolutePath().getParent(), r.report().toAbsolutePath());
+          cell = "<a href=\"" + Report.esc(href) + "\">" + cell + "</a>";
+        }
+        b.append("<td>").append(cell).append("</td>");
       }
       b.append("</tr>");
     }
@@ -73,6 +83,21 @@ public final class Comparison {
     curve(b, runs, "Training loss", "cross-entropy", Report.Epoch::trainLoss);
     b.append("</div>\n");
     Report.end(b, html);
+  }
+
+  /** {@code target} from {@code from}, as a URL path: relative, '/'-separated, escaped. */
+  static String link(Path from, Path target) {
+    String relative = from.relativize(target).toString().replace(java.io.File.separatorChar, '/');
+    StringBuilder out = new StringBuilder();
+    for (String part : relative.split("/", -1)) {
+      if (!out.isEmpty()) {
+        out.append('/');
+      }
+      out.append(
+          java.net.URLEncoder.encode(part, java.nio.charset.StandardCharsets.UTF_8)
+              .replace("+", "%20"));
+    }
+    return out.toString();
   }
 
   /**
