@@ -4,9 +4,10 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Hydra's multirun: an override whose value is a comma-separated list ({@code train.lr=0.01,0.001})
- * is a sweep axis, and the runs are every combination of the axes' values, the first axis varying
- * slowest (Hydra's job order). {@code \,} is a comma inside a value.
+ * Hydra's multirun: an override whose value is a comma-separated list ({@code
+ * train.lr=0.01,0.001}), a {@code choice(...)} or a {@code range(...)} is a sweep axis, and the
+ * runs are every combination of the axes' values, the first axis varying slowest (Hydra's job
+ * order).
  */
 public final class Sweep {
   private Sweep() {}
@@ -85,23 +86,61 @@ public final class Sweep {
     return false;
   }
 
-  /** A value split at its unescaped commas, {@code \,} kept as a comma. */
+  /**
+   * The values a sweep takes: a value split at its commas ({@code \,} is a comma, and so is one
+   * inside brackets: {@code [a,b]} is one value), or Hydra's {@code choice(a,b)} and {@code
+   * range(start,stop[,step])} (integers, stop excluded).
+   */
   static List<String> values(String text) {
+    String t = text.strip();
+    if (t.startsWith("choice(") && t.endsWith(")")) {
+      return values(t.substring("choice(".length(), t.length() - 1));
+    }
+    if (t.startsWith("range(") && t.endsWith(")")) {
+      return range(text, t.substring("range(".length(), t.length() - 1));
+    }
     List<String> out = new ArrayList<>();
     StringBuilder v = new StringBuilder();
+    int depth = 0;
     for (int i = 0; i < text.length(); i++) {
       char c = text.charAt(i);
       if (c == '\\' && i + 1 < text.length() && text.charAt(i + 1) == ',') {
         v.append(',');
         i++;
-      } else if (c == ',') {
-        out.add(v.toString());
+        continue;
+      }
+      depth += c == '[' || c == '{' ? 1 : c == ']' || c == '}' ? -1 : 0;
+      if (c == ',' && depth == 0) {
+        out.add(v.toString().strip());
         v.setLength(0);
       } else {
         v.append(c);
       }
     }
-    out.add(v.toString());
+    out.add(out.isEmpty() ? v.toString() : v.toString().strip());
     return out;
+  }
+
+  private static List<String> range(String text, String arguments) {
+    String[] parts = arguments.split(",");
+    try {
+      long start = Long.parseLong(parts[0].strip());
+      long stop = Long.parseLong(parts[1].strip());
+      long step = parts.length > 2 ? Long.parseLong(parts[2].strip()) : 1;
+      if (parts.length > 3 || step == 0) {
+        throw new NumberFormatException();
+      }
+      List<String> out = new ArrayList<>();
+      for (long v = start; step > 0 ? v < stop : v > stop; v += step) {
+        out.add(Long.toString(v));
+      }
+      if (out.isEmpty()) {
+        throw new ConfigException("'" + text + "' is an empty range");
+      }
+      return out;
+    } catch (NumberFormatException | ArrayIndexOutOfBoundsException e) {
+      throw new ConfigException(
+          "'" + text + "': a range is range(start,stop) or range(start,stop,step), in integers");
+    }
   }
 }

@@ -58,4 +58,21 @@ class SweepTest {
         "run.dir cannot be swept: it is the folder the sweep's runs go in", e.getMessage());
     assertThrows(ConfigException.class, () -> Sweep.expand(List.of("train.lr")));
   }
+
+  @Test
+  void hydrasChoiceAndRangeAndBracketsAreUnderstood() {
+    assertEquals(List.of("sgd", "adamw"), Sweep.values("choice(sgd, adamw)"));
+    assertEquals(List.of("1", "2", "3"), Sweep.values("range(1,4)"));
+    assertEquals(List.of("10", "6", "2"), Sweep.values("range(10, 0, -4)"));
+    assertEquals(List.of("[1,2]"), Sweep.values("[1,2]"));
+    assertEquals(List.of("[1,2]", "{a: 1, b: 2}"), Sweep.values("[1,2],{a: 1, b: 2}"));
+    assertEquals(3, Sweep.expand(List.of("train.epochs=range(1,4)")).size());
+    ConfigException bad = assertThrows(ConfigException.class, () -> Sweep.values("range(1,x)"));
+    assertEquals(
+        "'range(1,x)': a range is range(start,stop) or range(start,stop,step), in integers",
+        bad.getMessage());
+    assertEquals(
+        "'range(3,1)' is an empty range",
+        assertThrows(ConfigException.class, () -> Sweep.values("range(3,1)")).getMessage());
+  }
 }
