@@ -5,6 +5,7 @@ import dev.fingerspell.tensor.Backends;
 import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.cpu.VectorCompilation;
 import java.io.PrintWriter;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -55,11 +56,16 @@ final class DeviceOption {
     if (device.equalsIgnoreCase("auto")
         && images <= FEW_IMAGES
         && !Backends.isAvailable(Device.Type.CUDA)
-        && Backends.all().stream().anyMatch(b -> b.name().equals("nd4j") && b.isAvailable())) {
+        && nd4j().filter(Backend::isAvailable).isPresent()) {
       use("nd4j", err());
     } else {
       apply();
     }
+  }
+
+  /** The ND4J backend, where the installation has it (bin/make-runtime leaves it out). */
+  private static Optional<Backend> nd4j() {
+    return Backends.all().stream().filter(b -> b.name().equals("nd4j")).findFirst();
   }
 
   /** The command's stderr; the process's for an option made outside picocli. */
@@ -105,10 +111,9 @@ final class DeviceOption {
           + "; the CPU runs ND4J's convolutions in its place, 2–3× slower than the pure-Java"
           + " kernels compiled: drop that option for full speed";
     }
-    boolean nd4j = Backends.all().stream().anyMatch(b -> b.name().equals("nd4j"));
     return head
         + "; the pure-Java kernels run 14–290× slower: drop that option, or "
-        + (nd4j
+        + (nd4j().isPresent()
             ? "use --device nd4j (ND4J's native convolutions)"
             : "make an installation with ND4J's native convolutions (bin/make-runtime"
                 + " --with-nd4j DIR)");
