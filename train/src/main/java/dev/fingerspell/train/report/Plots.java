@@ -79,10 +79,19 @@ public final class Plots {
 
   /** Curves over epochs 1..n; writes {@code png} atomically and returns its bytes. */
   public static byte[] curves(Path png, String title, String yLabel, List<Series> series) {
-    int w = 640;
+    int legend = 0;
+    Graphics2D measure = new BufferedImage(1, 1, BufferedImage.TYPE_INT_RGB).createGraphics();
+    for (Series s : series) {
+      legend = Math.max(legend, textWidth(measure, s.name(), 12f) + 36);
+    }
+    measure.dispose();
+    // two lines (train, validation) name themselves in a corner; more (runs compared) would hide
+    // their own points there, so their names go beside the plot
+    boolean beside = series.size() > 2;
+    int w = 640 + (beside ? legend : 0);
     int h = 400;
     int left = 70;
-    int right = 20;
+    int right = 20 + (beside ? legend : 0);
     int top = 40;
     int bottom = 50;
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
@@ -112,7 +121,7 @@ public final class Plots {
     int pw = w - left - right;
     int ph = h - top - bottom;
     g.setColor(Color.BLACK);
-    text(g, title, w / 2, 24, true, 16f);
+    text(g, title, left + pw / 2, 24, true, 16f); // over the plot, not its legend
     g.setColor(new Color(0xdddddd));
     for (int t = 0; t <= 5; t++) {
       int y = top + ph - t * ph / 5;
@@ -133,11 +142,7 @@ public final class Plots {
     }
     text(g, "epoch", left + pw / 2, h - 10, true, 12f);
     text(g, yLabel, 14, top - 10, false, 12f);
-    int legend = 0;
-    for (Series s : series) {
-      legend = Math.max(legend, textWidth(g, s.name(), 12f));
-    }
-    int legendX = left + pw - Math.min(pw / 2, legend + 36);
+    int legendX = beside ? left + pw + 12 : left + pw - Math.min(pw / 2, legend);
     int shown = 0;
     for (int s = 0; s < series.size(); s++) {
       double[] v = series.get(s).values();

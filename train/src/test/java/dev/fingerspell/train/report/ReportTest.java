@@ -3,6 +3,7 @@ package dev.fingerspell.train.report;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
@@ -52,5 +53,20 @@ class ReportTest {
         assertNotEquals(0x1f77b4, gap.getRGB(x, y) & 0xffffff, "drawn at " + x + "," + y);
       }
     }
+  }
+
+  /** Runs compared name their lines beside the plot, where they hide no point. */
+  @Test
+  void moreThanTwoLinesAreNamedBesideThePlot() throws Exception {
+    double[] v = {1, 2};
+    List<Plots.Series> two = List.of(new Plots.Series("train", v), new Plots.Series("val", v));
+    List<Plots.Series> three =
+        List.of(
+            new Plots.Series("a", v), new Plots.Series("b", v), new Plots.Series("a long run", v));
+    assertEquals(
+        640, ImageIO.read(new ByteArrayInputStream(Plots.curves(null, "t", "y", two))).getWidth());
+    int wide =
+        ImageIO.read(new ByteArrayInputStream(Plots.curves(null, "t", "y", three))).getWidth();
+    assertTrue(wide > 640 + 36, "legend beside: " + wide);
   }
 }
