@@ -43,6 +43,8 @@ public final class Report {
    * @param confusion the matrix behind it
    * @param epochs per-epoch metrics
    * @param configYaml the resolved config
+   * @param refreshSeconds while the run goes on, how often a browser showing the page reloads it; 0
+   *     for a finished run's
    */
   public record Content(
       String title,
@@ -52,7 +54,8 @@ public final class Report {
       byte[] confusionPng,
       Confusion confusion,
       List<Epoch> epochs,
-      String configYaml) {}
+      String configYaml,
+      int refreshSeconds) {}
 
   /**
    * An epoch's duration for people: tenths of a second, or milliseconds' worth of digits under 0.1
@@ -102,7 +105,7 @@ public final class Report {
   /** Writes the page atomically. */
   public static void write(Path html, Content c) {
     StringBuilder b = new StringBuilder();
-    head(b, c.title());
+    head(b, c.title(), c.refreshSeconds());
     b.append("<table class=\"summary\">");
     for (Map.Entry<String, String> e : c.summary().entrySet()) {
       b.append("<tr><th>")
@@ -156,7 +159,18 @@ public final class Report {
 
   /** A page's start, up to and with its heading: the style every page here shares. */
   static void head(StringBuilder b, String title) {
+    head(b, title, 0);
+  }
+
+  /**
+   * As {@link #head(StringBuilder, String)}, for a page a browser reloads every {@code
+   * refreshSeconds} (a meta refresh: the page stays without scripts); 0 for none.
+   */
+  static void head(StringBuilder b, String title, int refreshSeconds) {
     b.append("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    if (refreshSeconds > 0) {
+      b.append("<meta http-equiv=\"refresh\" content=\"").append(refreshSeconds).append("\">");
+    }
     b.append("<title>").append(esc(title)).append("</title>\n<style>");
     b.append("body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}");
     b.append(

@@ -32,6 +32,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -157,6 +158,15 @@ public final class Trainer {
   /** The epoch after which early stopping ended the run; 0 when it did not. */
   private int stoppedEarlyAfter;
 
+  /**
+   * How often, at most, report.html is written while the run goes on (after an epoch), so that a
+   * browser showing it follows the run, as W&B's live page does; it reloads as often. Not after
+   * every epoch: a head epoch on cached features takes milliseconds, the report tenths of a second.
+   */
+  private Duration liveReportEvery = Duration.ofSeconds(30);
+
+  private long lastReportNanos;
+
   /** Whether the data set has validation images: else training accuracy chooses the best epoch. */
   private boolean hasValidation = true;
 
@@ -180,6 +190,11 @@ public final class Trainer {
     this.env = env;
     this.listener = listener;
     this.resume = resume;
+  }
+
+  /** Writes the report while the run goes on at most this often (tests: zero, every epoch). */
+  void liveReportEvery(Duration every) {
+    liveReportEvery = every;
   }
 
   /** Asks the run to stop at the next batch boundary (saving first). */
@@ -381,6 +396,7 @@ public final class Trainer {
     }
 
     boolean interrupted = stopRequested; // Ctrl-C during the feature pass: no epoch starts
+    lastReportNanos = System.nanoTime();
     for (int epoch = firstEpoch; epoch <= epochs && !interrupted; epoch++) {
       schedule.apply(opt, epoch - 1);
       long start = System.nanoTime();
@@ -470,6 +486,15 @@ public final class Trainer {
               valAcc,
               m.lr(),
               Report.seconds(m.seconds())));
+      if (epoch < epochs
+          && !stopEarly
+          && !stopRequested
+          && System.nanoTime() - lastReportNanos >= liveReportEvery.toNanos()) {
+        report(
+            bestConfusion != null ? bestConfusion : lastConfusion,
+            "running, epoch " + epoch + " of " + epochs + " done");
+        lastReportNanos = System.nanoTime();
+      }
       if (stopEarly) {
         stoppedEarlyAfter = epoch;
         listener.notice(
@@ -844,6 +869,10 @@ public final class Trainer {
         + BuildVersion.get();
   }
 
+  /**
+   * report.html and its plots, for the run as it stands: finished ({@code status} completed,
+   * interrupted or failed), or still going ("running, ..."), then with the page reloading itself.
+   */
   private void report(Confusion confusion, String status) {
     Path run = runFolder;
     int n = history.size();
@@ -947,7 +976,8 @@ public final class Trainer {
             conf,
             confusion,
             history,
-            cfg.toYaml()));
+            cfg.toYaml(),
+            status.startsWith("running") ? (int) Math.max(5, liveReportEvery.toSeconds()) : 0));
   }
 
   /** For the command line: prints notices and nothing else. */

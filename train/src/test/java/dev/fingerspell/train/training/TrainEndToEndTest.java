@@ -542,6 +542,54 @@ class TrainEndToEndTest {
   }
 
   /**
+   * While a run goes on, report.html shows the epochs done and reloads itself in a browser, as
+   * W&B's live page follows a run; the finished run's report stays still.
+   */
+  @Test
+  void theReportFollowsARunWhileItGoesOn() throws Exception {
+    Path report = dir.resolve("live/report.html");
+    List<String> seen = new ArrayList<>();
+    Trainer[] trainer = new Trainer[1];
+    trainer[0] =
+        new Trainer(
+            config("live", "model.trainable=head", "train.epochs=3"),
+            env,
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {}
+
+              @Override
+              public void phase(String what, long steps) {
+                if (what.startsWith("epoch ")) {
+                  try {
+                    seen.add(
+                        what
+                            + ": "
+                            + (Files.exists(report) ? Files.readString(report) : "no report"));
+                  } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                  }
+                }
+              }
+
+              @Override
+              public void step(long n, double loss) {}
+
+              @Override
+              public void endPhase() {}
+            });
+    trainer[0].liveReportEvery(java.time.Duration.ZERO);
+    trainer[0].run();
+    assertEquals("epoch 1: no report", seen.get(0));
+    assertTrue(seen.get(1).contains("<meta http-equiv=\"refresh\" content=\"5\">"), seen.get(1));
+    assertTrue(seen.get(1).contains("<td>running, epoch 1 of 3 done</td>"), seen.get(1));
+    assertTrue(seen.get(2).contains("<td>running, epoch 2 of 3 done</td>"), seen.get(2));
+    String last = Files.readString(report);
+    assertTrue(last.contains("<td>completed</td>"), last);
+    assertFalse(last.contains("http-equiv"), "a finished run's report reloads itself");
+  }
+
+  /**
    * Ctrl-C as a test gives it: asks the trainer to stop at the first step of the phase named, and
    * counts the images that went through that phase.
    */
