@@ -19,6 +19,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
@@ -48,6 +49,13 @@ final class RunsCommand implements Callable<Integer> {
 
   @Option(names = "--json", description = "print one JSON array instead of a table")
   boolean json;
+
+  @Option(
+      names = "--best",
+      description =
+          "print only the folder of the run with the best validation accuracy (for"
+              + " `serve --model $(fingerspell runs --best)`)")
+  boolean bestOnly;
 
   @Option(
       names = "--html",
@@ -112,6 +120,22 @@ final class RunsCommand implements Callable<Integer> {
           "no runs to compare in "
               + String.join(", ", roots.stream().map(Path::toString).toList()));
     }
+    if (bestOnly) {
+      if (json || html != null) {
+        throw new IllegalArgumentException(
+            "--best prints one folder: give it without --json and --html");
+      }
+      Run best =
+          best(runs)
+              .orElseThrow(
+                  () ->
+                      new IllegalArgumentException(
+                          "no run in "
+                              + String.join(", ", roots.stream().map(Path::toString).toList())
+                              + " has a best epoch yet"));
+      out.println(best.dir());
+      return 0;
+    }
     if (json) {
       out.println(toJson(runs));
     } else if (runs.isEmpty()) {
@@ -126,6 +150,35 @@ final class RunsCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  /**
+   * The run with the best validation accuracy (the first of equals); where none was validated, the
+   * best by training accuracy. Empty when no run has a best epoch.
+   */
+  static Optional<Run> best(List<Run> runs) {
+    List<Run> validated =
+        runs.stream().filter(r -> r.bestEpoch() > 0 && !r.bestByTraining()).toList();
+    List<Run> candidates =
+        validated.isEmpty() ? runs.stream().filter(r -> r.bestEpoch() > 0).toList() : validated;
+    Run best = null;
+    for (Run r : candidates) {
+      if (best == null || r.bestAccuracy() > best.bestAccuracy()) {
+        best = r;
+      }
+    }
+    return Optional.ofNullable(best);
+  }
+
+  /** "NAME: validation accuracy 0.9655 at epoch 6", for the best run. */
+  private static String bestLine(Run r) {
+    return String.format(
+        Locale.ROOT,
+        "%s: %s accuracy %.4f at epoch %d",
+        r.name(),
+        r.bestByTraining() ? "training" : "validation",
+        r.bestAccuracy(),
+        r.bestEpoch());
   }
 
   /** Whether {@code dir} is a run folder (training wrote its config.yaml there). */
@@ -166,7 +219,7 @@ final class RunsCommand implements Callable<Integer> {
               settings(r),
               Files.isRegularFile(report) ? report : null));
     }
-    Comparison.write(html, COLUMNS, compared);
+    Comparison.write(html, COLUMNS, compared, best(runs).map(RunsCommand::bestLine).orElse(null));
   }
 
   /**
@@ -314,6 +367,9 @@ final class RunsCommand implements Callable<Integer> {
     out.printf(Locale.ROOT, row, COLUMNS.toArray());
     for (Run r : runs) {
       out.printf(Locale.ROOT, row, cells(r).toArray());
+    }
+    if (runs.size() > 1) {
+      best(runs).ifPresent(r -> out.println("best: " + bestLine(r)));
     }
     if (runs.stream().anyMatch(Run::resumable)) {
       out.println("* fingerspell train --resume FOLDER goes on with it");

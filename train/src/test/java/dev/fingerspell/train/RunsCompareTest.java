@@ -66,10 +66,17 @@ class RunsCompareTest {
     Files.createDirectories(html.getParent());
     CliRun r = run("runs", "--html", html.toString(), dir.resolve("runs").toString());
     assertEquals(0, r.status(), r.err());
-    assertEquals(5, r.out().lines().count(), r.out()); // header, three runs, where the page is
+    assertEquals(6, r.out().lines().count(), r.out()); // header, three runs, best, the page
+    assertTrue(
+        r.out().contains("\nbest: c-newdata: validation accuracy 0.9000 at epoch 2\n"), r.out());
     assertTrue(r.out().endsWith("comparison: " + html.toAbsolutePath() + "\n"), r.out());
     String page = Files.readString(html);
     assertTrue(page.contains("<h1>3 runs compared</h1>"), page);
+    assertTrue(
+        page.contains("<p>Best: c-newdata: validation accuracy 0.9000 at epoch 2</p>"), page);
+    // and for a script, the best run's folder alone
+    CliRun best = run("runs", "--best", dir.resolve("runs").toString());
+    assertEquals(dir.resolve("runs/c-newdata") + "\n", best.out());
     // the runs table, as the console's, each run's name a link to its report where it has one
     assertTrue(page.contains("<td>c-newdata</td><td>completed</td><td>3/3</td><td>0.9000 (ep 2)"));
     assertTrue(page.contains("<td><a href=\"../runs/a-fast/report.html\">a-fast</a></td>"), page);
@@ -103,6 +110,24 @@ class RunsCompareTest {
     assertTrue(page.contains("None: the runs were started with the same settings."), page);
     assertFalse(page.contains("alt=\"Validation accuracy\""), page);
     assertTrue(page.contains("alt=\"Training accuracy\""), page);
+  }
+
+  @Test
+  void withoutValidationTheBestIsByTrainingAccuracyAndNoneIsOneLine() throws Exception {
+    CliRun none = run("runs", "--best", dir.toString());
+    assertEquals(1, none.status());
+    assertEquals("fingerspell: no run in " + dir + " has a best epoch yet", none.err().strip());
+    runFolder("one", "0.001", "d", Double.NaN, Double.NaN);
+    Path two = runFolder("two", "0.001", "d", Double.NaN, Double.NaN);
+    Files.writeString( // a better training accuracy in its second epoch
+        two.resolve("metrics.jsonl"),
+        Files.readString(two.resolve("metrics.jsonl"))
+            .replace("\"train_acc\":0.600", "\"train_acc\":0.900"));
+    assertEquals(two + "\n", run("runs", "--best", dir.resolve("runs").toString()).out());
+    CliRun both = run("runs", "--best", "--json", dir.toString());
+    assertEquals(
+        "fingerspell: --best prints one folder: give it without --json and --html",
+        both.err().strip());
   }
 
   @Test

@@ -170,7 +170,7 @@ class WorkflowCommandsTest {
     CliRun runs = run("runs", dir.toString());
     assertEquals(0, runs.status(), runs.err());
     List<String> table = runs.out().lines().toList();
-    assertEquals(4, table.size(), runs.out()); // header, two runs, the footnote
+    assertEquals(5, table.size(), runs.out()); // header, two runs, the best, the footnote
     assertTrue(
         table
             .get(1)
@@ -178,7 +178,8 @@ class WorkflowCommandsTest {
                 "run +completed +2/2 +0\\.\\d{4} \\(ep [12]\\) +- +head +adamw 0\\.001 +32 +[0-9.]+s"),
         table.get(1));
     assertTrue(table.get(2).matches("stopped +interrupted\\* +1/2 .*"), table.get(2));
-    assertEquals("* fingerspell train --resume FOLDER goes on with it", table.get(3));
+    assertTrue(table.get(3).matches("best: (run|stopped): validation accuracy .*"), table.get(3));
+    assertEquals("* fingerspell train --resume FOLDER goes on with it", table.get(4));
     JsonNode listed = new ObjectMapper().readTree(run("runs", stopped.toString(), "--json").out());
     assertEquals(1, listed.size());
     assertEquals("interrupted", listed.get(0).get("status").asText());
@@ -527,10 +528,11 @@ class WorkflowCommandsTest {
         swept.out());
     List<String> lines = swept.out().lines().toList();
     assertTrue(
-        lines.get(lines.size() - 3).matches("0-train\\.lr=0\\.01 +completed +1/1 .*"), swept.out());
+        lines.get(lines.size() - 4).matches("0-train\\.lr=0\\.01 +completed +1/1 .*"), swept.out());
     assertTrue(
-        lines.get(lines.size() - 2).matches("1-train\\.lr=0\\.001 +completed +1/1 .*"),
+        lines.get(lines.size() - 3).matches("1-train\\.lr=0\\.001 +completed +1/1 .*"),
         swept.out());
+    assertTrue(lines.get(lines.size() - 2).startsWith("best: "), swept.out());
     assertEquals("comparison: " + sweep.resolve("compare.html"), lines.getLast());
     assertTrue(
         Files.readString(sweep.resolve("0-train.lr=0.01/config.yaml")).contains("lr: 0.01\n"));

@@ -34,10 +34,16 @@ public final class Comparison {
       Map<String, String> settings,
       Path report) {}
 
-  /** Writes the page atomically: the runs table under {@code columns}, then what differs. */
-  public static void write(Path html, List<String> columns, List<Run> runs) {
+  /**
+   * Writes the page atomically: {@code best} (a line naming the best run, or null), the runs table
+   * under {@code columns}, then what differs.
+   */
+  public static void write(Path html, List<String> columns, List<Run> runs, String best) {
     StringBuilder b = new StringBuilder();
     Report.head(b, runs.size() + " runs compared");
+    if (best != null) {
+      b.append("<p>Best: ").append(Report.esc(best)).append("</p>\n");
+    }
     b.append("<table><tr>");
     for (String c : columns) {
       b.append("<th>").append(Report.esc(c)).append("</th>");
