@@ -8,6 +8,7 @@ import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.data.SynthData;
 import dev.fingerspell.train.report.Plots;
 import dev.fingerspell.train.training.Evaluation;
+import dev.fingerspell.train.training.RunEvaluations;
 import dev.fingerspell.train.training.Trainer;
 import dev.fingerspell.weights.WeightFetch;
 import java.nio.file.Path;
@@ -117,6 +118,13 @@ final class DemoCommand implements Callable<Integer> {
     PreparedData data = PreparedData.open(prepared);
     Evaluation.Result ev = Evaluation.prepared(classifier, data, Evaluation.defaultSplit(data));
     Plots.confusion(r.runDir().resolve("confusion-test.png"), "Demo test split", ev.confusion());
+    RunEvaluations.record( // as evaluate keeps it: runs shows it beside the training's
+        r.runDir(),
+        ev.split(),
+        prepared.toString(),
+        data.fingerprint(),
+        ev.confusion().total(),
+        ev.confusion().accuracy());
     cli.out()
         .printf(
             "4/4 evaluated on the %s split: %d images, accuracy %.4f (%.1f s)%n",

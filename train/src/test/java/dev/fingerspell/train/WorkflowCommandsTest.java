@@ -485,6 +485,10 @@ class WorkflowCommandsTest {
     assertTrue(r.out().contains("recipe: no pretrained weights"), r.out());
     assertTrue(r.out().contains("4/4 evaluated on the test split: 28 images"), r.out());
     assertTrue(Files.isRegularFile(dir.resolve("demo/run/report.html")));
+    // the run keeps its test score, as evaluate keeps one
+    String accuracy = r.out().replaceAll("(?s).*28 images, accuracy (\\d\\.\\d{4}).*", "$1");
+    String table = run("runs", dir.resolve("demo/run").toString()).out();
+    assertTrue(table.contains(" " + accuracy + " (test) "), table);
   }
 
   /**
