@@ -77,21 +77,37 @@ final class DataCommand {
         description = "images per shard (default ${DEFAULT-VALUE})")
     int shardSize;
 
+    @Option(
+        names = "--force",
+        description = "prepare even when the prepared set is up to date with the source")
+    boolean force;
+
     @Override
     public Integer call() throws Exception {
       Cli cli = parent.main.cli();
       long t0 = System.nanoTime();
-      Path processed =
-          DataPrepare.run(
-              new DataPrepare.Options(
-                  src,
-                  out,
-                  size,
-                  valFraction,
-                  seed,
-                  shardSize,
-                  Runtime.getRuntime().availableProcessors()),
-              Bars.forConsole(cli.out()));
+      DataPrepare.Options options =
+          new DataPrepare.Options(
+              src,
+              out,
+              size,
+              valFraction,
+              seed,
+              shardSize,
+              Runtime.getRuntime().availableProcessors());
+      if (!force && DataPrepare.upToDate(options)) { // as dvc repro skips an unchanged stage
+        Path processed = out.resolve("processed");
+        cli.out()
+            .printf(
+                "%s is up to date with %s (the same images and settings; data version %s),"
+                    + " checked in %.1f s: nothing to do (--force prepares it again)%n",
+                processed,
+                src,
+                PreparedData.open(processed).fingerprint().substring(0, 12),
+                (System.nanoTime() - t0) / 1e9);
+        return 0;
+      }
+      Path processed = DataPrepare.run(options, Bars.forConsole(cli.out()));
       JsonNode m = new ObjectMapper().readTree(processed.resolve(DataPrepare.MANIFEST).toFile());
       JsonNode splits = m.get("splits");
       cli.out()

@@ -118,6 +118,31 @@ class WorkflowCommandsTest {
     CliRun prep = synthesisedAndPrepared(4, "0.25");
     assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
     dataStatus(dir.resolve("data"));
+    // the same source and settings again: nothing to do, unless forced
+    List<String> again =
+        new java.util.ArrayList<>(
+            List.of(
+                "data",
+                "prepare",
+                "--src",
+                dir.resolve("raw").toString(),
+                "--out",
+                dir.resolve("data").toString(),
+                "--size",
+                "32",
+                "--val-fraction",
+                "0.25"));
+    CliRun skipped = run(again.toArray(String[]::new));
+    assertEquals(0, skipped.status(), skipped.err());
+    assertTrue(
+        skipped
+            .out()
+            .startsWith(
+                dir.resolve("data/processed") + " is up to date with " + dir.resolve("raw")),
+        skipped.out());
+    assertTrue(skipped.out().strip().endsWith("nothing to do (--force prepares it again)"));
+    again.add("--force");
+    assertTrue(run(again.toArray(String[]::new)).out().contains("prepared "), "--force");
 
     Path run = dir.resolve("run");
     CliRun train = trained(run, "train.epochs=2", "train.batch_size=16");

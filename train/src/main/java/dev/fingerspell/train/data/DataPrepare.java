@@ -1,5 +1,6 @@
 package dev.fingerspell.train.data;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.fingerspell.tensor.Rng;
@@ -95,6 +96,82 @@ public final class DataPrepare {
 
     /** All done. */
     void finish();
+  }
+
+  /**
+   * Whether {@code out/processed} already holds what these options would make, as DVC's repro skips
+   * a stage whose inputs did not change: the same settings, the same source by content (a zip's own
+   * sha256; a folder's images hashed again, seconds against minutes of decoding), and every shard
+   * in place at its size ({@code data status} hashes them).
+   */
+  public static boolean upToDate(Options o) {
+    Path manifest = o.out().resolve("processed").resolve(MANIFEST);
+    JsonNode m;
+    try {
+      m = new ObjectMapper().readTree(manifest.toFile());
+    } catch (IOException e) {
+      return false; // none, or unreadable: prepare
+    }
+    if (m.path("image_size").asInt() != o.size()
+        || m.path("seed").asLong() != o.seed()
+        || m.path("val_fraction").asDouble(Double.NaN) != o.valFraction()
+        || m.path("shard_size").asInt() != o.shardSize()) {
+      return false;
+    }
+    for (JsonNode split : m.path("splits")) {
+      for (JsonNode shard : split.path("shards")) {
+        Path file = manifest.resolveSibling(shard.path("file").asText());
+        try {
+          if (!shard.has("bytes") || Files.size(file) != shard.path("bytes").asLong()) {
+            return false;
+          }
+        } catch (IOException e) {
+          return false;
+        }
+      }
+    }
+    JsonNode source = m.path("source");
+    if (Files.isDirectory(o.source())) {
+      return source.path("kind").asText().equals("folder")
+          && source.path("sha256").asText().equals(folderDigest(o.source()));
+    }
+    return Files.isRegularFile(o.source())
+        && source.path("archive_sha256").asText().equals(Sha256.of(o.source()));
+  }
+
+  /**
+   * The source hash a preparation of {@code folder} records: every image of a class folder and of
+   * the test folder (named by a known class), by relative path, with the sha256 of its bytes.
+   */
+  static String folderDigest(Path folder) {
+    SourceLayout layout = SourceLayout.find(folder);
+    if (layout.trainRoot() == null) {
+      return "";
+    }
+    List<Path> files = new ArrayList<>();
+    for (String c : layout.classes()) {
+      files.addAll(layout.classFiles(c));
+    }
+    for (Path f : layout.testFiles()) {
+      if (layout.classes().contains(layout.testClass(f))) {
+        files.add(f);
+      }
+    }
+    Map<String, String> hashes = new java.util.concurrent.ConcurrentSkipListMap<>();
+    files.parallelStream()
+        .forEach(
+            f -> {
+              try {
+                hashes.put(relative(folder, f), Sha256.of(Files.readAllBytes(f)));
+              } catch (IOException e) {
+                // unreadable: a preparation skips it, unhashed, too
+              }
+            });
+    MessageDigest digest = Sha256.digest();
+    hashes.forEach(
+        (k, v) ->
+            digest.update((k + "\t" + v + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    return HexFormat.of().formatHex(digest.digest());
   }
 
   /** Prepares the set and returns the processed folder. */
@@ -207,12 +284,16 @@ public final class DataPrepare {
     manifest.put("image_size", o.size());
     manifest.put("seed", o.seed());
     manifest.put("val_fraction", o.valFraction());
+    manifest.put("shard_size", o.shardSize());
     manifest.put("classes", classes);
     Map<String, Object> source = new LinkedHashMap<>();
     source.put("path", o.source().toAbsolutePath().toString());
     source.put("kind", Files.isDirectory(o.source()) ? "folder" : "zip");
     source.put("files", fileHashes.size());
     source.put("sha256", HexFormat.of().formatHex(sourceHash.digest()));
+    if (!Files.isDirectory(o.source())) { // a zip: its own hash says it is unchanged, unextracted
+      source.put("archive_sha256", Sha256.of(o.source()));
+    }
     manifest.put("source", source);
     manifest.put("splits", splits);
     manifest.put("skipped_count", skipped.size());
@@ -364,6 +445,7 @@ public final class DataPrepare {
                   shard.put("file", file.getFileName().toString());
                   shard.put("count", n);
                   shard.put("sha256", HexFormat.of().formatHex(sha.digest()));
+                  shard.put("bytes", Files.size(file)); // what upToDate checks without hashing
                   return shard;
                 }));
         count += n;

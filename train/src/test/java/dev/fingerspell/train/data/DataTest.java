@@ -158,6 +158,58 @@ class DataTest {
     return zip;
   }
 
+  /**
+   * A prepared set is up to date with its source while the source's images (by content) and the
+   * settings are the same and its shards are in place, as dvc repro tells an unchanged stage: a zip
+   * by its own hash, a folder by its images hashed again.
+   */
+  @Test
+  void aSetIsUpToDateUntilItsImagesOrSettingsChange() throws IOException {
+    Path source = dir.resolve("changing");
+    try (Stream<Path> files = Files.walk(raw)) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        Path to = source.resolve(raw.relativize(f).toString());
+        Files.createDirectories(to.getParent());
+        Files.copy(f, to);
+      }
+    }
+    DataPrepare.Options options =
+        new DataPrepare.Options(source, dir.resolve("fresh"), 32, 0.2, 42, 50, 2);
+    assertFalse(DataPrepare.upToDate(options), "nothing prepared yet");
+    Path processed = DataPrepare.run(options, DataPrepare.NO_PROGRESS);
+    assertTrue(DataPrepare.upToDate(options));
+    for (DataPrepare.Options other :
+        List.of(
+            new DataPrepare.Options(source, dir.resolve("fresh"), 48, 0.2, 42, 50, 2),
+            new DataPrepare.Options(source, dir.resolve("fresh"), 32, 0.1, 42, 50, 2),
+            new DataPrepare.Options(source, dir.resolve("fresh"), 32, 0.2, 7, 50, 2),
+            new DataPrepare.Options(source, dir.resolve("fresh"), 32, 0.2, 42, 40, 2))) {
+      assertFalse(DataPrepare.upToDate(other), other.toString());
+    }
+    assertTrue(
+        DataPrepare.upToDate(
+            new DataPrepare.Options(source, dir.resolve("fresh"), 32, 0.2, 42, 50, 1)),
+        "the threads decoding change nothing made");
+    Path image = source.resolve("asl_alphabet_train/asl_alphabet_train/D/D2.jpg");
+    Files.copy(
+        source.resolve("asl_alphabet_train/asl_alphabet_train/D/D3.jpg"),
+        image,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    assertFalse(DataPrepare.upToDate(options), "an image changed");
+    DataPrepare.run(options, DataPrepare.NO_PROGRESS);
+    assertTrue(DataPrepare.upToDate(options));
+    Files.delete(processed.resolve("val-00000.safetensors"));
+    assertFalse(DataPrepare.upToDate(options), "a shard is missing");
+
+    Path zip = zipOf("uptodate.zip", name -> true);
+    DataPrepare.Options fromZip =
+        new DataPrepare.Options(zip, dir.resolve("zipped"), 32, 0.2, 42, 50, 2);
+    DataPrepare.run(fromZip, DataPrepare.NO_PROGRESS);
+    assertTrue(DataPrepare.upToDate(fromZip));
+    zipOf("uptodate.zip", name -> !name.equals("E1.jpg"));
+    assertFalse(DataPrepare.upToDate(fromZip), "the zip changed");
+  }
+
   private static int trainAndVal(Path processed) throws IOException {
     JsonNode splits =
         new ObjectMapper().readTree(processed.resolve("manifest.json").toFile()).get("splits");
