@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.train.report.Comparison;
 import dev.fingerspell.train.report.Report;
 import dev.fingerspell.train.training.RunEvaluations;
@@ -98,7 +99,8 @@ final class RunsCommand implements Callable<Integer> {
       String weightsSha256,
       String ranOn,
       List<Report.Epoch> metrics,
-      List<RunEvaluations.Entry> evaluations) {}
+      List<RunEvaluations.Entry> evaluations,
+      Boolean dataChanged) {}
 
   @Override
   public Integer call() {
@@ -346,7 +348,25 @@ final class RunsCommand implements Callable<Integer> {
         record.path("weights_sha256").asText(null),
         record.path("ran_on").asText(null),
         metrics,
-        RunEvaluations.current(dir));
+        RunEvaluations.current(dir),
+        dataChanged(config, record.path("data_fingerprint").asText(null)));
+  }
+
+  /**
+   * Whether the data set in the run's data.dir is another version than the one it trained on, as
+   * dvc status tells a stage whose input changed; null where that cannot be told (no version
+   * recorded, or the folder is not there from here).
+   */
+  private static Boolean dataChanged(JsonNode config, String trainedOn) {
+    String dir = config.path("data").path("dir").asText("");
+    if (trainedOn == null || dir.isEmpty() || !PreparedData.isPrepared(Path.of(dir))) {
+      return null;
+    }
+    try {
+      return !PreparedData.open(Path.of(dir)).fingerprint().equals(trainedOn);
+    } catch (RuntimeException e) {
+      return null; // an unreadable manifest: data status says what is wrong
+    }
   }
 
   private static JsonNode tree(ObjectMapper mapper, Path file) {
@@ -374,13 +394,18 @@ final class RunsCommand implements Callable<Integer> {
     if (runs.stream().anyMatch(Run::resumable)) {
       out.println("* fingerspell train --resume FOLDER goes on with it");
     }
+    if (runs.stream().anyMatch(r -> Boolean.TRUE.equals(r.dataChanged()))) {
+      out.println(
+          "! its data.dir holds another version of the data set than it trained on"
+              + " (fingerspell data status DIR)");
+    }
   }
 
   /** A run's row of the table, under {@link #COLUMNS}. */
   private static List<String> cells(Run r) {
     return List.of(
         r.name(),
-        r.status() + (r.resumable() ? "*" : ""),
+        r.status() + (r.resumable() ? "*" : "") + (Boolean.TRUE.equals(r.dataChanged()) ? "!" : ""),
         r.epochs() + "/" + (r.epochsTotal() < 0 ? "?" : r.epochsTotal()),
         r.bestEpoch() < 0
             ? "-"
@@ -446,6 +471,7 @@ final class RunsCommand implements Callable<Integer> {
       o.put("data_fingerprint", r.dataFingerprint());
       o.put("weights_sha256", r.weightsSha256());
       o.put("ran_on", r.ranOn());
+      o.put("data_changed", r.dataChanged());
       ArrayNode evaluations = o.putArray("evaluations");
       for (RunEvaluations.Entry e : r.evaluations()) {
         evaluations

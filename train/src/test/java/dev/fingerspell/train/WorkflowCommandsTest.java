@@ -406,6 +406,41 @@ class WorkflowCommandsTest {
             + unvalidated.resolve("last.safetensors")
             + "\n",
         notYet.err());
+
+    // the data set prepared again, another split: the run trained on a version no longer there
+    assertFalse(
+        new ObjectMapper()
+            .readTree(run("runs", run.toString(), "--json").out())
+            .get(0)
+            .get("data_changed")
+            .asBoolean());
+    CliRun resplit =
+        run(
+            "data",
+            "prepare",
+            "--src",
+            dir.resolve("raw").toString(),
+            "--out",
+            dir.resolve("data").toString(),
+            "--size",
+            "32",
+            "--val-fraction",
+            "0.25",
+            "--seed",
+            "7");
+    assertEquals(0, resplit.status(), resplit.err());
+    List<String> stale = run("runs", run.toString()).out().lines().toList();
+    assertTrue(stale.get(1).matches("run +completed! .*"), stale.get(1));
+    assertEquals(
+        "! its data.dir holds another version of the data set than it trained on"
+            + " (fingerspell data status DIR)",
+        stale.getLast());
+    assertTrue(
+        new ObjectMapper()
+            .readTree(run("runs", run.toString(), "--json").out())
+            .get(0)
+            .get("data_changed")
+            .asBoolean());
   }
 
   /**
