@@ -1,22 +1,14 @@
 package dev.fingerspell.train;
 
-import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import dev.fingerspell.train.config.Config;
 import dev.fingerspell.train.config.ConfigException;
 import dev.fingerspell.train.config.Sweep;
 import dev.fingerspell.train.training.ResumeException;
 import dev.fingerspell.train.training.Trainer;
-import dev.fingerspell.weights.AtomicFiles;
-import dev.fingerspell.weights.IoErrors;
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -107,126 +99,14 @@ final class TrainCommand implements Callable<Integer> {
     return r.interrupted() ? 130 : 0;
   }
 
-  /**
-   * Every combination of the listed values, one run after another in one folder; then their table
-   * and a page comparing them. Every configuration is checked before the first run starts. A run
-   * that fails is said and the next one starts; Ctrl-C stops the one running (it can be resumed)
-   * and starts no more.
-   */
+  /** {@link Multirun}: one run per combination of the listed values. */
   private int multirun(Cli cli) throws InterruptedException {
     if (resume != null) {
       throw new ResumeException(
           "--multirun starts new runs; resume one of a sweep's runs with --resume ITS_FOLDER");
     }
-    List<Sweep.Job> jobs = Sweep.expand(overrides);
-    Config first = null;
-    for (Sweep.Job job : jobs) { // every one before the first run starts
-      Config cfg;
-      try {
-        cfg = Config.compose(config, job.overrides(), Path.of(""));
-      } catch (ConfigException e) {
-        throw new ConfigException(
-            "run "
-                + (job.number() + 1)
-                + " of "
-                + jobs.size()
-                + " ("
-                + swept(job)
-                + "): "
-                + e.getMessage());
-      }
-      if (show) {
-        cli.out().printf("# run %d of %d: %s%n", job.number() + 1, jobs.size(), swept(job));
-        cli.out().print(cfg.toYaml());
-      }
-      first = first == null ? cfg : first;
-    }
-    if (show) {
-      return 0;
-    }
-    Path root = Trainer.runDir(first, "multirun");
-    List<Path> folders = new ArrayList<>();
-    for (Sweep.Job job : jobs) {
-      folders.add(root.resolve(job.folderName()));
-    }
-    writeMultirunYaml(root, jobs, folders);
-    cli.out().printf("multirun: %d runs in %s%n", jobs.size(), root);
-    List<String> failed = new ArrayList<>();
-    int started = 0;
-    boolean interrupted = false;
-    for (; started < jobs.size() && !interrupted; started++) {
-      Sweep.Job job = jobs.get(started);
-      Path folder = folders.get(started);
-      cli.out().printf("run %d of %d: %s%n", started + 1, jobs.size(), swept(job));
-      List<String> settings = new ArrayList<>(job.overrides());
-      settings.add("run.dir=" + folder);
-      try {
-        interrupted = run(Config.compose(config, settings, Path.of("")), cli, false).interrupted();
-      } catch (RuntimeException | OutOfMemoryError e) {
-        String why =
-            e instanceof OutOfMemoryError oom
-                ? Main.outOfMemory(oom, Runtime.getRuntime().maxMemory())
-                : IoErrors.describe(e);
-        cli.err()
-            .printf(
-                "fingerspell: run %d of %d failed (%s): %s%n",
-                started + 1, jobs.size(), folder, why);
-        failed.add(folder.getFileName().toString());
-      }
-    }
-    List<RunsCommand.Run> runs = new ArrayList<>();
-    for (Path folder : folders) {
-      if (Files.isRegularFile(folder.resolve("config.yaml"))) {
-        runs.add(RunsCommand.read(folder, folder.getFileName().toString()));
-      }
-    }
-    if (!runs.isEmpty()) {
-      RunsCommand.table(cli.out(), runs);
-      Path page = root.resolve("compare.html");
-      RunsCommand.compare(page, runs);
-      cli.out().printf("comparison: %s%n", page);
-    }
-    if (interrupted) {
-      cli.out()
-          .printf("interrupted: %d of %d runs not started%n", jobs.size() - started, jobs.size());
-      return 130;
-    }
-    if (!failed.isEmpty()) {
-      cli.err()
-          .printf(
-              "fingerspell: %d of %d runs failed: %s%n",
-              failed.size(), jobs.size(), String.join(", ", failed));
-      return 1;
-    }
-    return 0;
-  }
-
-  private static String swept(Sweep.Job job) {
-    return job.swept().isEmpty() ? "(nothing swept)" : String.join(" ", job.swept());
-  }
-
-  /** {@code multirun.yaml}, as Hydra writes it: the command's overrides and each run's. */
-  private void writeMultirunYaml(Path root, List<Sweep.Job> jobs, List<Path> folders) {
-    Map<String, Object> doc = new LinkedHashMap<>();
-    doc.put("config", config == null ? null : config.toString());
-    doc.put("overrides", overrides);
-    List<Map<String, Object>> listed = new ArrayList<>();
-    for (int i = 0; i < jobs.size(); i++) {
-      Map<String, Object> job = new LinkedHashMap<>();
-      job.put("folder", folders.get(i).getFileName().toString());
-      job.put( // its own folder is run.dir
-          "overrides",
-          jobs.get(i).overrides().stream().filter(o -> !o.startsWith("run.dir=")).toList());
-      listed.add(job);
-    }
-    doc.put("runs", listed);
-    try {
-      Files.createDirectories(root);
-      AtomicFiles.write(root.resolve("multirun.yaml"), new YAMLMapper().writeValueAsBytes(doc));
-    } catch (IOException e) {
-      throw new UncheckedIOException(
-          "cannot write " + root.resolve("multirun.yaml") + ": " + IoErrors.describe(e), e);
-    }
+    Multirun sweep = Multirun.checked(config, overrides);
+    return show ? sweep.showConfigs(cli) : sweep.run(cli);
   }
 
   /**
