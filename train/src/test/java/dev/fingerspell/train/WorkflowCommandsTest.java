@@ -38,20 +38,26 @@ class WorkflowCommandsTest {
         run("data", "synth", "--out", dir.resolve("raw").toString(), "--per-class", "" + perClass);
     assertEquals(0, synth.status(), synth.err());
     assertTrue(synth.out().startsWith("wrote " + (29 * perClass + 28) + " images"), synth.out());
-    CliRun prep =
-        run(
-            "data",
-            "prepare",
-            "--src",
-            dir.resolve("raw").toString(),
-            "--out",
-            dir.resolve("data").toString(),
-            "--size",
-            "32",
-            "--val-fraction",
-            valFraction);
+    CliRun prep = prepared("--val-fraction", valFraction);
     assertEquals(0, prep.status(), prep.err());
     return prep;
+  }
+
+  /** {@code data prepare} of {@code raw} at 32x32 into {@code data}, with {@code options}. */
+  private CliRun prepared(String... options) {
+    List<String> args =
+        new java.util.ArrayList<>(
+            List.of(
+                "data",
+                "prepare",
+                "--src",
+                dir.resolve("raw").toString(),
+                "--out",
+                dir.resolve("data").toString(),
+                "--size",
+                "32"));
+    args.addAll(List.of(options));
+    return run(args.toArray(String[]::new));
   }
 
   /**
@@ -119,20 +125,7 @@ class WorkflowCommandsTest {
     assertTrue(prep.out().contains("train 87, val 29, test 28 images; 0 skipped"), prep.out());
     dataStatus(dir.resolve("data"));
     // the same source and settings again: nothing to do, unless forced
-    List<String> again =
-        new java.util.ArrayList<>(
-            List.of(
-                "data",
-                "prepare",
-                "--src",
-                dir.resolve("raw").toString(),
-                "--out",
-                dir.resolve("data").toString(),
-                "--size",
-                "32",
-                "--val-fraction",
-                "0.25"));
-    CliRun skipped = run(again.toArray(String[]::new));
+    CliRun skipped = prepared("--val-fraction", "0.25");
     assertEquals(0, skipped.status(), skipped.err());
     assertTrue(
         skipped
@@ -141,8 +134,7 @@ class WorkflowCommandsTest {
                 dir.resolve("data/processed") + " is up to date with " + dir.resolve("raw")),
         skipped.out());
     assertTrue(skipped.out().strip().endsWith("nothing to do (--force prepares it again)"));
-    again.add("--force");
-    assertTrue(run(again.toArray(String[]::new)).out().contains("prepared "), "--force");
+    assertTrue(prepared("--val-fraction", "0.25", "--force").out().contains("prepared "));
 
     Path run = dir.resolve("run");
     CliRun train = trained(run, "train.epochs=2", "train.batch_size=16");
@@ -414,20 +406,7 @@ class WorkflowCommandsTest {
             .get(0)
             .get("data_changed")
             .asBoolean());
-    CliRun resplit =
-        run(
-            "data",
-            "prepare",
-            "--src",
-            dir.resolve("raw").toString(),
-            "--out",
-            dir.resolve("data").toString(),
-            "--size",
-            "32",
-            "--val-fraction",
-            "0.25",
-            "--seed",
-            "7");
+    CliRun resplit = prepared("--val-fraction", "0.25", "--seed", "7");
     assertEquals(0, resplit.status(), resplit.err());
     List<String> stale = run("runs", run.toString()).out().lines().toList();
     assertTrue(stale.get(1).matches("run +completed! .*"), stale.get(1));
