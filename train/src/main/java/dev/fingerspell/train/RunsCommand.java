@@ -106,6 +106,7 @@ final class RunsCommand implements Callable<Integer> {
   public Integer call() {
     PrintWriter out = main.cli().out();
     List<Path> roots = folders.isEmpty() ? List.of(Path.of("runs")) : folders;
+    String where = String.join(", ", roots.stream().map(Path::toString).toList());
     List<Run> runs = new ArrayList<>();
     for (Path root : roots) {
       if (isRun(root)) {
@@ -118,9 +119,7 @@ final class RunsCommand implements Callable<Integer> {
       }
     }
     if (html != null && runs.isEmpty()) {
-      throw new IllegalArgumentException(
-          "no runs to compare in "
-              + String.join(", ", roots.stream().map(Path::toString).toList()));
+      throw new IllegalArgumentException("no runs to compare in " + where);
     }
     if (bestOnly) {
       if (json || html != null) {
@@ -131,17 +130,14 @@ final class RunsCommand implements Callable<Integer> {
           best(runs)
               .orElseThrow(
                   () ->
-                      new IllegalArgumentException(
-                          "no run in "
-                              + String.join(", ", roots.stream().map(Path::toString).toList())
-                              + " has a best epoch yet"));
+                      new IllegalArgumentException("no run in " + where + " has a best epoch yet"));
       out.println(best.dir());
       return 0;
     }
     if (json) {
       out.println(toJson(runs));
     } else if (runs.isEmpty()) {
-      out.println("no runs in " + String.join(", ", roots.stream().map(Path::toString).toList()));
+      out.println("no runs in " + where);
     } else {
       table(out, runs);
     }
