@@ -490,9 +490,13 @@ public final class Trainer {
           && !stopEarly
           && !stopRequested
           && System.nanoTime() - lastReportNanos >= liveReportEvery.toNanos()) {
-        report(
-            bestConfusion != null ? bestConfusion : lastConfusion,
-            "running, epoch " + epoch + " of " + epochs + " done");
+        try {
+          report(
+              bestConfusion != null ? bestConfusion : lastConfusion,
+              "running, epoch " + epoch + " of " + epochs + " done");
+        } catch (RuntimeException e) { // a page to look at must not end hours of training
+          listener.notice("warning: report.html not updated: " + IoErrors.describe(e));
+        }
         lastReportNanos = System.nanoTime();
       }
       if (stopEarly) {

@@ -589,6 +589,51 @@ class TrainEndToEndTest {
     assertFalse(last.contains("http-equiv"), "a finished run's report reloads itself");
   }
 
+  /** A report that cannot be written while the run goes on is a warning, not a failed run. */
+  @Test
+  void aLiveReportThatCannotBeWrittenDoesNotStopTheRun() throws Exception {
+    Path run = dir.resolve("blocked-report");
+    Path report = run.resolve("report.html");
+    List<String> notices = new ArrayList<>();
+    Trainer trainer =
+        new Trainer(
+            config("blocked-report", "model.trainable=head", "train.epochs=2"),
+            env,
+            new Trainer.Listener() {
+              @Override
+              public void notice(String line) {
+                notices.add(line);
+              }
+
+              @Override
+              public void phase(String what, long steps) {
+                try {
+                  if (what.equals("epoch 1")) { // a folder where the page goes: it cannot be
+                    Files.createDirectories(report.resolve("in-the-way"));
+                  } else if (what.equals("epoch 2")) {
+                    Files.delete(report.resolve("in-the-way"));
+                    Files.delete(report);
+                  }
+                } catch (java.io.IOException e) {
+                  throw new java.io.UncheckedIOException(e);
+                }
+              }
+
+              @Override
+              public void step(long n, double loss) {}
+
+              @Override
+              public void endPhase() {}
+            });
+    trainer.liveReportEvery(java.time.Duration.ZERO);
+    Trainer.Result r = trainer.run();
+    assertEquals(2, r.epochs().size());
+    assertTrue(
+        notices.stream().anyMatch(n -> n.startsWith("warning: report.html not updated: ")),
+        notices.toString());
+    assertTrue(Files.readString(report).contains("<td>completed</td>"));
+  }
+
   /**
    * Ctrl-C as a test gives it: asks the trainer to stop at the first step of the phase named, and
    * counts the images that went through that phase.
