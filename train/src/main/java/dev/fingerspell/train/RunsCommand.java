@@ -215,7 +215,8 @@ final class RunsCommand implements Callable<Integer> {
               cells(r),
               r.metrics(),
               settings(r),
-              Files.isRegularFile(report) ? report : null));
+              Files.isRegularFile(report) ? report : null,
+              r.bestEpoch() > 0 ? r.bestAccuracy() : Double.NaN));
     }
     Comparison.write(html, COLUMNS, compared, best(runs).map(RunsCommand::bestLine).orElse(null));
   }

@@ -26,13 +26,15 @@ public final class Comparison {
    * @param settings its configuration flattened ({@code train.lr} → {@code 0.001}), and what pins
    *     its inputs (data version, starting weights)
    * @param report its report.html, which its name links to; null when it has none
+   * @param best the accuracy of its best epoch; NaN before one
    */
   public record Run(
       String name,
       List<String> cells,
       List<Report.Epoch> epochs,
       Map<String, String> settings,
-      Path report) {}
+      Path report,
+      double best) {}
 
   /**
    * Writes the page atomically: {@code best} (a line naming the best run, or null), the runs table
@@ -82,6 +84,7 @@ public final class Comparison {
       }
       b.append("</table>");
     }
+    settingPlots(b, runs, differing);
     b.append("\n<h2>Learning curves</h2><div class=\"plots\">");
     curve(b, runs, "Validation accuracy", "accuracy", Report.Epoch::valAcc);
     curve(b, runs, "Validation loss", "cross-entropy", Report.Epoch::valLoss);
@@ -89,6 +92,43 @@ public final class Comparison {
     curve(b, runs, "Training loss", "cross-entropy", Report.Epoch::trainLoss);
     b.append("</div>\n");
     Report.end(b, html);
+  }
+
+  /**
+   * For each differing setting that is a number in every run: the best accuracy against its value,
+   * a point a run, on a log scale where the values span two orders of magnitude (a learning rate).
+   */
+  private static void settingPlots(StringBuilder b, List<Run> runs, List<String> differing) {
+    StringBuilder plots = new StringBuilder();
+    for (String key : differing) {
+      if (key.contains(" ")) {
+        continue; // not a setting but a record (data version, starting weights, ran on)
+      }
+      double[] x = new double[runs.size()];
+      double[] y = new double[runs.size()];
+      boolean numeric = true;
+      for (int i = 0; i < runs.size() && numeric; i++) {
+        try {
+          x[i] = Double.parseDouble(runs.get(i).settings().getOrDefault(key, ""));
+          numeric = Double.isFinite(x[i]);
+        } catch (NumberFormatException e) {
+          numeric = false;
+        }
+        y[i] = runs.get(i).best();
+      }
+      if (!numeric) {
+        continue;
+      }
+      double min = java.util.Arrays.stream(x).min().orElse(0);
+      double max = java.util.Arrays.stream(x).max().orElse(0);
+      boolean log = min > 0 && max / min >= 100;
+      Report.img(plots, Plots.scatter(key, key, "best accuracy", x, y, log), key);
+    }
+    if (!plots.isEmpty()) {
+      b.append("\n<h2>Best accuracy by setting</h2><div class=\"plots\">")
+          .append(plots)
+          .append("</div>");
+    }
   }
 
   /** {@code target} from {@code from}, as a URL path: relative, '/'-separated, escaped. */

@@ -13,6 +13,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import javax.imageio.ImageIO;
@@ -97,42 +98,15 @@ public final class Plots {
     BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = canvas(img);
     int n = 0;
-    double min = Double.POSITIVE_INFINITY;
-    double max = Double.NEGATIVE_INFINITY;
     for (Series s : series) {
       n = Math.max(n, s.values().length);
-      for (double v : s.values()) {
-        if (Double.isFinite(v)) {
-          min = Math.min(min, v);
-          max = Math.max(max, v);
-        }
-      }
     }
-    if (!Double.isFinite(min)) {
-      min = 0;
-      max = 1;
-    }
-    if (max - min < 1e-9) {
-      max = min + 1;
-    }
-    double pad = (max - min) * 0.05;
-    min -= pad;
-    max += pad;
+    double[] range = range(series.stream().flatMapToDouble(s -> Arrays.stream(s.values())));
+    double min = range[0];
+    double max = range[1];
     int pw = w - left - right;
     int ph = h - top - bottom;
-    g.setColor(Color.BLACK);
-    text(g, title, left + pw / 2, 24, true, 16f); // over the plot, not its legend
-    g.setColor(new Color(0xdddddd));
-    for (int t = 0; t <= 5; t++) {
-      int y = top + ph - t * ph / 5;
-      g.drawLine(left, y, left + pw, y);
-      g.setColor(Color.DARK_GRAY);
-      double v = min + (max - min) * t / 5;
-      textRight(g, String.format("%.3g", v), left - 6, y + 4);
-      g.setColor(new Color(0xdddddd));
-    }
-    g.setColor(Color.BLACK);
-    g.drawRect(left, top, pw, ph);
+    frame(g, title, yLabel, min, max, left, top, pw, ph);
     int ticks = Math.min(n, 10);
     for (int t = 0; t < ticks; t++) {
       int epoch = n <= 1 ? 1 : 1 + (int) Math.round((double) t * (n - 1) / Math.max(1, ticks - 1));
@@ -141,7 +115,6 @@ public final class Plots {
       text(g, Integer.toString(epoch), x, top + ph + 18, true, 12f);
     }
     text(g, "epoch", left + pw / 2, h - 10, true, 12f);
-    text(g, yLabel, 14, top - 10, false, 12f);
     int legendX = beside ? left + pw + 12 : left + pw - Math.min(pw / 2, legend);
     int shown = 0;
     for (int s = 0; s < series.size(); s++) {
@@ -174,6 +147,92 @@ public final class Plots {
     }
     g.dispose();
     return write(img, png);
+  }
+
+  /**
+   * One point per run: the value a setting had in it against the score it reached, in the run's
+   * colour (its line's in the curves), {@code x} on a log scale where {@code logX}: W&B's sweep
+   * view of what a setting did.
+   */
+  public static byte[] scatter(
+      String title, String xLabel, String yLabel, double[] x, double[] y, boolean logX) {
+    int w = 640;
+    int h = 400;
+    int left = 70;
+    int top = 40;
+    int pw = w - left - 20;
+    int ph = h - top - 50;
+    BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+    Graphics2D g = canvas(img);
+    double[] ys = range(Arrays.stream(y));
+    double[] position = new double[x.length]; // where along the axis, in [0, 1]
+    double lo = Double.POSITIVE_INFINITY;
+    double hi = Double.NEGATIVE_INFINITY;
+    for (double v : x) {
+      lo = Math.min(lo, logX ? Math.log10(v) : v);
+      hi = Math.max(hi, logX ? Math.log10(v) : v);
+    }
+    for (int i = 0; i < x.length; i++) {
+      double v = logX ? Math.log10(x[i]) : x[i];
+      position[i] = hi - lo < 1e-12 ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
+    }
+    frame(g, title, yLabel, ys[0], ys[1], left, top, pw, ph);
+    java.util.Set<Double> labelled = new java.util.HashSet<>();
+    for (int i = 0; i < x.length; i++) {
+      int px = left + (int) Math.round(position[i] * pw);
+      if (labelled.add(x[i])) { // each value the setting took, on the axis
+        g.setColor(Color.BLACK);
+        g.drawLine(px, top + ph, px, top + ph + 4);
+        String value = java.math.BigDecimal.valueOf(x[i]).stripTrailingZeros().toPlainString();
+        text(g, value, px, top + ph + 18, true, 11f); // 0.0005 as it was given
+      }
+      if (Double.isFinite(y[i])) {
+        int py = top + ph - (int) Math.round((y[i] - ys[0]) / (ys[1] - ys[0]) * ph);
+        g.setColor(SERIES[i % SERIES.length]);
+        g.fillOval(px - 5, py - 5, 10, 10);
+      }
+    }
+    g.setColor(Color.BLACK);
+    text(g, xLabel + (logX ? " (log scale)" : ""), left + pw / 2, h - 10, true, 12f);
+    g.dispose();
+    return write(img, null);
+  }
+
+  /** The finite values' range, padded 5% each way; [0, 1] where there are none. */
+  private static double[] range(java.util.stream.DoubleStream values) {
+    double[] finite = values.filter(Double::isFinite).toArray();
+    double min = finite.length == 0 ? 0 : Arrays.stream(finite).min().getAsDouble();
+    double max = finite.length == 0 ? 1 : Arrays.stream(finite).max().getAsDouble();
+    if (max - min < 1e-9) {
+      max = min + 1;
+    }
+    double pad = (max - min) * 0.05;
+    return new double[] {min - pad, max + pad};
+  }
+
+  /** The title over the plot, the y axis from {@code min} to {@code max} with its grid, the box. */
+  private static void frame(
+      Graphics2D g,
+      String title,
+      String yLabel,
+      double min,
+      double max,
+      int left,
+      int top,
+      int pw,
+      int ph) {
+    g.setColor(Color.BLACK);
+    text(g, title, left + pw / 2, 24, true, 16f); // over the plot, not its legend
+    for (int t = 0; t <= 5; t++) {
+      int y = top + ph - t * ph / 5;
+      g.setColor(new Color(0xdddddd));
+      g.drawLine(left, y, left + pw, y);
+      g.setColor(Color.DARK_GRAY);
+      textRight(g, String.format("%.3g", min + (max - min) * t / 5), left - 6, y + 4);
+    }
+    g.setColor(Color.BLACK);
+    g.drawRect(left, top, pw, ph);
+    text(g, yLabel, 14, top - 10, false, 12f);
   }
 
   private static int xOf(int epoch, int n, int left, int pw) {

@@ -69,4 +69,22 @@ class ReportTest {
         ImageIO.read(new ByteArrayInputStream(Plots.curves(null, "t", "y", three))).getWidth();
     assertTrue(wide > 640 + 36, "legend beside: " + wide);
   }
+
+  /** A setting's values against the scores: a point a run, in its colour, where it belongs. */
+  @Test
+  void aScatterPutsEachRunWhereItsValueAndScoreAre() throws Exception {
+    BufferedImage plot =
+        ImageIO.read(
+            new ByteArrayInputStream(
+                Plots.scatter(
+                    "train.lr",
+                    "train.lr",
+                    "best accuracy",
+                    new double[] {0.0001, 0.01},
+                    new double[] {0.5, 0.9},
+                    true)));
+    // x: 5% and 95% of the 550-pixel plot from 70; y: the lower and upper 5% of 310 from 40
+    assertEquals(0x1f77b4, plot.getRGB(70 + 28, 40 + 310 - 15) & 0xffffff);
+    assertEquals(0xff7f0e, plot.getRGB(70 + 522, 40 + 15) & 0xffffff);
+  }
 }
