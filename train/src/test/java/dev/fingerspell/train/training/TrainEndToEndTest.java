@@ -549,37 +549,12 @@ class TrainEndToEndTest {
   void theReportFollowsARunWhileItGoesOn() throws Exception {
     Path report = dir.resolve("live/report.html");
     List<String> seen = new ArrayList<>();
-    Trainer[] trainer = new Trainer[1];
-    trainer[0] =
-        new Trainer(
-            config("live", "model.trainable=head", "train.epochs=3"),
-            env,
-            new Trainer.Listener() {
-              @Override
-              public void notice(String line) {}
-
-              @Override
-              public void phase(String what, long steps) {
-                if (what.startsWith("epoch ")) {
-                  try {
-                    seen.add(
-                        what
-                            + ": "
-                            + (Files.exists(report) ? Files.readString(report) : "no report"));
-                  } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                  }
-                }
-              }
-
-              @Override
-              public void step(long n, double loss) {}
-
-              @Override
-              public void endPhase() {}
-            });
-    trainer[0].liveReportEvery(java.time.Duration.ZERO);
-    trainer[0].run();
+    liveReporting(
+        config("live", "model.trainable=head", "train.epochs=3"),
+        new ArrayList<>(),
+        epoch ->
+            seen.add(
+                epoch + ": " + (Files.exists(report) ? Files.readString(report) : "no report")));
     assertEquals("epoch 1: no report", seen.get(0));
     assertTrue(seen.get(1).contains("<meta http-equiv=\"refresh\" content=\"5\">"), seen.get(1));
     assertTrue(seen.get(1).contains("<td>running, epoch 1 of 3 done</td>"), seen.get(1));
@@ -592,12 +567,37 @@ class TrainEndToEndTest {
   /** A report that cannot be written while the run goes on is a warning, not a failed run. */
   @Test
   void aLiveReportThatCannotBeWrittenDoesNotStopTheRun() throws Exception {
-    Path run = dir.resolve("blocked-report");
-    Path report = run.resolve("report.html");
+    Path report = dir.resolve("blocked-report/report.html");
     List<String> notices = new ArrayList<>();
+    Trainer.Result r =
+        liveReporting(
+            config("blocked-report", "model.trainable=head", "train.epochs=2"),
+            notices,
+            epoch -> {
+              if (epoch.equals("epoch 1")) { // a folder where the page goes: it cannot be
+                Files.createDirectories(report.resolve("in-the-way"));
+              } else {
+                Files.delete(report.resolve("in-the-way"));
+                Files.delete(report);
+              }
+            });
+    assertEquals(2, r.epochs().size());
+    assertTrue(
+        notices.stream().anyMatch(n -> n.startsWith("warning: report.html not updated: ")),
+        notices.toString());
+    assertTrue(Files.readString(report).contains("<td>completed</td>"));
+  }
+
+  /** What a test does as an epoch starts; it may touch files. */
+  private interface AtEpoch {
+    void start(String epoch) throws java.io.IOException;
+  }
+
+  /** Trains {@code cfg} with the report written after every epoch, notices into {@code notices}. */
+  private static Trainer.Result liveReporting(Config cfg, List<String> notices, AtEpoch atEpoch) {
     Trainer trainer =
         new Trainer(
-            config("blocked-report", "model.trainable=head", "train.epochs=2"),
+            cfg,
             env,
             new Trainer.Listener() {
               @Override
@@ -607,15 +607,12 @@ class TrainEndToEndTest {
 
               @Override
               public void phase(String what, long steps) {
-                try {
-                  if (what.equals("epoch 1")) { // a folder where the page goes: it cannot be
-                    Files.createDirectories(report.resolve("in-the-way"));
-                  } else if (what.equals("epoch 2")) {
-                    Files.delete(report.resolve("in-the-way"));
-                    Files.delete(report);
+                if (what.startsWith("epoch ")) {
+                  try {
+                    atEpoch.start(what);
+                  } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
                   }
-                } catch (java.io.IOException e) {
-                  throw new java.io.UncheckedIOException(e);
                 }
               }
 
@@ -626,12 +623,7 @@ class TrainEndToEndTest {
               public void endPhase() {}
             });
     trainer.liveReportEvery(java.time.Duration.ZERO);
-    Trainer.Result r = trainer.run();
-    assertEquals(2, r.epochs().size());
-    assertTrue(
-        notices.stream().anyMatch(n -> n.startsWith("warning: report.html not updated: ")),
-        notices.toString());
-    assertTrue(Files.readString(report).contains("<td>completed</td>"));
+    return trainer.run();
   }
 
   /**
