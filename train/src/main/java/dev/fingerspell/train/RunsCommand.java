@@ -470,16 +470,7 @@ final class RunsCommand implements Callable<Integer> {
       o.put("ran_on", r.ranOn());
       o.put("data_changed", r.dataChanged());
       ArrayNode evaluations = o.putArray("evaluations");
-      for (RunEvaluations.Entry e : r.evaluations()) {
-        evaluations
-            .addObject()
-            .put("split", e.split())
-            .put("data", e.data())
-            .put("data_fingerprint", e.dataFingerprint())
-            .put("count", e.count())
-            .put("accuracy", e.accuracy())
-            .put("at", e.at());
-      }
+      r.evaluations().forEach(e -> evaluations.add(e.score()));
     }
     return array.toString();
   }

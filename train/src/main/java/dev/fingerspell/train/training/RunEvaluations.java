@@ -1,8 +1,8 @@
 package dev.fingerspell.train.training;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fingerspell.weights.AtomicFiles;
 import dev.fingerspell.weights.IoErrors;
@@ -14,7 +14,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Objects;
 
 /**
  * {@code evaluations.json} in a run folder: the scores {@code evaluate} gave the run's model, as
@@ -24,6 +23,10 @@ import java.util.Objects;
  */
 public final class RunEvaluations {
   static final String FILE = "evaluations.json";
+
+  /** The file's entries are {@link Entry}s, their fields in snake case: {@code model_bytes}. */
+  static final ObjectMapper JSON =
+      new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
   private RunEvaluations() {}
 
@@ -47,7 +50,14 @@ public final class RunEvaluations {
       double accuracy,
       String at,
       long modelBytes,
-      long modelModified) {}
+      long modelModified) {
+    /** As JSON, less what identifies the model file: the score, for {@code runs --json}. */
+    public ObjectNode score() {
+      ObjectNode o = JSON.valueToTree(this);
+      o.remove(List.of("model_bytes", "model_modified"));
+      return o;
+    }
+  }
 
   /**
    * Records an evaluation of {@code run}'s model.safetensors now in place: it replaces an earlier
@@ -56,7 +66,7 @@ public final class RunEvaluations {
   public static Path record(
       Path run, String split, String data, String dataFingerprint, long count, double accuracy) {
     Path model = run.resolve("model.safetensors");
-    List<Entry> entries = new ArrayList<>(read(run));
+    List<Entry> entries = read(run);
     entries.removeIf(e -> e.split().equals(split) && e.data().equals(data));
     try {
       entries.add(
@@ -69,21 +79,8 @@ public final class RunEvaluations {
               Instant.now().toString(),
               Files.size(model),
               Files.getLastModifiedTime(model).toMillis()));
-      ObjectMapper json = new ObjectMapper();
-      ArrayNode array = json.createArrayNode();
-      for (Entry e : entries) {
-        ObjectNode o = array.addObject();
-        o.put("split", e.split());
-        o.put("data", e.data());
-        o.put("data_fingerprint", e.dataFingerprint());
-        o.put("count", e.count());
-        o.put("accuracy", e.accuracy());
-        o.put("at", e.at());
-        o.put("model_bytes", e.modelBytes());
-        o.put("model_modified", e.modelModified());
-      }
       Path file = run.resolve(FILE);
-      AtomicFiles.write(file, json.writerWithDefaultPrettyPrinter().writeValueAsBytes(array));
+      AtomicFiles.write(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(entries));
       return file;
     } catch (IOException e) {
       throw new UncheckedIOException(
@@ -110,27 +107,15 @@ public final class RunEvaluations {
 
   private static List<Entry> read(Path run) {
     Path file = run.resolve(FILE);
-    List<Entry> out = new ArrayList<>();
     if (!Files.isRegularFile(file)) {
-      return out;
+      return new ArrayList<>();
     }
     try {
-      for (JsonNode o : new ObjectMapper().readTree(file.toFile())) {
-        out.add(
-            new Entry(
-                o.path("split").asText(),
-                o.path("data").asText(),
-                o.path("data_fingerprint").isTextual() ? o.path("data_fingerprint").asText() : null,
-                o.path("count").asLong(),
-                o.path("accuracy").asDouble(Double.NaN),
-                o.path("at").asText(),
-                o.path("model_bytes").asLong(-1),
-                o.path("model_modified").asLong(-1)));
-      }
+      List<Entry> entries = JSON.readValue(file.toFile(), new TypeReference<List<Entry>>() {});
+      entries.removeIf(e -> e.split() == null || e.data() == null || e.at() == null);
+      return entries;
     } catch (IOException | RuntimeException e) {
-      out.clear(); // a damaged record is no record; the next evaluation writes a good one
+      return new ArrayList<>(); // a damaged record is no record; the next evaluation writes one
     }
-    out.removeIf(e -> Objects.equals(e.split(), "") || Double.isNaN(e.accuracy()));
-    return out;
   }
 }
