@@ -100,7 +100,9 @@ final class RunsCommand implements Callable<Integer> {
       String ranOn,
       List<Report.Epoch> metrics,
       List<RunEvaluations.Entry> evaluations,
-      Boolean dataChanged) {}
+      Boolean dataChanged,
+      Map<String, String> settings,
+      Map<String, String> inputs) {}
 
   @Override
   public Integer call() {
@@ -214,29 +216,36 @@ final class RunsCommand implements Callable<Integer> {
               r.name(),
               cells(r),
               r.metrics(),
-              settings(r),
+              r.settings(),
+              r.inputs(),
               Files.isRegularFile(report) ? report : null,
               r.bestEpoch() > 0 ? r.bestAccuracy() : Double.NaN));
     }
     Comparison.write(html, COLUMNS, compared, best(runs).map(RunsCommand::bestLine).orElse(null));
   }
 
-  /**
-   * What a run was started with: its config.yaml flattened to dotted keys (less {@code run.dir},
-   * the run's own folder), then the versions of its inputs and what it ran on.
-   */
-  static Map<String, String> settings(Run r) {
+  /** What a run was started with: its config flattened to dotted keys, less run.dir (its own). */
+  private static Map<String, String> settings(JsonNode config) {
     Map<String, String> out = new LinkedHashMap<>();
-    flatten("", tree(new YAMLMapper(), r.dir().resolve("config.yaml")), out);
+    flatten("", config, out);
     out.remove("run.dir");
-    if (r.dataFingerprint() != null) {
-      out.put("data version", abbreviated(r.dataFingerprint()));
+    return out;
+  }
+
+  /** From a run's record: the versions of its inputs and what it ran on. */
+  private static Map<String, String> inputs(JsonNode record) {
+    Map<String, String> out = new LinkedHashMap<>();
+    String data = record.path("data_fingerprint").asText(null);
+    if (data != null) {
+      out.put("data version", abbreviated(data));
     }
-    if (r.weightsSha256() != null) {
-      out.put("starting weights (sha256)", abbreviated(r.weightsSha256()));
+    String weights = record.path("weights_sha256").asText(null);
+    if (weights != null) {
+      out.put("starting weights (sha256)", abbreviated(weights));
     }
-    if (r.ranOn() != null) {
-      out.put("ran on", r.ranOn());
+    String ranOn = record.path("ran_on").asText(null);
+    if (ranOn != null) {
+      out.put("ran on", ranOn);
     }
     return out;
   }
@@ -346,7 +355,9 @@ final class RunsCommand implements Callable<Integer> {
         record.path("ran_on").asText(null),
         metrics,
         RunEvaluations.current(dir),
-        dataChanged(config, record.path("data_fingerprint").asText(null)));
+        dataChanged(config, record.path("data_fingerprint").asText(null)),
+        settings(config),
+        inputs(record));
   }
 
   /**
@@ -356,13 +367,13 @@ final class RunsCommand implements Callable<Integer> {
    */
   private static Boolean dataChanged(JsonNode config, String trainedOn) {
     String dir = config.path("data").path("dir").asText("");
-    if (trainedOn == null || dir.isEmpty() || !PreparedData.isPrepared(Path.of(dir))) {
+    if (trainedOn == null || dir.isEmpty()) {
       return null;
     }
     try {
       return !PreparedData.open(Path.of(dir)).fingerprint().equals(trainedOn);
     } catch (RuntimeException e) {
-      return null; // an unreadable manifest: data status says what is wrong
+      return null; // no set there from here, or an unreadable one: data status says which
     }
   }
 

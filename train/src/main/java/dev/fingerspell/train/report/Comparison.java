@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -23,8 +24,8 @@ public final class Comparison {
    * @param name what its lines and columns are called (its folder's name)
    * @param cells its row of the runs table, its name first
    * @param epochs its metrics, epoch by epoch
-   * @param settings its configuration flattened ({@code train.lr} → {@code 0.001}), and what pins
-   *     its inputs (data version, starting weights)
+   * @param settings its configuration flattened ({@code train.lr} → {@code 0.001})
+   * @param inputs what pins its inputs and where it ran (data version, starting weights, ran on)
    * @param report its report.html, which its name links to; null when it has none
    * @param best the accuracy of its best epoch; NaN before one
    */
@@ -33,6 +34,7 @@ public final class Comparison {
       List<String> cells,
       List<Report.Epoch> epochs,
       Map<String, String> settings,
+      Map<String, String> inputs,
       Path report,
       double best) {}
 
@@ -64,8 +66,9 @@ public final class Comparison {
       b.append("</tr>");
     }
     b.append("</table>\n<h2>Settings that differ</h2>");
-    List<String> differing = differing(runs);
-    if (differing.isEmpty()) {
+    List<String> differing = differing(runs, Run::settings);
+    List<String> inputs = differing(runs, Run::inputs);
+    if (differing.isEmpty() && inputs.isEmpty()) {
       b.append("<p>None: the runs were started with the same settings.</p>");
     } else {
       b.append("<table><tr><th>setting</th>");
@@ -73,15 +76,8 @@ public final class Comparison {
         b.append("<th>").append(Report.esc(r.name())).append("</th>");
       }
       b.append("</tr>");
-      for (String key : differing) {
-        b.append("<tr><td>").append(Report.esc(key)).append("</td>");
-        for (Run r : runs) {
-          b.append("<td>")
-              .append(Report.esc(r.settings().getOrDefault(key, "(not set)")))
-              .append("</td>");
-        }
-        b.append("</tr>");
-      }
+      rows(b, runs, differing, Run::settings);
+      rows(b, runs, inputs, Run::inputs);
       b.append("</table>");
     }
     settingPlots(b, runs, differing);
@@ -94,6 +90,20 @@ public final class Comparison {
     Report.end(b, html);
   }
 
+  /** A row a key: the key, then its value in each run. */
+  private static void rows(
+      StringBuilder b, List<Run> runs, List<String> keys, Function<Run, Map<String, String>> of) {
+    for (String key : keys) {
+      b.append("<tr><td>").append(Report.esc(key)).append("</td>");
+      for (Run r : runs) {
+        b.append("<td>")
+            .append(Report.esc(of.apply(r).getOrDefault(key, "(not set)")))
+            .append("</td>");
+      }
+      b.append("</tr>");
+    }
+  }
+
   /**
    * For each differing setting that is a number in every run: the best accuracy against its value,
    * a point a run, on a log scale where the values span two orders of magnitude (a learning rate).
@@ -101,9 +111,6 @@ public final class Comparison {
   private static void settingPlots(StringBuilder b, List<Run> runs, List<String> differing) {
     StringBuilder plots = new StringBuilder();
     for (String key : differing) {
-      if (key.contains(" ")) {
-        continue; // not a setting but a record (data version, starting weights, ran on)
-      }
       double[] x = new double[runs.size()];
       double[] y = new double[runs.size()];
       boolean numeric = true;
@@ -147,18 +154,18 @@ public final class Comparison {
   }
 
   /**
-   * The settings not the same in every run (one that some run lacks among them), in the order the
-   * first run that has them lists them.
+   * The keys of {@code of} not the same in every run (one that some run lacks among them), in the
+   * order the first run that has them lists them.
    */
-  static List<String> differing(List<Run> runs) {
+  static List<String> differing(List<Run> runs, Function<Run, Map<String, String>> of) {
     Set<String> keys = new LinkedHashSet<>();
     for (Run r : runs) {
-      keys.addAll(r.settings().keySet());
+      keys.addAll(of.apply(r).keySet());
     }
     List<String> out = new ArrayList<>();
     for (String key : keys) {
-      String first = runs.getFirst().settings().get(key);
-      if (runs.stream().anyMatch(r -> !Objects.equals(first, r.settings().get(key)))) {
+      String first = of.apply(runs.getFirst()).get(key);
+      if (runs.stream().anyMatch(r -> !Objects.equals(first, of.apply(r).get(key)))) {
         out.add(key);
       }
     }
