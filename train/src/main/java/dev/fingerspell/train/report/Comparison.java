@@ -1,7 +1,11 @@
 package dev.fingerspell.train.report;
 
+import java.io.File;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -126,8 +130,8 @@ public final class Comparison {
       if (!numeric) {
         continue;
       }
-      double min = java.util.Arrays.stream(x).min().orElse(0);
-      double max = java.util.Arrays.stream(x).max().orElse(0);
+      double min = Arrays.stream(x).min().orElse(0);
+      double max = Arrays.stream(x).max().orElse(0);
       boolean log = min > 0 && max / min >= 100;
       Report.img(plots, Plots.scatter(key, key, "best accuracy", x, y, log), key);
     }
@@ -140,15 +144,13 @@ public final class Comparison {
 
   /** {@code target} from {@code from}, as a URL path: relative, '/'-separated, escaped. */
   static String link(Path from, Path target) {
-    String relative = from.relativize(target).toString().replace(java.io.File.separatorChar, '/');
+    String relative = from.relativize(target).toString().replace(File.separatorChar, '/');
     StringBuilder out = new StringBuilder();
     for (String part : relative.split("/", -1)) {
       if (!out.isEmpty()) {
         out.append('/');
       }
-      out.append(
-          java.net.URLEncoder.encode(part, java.nio.charset.StandardCharsets.UTF_8)
-              .replace("+", "%20"));
+      out.append(URLEncoder.encode(part, StandardCharsets.UTF_8).replace("+", "%20"));
     }
     return out.toString();
   }
@@ -183,7 +185,7 @@ public final class Comparison {
       series.add(new Plots.Series(r.name(), r.epochs().stream().mapToDouble(metric).toArray()));
     }
     if (series.stream()
-        .flatMapToDouble(s -> java.util.Arrays.stream(s.values()))
+        .flatMapToDouble(s -> Arrays.stream(s.values()))
         .anyMatch(Double::isFinite)) {
       Report.img(b, Plots.curves(null, title, yLabel, series), title);
     }

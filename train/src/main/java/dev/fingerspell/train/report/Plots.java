@@ -14,8 +14,11 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
+import java.util.stream.DoubleStream;
 import javax.imageio.ImageIO;
 
 /** PNG plots drawn with Java2D: metric curves per epoch and a confusion-matrix heat map. */
@@ -137,7 +140,7 @@ public final class Plots {
         px = x;
         py = y;
       }
-      if (java.util.Arrays.stream(v).noneMatch(Double::isFinite)) {
+      if (Arrays.stream(v).noneMatch(Double::isFinite)) {
         continue; // nothing drawn, nothing to name
       }
       int ly = top + 14 + shown++ * 16;
@@ -177,7 +180,7 @@ public final class Plots {
       position[i] = hi - lo < 1e-12 ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
     }
     frame(g, title, yLabel, ys[0], ys[1], left, top, pw, ph);
-    java.util.Set<Double> labelled = new java.util.HashSet<>();
+    Set<Double> labelled = new HashSet<>();
     for (int i = 0; i < x.length; i++) {
       int px = left + (int) Math.round(position[i] * pw);
       if (labelled.add(x[i])) { // each value the setting took, on the axis
@@ -199,7 +202,7 @@ public final class Plots {
   }
 
   /** The finite values' range, padded 5% each way; [0, 1] where there are none. */
-  private static double[] range(java.util.stream.DoubleStream values) {
+  private static double[] range(DoubleStream values) {
     double[] finite = values.filter(Double::isFinite).toArray();
     double min = finite.length == 0 ? 0 : Arrays.stream(finite).min().getAsDouble();
     double max = finite.length == 0 ? 1 : Arrays.stream(finite).max().getAsDouble();
