@@ -12,6 +12,7 @@ import dev.fingerspell.weights.SafetensorsWriter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
@@ -26,7 +27,9 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -157,7 +160,7 @@ public final class DataPrepare {
         files.add(f);
       }
     }
-    Map<String, String> hashes = new java.util.concurrent.ConcurrentSkipListMap<>();
+    Map<String, String> hashes = new ConcurrentHashMap<>();
     files.parallelStream()
         .forEach(
             f -> {
@@ -167,10 +170,14 @@ public final class DataPrepare {
                 // unreadable: a preparation skips it, unhashed, too
               }
             });
+    return sourceDigest(hashes);
+  }
+
+  /** The source's hash: each image's relative path and sha256, in path order. */
+  private static String sourceDigest(Map<String, String> hashesByPath) {
     MessageDigest digest = Sha256.digest();
-    hashes.forEach(
-        (k, v) ->
-            digest.update((k + "\t" + v + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    new TreeMap<>(hashesByPath)
+        .forEach((k, v) -> digest.update((k + "\t" + v + "\n").getBytes(StandardCharsets.UTF_8)));
     return HexFormat.of().formatHex(digest.digest());
   }
 
@@ -247,7 +254,7 @@ public final class DataPrepare {
     int threads = Math.max(1, o.threads());
     ForkJoinPool pool = new ForkJoinPool(threads);
     ShardWriter writer = new ShardWriter(Math.min(4, (threads + 1) / 2));
-    Map<String, String> fileHashes = new java.util.TreeMap<>();
+    Map<String, String> fileHashes = new TreeMap<>();
     Map<String, Split> written = new LinkedHashMap<>();
     Map<String, Object> splits = new LinkedHashMap<>();
     progress.start(train.size() + val.size() + test.size());
@@ -271,12 +278,6 @@ public final class DataPrepare {
       pool.shutdownNow();
       writer.close();
     }
-    MessageDigest sourceHash = Sha256.digest();
-    fileHashes.forEach(
-        (k, v) ->
-            sourceHash.update(
-                (k + "\t" + v + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
-
     Map<String, Object> manifest = new LinkedHashMap<>();
     manifest.put("format", "fingerspell-dataset");
     manifest.put("version", 1);
@@ -290,7 +291,7 @@ public final class DataPrepare {
     source.put("path", o.source().toAbsolutePath().toString());
     source.put("kind", Files.isDirectory(o.source()) ? "folder" : "zip");
     source.put("files", fileHashes.size());
-    source.put("sha256", HexFormat.of().formatHex(sourceHash.digest()));
+    source.put("sha256", sourceDigest(fileHashes));
     if (!Files.isDirectory(o.source())) { // a zip: its own hash says it is unchanged, unextracted
       source.put("archive_sha256", Sha256.of(o.source()));
     }
