@@ -263,7 +263,7 @@ public final class Trainer {
     try {
       writeStatus("failed", why);
       if (!history.isEmpty()) {
-        report(bestConfusion != null ? bestConfusion : lastConfusion, "failed: " + why);
+        report("failed: " + why);
       }
       listener.notice(
           switch (history.size()) {
@@ -491,9 +491,7 @@ public final class Trainer {
           && !stopRequested
           && System.nanoTime() - lastReportNanos >= liveReportEvery.toNanos()) {
         try {
-          report(
-              bestConfusion != null ? bestConfusion : lastConfusion,
-              "running, epoch " + epoch + " of " + epochs + " done");
+          report("running, epoch " + epoch + " of " + epochs + " done");
         } catch (RuntimeException e) { // a page to look at must not end hours of training
           listener.notice("warning: report.html not updated: " + IoErrors.describe(e));
         }
@@ -528,7 +526,7 @@ public final class Trainer {
     }
     writeStatus(status, null);
     if (!history.isEmpty()) {
-      report(bestConfusion != null ? bestConfusion : lastConfusion, status);
+      report(status);
     }
     return new Result(
         run,
@@ -877,7 +875,8 @@ public final class Trainer {
    * report.html and its plots, for the run as it stands: finished ({@code status} completed,
    * interrupted or failed), or still going ("running, ..."), then with the page reloading itself.
    */
-  private void report(Confusion confusion, String status) {
+  private void report(String status) {
+    Confusion confusion = bestConfusion != null ? bestConfusion : lastConfusion;
     Path run = runFolder;
     int n = history.size();
     double[] tl = new double[n];
