@@ -83,10 +83,8 @@ final class Multirun {
     for (; started < jobs.size() && !interrupted; started++) {
       Path folder = folders.get(started);
       cli.out().println(name(jobs.get(started), jobs.size()));
-      List<String> settings = new ArrayList<>(jobs.get(started).overrides());
-      settings.add("run.dir=" + folder);
       try {
-        Config cfg = Config.compose(configFile, settings, Path.of(""));
+        Config cfg = configs.get(started).with("run.dir", folder.toString());
         interrupted = TrainCommand.run(cfg, cli, false).interrupted();
       } catch (RuntimeException | OutOfMemoryError e) {
         String why =

@@ -44,6 +44,14 @@ public final class Config {
     this.values = values;
   }
 
+  /** This configuration with {@code key} set to {@code value} (a folder, say), checked as any. */
+  public Config with(String key, String value) {
+    Config c = new Config(new LinkedHashMap<>(values));
+    c.set(key, value, key + "=" + value);
+    c.validate();
+    return c;
+  }
+
   /** The shipped defaults alone. */
   public static Config defaults() {
     return new Config(flatten("", readResource(RESOURCES + "default.yaml"), "the defaults"));

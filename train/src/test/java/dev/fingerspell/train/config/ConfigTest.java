@@ -183,4 +183,14 @@ class ConfigTest {
     assertEquals(Integer.MAX_VALUE, c.integer("train.epochs"));
     assertEquals(0.0, c.number("train.weight_decay"));
   }
+
+  @Test
+  void withSetsOneKeyOnACopyCheckedAsAnOverrideIs() {
+    Config base = Config.compose(null, List.of("train.lr=0.01"), Path.of(""));
+    Config moved = base.with("run.dir", "runs/sweep/0-train.lr=0.01");
+    assertEquals("runs/sweep/0-train.lr=0.01", moved.string("run.dir"));
+    assertEquals(0.01, moved.number("train.lr"));
+    assertEquals("", base.string("run.dir"));
+    assertThrows(ConfigException.class, () -> base.with("train.epochs", "0"));
+  }
 }
