@@ -68,9 +68,8 @@ final class DeviceOption {
     return Backends.all().stream().filter(b -> b.name().equals("nd4j")).findFirst();
   }
 
-  /** The command's stderr; the process's for an option made outside picocli. */
   private PrintWriter err() {
-    return command != null ? command.commandLine().getErr() : new PrintWriter(System.err, true);
+    return command.commandLine().getErr();
   }
 
   /**

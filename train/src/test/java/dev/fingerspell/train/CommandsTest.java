@@ -220,7 +220,9 @@ class CommandsTest {
     }
     Path one = many.resolve("000.png");
     try {
-      DeviceOption device = new DeviceOption();
+      PredictCommand predict = new PredictCommand();
+      new picocli.CommandLine(predict); // injects the option's command, as a run of predict does
+      DeviceOption device = predict.device;
       device.device = "auto";
       device.apply(1);
       assertEquals("nd4j", Backends.forDevice(Device.CPU).name());
