@@ -8,6 +8,7 @@ import dev.fingerspell.resnet.Pretrained;
 import dev.fingerspell.resnet.ResNet18;
 import dev.fingerspell.tensor.Backend;
 import dev.fingerspell.tensor.Backends;
+import dev.fingerspell.tensor.Device;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Ops;
 import dev.fingerspell.tensor.Rng;
@@ -377,6 +378,14 @@ public final class Trainer {
     // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
     FrozenResNet18 frozenStages =
         trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
+    // Without augmentation their output is the same every epoch: on the CPU it is kept on disk
+    // (a GPU runs the stages faster than a disk gives back their output)
+    StageCache stageCache = null;
+    if (frozenStages != null && !augment && Backends.defaultDevice().type() == Device.Type.CPU) {
+      data.verify("train"); // the cache is read in place of the images
+      stageCache = new StageCache(fetch.cacheDir().resolve("layer3"), weightsId, data, pre);
+      listener.notice(stageCache.open());
+    }
     FeatureCache cache = null;
     FeatureCache.Features trainFeatures = null;
     FeatureCache.Features valFeatures = null;
@@ -414,6 +423,7 @@ public final class Trainer {
             fullEpoch(
                 model,
                 frozenStages,
+                stageCache,
                 opt,
                 data,
                 pre,
@@ -634,10 +644,14 @@ public final class Trainer {
     }
   }
 
-  /** One epoch through the network over shuffled shards; null when stopped. */
+  /**
+   * One epoch through the network over shuffled shards; null when stopped. With {@code stages}, the
+   * frozen stages' output of each shard comes from that cache instead of the images.
+   */
   private double[] fullEpoch(
       ResNet18 model,
       FrozenResNet18 frozenStages,
+      StageCache stages,
       Optimizer opt,
       PreparedData data,
       Preprocess pre,
@@ -648,44 +662,87 @@ public final class Trainer {
       float smoothing,
       int epoch) {
     model.train(true);
-    int shards = data.shardFiles("train").size();
-    int[] order = Batches.permutation(shards, rng);
-    double lossSum = 0;
-    long correct = 0;
-    long seen = 0;
+    int[] order = Batches.permutation(data.shardFiles("train").size(), rng);
+    double[] totals = new double[3]; // loss sum, correct, seen
     listener.phase("epoch " + epoch, data.count("train"));
     try {
-      for (PreparedData.Shard shard : data.shards("train", order)) {
-        int[] perm = Batches.permutation(shard.count(), rng);
-        for (int from = 0; from < shard.count(); from += batchSize) {
-          if (stopRequested) {
+      if (stages != null) {
+        for (int s : order) {
+          StageCache.Maps maps = stages.shard(s, frozenStages, () -> stopRequested);
+          if (maps == null
+              || !trainShard(
+                  maps.labels(),
+                  (perm, from, n) -> model.forwardFrom(StageCache.LAYER, maps.batch(perm, from, n)),
+                  opt,
+                  rng,
+                  batchSize,
+                  minBatch,
+                  smoothing,
+                  totals)) {
             return null;
           }
-          int n = Math.min(batchSize, shard.count() - from);
-          if (n < minBatch) {
-            continue; // a shard's last image alone: batch norm needs two values a channel
+        }
+      } else {
+        for (PreparedData.Shard shard : data.shards("train", order)) {
+          BatchForward forward =
+              (perm, from, n) -> {
+                Tensor x = Batches.of(shard, perm, from, n, pre, augment);
+                return frozenStages == null
+                    ? model.forward(x)
+                    : model.forwardFrom(4, frozenStages.forwardThrough(x, 3));
+              };
+          if (!trainShard(
+              shard.labels(), forward, opt, rng, batchSize, minBatch, smoothing, totals)) {
+            return null;
           }
-          long[] y = new long[n];
-          for (int i = 0; i < n; i++) {
-            y[i] = shard.labels()[perm[from + i]];
-          }
-          Tensor x = Batches.of(shard, perm, from, n, pre, augment);
-          Tensor logits =
-              frozenStages == null
-                  ? model.forward(x)
-                  : model.forwardFrom(4, frozenStages.forwardThrough(x, 3));
-          double[] r = step(logits, y, opt, smoothing);
-          lossSum += r[0] * n;
-          correct += (long) r[1];
-          seen += n;
-          listener.step(n, lossSum / seen);
         }
       }
     } finally {
       listener.endPhase();
       model.eval();
     }
-    return new double[] {lossSum, correct, Math.max(1, seen)};
+    return new double[] {totals[0], totals[1], Math.max(1, totals[2])};
+  }
+
+  /** The logits of images {@code perm[from]} to {@code perm[from + n - 1]} of a shard. */
+  private interface BatchForward {
+    Tensor logits(int[] perm, int from, int n);
+  }
+
+  /**
+   * A step a batch over a shard's images in a random order, adding loss, correct and seen to {@code
+   * totals}; false when stopped.
+   */
+  private boolean trainShard(
+      long[] labels,
+      BatchForward forward,
+      Optimizer opt,
+      Rng rng,
+      int batchSize,
+      int minBatch,
+      float smoothing,
+      double[] totals) {
+    int count = labels.length;
+    int[] perm = Batches.permutation(count, rng);
+    for (int from = 0; from < count; from += batchSize) {
+      if (stopRequested) {
+        return false;
+      }
+      int n = Math.min(batchSize, count - from);
+      if (n < minBatch) {
+        continue; // a shard's last image alone: batch norm needs two values a channel
+      }
+      long[] y = new long[n];
+      for (int i = 0; i < n; i++) {
+        y[i] = labels[perm[from + i]];
+      }
+      double[] r = step(forward.logits(perm, from, n), y, opt, smoothing);
+      totals[0] += r[0] * n;
+      totals[1] += r[1];
+      totals[2] += n;
+      listener.step(n, totals[0] / totals[2]);
+    }
+    return true;
   }
 
   /** A forward already done: loss, backward, update. Returns {loss, correct}. */

@@ -127,6 +127,35 @@ class TrainEndToEndTest {
   }
 
   /**
+   * {@code layer4} without augmentation: the first run keeps the frozen stages' output, a file a
+   * training shard; a second run reads it back, and its metrics are the first's.
+   */
+  @Test
+  void layer4ReadsTheFrozenStagesFromTheirCacheToTheSameMetrics() throws Exception {
+    Map<String, String> home = Map.of("FINGERSPELL_HOME", dir.resolve("home-layer3").toString());
+    List<String> first = new ArrayList<>();
+    Trainer.Result a =
+        new Trainer(
+                config("layer3-a", "model.trainable=layer4", "train.epochs=2"),
+                home,
+                Trainer.quiet(first::add))
+            .run();
+    assertTrue(first.stream().anyMatch(l -> l.contains("their output is cached")), "" + first);
+    try (var files = Files.list(dir.resolve("home-layer3/layer3"))) {
+      assertEquals(PreparedData.open(data).shardFiles("train").size(), files.count());
+    }
+    List<String> second = new ArrayList<>();
+    Trainer.Result b =
+        new Trainer(
+                config("layer3-b", "model.trainable=layer4", "train.epochs=2"),
+                home,
+                Trainer.quiet(second::add))
+            .run();
+    assertTrue(second.stream().anyMatch(l -> l.contains("run from their cache")), "" + second);
+    assertEquals(strip(a.runDir()), strip(b.runDir()), "the same metrics from the cache");
+  }
+
+  /**
    * The step and constant schedules and SGD as the config names them: the learning rate of each
    * epoch in the metrics, as PyTorch's StepLR gives it (the schedules' own goldens are
    * tensor-core's).
