@@ -55,7 +55,8 @@ import java.util.function.Consumer;
  * cached ({@link FeatureCache}), and each epoch trains the 29-way head on them — a run costs about
  * one backbone pass. With augmentation, training features are recomputed each epoch. {@code layer4}
  * and {@code all} train through the network with batch norm in training mode for the trainable
- * part.
+ * part; under {@code layer4} the frozen stages run folded, and on the CPU without augmentation
+ * their output is kept on disk after the first epoch ({@link StageCache}).
  *
  * <p>Everything random is drawn from the config's seed, so the same config gives the same metrics
  * on the same machine. {@link #requestStop()} (Ctrl-C) ends the run at the next batch, after saving

@@ -133,25 +133,20 @@ class TrainEndToEndTest {
   @Test
   void layer4ReadsTheFrozenStagesFromTheirCacheToTheSameMetrics() throws Exception {
     Map<String, String> home = Map.of("FINGERSPELL_HOME", dir.resolve("home-layer3").toString());
-    List<String> first = new ArrayList<>();
-    Trainer.Result a =
-        new Trainer(
-                config("layer3-a", "model.trainable=layer4", "train.epochs=2"),
-                home,
-                Trainer.quiet(first::add))
-            .run();
-    assertTrue(first.stream().anyMatch(l -> l.contains("their output is cached")), "" + first);
+    List<String> said = new ArrayList<>();
+    java.util.function.Function<String, Trainer.Result> layer4 =
+        run -> {
+          said.clear();
+          Config c = config(run, "model.trainable=layer4", "train.epochs=2");
+          return new Trainer(c, home, Trainer.quiet(said::add)).run();
+        };
+    Trainer.Result a = layer4.apply("layer3-a");
+    assertTrue(said.stream().anyMatch(l -> l.contains("their output is cached")), "" + said);
     try (var files = Files.list(dir.resolve("home-layer3/layer3"))) {
       assertEquals(PreparedData.open(data).shardFiles("train").size(), files.count());
     }
-    List<String> second = new ArrayList<>();
-    Trainer.Result b =
-        new Trainer(
-                config("layer3-b", "model.trainable=layer4", "train.epochs=2"),
-                home,
-                Trainer.quiet(second::add))
-            .run();
-    assertTrue(second.stream().anyMatch(l -> l.contains("run from their cache")), "" + second);
+    Trainer.Result b = layer4.apply("layer3-b");
+    assertTrue(said.stream().anyMatch(l -> l.contains("run from their cache")), "" + said);
     assertEquals(strip(a.runDir()), strip(b.runDir()), "the same metrics from the cache");
   }
 
