@@ -10,19 +10,22 @@ import dev.fingerspell.weights.SafetensorsException;
 import dev.fingerspell.weights.SafetensorsFile;
 import dev.fingerspell.weights.SafetensorsWriter;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 
 /**
  * What the frozen stages before layer4 make of each training image, for {@code
  * model.trainable=layer4} without augmentation. Those stages do not train, so their output, {@code
  * [256, S/16, S/16]} an image (196 KB at 224), is computed a shard at a time, in the shard's order,
- * and kept under {@code <FINGERSPELL_HOME>/layer3/<key>.safetensors}, one file a shard: the later
- * epochs, and later runs with the same weights, data and preprocessing, read it back instead of
- * running the stages again (on the CPU about 190 of a step's 500 ms at batch 32).
+ * and kept under {@code <FINGERSPELL_HOME>/layer3/<key>-<shard>.safetensors}, one file a shard: the
+ * later epochs, and later runs with the same weights, data and preprocessing, read it back instead
+ * of running the stages again (on the CPU about 190 of a step's 500 ms at batch 32).
  *
  * <p>Where the disk has no room, or a write fails, the shard's output is still computed the same
  * way and only not kept: a run's numbers do not depend on the cache.
@@ -51,9 +54,12 @@ final class StageCache {
   private static final long HEADROOM = 2L << 30;
 
   private final Path dir;
-  private final String weightsId;
   private final PreparedData data;
   private final Preprocess pre;
+
+  /** The weights', data's and preprocessing's key, which each shard's file name begins with. */
+  private final String setKey;
+
   private boolean storing;
 
   /**
@@ -62,9 +68,9 @@ final class StageCache {
    */
   StageCache(Path dir, String weightsId, PreparedData data, Preprocess pre) {
     this.dir = dir;
-    this.weightsId = weightsId;
     this.data = data;
     this.pre = pre;
+    this.setKey = FeatureCache.key(weightsId, data, "train/layer" + (LAYER - 1), pre);
   }
 
   /** The bytes of all the training shards' files. */
@@ -74,44 +80,72 @@ final class StageCache {
   }
 
   /**
-   * Decides whether shards are kept: not when the disk would keep less than 2 GB free. Returns a
-   * line for the user.
+   * Decides whether shards are kept: not when the disk would keep less than 2 GB free. The cache
+   * holds one set at a time (16 GB for the Kaggle set at 224): keeping this run's replaces any
+   * other weights', data's or image size's, which costs a later run on those one epoch's stages,
+   * what it would pay without the cache. Returns a line for the user.
    */
   String open() {
     long need = bytes(data, pre);
     long cached = 0;
-    int shards = data.shardFiles("train").size();
-    for (int i = 0; i < shards; i++) {
-      Path f = file(i);
-      cached += Files.isRegularFile(f) ? f.toFile().length() : 0;
-    }
+    int present = 0;
+    long others = 0;
+    List<Path> otherSets = new ArrayList<>();
     long free;
     try {
       Files.createDirectories(dir);
+      try (Stream<Path> files = Files.list(dir)) {
+        for (Path f : (Iterable<Path>) files::iterator) {
+          String name = f.getFileName().toString();
+          if (!name.endsWith(".safetensors") || !Files.isRegularFile(f)) {
+            continue; // a write under way has another name
+          }
+          if (name.startsWith(setKey + "-")) {
+            cached += Files.size(f);
+            present++;
+          } else {
+            otherSets.add(f);
+            others += Files.size(f);
+          }
+        }
+      }
       free = Files.getFileStore(dir).getUsableSpace();
-    } catch (IOException e) {
+    } catch (IOException | UncheckedIOException e) {
       storing = false;
       return "the frozen stages' output is not cached: " + IoErrors.describe(e);
     }
-    storing = free - (need - cached) >= HEADROOM;
     String size = gigabytes(need);
-    if (cached >= need) {
+    if (present == data.shardFiles("train").size()) {
+      storing = true;
       return "the frozen stages before layer4 run from their cache (" + size + " in " + dir + ")";
     }
+    storing = free + others - Math.max(0, need - cached) >= HEADROOM;
     if (!storing) {
       return "the frozen stages' output is not cached: it needs "
-          + gigabytes(need - cached)
+          + gigabytes(Math.max(0, need - cached))
           + " more and "
           + dir
           + " has "
-          + gigabytes(free)
+          + gigabytes(free + others)
           + " free (2 GB kept); each epoch runs them again";
+    }
+    for (Path f : otherSets) {
+      try {
+        Files.deleteIfExists(f);
+      } catch (IOException e) {
+        // another process may hold it; its space is then not regained
+      }
     }
     return "the frozen stages before layer4 run once: their output is cached ("
         + size
         + " in "
         + dir
-        + ") for the later epochs and runs";
+        + ") for the later epochs and runs"
+        + (otherSets.isEmpty()
+            ? ""
+            : ", in place of the cache of other weights, data or image size ("
+                + gigabytes(others)
+                + ")");
   }
 
   /**
@@ -172,8 +206,7 @@ final class StageCache {
   }
 
   private Path file(int index) {
-    String split = "train/" + data.shardFiles("train").get(index) + "/layer" + (LAYER - 1);
-    return dir.resolve(FeatureCache.key(weightsId, data, split, pre) + ".safetensors");
+    return dir.resolve(setKey + "-" + index + ".safetensors");
   }
 
   private static int[] toInts(long[] shape) {

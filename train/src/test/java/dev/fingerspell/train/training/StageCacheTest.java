@@ -93,10 +93,14 @@ class StageCacheTest {
       // other stages would give other values: these are read back
       assertArrayEquals(computed[i], later.shard(i, other, () -> false).values(), "shard " + i);
     }
-    // other weights, another key: computed, not read
+    // other weights: computed, not read, and kept in place of the first set
     StageCache otherWeights = new StageCache(dir, "other weights", data, PRE);
+    String line = otherWeights.open();
+    assertTrue(line.contains("in place of the cache of other weights, data or image size"), line);
+    assertTrue(files().isEmpty(), "the other set is removed: " + files());
     float[] fresh = otherWeights.shard(0, other, () -> false).values();
     assertFalse(java.util.Arrays.equals(computed[0], fresh));
+    assertEquals(1, files().size());
   }
 
   /** A damaged file is computed again and replaced; a stopped computation leaves no file. */
