@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
       PredictCommand.class,
       ServeCommand.class,
       WeightsCommand.class,
+      CacheCommand.class,
       Main.Backends.class,
       CommandLine.HelpCommand.class
     })

@@ -1,0 +1,229 @@
+package dev.fingerspell.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fingerspell.weights.IoErrors;
+import dev.fingerspell.weights.WeightFetch;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code fingerspell cache [clear PART...]}: what {@code FINGERSPELL_HOME} holds, part by part, and
+ * a way to get the space back, as {@code pip cache} and {@code huggingface-cli delete-cache} give
+ * it. The layer3 part alone is 16 GB for the Kaggle set.
+ */
+@Command(
+    name = "cache",
+    mixinStandardHelpOptions = true,
+    description = {
+      "What the cache (FINGERSPELL_HOME, default ~/.cache/fingerspell) holds, and its size:"
+          + " downloaded weights (hub), the frozen backbone's features (features), the frozen"
+          + " stages' output for layer4 training (layer3).",
+      "`fingerspell cache clear PART...` removes parts."
+    },
+    subcommands = CacheCommand.Clear.class)
+final class CacheCommand implements Callable<Integer> {
+  /** The cache's parts: folder name and what it holds. */
+  enum Part {
+    hub("downloaded weights"),
+    features("the frozen backbone's features, for head training"),
+    layer3("the frozen stages' output, for layer4 training");
+
+    final String what;
+
+    Part(String what) {
+      this.what = what;
+    }
+  }
+
+  @ParentCommand Main main;
+
+  @Option(names = "--json", description = "print one JSON object instead of a table")
+  boolean json;
+
+  /** One part's files: its size, and for the hub the repositories. */
+  record Usage(String name, String what, long bytes, long files, List<String> repos) {}
+
+  @Override
+  public Integer call() throws IOException {
+    Cli cli = main.cli();
+    Path dir = WeightFetch.fromEnvironment(cli.env()).cacheDir();
+    List<Usage> parts = usage(dir);
+    long total = parts.stream().mapToLong(Usage::bytes).sum();
+    PrintWriter out = cli.out();
+    if (json) {
+      ObjectMapper mapper = new ObjectMapper();
+      ObjectNode root = mapper.createObjectNode();
+      root.put("dir", dir.toString());
+      root.put("bytes", total);
+      ArrayNode list = root.putArray("parts");
+      for (Usage u : parts) {
+        ObjectNode o = list.addObject();
+        o.put("name", u.name());
+        o.put("what", u.what());
+        o.put("bytes", u.bytes());
+        o.put("files", u.files());
+        if (u.name().equals(Part.hub.name())) {
+          u.repos().forEach(o.putArray("repos")::add);
+        }
+      }
+      out.println(mapper.writeValueAsString(root));
+      return 0;
+    }
+    out.println(dir + (Files.isDirectory(dir) ? "" : " (empty: not made yet)"));
+    out.printf("%-9s %10s %6s  %s%n", "PART", "SIZE", "FILES", "WHAT");
+    for (Usage u : parts) {
+      String what = u.repos().isEmpty() ? u.what() : u.what() + ": " + String.join(", ", u.repos());
+      out.printf("%-9s %10s %6d  %s%n", u.name(), size(u.bytes()), u.files(), what);
+    }
+    out.printf("%-9s %10s%n", "total", size(total));
+    out.println("`fingerspell cache clear PART...` removes parts (weights are downloaded again)");
+    return 0;
+  }
+
+  /** Every part, known or not, with its size. */
+  static List<Usage> usage(Path dir) throws IOException {
+    List<Usage> parts = new ArrayList<>();
+    for (Part p : Part.values()) {
+      Path folder = dir.resolve(p.name());
+      List<String> repos = p == Part.hub ? repos(folder) : List.of();
+      parts.add(new Usage(p.name(), p.what, bytes(folder), files(folder), repos));
+    }
+    if (Files.isDirectory(dir)) {
+      try (Stream<Path> s = Files.list(dir)) {
+        for (Path other : s.sorted().toList()) {
+          String name = other.getFileName().toString();
+          if (Stream.of(Part.values()).noneMatch(p -> p.name().equals(name))) {
+            parts.add(new Usage(name, "other files", bytes(other), files(other), List.of()));
+          }
+        }
+      }
+    }
+    return parts;
+  }
+
+  /**
+   * The hub folders as references: {@code OWNER--NAME[@REVISION]} is hf://OWNER/NAME[@REVISION].
+   */
+  private static List<String> repos(Path hub) throws IOException {
+    if (!Files.isDirectory(hub)) {
+      return List.of();
+    }
+    try (Stream<Path> s = Files.list(hub)) {
+      return s.filter(f -> Files.isRegularFile(f.resolve("model.safetensors")))
+          .map(f -> "hf://" + f.getFileName().toString().replaceFirst("--", "/"))
+          .sorted()
+          .toList();
+    }
+  }
+
+  private static long bytes(Path p) throws IOException {
+    return walk(p).mapToLong(f -> f.toFile().length()).sum();
+  }
+
+  private static long files(Path p) throws IOException {
+    return walk(p).count();
+  }
+
+  private static Stream<Path> walk(Path p) throws IOException {
+    if (!Files.exists(p)) {
+      return Stream.empty();
+    }
+    try (Stream<Path> s = Files.walk(p)) {
+      return s.filter(Files::isRegularFile).toList().stream();
+    }
+  }
+
+  static String size(long bytes) {
+    if (bytes < 1_000_000) {
+      return String.format(Locale.ROOT, "%.1f kB", bytes / 1e3);
+    }
+    if (bytes < 1_000_000_000) {
+      return String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
+    }
+    return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
+  }
+
+  /** Removes parts of the cache. */
+  @Command(
+      name = "clear",
+      mixinStandardHelpOptions = true,
+      description = {
+        "Remove parts of the cache: hub (downloaded weights: downloaded again when next needed),"
+            + " features, layer3 (computed again when next needed); --all for all three.",
+        "A run training meanwhile computes again what it finds gone."
+      })
+  static final class Clear implements Callable<Integer> {
+    @ParentCommand CacheCommand parent;
+
+    @Parameters(
+        paramLabel = "PART",
+        arity = "0..*",
+        description = "hub, features or layer3 (${COMPLETION-CANDIDATES})")
+    List<Part> parts = new ArrayList<>();
+
+    @Option(names = "--all", description = "every part")
+    boolean all;
+
+    @Override
+    public Integer call() {
+      Cli cli = parent.main.cli();
+      if (parts.isEmpty() && !all) {
+        cli.err()
+            .println(
+                "fingerspell cache clear: name the parts to remove (hub, features,"
+                    + " layer3) or give --all");
+        return 2;
+      }
+      Path dir = WeightFetch.fromEnvironment(cli.env()).cacheDir();
+      Set<Part> chosen = new LinkedHashSet<>(all ? List.of(Part.values()) : parts);
+      long freed = 0;
+      for (Part p : chosen) {
+        Path folder = dir.resolve(p.name());
+        try {
+          long bytes = bytes(folder);
+          delete(folder);
+          freed += bytes;
+          cli.out().println("removed " + p.name() + ": " + size(bytes));
+        } catch (IOException | UncheckedIOException e) {
+          cli.err()
+              .println(
+                  "fingerspell cache clear: cannot remove " + folder + ": " + IoErrors.describe(e));
+          return 1;
+        }
+      }
+      if (chosen.size() > 1) {
+        cli.out().println("freed " + size(freed));
+      }
+      return 0;
+    }
+
+    /** The folder and all below it, deepest first; nothing when it is not there. */
+    private static void delete(Path folder) throws IOException {
+      if (!Files.exists(folder)) {
+        return;
+      }
+      try (Stream<Path> s = Files.walk(folder)) {
+        for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(p);
+        }
+      }
+    }
+  }
+}
