@@ -3,6 +3,7 @@ package dev.fingerspell.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fingerspell.train.data.Folders;
 import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.WeightFetch;
 import java.io.IOException;
@@ -11,7 +12,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -198,7 +198,7 @@ final class CacheCommand implements Callable<Integer> {
         Path folder = dir.resolve(p.name());
         try {
           long bytes = bytes(folder);
-          delete(folder);
+          Folders.deleteTree(folder);
           freed += bytes;
           cli.out().println("removed " + p.name() + ": " + size(bytes));
         } catch (IOException | UncheckedIOException e) {
@@ -212,18 +212,6 @@ final class CacheCommand implements Callable<Integer> {
         cli.out().println("freed " + size(freed));
       }
       return 0;
-    }
-
-    /** The folder and all below it, deepest first; nothing when it is not there. */
-    private static void delete(Path folder) throws IOException {
-      if (!Files.exists(folder)) {
-        return;
-      }
-      try (Stream<Path> s = Files.walk(folder)) {
-        for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
     }
   }
 }

@@ -22,7 +22,6 @@ import java.security.MessageDigest;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -233,7 +232,7 @@ public final class DataPrepare {
       return writeSet(o, layout, classes, train, val, test, skipped, fresh, processed, progress);
     } finally {
       try {
-        deleteTree(fresh); // gone already when the set is in place
+        Folders.deleteTree(fresh); // gone already when the set is in place
       } catch (IOException e) {
         // the outcome being reported matters more; the next preparation removes it
       }
@@ -563,7 +562,7 @@ public final class DataPrepare {
     } finally {
       if (fresh != null) {
         try {
-          deleteTree(fresh);
+          Folders.deleteTree(fresh);
         } catch (IOException e) {
           // the failure being reported matters more; a leftover ".partial-" folder is harmless
         }
@@ -584,7 +583,7 @@ public final class DataPrepare {
       try (Stream<Path> siblings = Files.list(parent)) {
         for (Path p : siblings.toList()) {
           if (p.getFileName().toString().startsWith(prefix)) {
-            deleteTree(p);
+            Folders.deleteTree(p);
           }
         }
       }
@@ -614,21 +613,9 @@ public final class DataPrepare {
     Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);
     Files.move(fresh, dir, StandardCopyOption.ATOMIC_MOVE);
     try {
-      deleteTree(old);
+      Folders.deleteTree(old);
     } catch (IOException e) {
       // the new folder is in place; the next preparation removes the old one
-    }
-  }
-
-  /** Deletes a folder and everything in it, if it exists. */
-  private static void deleteTree(Path root) throws IOException {
-    if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-      return;
-    }
-    try (Stream<Path> walk = Files.walk(root)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
-        Files.delete(p);
-      }
     }
   }
 
