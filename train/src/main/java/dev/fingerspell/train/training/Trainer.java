@@ -379,8 +379,8 @@ public final class Trainer {
     // folded, as in inference (a CPU step at batch 32, 224: x1.04-1.17 over 11 rounds).
     FrozenResNet18 frozenStages =
         trainable == ResNet18.Trainable.LAYER4 ? FrozenResNet18.of(model) : null;
-    // Without augmentation their output is the same every epoch: on the CPU it is kept on disk
-    // (a GPU runs the stages faster than a disk gives back their output)
+    // Without augmentation their output is the same every epoch: on the CPU, where they were a
+    // third of a step, it is kept on disk; a GPU (not measured there yet) keeps running them
     StageCache stageCache = null;
     if (frozenStages != null && !augment && Backends.defaultDevice().type() == Device.Type.CPU) {
       data.verify("train"); // the cache is read in place of the images
