@@ -87,12 +87,17 @@ final class CacheCommand implements Callable<Integer> {
       return 0;
     }
     out.println(dir + (Files.isDirectory(dir) ? "" : " (empty: not made yet)"));
-    out.printf("%-9s %10s %6s  %s%n", "PART", "SIZE", "FILES", "WHAT");
+    int width = 9; // the name column: "features", or a longer folder of another kind
+    for (Usage u : parts) {
+      width = Math.max(width, u.name().length() + 1);
+    }
+    String row = "%-" + width + "s %10s %6s  %s%n";
+    out.printf(row, "PART", "SIZE", "FILES", "WHAT");
     for (Usage u : parts) {
       String what = u.repos().isEmpty() ? u.what() : u.what() + ": " + String.join(", ", u.repos());
-      out.printf("%-9s %10s %6d  %s%n", u.name(), size(u.bytes()), u.files(), what);
+      out.printf(row, u.name(), size(u.bytes()), u.files(), what);
     }
-    out.printf("%-9s %10s%n", "total", size(total));
+    out.printf("%-" + width + "s %10s%n", "total", size(total));
     out.println("`fingerspell cache clear PART...` removes parts (weights are downloaded again)");
     return 0;
   }

@@ -34,7 +34,7 @@ class CacheCommandTest {
   }
 
   @Test
-  void listsEachPartWithItsSizeFilesAndRepositories() {
+  void listsEachPartWithItsSizeFilesAndRepositories() throws Exception {
     CliRun r = CliRun.run(env, "cache");
     assertEquals(0, r.status(), r.err());
     assertTrue(r.out().startsWith(home + "\n"), r.out());
@@ -47,6 +47,12 @@ class CacheCommandTest {
     assertTrue(r.out().contains("features      3.0 kB      1  "), r.out());
     assertTrue(r.out().contains("layer3        1.2 MB      3  "), r.out());
     assertTrue(r.out().contains("total         3.2 MB"), r.out());
+
+    // a longer folder name widens the column for every row
+    Files.createDirectories(home.resolve("cuda-host-libs-12.6-9.5"));
+    CliRun wide = CliRun.run(env, "cache");
+    assertTrue(wide.out().contains("\nlayer3                       1.2 MB      3  "), wide.out());
+    assertTrue(wide.out().contains("\ncuda-host-libs-12.6-9.5      0.0 kB      0  "), wide.out());
   }
 
   @Test
