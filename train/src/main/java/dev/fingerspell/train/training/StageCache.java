@@ -61,6 +61,7 @@ final class StageCache {
   /** The weights', data's and preprocessing's key, which each shard's file name begins with. */
   private final String setKey;
 
+  private final long headroom;
   private boolean storing;
 
   /**
@@ -68,10 +69,16 @@ final class StageCache {
    * FeatureCache#weightsId}.
    */
   StageCache(Path dir, String weightsId, PreparedData data, Preprocess pre) {
+    this(dir, weightsId, data, pre, HEADROOM);
+  }
+
+  /** As above, keeping {@code headroom} bytes free (tests: a full disk). */
+  StageCache(Path dir, String weightsId, PreparedData data, Preprocess pre, long headroom) {
     this.dir = dir;
     this.data = data;
     this.pre = pre;
     this.setKey = FeatureCache.key(weightsId, data, "train/layer" + (LAYER - 1), pre);
+    this.headroom = headroom;
   }
 
   /** The bytes of all the training shards' files. */
@@ -120,7 +127,7 @@ final class StageCache {
       storing = true;
       return "the frozen stages before layer4 run from their cache (" + size + " in " + dir + ")";
     }
-    storing = free + others - Math.max(0, need - cached) >= HEADROOM;
+    storing = free + others - Math.max(0, need - cached) >= headroom;
     if (!storing) {
       return "the frozen stages' output is not cached: it needs "
           + gigabytes(Math.max(0, need - cached))
@@ -128,7 +135,8 @@ final class StageCache {
           + dir
           + " has "
           + gigabytes(free + others)
-          + " free (2 GB kept); each epoch runs them again";
+          + " free (2 GB kept); each epoch runs them again (`fingerspell cache` shows what the"
+          + " cache holds)";
     }
     for (Path f : otherSets) {
       try {

@@ -132,6 +132,20 @@ class StageCacheTest {
     assertArrayEquals(want, none.shard(0, frozen, () -> false).values());
   }
 
+  /** A disk without room for the set: computed as ever, nothing kept, the user told why. */
+  @Test
+  void aFullDiskKeepsNothingAndSaysHowMuchWasNeeded() throws IOException {
+    StageCache full = new StageCache(dir, "weights", data, PRE, Long.MAX_VALUE / 2);
+    String line = full.open();
+    assertTrue(line.startsWith("the frozen stages' output is not cached: it needs "), line);
+    assertTrue(line.contains("each epoch runs them again (`fingerspell cache`"), line);
+    StageCache kept = new StageCache(dir.resolve("kept"), "weights", data, PRE);
+    kept.open();
+    assertArrayEquals(
+        kept.shard(0, frozen, () -> false).values(), full.shard(0, frozen, () -> false).values());
+    assertTrue(files().isEmpty(), "nothing kept");
+  }
+
   private List<Path> files() throws IOException {
     try (Stream<Path> s = Files.list(dir)) {
       return s.filter(p -> p.toString().endsWith(".safetensors")).toList();
