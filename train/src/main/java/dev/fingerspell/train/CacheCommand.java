@@ -14,7 +14,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -95,9 +94,9 @@ final class CacheCommand implements Callable<Integer> {
     out.printf(row, "PART", "SIZE", "FILES", "WHAT");
     for (Usage u : parts) {
       String what = u.repos().isEmpty() ? u.what() : u.what() + ": " + String.join(", ", u.repos());
-      out.printf(row, u.name(), size(u.bytes()), u.files(), what);
+      out.printf(row, u.name(), Folders.size(u.bytes()), u.files(), what);
     }
-    out.printf("%-" + width + "s %10s%n", "total", size(total));
+    out.printf("%-" + width + "s %10s%n", "total", Folders.size(total));
     out.println("`fingerspell cache clear PART...` removes parts (weights are downloaded again)");
     return 0;
   }
@@ -108,14 +107,16 @@ final class CacheCommand implements Callable<Integer> {
     for (Part p : Part.values()) {
       Path folder = dir.resolve(p.name());
       List<String> repos = p == Part.hub ? repos(folder) : List.of();
-      parts.add(new Usage(p.name(), p.what, bytes(folder), files(folder), repos));
+      Folders.Usage used = Folders.usage(folder);
+      parts.add(new Usage(p.name(), p.what, used.bytes(), used.files(), repos));
     }
     if (Files.isDirectory(dir)) {
       try (Stream<Path> s = Files.list(dir)) {
         for (Path other : s.sorted().toList()) {
           String name = other.getFileName().toString();
           if (Stream.of(Part.values()).noneMatch(p -> p.name().equals(name))) {
-            parts.add(new Usage(name, "other files", bytes(other), files(other), List.of()));
+            Folders.Usage used = Folders.usage(other);
+            parts.add(new Usage(name, "other files", used.bytes(), used.files(), List.of()));
           }
         }
       }
@@ -136,33 +137,6 @@ final class CacheCommand implements Callable<Integer> {
           .sorted()
           .toList();
     }
-  }
-
-  private static long bytes(Path p) throws IOException {
-    return walk(p).mapToLong(f -> f.toFile().length()).sum();
-  }
-
-  private static long files(Path p) throws IOException {
-    return walk(p).count();
-  }
-
-  private static Stream<Path> walk(Path p) throws IOException {
-    if (!Files.exists(p)) {
-      return Stream.empty();
-    }
-    try (Stream<Path> s = Files.walk(p)) {
-      return s.filter(Files::isRegularFile).toList().stream();
-    }
-  }
-
-  static String size(long bytes) {
-    if (bytes < 1_000_000) {
-      return String.format(Locale.ROOT, "%.1f kB", bytes / 1e3);
-    }
-    if (bytes < 1_000_000_000) {
-      return String.format(Locale.ROOT, "%.1f MB", bytes / 1e6);
-    }
-    return String.format(Locale.ROOT, "%.1f GB", bytes / 1e9);
   }
 
   /** Removes parts of the cache. */
@@ -202,10 +176,10 @@ final class CacheCommand implements Callable<Integer> {
       for (Part p : chosen) {
         Path folder = dir.resolve(p.name());
         try {
-          long bytes = bytes(folder);
+          long bytes = Folders.usage(folder).bytes();
           Folders.deleteTree(folder);
           freed += bytes;
-          cli.out().println("removed " + p.name() + ": " + size(bytes));
+          cli.out().println("removed " + p.name() + ": " + Folders.size(bytes));
         } catch (IOException | UncheckedIOException e) {
           cli.err()
               .println(
@@ -214,7 +188,7 @@ final class CacheCommand implements Callable<Integer> {
         }
       }
       if (chosen.size() > 1) {
-        cli.out().println("freed " + size(freed));
+        cli.out().println("freed " + Folders.size(freed));
       }
       return 0;
     }

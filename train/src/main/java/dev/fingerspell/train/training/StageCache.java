@@ -4,6 +4,7 @@ import dev.fingerspell.resnet.FrozenResNet18;
 import dev.fingerspell.resnet.Preprocess;
 import dev.fingerspell.tensor.GradMode;
 import dev.fingerspell.tensor.Tensor;
+import dev.fingerspell.train.data.Folders;
 import dev.fingerspell.train.data.PreparedData;
 import dev.fingerspell.weights.IoErrors;
 import dev.fingerspell.weights.SafetensorsException;
@@ -39,7 +40,7 @@ final class StageCache {
   private static final int CHANNELS = 256;
 
   /** A training shard's stage output, {@code [count, channels, side, side]}, and its labels. */
-  record Maps(float[] values, long[] labels, int count, int[] shape) {
+  record Maps(float[] values, long[] labels, int[] shape) {
     /** Images {@code order[from]} to {@code order[from + n - 1]}, one after another. */
     Tensor batch(int[] order, int from, int n) {
       int per = shape[1] * shape[2] * shape[3];
@@ -122,7 +123,7 @@ final class StageCache {
       storing = false;
       return "the frozen stages' output is not cached: " + IoErrors.describe(e);
     }
-    String size = gigabytes(need);
+    String size = Folders.size(need);
     if (present == data.shardFiles("train").size()) {
       storing = true;
       return "the frozen stages before layer4 run from their cache (" + size + " in " + dir + ")";
@@ -130,11 +131,11 @@ final class StageCache {
     storing = free + others - Math.max(0, need - cached) >= headroom;
     if (!storing) {
       return "the frozen stages' output is not cached: it needs "
-          + gigabytes(Math.max(0, need - cached))
+          + Folders.size(Math.max(0, need - cached))
           + " more and "
           + dir
           + " has "
-          + gigabytes(free + others)
+          + Folders.size(free + others)
           + " free (2 GB kept); each epoch runs them again (`fingerspell cache` shows what the"
           + " cache holds)";
     }
@@ -153,7 +154,7 @@ final class StageCache {
         + (otherSets.isEmpty()
             ? ""
             : ", in place of the cache of other weights, data or image size ("
-                + gigabytes(others)
+                + Folders.size(others)
                 + ")");
   }
 
@@ -167,7 +168,7 @@ final class StageCache {
       try (SafetensorsFile f = SafetensorsFile.open(file)) {
         long[] labels = f.readLongs("labels");
         int[] shape = toInts(f.info("maps").shape());
-        return new Maps(f.readFloats("maps"), labels, labels.length, shape);
+        return new Maps(f.readFloats("maps"), labels, shape);
       } catch (SafetensorsException e) {
         // a damaged entry is computed again
       }
@@ -180,7 +181,7 @@ final class StageCache {
             List.of(
                 SafetensorsWriter.Entry.f32("maps", computed.shape(), computed.values()),
                 SafetensorsWriter.Entry.i64(
-                    "labels", new int[] {computed.count()}, computed.labels())),
+                    "labels", new int[] {computed.labels().length}, computed.labels())),
             Map.of("shard", data.shardFiles("train").get(index), "layer", "layer3"));
       } catch (SafetensorsException e) {
         storing = false; // the disk filled up, say: the run goes on without the cache
@@ -211,7 +212,7 @@ final class StageCache {
         System.arraycopy(part, 0, values, from * (part.length / n), part.length);
       }
     }
-    return new Maps(values, shard.labels(), shard.count(), shape);
+    return new Maps(values, shard.labels(), shape);
   }
 
   private Path file(int index) {
@@ -224,9 +225,5 @@ final class StageCache {
       out[i] = Math.toIntExact(shape[i]);
     }
     return out;
-  }
-
-  private static String gigabytes(long bytes) {
-    return String.format("%.1f GB", bytes / 1e9);
   }
 }

@@ -58,7 +58,7 @@ class StageCacheTest {
     cache.open();
     StageCache.Maps maps = cache.shard(1, frozen, () -> false);
     PreparedData.Shard shard = data.shard("train", 1);
-    assertEquals(shard.count(), maps.count());
+    assertEquals(shard.count(), maps.labels().length);
     assertArrayEquals(new int[] {shard.count(), 256, 2, 2}, maps.shape());
     assertArrayEquals(shard.labels(), maps.labels());
 
