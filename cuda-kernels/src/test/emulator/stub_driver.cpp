@@ -295,8 +295,9 @@ CUresult cuLaunchKernel(void* fn, unsigned gx, unsigned gy, unsigned gz, unsigne
   std::lock_guard<std::mutex> g(lock);
   onStream(stream);
   launches++;
-  if (gy != 1 || gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 || shared != 0 ||
-      extra != nullptr || params == nullptr)
+  // a grid of no blocks is refused, as the driver does (CUDA_ERROR_INVALID_VALUE on an H200)
+  if (gx == 0 || gy != 1 || gz != 1 || by != 1 || bz != 1 || bx == 0 || bx > 1024 ||
+      shared != 0 || extra != nullptr || params == nullptr)
     return INVALID_VALUE;
   auto kernel = reinterpret_cast<Launcher>(fn);
   if (bx > 1 && (unsigned long long)gx * bx <= THREADED_LAUNCH &&

@@ -304,6 +304,9 @@ public final class CudaDriver implements DeviceApi {
 
   @Override
   public void launch(String kernel, int blocks, int threads, Object... args) {
+    if (blocks == 0) {
+      return; // the driver refuses an empty grid (CUDA_ERROR_INVALID_VALUE); there is no work
+    }
     bind();
     CUfunction f =
         functions.computeIfAbsent(

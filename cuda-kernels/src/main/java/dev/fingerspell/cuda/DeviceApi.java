@@ -69,6 +69,9 @@ interface DeviceApi extends DeviceMemory {
   /** Waits for everything queued; a kernel's fault surfaces here at the latest. */
   void synchronize();
 
-  /** Queues {@code kernel} over {@code blocks × threads} with the given arguments, in order. */
+  /**
+   * Queues {@code kernel} over {@code blocks × threads} with the given arguments, in order; no
+   * blocks (an op over no rows) queue nothing.
+   */
   void launch(String kernel, int blocks, int threads, Object... args);
 }

@@ -170,6 +170,18 @@ abstract class CudaOpsChecks {
     }
   }
 
+  /**
+   * A batch of no images (a classifier asked about none) reaches ops whose kernels run a block per
+   * row: none must be launched, since the driver refuses an empty grid.
+   */
+  @Test
+  void opsOverNoRowsAreEmptyAsOnTheCpu() {
+    compare("softmax of no rows", 30, 0, 1, t -> Ops.softmax(t[0]), new int[] {0, 29});
+    compare("log softmax of no rows", 31, 0, 1, t -> Ops.logSoftmax(t[0]), new int[] {0, 29});
+    compare(
+        "avg pool of no images", 32, 0, 1, t -> Ops.globalAvgPool(t[0]), new int[] {0, 8, 7, 7});
+  }
+
   @Test
   void badLabelsAreRefusedBeforeTheKernel() {
     Tensor logits = Tensor.of(GPU, new float[6], 2, 3);
