@@ -116,10 +116,14 @@ class CudnnHostTest {
   /**
    * Every compute binding takes the arguments its wrapper passes (FFM checks the count and types
    * only when called): each is called with a null handle, which cuDNN and cuBLAS refuse with a
-   * status, so the call reaches the library and comes back as a CudaException.
+   * status, so the call reaches the library and comes back as a CudaException. Without a GPU only.
    */
   @Test
   void everyComputeBindingReachesTheLibrary() {
+    // A null handle is refused with a status by the cuDNN CI fetches (9.5); on a GPU machine's
+    // cuDNN 9.19 it crashed the JVM inside libcudnn_cnn. Where a GPU answers, CudaBackendGpuTest
+    // calls every binding with a real handle instead.
+    assumeTrue(CudaProbe.run().devices() == 0, "a GPU answers here: the GPU tests call them all");
     MemorySegment none = MemorySegment.NULL;
     MemorySegment x = cudnn.tensor(2, 3, 8, 8);
     MemorySegment w = cudnn.filter(4, 3, 3, 3);
