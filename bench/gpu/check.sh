@@ -48,7 +48,8 @@ java -version 2>&1 | head -1
 "$python" -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())' || true
 cp=$(ls "$root"/.device/lib/*.jar | grep -v console-standalone | paste -sd:)
 console=$(ls "$root"/.device/lib/junit-platform-console-standalone-*.jar)
-flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g)
+# A crash in a native library leaves its report (with the Java frames: which test) with the log.
+flags=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx24g "-XX:ErrorFile=$out/hs_err_%p.log")
 # A dry run without a GPU, to try this script before spending device time on it:
 #   CHECK_EMULATOR=cuda-kernels/target/emulator/libfingerspell_host.so CHECK_PYTHON=/usr/bin/python3 \
 #   CHECK_SPECS="forward 2 64 1;head 3000 64 1;features 2 64 1" CHECK_SECONDS=1200 CHECK_GPU_TESTS_SECONDS=600 \
@@ -93,7 +94,7 @@ junit() { # REPORTS_DIR SECONDS [java options --] selectors...
   while [[ $# -gt 0 && $1 != -- ]]; do jopts+=("$1"); shift; done
   shift
   timeout "$(limit "$seconds")" java "${flags[@]}" "${jopts[@]}" -jar "$console" execute --class-path "$cp" \
-    --details=tree --disable-banner --fail-if-no-tests --reports-dir "$reports" "$@"
+    --details=tree --disable-banner --disable-ansi-colors --fail-if-no-tests --reports-dir "$reports" "$@"
 }
 
 stage_tests() {

@@ -27,8 +27,9 @@ zip -q -d .device/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJNvrt
 mvn -B -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 \
   -DoutputDirectory="$root/.device/lib"
 # JUnit's console launcher scans jars through the zip file system and writes XML reports; the
-# resnet classes name java.awt types (image decoding), so the runtime carries java.desktop.
-JRE_MODULES=java.base,java.logging,java.management,jdk.unsupported,jdk.incubator.vector,jdk.crypto.ec,java.net.http,jdk.zipfs,java.xml,java.desktop,jdk.httpserver \
+# resnet classes name java.awt types (image decoding), so the runtime carries java.desktop; the CPU
+# backend reads the JVM's compiler flags through jdk.management (as in the Docker image's runtime).
+JRE_MODULES=java.base,java.logging,java.management,jdk.management,jdk.unsupported,jdk.incubator.vector,jdk.crypto.ec,java.net.http,jdk.zipfs,java.xml,java.desktop,jdk.httpserver \
   "$root/../shared/device/make-jre.sh"
 du -sh .device .device/lib .device/jre.tgz
 # What a device call sends: the tracked and untracked-not-ignored files plus .device, 64 MiB at

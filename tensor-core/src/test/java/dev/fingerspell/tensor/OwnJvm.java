@@ -1,6 +1,10 @@
 package dev.fingerspell.tensor;
 
+import java.io.File;
 import java.io.IOException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,10 +37,30 @@ public final class OwnJvm {
     command.add("--add-modules=jdk.incubator.vector");
     command.add("--enable-native-access=ALL-UNNAMED");
     command.addAll(jvmOptions);
-    command.addAll(List.of("-cp", System.getProperty("java.class.path")));
+    command.addAll(List.of("-cp", classPath(main)));
     command.add(main.getName());
     command.addAll(List.of(args));
     return new ProcessBuilder(command);
+  }
+
+  /**
+   * Where {@code main} and what it uses were loaded from: the JVM's class path, after the jars of
+   * the loader a launcher made for them (JUnit's console launcher takes the tests' class path as
+   * {@code --class-path} and keeps only its own jar on the JVM's).
+   */
+  private static String classPath(Class<?> main) {
+    List<String> entries = new ArrayList<>();
+    if (main.getClassLoader() instanceof URLClassLoader loader) {
+      for (URL url : loader.getURLs()) {
+        try {
+          entries.add(Path.of(url.toURI()).toString());
+        } catch (URISyntaxException | IllegalArgumentException e) {
+          // not a file: nothing a java command line can name
+        }
+      }
+    }
+    entries.add(System.getProperty("java.class.path"));
+    return String.join(File.pathSeparator, entries);
   }
 
   /** Runs {@code main} to its end (two minutes at most) with {@code env} added to this one's. */
