@@ -5,7 +5,7 @@
 #   2. the GPU tests: every CUDA-module test (each op forward and backward against the CPU,
 #      allocator reuse) and ResNet18GpuTest (logits against the PyTorch golden within 1e-4 with
 #      TF32 off, no device memory kept after 1,000 passes, head steps against the CPU);
-#   3. the benchmark, each side twice, alternating: ResNet18 forward at batch 32 and 256 (fp32,
+#   3. the benchmark, each side twice, alternating: ResNet18 forward at batch 1, 32 and 256 (fp32,
 #      224x224) in images/s, one head epoch on 87,000 cached features, and the feature cache's pass
 #      (8-bit images in host memory to features in host memory, transfers included, batch 256),
 #      against the PyTorch on that machine (TF32 off on both sides);
@@ -81,7 +81,7 @@ fi
 stages=" ${CHECK_STAGES:-tests bench demo sweep} "
 want() { [[ $stages == *" $1 "* ]]; }
 gpu_tests=- demo=- sweep_tensor=- sweep_resnet=- # "-": not run
-IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 32 224 3;forward 256 224 3;head 87000 64 2;features 256 224 3}"
+IFS=';' read -ra specs <<<"${CHECK_SPECS:-forward 1 224 3;forward 32 224 3;forward 256 224 3;head 87000 64 2;features 256 224 3}"
 
 stamp "== probe"
 java "${flags[@]}" -cp "$cp" dev.fingerspell.cuda.CudaProbe
