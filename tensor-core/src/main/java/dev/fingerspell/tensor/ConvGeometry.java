@@ -51,14 +51,32 @@ public record ConvGeometry(
 
   /** Validates that the window fits and every size is positive. */
   public ConvGeometry {
-    if (batch < 1 || inChannels < 1 || inHeight < 1 || inWidth < 1 || outChannels < 1) {
-      throw new IllegalArgumentException("conv sizes must be positive: " + this);
-    }
-    if (kernelH < 1 || kernelW < 1 || strideH < 1 || strideW < 1 || padH < 0 || padW < 0) {
-      throw new IllegalArgumentException("bad kernel/stride/padding: " + this);
-    }
-    if (inHeight + 2 * padH < kernelH || inWidth + 2 * padW < kernelW) {
-      throw new IllegalArgumentException("kernel larger than padded input: " + this);
+    // the fields are not assigned yet in here, so `this` would print zeros: the message is made
+    // from the arguments
+    String problem =
+        batch < 1 || inChannels < 1 || inHeight < 1 || inWidth < 1 || outChannels < 1
+            ? "conv sizes must be positive"
+            : kernelH < 1 || kernelW < 1 || strideH < 1 || strideW < 1 || padH < 0 || padW < 0
+                ? "bad kernel/stride/padding"
+                : inHeight + 2 * padH < kernelH || inWidth + 2 * padW < kernelW
+                    ? "kernel larger than padded input"
+                    : null;
+    if (problem != null) {
+      throw new IllegalArgumentException(
+          "%s: input [%d, %d, %d, %d], %d output channels, kernel %dx%d, stride %dx%d, padding %dx%d"
+              .formatted(
+                  problem,
+                  batch,
+                  inChannels,
+                  inHeight,
+                  inWidth,
+                  outChannels,
+                  kernelH,
+                  kernelW,
+                  strideH,
+                  strideW,
+                  padH,
+                  padW));
     }
   }
 
