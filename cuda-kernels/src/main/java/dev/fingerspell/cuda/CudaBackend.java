@@ -203,8 +203,9 @@ public final class CudaBackend implements Backend {
     return s.address + t.offset() * s.dtype().byteSize();
   }
 
+  /** Blocks for {@code n} outputs: none for none (the launch then queues nothing). */
   private static int blocks(long n) {
-    return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, MAX_BLOCKS));
+    return (int) Math.min((n + THREADS - 1) / THREADS, MAX_BLOCKS);
   }
 
   private static void launch(Tensor on, String kernel, long n, Object... args) {
