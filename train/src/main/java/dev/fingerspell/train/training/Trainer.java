@@ -383,7 +383,6 @@ public final class Trainer {
     // third of a step, it is kept on disk; a GPU (not measured there yet) keeps running them
     StageCache stageCache = null;
     if (frozenStages != null && !augment && Backends.defaultDevice().type() == Device.Type.CPU) {
-      data.verify("train"); // the cache is read in place of the images
       stageCache = new StageCache(fetch.cacheDir().resolve("layer3"), weightsId, data, pre);
       listener.notice(stageCache.open());
     }
