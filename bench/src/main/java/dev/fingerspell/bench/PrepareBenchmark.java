@@ -1,14 +1,12 @@
 package dev.fingerspell.bench;
 
 import dev.fingerspell.train.data.DataPrepare;
+import dev.fingerspell.train.data.Folders;
 import dev.fingerspell.train.data.SynthData;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -72,21 +70,13 @@ public class PrepareBenchmark {
 
   /** Removes the output. */
   @TearDown(Level.Invocation)
-  public void removeOut() {
-    delete(out);
+  public void removeOut() throws IOException {
+    Folders.deleteTree(out);
   }
 
   /** Removes the source. */
   @TearDown(Level.Trial)
-  public void removeSource() {
-    delete(source);
-  }
-
-  private static void delete(Path dir) {
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
+  public void removeSource() throws IOException {
+    Folders.deleteTree(source);
   }
 }

@@ -62,7 +62,7 @@ final class CacheCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     Cli cli = main.cli();
-    Path dir = WeightFetch.fromEnvironment(cli.env()).cacheDir();
+    Path dir = cacheDir(cli);
     List<Usage> parts = usage(dir);
     long total = parts.stream().mapToLong(Usage::bytes).sum();
     PrintWriter out = cli.out();
@@ -99,6 +99,11 @@ final class CacheCommand implements Callable<Integer> {
     out.printf("%-" + width + "s %10s%n", "total", Folders.size(total));
     out.println("`fingerspell cache clear PART...` removes parts (weights are downloaded again)");
     return 0;
+  }
+
+  /** FINGERSPELL_HOME, or its default, as the weights' fetch finds it. */
+  private static Path cacheDir(Cli cli) {
+    return WeightFetch.fromEnvironment(cli.env()).cacheDir();
   }
 
   /** Every part, known or not, with its size. */
@@ -170,7 +175,7 @@ final class CacheCommand implements Callable<Integer> {
                     + " layer3) or give --all");
         return 2;
       }
-      Path dir = WeightFetch.fromEnvironment(cli.env()).cacheDir();
+      Path dir = cacheDir(cli);
       Set<Part> chosen = new LinkedHashSet<>(all ? List.of(Part.values()) : parts);
       long freed = 0;
       for (Part p : chosen) {
